@@ -1,0 +1,34 @@
+/*
+ * ztoq/connstr.h - ODBC connection strings composed from a configuration.
+ */
+#ifndef ZTOQ_CONNSTR_H
+#define ZTOQ_CONNSTR_H
+
+#include "common.h"
+#include "config.h"
+
+ZTOQ_BEGIN_DECL
+
+/**
+ * Composes the ODBC connection string for `cfg`:
+ *   sqlite:      Driver={SQLite3};Database=PATH;Timeout=MS;FKSupport=1;...
+ *   postgresql:  Driver={PostgreSQL Unicode};Server=H;Port=P;Database=D;Uid=U;Pwd={...};...
+ *   with a dsn:  DSN=NAME;Uid=U;Pwd=P   (db_type odbc and a dsn containing '=': used as is)
+ * Values are wrapped in {...} with '}' doubled where the driver understands it, so no
+ * value can add or override an attribute; a value the driver cannot express (a ';' in a
+ * SQLite path) is refused with ZTOQ_EINVALID. The result contains the password: the
+ * caller owns it, frees it with ztoq_free(), and must never print it (see
+ * ztoq_connstr_redact()). Thread-safe for distinct configurations.
+ */
+ZTOQ_EXTERN(int) ztoq_connstr_build(char **out, const ztoq_config *cfg);
+
+/**
+ * Copies a connection string with the value of every Pwd/Password attribute replaced
+ * by "***": the form that logs and messages show. The caller frees *out with
+ * ztoq_free(). Thread-safe.
+ */
+ZTOQ_EXTERN(int) ztoq_connstr_redact(char **out, const char *connstr);
+
+ZTOQ_END_DECL
+
+#endif

@@ -1,0 +1,65 @@
+/*
+ * ztoq/db.h - the database manager: ODBC environment, connection pool and
+ * thread-local sessions, built from a configuration (the factory).
+ */
+#ifndef ZTOQ_DB_H
+#define ZTOQ_DB_H
+
+#include "common.h"
+#include "config.h"
+
+ZTOQ_BEGIN_DECL
+
+typedef struct ztoq_db ztoq_db;
+
+/** What a manager is connected to, as the driver reports it. */
+typedef struct {
+	char dbms_name[64];      /* "PostgreSQL", "SQLite" */
+	char dbms_version[64];
+	char driver_name[64];    /* "psqlodbcw.so" */
+	char driver_version[64];
+} ztoq_server_info;
+
+/**
+ * Opens a manager from `cfg` (copied: the caller keeps and frees its own). Validates
+ * the configuration, composes the connection string and opens the pool's minimum of
+ * connections, so a wrong setting fails here with a classified error (ZTOQ_ECONNECT,
+ * ZTOQ_EAUTH, ZTOQ_ENOTFOUND, ZTOQ_EINVALID, ...) whose message never contains the
+ * password. db_path ":memory:" gives an in-memory SQLite database shared by the pool's
+ * connections, private to this manager and gone when it closes. The caller owns *out
+ * and frees it with ztoq_db_close(). Thread-safe.
+ */
+ZTOQ_EXTERN(int) ztoq_db_open(ztoq_db **out, const ztoq_config *cfg);
+
+/**
+ * Opens a manager configured from the environment alone (ZTOQ's get_database_manager):
+ * the variables are read at the time of the call. Caller frees with ztoq_db_close().
+ */
+ZTOQ_EXTERN(int) ztoq_db_open_env(ztoq_db **out);
+
+/**
+ * Closes the manager: thread-local sessions still held are rolled back and reclaimed,
+ * then every connection and the environment are released. Sessions opened with
+ * ztoq_session_open() must be closed before. NULL is ignored. Not to be called while
+ * other threads still use `db`.
+ */
+ZTOQ_EXTERN(void) ztoq_db_close(ztoq_db *db);
+
+/** The backend `db` talks to. Thread-safe. */
+ZTOQ_EXTERN(ztoq_db_type) ztoq_db_backend(const ztoq_db *db);
+
+/** The connection string with the password replaced by "***". Owned by `db`. Thread-safe. */
+ZTOQ_EXTERN(const char *) ztoq_db_target(const ztoq_db *db);
+
+/** The configuration in force (a copy owned by `db`; read-only). Thread-safe. */
+ZTOQ_EXTERN(const ztoq_config *) ztoq_db_config(const ztoq_db *db);
+
+/** Fills `out` from the driver (SQLGetInfo) over a pooled connection. Thread-safe. */
+ZTOQ_EXTERN(int) ztoq_db_server_info(ztoq_db *db, ztoq_server_info *out);
+
+/** Connectivity check: a real round trip (SELECT 1) on a pooled connection. Thread-safe. */
+ZTOQ_EXTERN(int) ztoq_db_check(ztoq_db *db);
+
+ZTOQ_END_DECL
+
+#endif

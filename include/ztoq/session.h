@@ -1,0 +1,129 @@
+/*
+ * ztoq/session.h - sessions (borrowed connections) and transactions.
+ *
+ * A session is one pooled connection lent to one thread. Statements outside a
+ * transaction commit on their own. ztoq_tx_begin() starts a transaction (or, inside
+ * one, a savepoint); ztoq_tx_commit()/ztoq_tx_rollback() end the innermost level.
+ * Any failed statement fails the innermost open level: later statements are refused
+ * with ZTOQ_ETXFAILED until that level is rolled back, and its commit rolls back.
+ * Closing a session rolls back whatever is still open and resets the connection to the
+ * pool defaults (isolation, read-write, autocommit).
+ *
+ * A session is not thread-safe: use it from one thread at a time.
+ */
+#ifndef ZTOQ_SESSION_H
+#define ZTOQ_SESSION_H
+
+#include "common.h"
+#include "db.h"
+
+ZTOQ_BEGIN_DECL
+
+typedef struct ztoq_session ztoq_session;
+
+/** Isolation levels, mapped onto SQL_ATTR_TXN_ISOLATION. */
+typedef enum {
+	ZTOQ_ISOLATION_DEFAULT = 0, /* the pool's default (the driver's) */
+	ZTOQ_ISOLATION_READ_UNCOMMITTED,
+	ZTOQ_ISOLATION_READ_COMMITTED,
+	ZTOQ_ISOLATION_REPEATABLE_READ,
+	ZTOQ_ISOLATION_SERIALIZABLE
+} ztoq_isolation;
+
+/** Options of a transaction. Initialise with ZTOQ_TX_OPTIONS_INIT. */
+typedef struct {
+	unsigned version;         /* ZTOQ_TX_OPTIONS_VERSION */
+	ztoq_isolation isolation; /* at least this level; the level in force may be stronger */
+	int read_only;            /* refuse writes (enforced by the server too) */
+	unsigned max_retries;     /* ztoq_db_transaction: reruns on ZTOQ_ERETRY / ZTOQ_EBUSY */
+	unsigned retry_base_ms;   /* first backoff; doubles each retry, with jitter */
+	unsigned *attempts;       /* out, may be NULL: how many times the callback ran */
+} ztoq_tx_options;
+
+#define ZTOQ_TX_OPTIONS_VERSION 1
+#define ZTOQ_TX_OPTIONS_INIT {ZTOQ_TX_OPTIONS_VERSION, ZTOQ_ISOLATION_DEFAULT, 0, 0, 10, NULL}
+
+/** The work of a transaction: return 0 to commit, anything else to roll back. */
+typedef int (*ztoq_tx_fn)(ztoq_session *session, void *payload);
+
+/**
+ * Borrows a connection from `db`'s pool, waiting at most the configured acquire
+ * timeout (ZTOQ_ETIMEOUT, with the pool's figures in the message). The caller owns
+ * the session and must end it with ztoq_session_close(). Thread-safe.
+ */
+ZTOQ_EXTERN(int) ztoq_session_open(ztoq_session **out, ztoq_db *db);
+
+/** As ztoq_session_open(), with an explicit deadline in milliseconds. Thread-safe. */
+ZTOQ_EXTERN(int) ztoq_session_open_timeout(ztoq_session **out, ztoq_db *db, unsigned timeout_ms);
+
+/**
+ * Rolls back anything still open, returns the connection to the pool (reset to the
+ * pool defaults; a broken one is evicted) and frees the session. Returns
+ * ZTOQ_ESTATE if a transaction had to be rolled back, so forgotten commits show.
+ * NULL is ignored. A thread-local session is closed with
+ * ztoq_db_close_thread_session() instead.
+ */
+ZTOQ_EXTERN(int) ztoq_session_close(ztoq_session *s);
+
+/** The manager the session belongs to. */
+ZTOQ_EXTERN(ztoq_db *) ztoq_session_db(const ztoq_session *s);
+
+/**
+ * Begins a transaction, or a savepoint when one is already open (nested levels
+ * ignore the isolation and read-only options of `opts`; NULL means defaults).
+ */
+ZTOQ_EXTERN(int) ztoq_tx_begin(ztoq_session *s, const ztoq_tx_options *opts);
+
+/**
+ * Commits the innermost level (releases the savepoint, or commits the transaction).
+ * If the level failed, it is rolled back instead and ZTOQ_ETXFAILED is returned.
+ */
+ZTOQ_EXTERN(int) ztoq_tx_commit(ztoq_session *s);
+
+/** Rolls back the innermost level (to its savepoint, or the whole transaction). */
+ZTOQ_EXTERN(int) ztoq_tx_rollback(ztoq_session *s);
+
+/** Number of open levels: 0 outside a transaction, 1 in one, 2+ in savepoints. */
+ZTOQ_EXTERN(int) ztoq_tx_depth(const ztoq_session *s);
+
+/**
+ * The isolation level really in force for the session's transaction: the level asked
+ * for, or a stronger one where the backend cannot give it (SQLite: always
+ * ZTOQ_ISOLATION_SERIALIZABLE). Never weaker than asked.
+ */
+ZTOQ_EXTERN(ztoq_isolation) ztoq_session_isolation(const ztoq_session *s);
+
+/** 1 when the session's current transaction is read-only. */
+ZTOQ_EXTERN(int) ztoq_session_read_only(const ztoq_session *s);
+
+/**
+ * Runs `fn` in a transaction on session `s` (a savepoint if one is open): commits when
+ * fn returns 0, rolls back and returns fn's value otherwise. No retry.
+ */
+ZTOQ_EXTERN(int) ztoq_session_transaction(ztoq_session *s, const ztoq_tx_options *opts,
+					  ztoq_tx_fn fn, void *payload);
+
+/**
+ * Runs `fn` in a transaction on a pooled connection: commits when fn returns 0, rolls
+ * back and returns fn's value otherwise (a failed commit is returned too). With
+ * opts->max_retries, a run that fails with a retryable error (serialization failure,
+ * deadlock, SQLite busy) is rolled back and run again after a jittered exponential
+ * backoff; constraint violations and other errors are never retried. Thread-safe.
+ */
+ZTOQ_EXTERN(int) ztoq_db_transaction(ztoq_db *db, const ztoq_tx_options *opts, ztoq_tx_fn fn,
+				     void *payload);
+
+/**
+ * The calling thread's session on `db`: opened on first use, the same on later calls
+ * from this thread, distinct across threads. Owned by the library: release it with
+ * ztoq_db_close_thread_session(); a thread that exits without doing so gives it back
+ * (rolled back) automatically, and ztoq_db_close() reclaims those still held.
+ */
+ZTOQ_EXTERN(int) ztoq_db_thread_session(ztoq_session **out, ztoq_db *db);
+
+/** Returns the calling thread's session on `db` to the pool (rolled back if open). */
+ZTOQ_EXTERN(int) ztoq_db_close_thread_session(ztoq_db *db);
+
+ZTOQ_END_DECL
+
+#endif

@@ -1,0 +1,16 @@
+/*
+ * ztoq/ztoq.h - the whole public API of libztoq.
+ */
+#ifndef ZTOQ_H
+#define ZTOQ_H
+
+#include "common.h"
+#include "config.h"
+#include "connstr.h"
+#include "db.h"
+#include "error.h"
+#include "pool.h"
+#include "session.h"
+#include "stmt.h"
+
+#endif

@@ -1,0 +1,447 @@
+/*
+ * config.c - the option table and its four sources.
+ */
+#include "config_int.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "error.h"
+
+#define NSOURCES 4
+
+enum kind { KIND_STRING, KIND_INT, KIND_DB_TYPE };
+
+/* Validation rule of an option; same order as `options`. */
+struct rule {
+	enum kind kind;
+	long min, max;
+};
+
+static const ztoq_config_option options[] = {
+	{"db_type", "db-type", "ZTOQ_DB_TYPE", NULL, "sqlite",
+	 "backend: sqlite, postgresql or odbc", 0},
+	{"db_path", "db-path", "ZTOQ_DB_PATH", "ZTOQ_SQLITE_PATH", "ztoq_data.db",
+	 "SQLite database file (:memory: for a private in-memory database)", 0},
+	{"host", "host", "ZTOQ_PG_HOST", NULL, "localhost", "PostgreSQL server host", 0},
+	{"port", "port", "ZTOQ_PG_PORT", NULL, "5432", "PostgreSQL server port (1-65535)", 0},
+	{"username", "username", "ZTOQ_PG_USER", NULL, NULL, "PostgreSQL user name", 0},
+	{"password", "password", "ZTOQ_PG_PASSWORD", NULL, NULL,
+	 "PostgreSQL password (visible to other users on a command line: prefer "
+	 "--password-file or ZTOQ_PG_PASSWORD)", 1},
+	{"password_file", "password-file", "ZTOQ_PG_PASSWORD_FILE", NULL, NULL,
+	 "file whose first line is the PostgreSQL password", 0},
+	{"database", "database", "ZTOQ_PG_DATABASE", NULL, "ztoq", "PostgreSQL database name", 0},
+	{"dsn", "dsn", "ZTOQ_DSN", NULL, NULL,
+	 "DSN from odbc.ini, or a full connection string with --db-type odbc", 0},
+	{"driver", "driver", "ZTOQ_DB_DRIVER", NULL, NULL,
+	 "ODBC driver name, overriding the per-backend default", 0},
+	{"sqlite_driver", "sqlite-driver", "ZTOQ_SQLITE_DRIVER", NULL, "SQLite3",
+	 "ODBC driver name for SQLite", 0},
+	{"pg_driver", "pg-driver", "ZTOQ_PG_DRIVER", NULL, "PostgreSQL Unicode",
+	 "ODBC driver name for PostgreSQL", 0},
+	{"min_connections", "min-connections", "ZTOQ_DB_MIN_CONNECTIONS", NULL, NULL,
+	 "connections opened at start and kept (default 5; SQLite 1)", 0},
+	{"max_connections", "max-connections", "ZTOQ_DB_MAX_CONNECTIONS", NULL, NULL,
+	 "most connections open at once (default 20; SQLite 8)", 0},
+	{"acquire_timeout_ms", "acquire-timeout", "ZTOQ_DB_ACQUIRE_TIMEOUT_MS", NULL, "30000",
+	 "how long to wait for a free pooled connection, ms", 0},
+	{"idle_timeout_ms", "idle-timeout", "ZTOQ_DB_IDLE_TIMEOUT_MS", NULL, "600000",
+	 "close connections idle this long (never below the minimum), ms; 0 never", 0},
+	{"max_lifetime_ms", "max-lifetime", "ZTOQ_DB_MAX_LIFETIME_MS", NULL, "1800000",
+	 "close idle connections older than this, ms; 0 never", 0},
+	{"validate_after_ms", "validate-after", "ZTOQ_DB_VALIDATE_AFTER_MS", NULL, "1000",
+	 "check a connection idle this long with a round trip before use, ms", 0},
+	{"busy_timeout_ms", "busy-timeout", "ZTOQ_DB_BUSY_TIMEOUT_MS", NULL, "5000",
+	 "SQLite: how long to wait for a lock, ms", 0},
+	{"connect_timeout_s", "connect-timeout", "ZTOQ_DB_CONNECT_TIMEOUT_S", NULL, "10",
+	 "how long to wait for a connection to open, s", 0},
+};
+
+#define NOPTIONS (sizeof(options) / sizeof(options[0]))
+
+static const struct rule rules[NOPTIONS] = {
+	[0] = {KIND_DB_TYPE, 0, 0},
+	[3] = {KIND_INT, 1, 65535},
+	[12] = {KIND_INT, 0, 10000},
+	[13] = {KIND_INT, 1, 10000},
+	[14] = {KIND_INT, 0, 86400000},
+	[15] = {KIND_INT, 0, LONG_MAX},
+	[16] = {KIND_INT, 0, LONG_MAX},
+	[17] = {KIND_INT, 0, LONG_MAX},
+	[18] = {KIND_INT, 0, INT_MAX},
+	[19] = {KIND_INT, 0, 3600},
+};
+
+struct ztoq_config {
+	char *values[NOPTIONS][NSOURCES];
+};
+
+static const char *const source_names[NSOURCES] = {"default", "environment", "option",
+						   "value"};
+
+ZTOQ_EXTERN(const ztoq_config_option *) ztoq_config_options(size_t *count)
+{
+	if (count)
+		*count = NOPTIONS;
+	return options;
+}
+
+static int find_option(const char *key)
+{
+	for (size_t i = 0; key && i < NOPTIONS; i++)
+		if (strcmp(options[i].key, key) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int find_flag(const char *flag, size_t len)
+{
+	for (size_t i = 0; i < NOPTIONS; i++)
+		if (strlen(options[i].cli_flag) == len && memcmp(options[i].cli_flag, flag, len) == 0)
+			return (int)i;
+	return -1;
+}
+
+ZTOQ_EXTERN(int) ztoq_config_new(ztoq_config **out)
+{
+	if (!out)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_config_new: out is NULL");
+	*out = ztoq__calloc(1, sizeof(ztoq_config));
+	return *out ? ZTOQ_OK : ztoq__error_nomem();
+}
+
+/* Frees a value, wiping it first: it may be the password. */
+static void free_value(char *value)
+{
+	if (value) {
+		volatile char *p = value;
+		while (*p)
+			*p++ = '\0';
+		ztoq__free(value);
+	}
+}
+
+ZTOQ_EXTERN(void) ztoq_config_free(ztoq_config *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < NOPTIONS; i++)
+		for (int s = 0; s < NSOURCES; s++)
+			free_value(cfg->values[i][s]);
+	ztoq__free(cfg);
+}
+
+ZTOQ_EXTERN(int) ztoq_config_dup(ztoq_config **out, const ztoq_config *cfg)
+{
+	int rc;
+
+	if (!cfg)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_config_dup: cfg is NULL");
+	if ((rc = ztoq_config_new(out)) < 0)
+		return rc;
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		for (int s = 0; s < NSOURCES; s++) {
+			if (!cfg->values[i][s])
+				continue;
+			(*out)->values[i][s] = ztoq__strdup(cfg->values[i][s]);
+			if (!(*out)->values[i][s]) {
+				ztoq_config_free(*out);
+				*out = NULL;
+				return ztoq__error_nomem();
+			}
+		}
+	}
+	return ZTOQ_OK;
+}
+
+/* Describes where a value came from, for messages: "ZTOQ_PG_PORT", "--port", "port". */
+static void origin(char *buf, size_t size, int opt, ztoq_config_source source, const char *env)
+{
+	switch (source) {
+	case ZTOQ_SOURCE_ENV:
+		snprintf(buf, size, "environment variable %s", env ? env : options[opt].env);
+		break;
+	case ZTOQ_SOURCE_CLI:
+		snprintf(buf, size, "option --%s", options[opt].cli_flag);
+		break;
+	default:
+		snprintf(buf, size, "%s \"%s\"", source_names[source], options[opt].key);
+		break;
+	}
+}
+
+/* Checks one value against its option's rule; the message names where it came from. */
+static int check_value(int opt, const char *value, const char *from)
+{
+	const struct rule *r = &rules[opt];
+
+	if (r->kind == KIND_INT) {
+		char *end;
+		long n;
+
+		errno = 0;
+		n = strtol(value, &end, 10);
+		if (*value == '\0' || *end != '\0' || errno == ERANGE)
+			return ztoq__error_set(ZTOQ_EINVALID, "%s: \"%s\" is not a whole number",
+					       from, value);
+		if (n < r->min || n > r->max)
+			return ztoq__error_set(ZTOQ_EINVALID, "%s: %ld is out of range (%ld-%ld)",
+					       from, n, r->min, r->max);
+	} else if (r->kind == KIND_DB_TYPE) {
+		if (strcmp(value, "sqlite") != 0 && strcmp(value, "postgresql") != 0 &&
+		    strcmp(value, "odbc") != 0)
+			return ztoq__error_set(ZTOQ_EINVALID,
+					       "%s: unsupported database type \"%s\" "
+					       "(expected sqlite, postgresql or odbc)",
+					       from, value);
+	}
+	return ZTOQ_OK;
+}
+
+static int set_value(ztoq_config *cfg, ztoq_config_source source, int opt, const char *value,
+		     size_t len, const char *env)
+{
+	char from[96];
+	char *copy = NULL;
+	int rc;
+
+	origin(from, sizeof(from), opt, source, env);
+	if (value) {
+		if (memchr(value, '\0', len))
+			return ztoq__error_set(ZTOQ_EINVALID, "%s: the value contains a NUL byte",
+					       from);
+		if (!(copy = ztoq__strndup(value, len)))
+			return ztoq__error_nomem();
+		if ((rc = check_value(opt, copy, from)) < 0) {
+			free_value(copy);
+			return rc;
+		}
+	}
+	free_value(cfg->values[opt][source]);
+	cfg->values[opt][source] = copy;
+	return ZTOQ_OK;
+}
+
+ZTOQ_EXTERN(int) ztoq_config_set_from(ztoq_config *cfg, ztoq_config_source source,
+				      const char *key, const char *value, size_t len)
+{
+	int opt = find_option(key);
+
+	if (!cfg || (unsigned)source >= NSOURCES || source == ZTOQ_SOURCE_DEFAULT)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_config_set_from: bad arguments");
+	if (opt < 0)
+		return ztoq__error_set(ZTOQ_EINVALID, "unknown configuration key \"%s\"",
+				       key ? key : "(null)");
+	return set_value(cfg, source, opt, value, len, NULL);
+}
+
+ZTOQ_EXTERN(int) ztoq_config_set(ztoq_config *cfg, const char *key, const char *value)
+{
+	return ztoq_config_set_from(cfg, ZTOQ_SOURCE_EXPLICIT, key, value,
+				    value ? strlen(value) : 0);
+}
+
+ZTOQ_EXTERN(int) ztoq_config_load_env(ztoq_config *cfg)
+{
+	if (!cfg)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_config_load_env: cfg is NULL");
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		const char *name = options[i].env;
+		const char *value = getenv(name);
+		int rc;
+
+		if (!value && options[i].env_alias)
+			value = getenv(name = options[i].env_alias);
+		if (!value)
+			continue;
+		if ((rc = set_value(cfg, ZTOQ_SOURCE_ENV, (int)i, value, strlen(value), name)) < 0)
+			return rc;
+	}
+	return ZTOQ_OK;
+}
+
+ZTOQ_EXTERN(int) ztoq_config_load_dict(ztoq_config *cfg, const ztoq_config_entry *entries,
+				       size_t n)
+{
+	ztoq_config *staged;
+	int rc;
+
+	if (!cfg || (n && !entries))
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_config_load_dict: bad arguments");
+	/* Apply to a copy first so that a bad entry leaves cfg untouched. */
+	if ((rc = ztoq_config_dup(&staged, cfg)) < 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		const char *v = entries[i].value;
+		size_t len = v ? (entries[i].value_len ? entries[i].value_len : strlen(v)) : 0;
+
+		rc = ztoq_config_set_from(staged, ZTOQ_SOURCE_EXPLICIT, entries[i].key, v, len);
+		if (rc < 0) {
+			ztoq_config_free(staged);
+			return rc;
+		}
+	}
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		for (int s = 0; s < NSOURCES; s++) {
+			char *tmp = cfg->values[i][s];
+			cfg->values[i][s] = staged->values[i][s];
+			staged->values[i][s] = tmp;
+		}
+	}
+	ztoq_config_free(staged);
+	return ZTOQ_OK;
+}
+
+ZTOQ_EXTERN(int) ztoq_config_parse_args(ztoq_config *cfg, int *argc, char **argv)
+{
+	int in, out;
+
+	if (!cfg || !argc || *argc < 0 || (*argc > 0 && !argv))
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_config_parse_args: bad arguments");
+	for (in = out = (*argc > 0); in < *argc; in++) {
+		const char *arg = argv[in], *name, *eq, *value;
+		int opt, rc;
+
+		if (strcmp(arg, "--") == 0) {
+			while (in < *argc)
+				argv[out++] = argv[in++];
+			break;
+		}
+		if (strncmp(arg, "--", 2) != 0) {
+			argv[out++] = argv[in];
+			continue;
+		}
+		name = arg + 2;
+		eq = strchr(name, '=');
+		opt = find_flag(name, eq ? (size_t)(eq - name) : strlen(name));
+		if (opt < 0) {
+			argv[out++] = argv[in];
+			continue;
+		}
+		if (eq) {
+			value = eq + 1;
+		} else if (in + 1 < *argc) {
+			value = argv[++in];
+		} else {
+			return ztoq__error_set(ZTOQ_EINVALID, "option --%s needs a value",
+					       options[opt].cli_flag);
+		}
+		if ((rc = set_value(cfg, ZTOQ_SOURCE_CLI, opt, value, strlen(value), NULL)) < 0)
+			return rc;
+	}
+	if (out < *argc)
+		argv[out] = NULL;
+	*argc = out;
+	return ZTOQ_OK;
+}
+
+/* Defaults that depend on the backend. */
+static const char *derived_default(const ztoq_config *cfg, int opt)
+{
+	if (strcmp(options[opt].key, "min_connections") == 0)
+		return ztoq_config_db_type(cfg) == ZTOQ_DB_SQLITE ? "1" : "5";
+	if (strcmp(options[opt].key, "max_connections") == 0)
+		return ztoq_config_db_type(cfg) == ZTOQ_DB_SQLITE ? "8" : "20";
+	return options[opt].default_val;
+}
+
+static int source_in_force(const ztoq_config *cfg, int opt)
+{
+	for (int s = NSOURCES - 1; s > ZTOQ_SOURCE_DEFAULT; s--)
+		if (cfg->values[opt][s])
+			return s;
+	return ZTOQ_SOURCE_DEFAULT;
+}
+
+ZTOQ_EXTERN(const char *) ztoq_config_get(const ztoq_config *cfg, const char *key)
+{
+	int opt = find_option(key);
+	int s;
+
+	if (!cfg || opt < 0)
+		return NULL;
+	s = source_in_force(cfg, opt);
+	return s == ZTOQ_SOURCE_DEFAULT ? derived_default(cfg, opt) : cfg->values[opt][s];
+}
+
+ZTOQ_EXTERN(ztoq_config_source) ztoq_config_source_of(const ztoq_config *cfg, const char *key)
+{
+	int opt = find_option(key);
+	return (cfg && opt >= 0) ? (ztoq_config_source)source_in_force(cfg, opt)
+				 : ZTOQ_SOURCE_DEFAULT;
+}
+
+ZTOQ_EXTERN(ztoq_db_type) ztoq_config_db_type(const ztoq_config *cfg)
+{
+	const char *t = ztoq_config_get(cfg, "db_type");
+
+	if (t && strcmp(t, "postgresql") == 0)
+		return ZTOQ_DB_POSTGRESQL;
+	if (t && strcmp(t, "odbc") == 0)
+		return ZTOQ_DB_ODBC;
+	return ZTOQ_DB_SQLITE;
+}
+
+long ztoq__config_long(const ztoq_config *cfg, const char *key)
+{
+	const char *v = ztoq_config_get(cfg, key);
+	return v ? strtol(v, NULL, 10) : 0;
+}
+
+const char *ztoq__config_str(const ztoq_config *cfg, const char *key)
+{
+	const char *v = ztoq_config_get(cfg, key);
+	return (v && *v) ? v : NULL;
+}
+
+const char *ztoq__config_driver(const ztoq_config *cfg)
+{
+	const char *d = ztoq__config_str(cfg, "driver");
+
+	if (d)
+		return d;
+	return ztoq__config_str(cfg, ztoq_config_db_type(cfg) == ZTOQ_DB_POSTGRESQL
+					     ? "pg_driver"
+					     : "sqlite_driver");
+}
+
+/* An option that must not be empty for this backend. */
+static int require(const ztoq_config *cfg, const char *key, const char *why)
+{
+	if (ztoq__config_str(cfg, key))
+		return ZTOQ_OK;
+	return ztoq__error_set(ZTOQ_EINVALID, "%s is empty: %s", key, why);
+}
+
+ZTOQ_EXTERN(int) ztoq_config_validate(const ztoq_config *cfg)
+{
+	ztoq_db_type type;
+	int rc = ZTOQ_OK;
+
+	if (!cfg)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_config_validate: cfg is NULL");
+	/* Every stored value was checked on set; this checks the whole. */
+	type = ztoq_config_db_type(cfg);
+	if (ztoq__config_long(cfg, "min_connections") > ztoq__config_long(cfg, "max_connections"))
+		return ztoq__error_set(ZTOQ_EINVALID,
+				       "min_connections (%ld) is greater than max_connections (%ld)",
+				       ztoq__config_long(cfg, "min_connections"),
+				       ztoq__config_long(cfg, "max_connections"));
+	if (ztoq__config_str(cfg, "password") && ztoq__config_str(cfg, "password_file"))
+		return ztoq__error_set(ZTOQ_EINVALID,
+				       "both password and password_file are set: give one");
+	if (type == ZTOQ_DB_ODBC)
+		return require(cfg, "dsn", "db_type odbc needs a DSN or a connection string");
+	if (ztoq__config_str(cfg, "dsn"))
+		return ZTOQ_OK; /* the DSN carries the server or the file */
+	if (type == ZTOQ_DB_SQLITE)
+		return require(cfg, "db_path", "SQLite needs a database file path (or :memory:)");
+	if ((rc = require(cfg, "host", "PostgreSQL needs a server host")) < 0)
+		return rc;
+	return require(cfg, "database", "PostgreSQL needs a database name");
+}

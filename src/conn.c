@@ -1,0 +1,234 @@
+/*
+ * conn.c - one physical ODBC connection.
+ */
+#include "conn.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "clock.h"
+#include "error.h"
+#include "stmt_cache.h"
+
+/*
+ * The SQLite driver corrupts memory when two threads connect or disconnect on one
+ * environment at the same time (DESIGN.md, driver table): those calls take this lock.
+ */
+static pthread_mutex_t connect_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void lock_connect(const ztoq__dialect *d)
+{
+	if (d->serialize_connect)
+		pthread_mutex_lock(&connect_lock);
+}
+
+static void unlock_connect(const ztoq__dialect *d)
+{
+	if (d->serialize_connect)
+		pthread_mutex_unlock(&connect_lock);
+}
+
+int ztoq__conn_error(ztoq__conn *c, SQLSMALLINT handle_type, SQLHANDLE handle,
+		     const char *fmt, ...)
+{
+	char context[512];
+	va_list ap;
+	int code;
+
+	va_start(ap, fmt);
+	vsnprintf(context, sizeof(context), fmt, ap);
+	va_end(ap);
+	code = ztoq__error_odbc(c->dialect->type, handle_type, handle, c->secret, ZTOQ_ERROR,
+				"%s", context);
+	if (code == ZTOQ_EDISCONNECTED)
+		c->broken = 1;
+	return code;
+}
+
+/* Turns a failed connect into a message that says which part of the setup is wrong. */
+static int connect_error(const ztoq__dialect *d, SQLHDBC dbc, const char *redacted,
+			 const char *secret)
+{
+	const ztoq_error *e;
+	int code = ztoq__error_odbc(d->type, SQL_HANDLE_DBC, dbc, secret, ZTOQ_ERROR,
+				    "cannot connect (%s)", redacted);
+
+	e = ztoq_error_last();
+	if (code == ZTOQ_ENOTFOUND && (e->sqlstate[0] == 'I' || e->sqlstate[0] == '0'))
+		return ztoq__error_odbc(d->type, SQL_HANDLE_DBC, dbc, secret, code,
+					"%s (%s)",
+					strstr(redacted, "DSN=")
+						? "no such DSN in odbc.ini, or its driver is missing"
+						: "ODBC driver not registered in odbcinst.ini",
+					redacted);
+	if (code == ZTOQ_ERROR)
+		return ztoq__error_odbc(d->type, SQL_HANDLE_DBC, dbc, secret, ZTOQ_ECONNECT,
+					"cannot connect (%s)", redacted);
+	return code;
+}
+
+int ztoq__conn_open(ztoq__conn **out, SQLHENV env, const ztoq__dialect *dialect,
+		    const char *connstr, const char *redacted, const char *secret,
+		    long login_timeout_s)
+{
+	ztoq__conn *c;
+	SQLHDBC dbc = SQL_NULL_HDBC;
+	SQLRETURN rc;
+	int code;
+
+	*out = NULL;
+	if (!(c = ztoq__calloc(1, sizeof(*c))))
+		return ztoq__error_nomem();
+	c->dialect = dialect;
+	c->secret = secret;
+	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_DBC, env, &dbc))) {
+		code = ztoq__error_odbc(dialect->type, SQL_HANDLE_ENV, env, secret, ZTOQ_ENOMEM,
+					"cannot allocate an ODBC connection handle");
+		ztoq__free(c);
+		return code;
+	}
+	if (login_timeout_s > 0)
+		SQLSetConnectAttr(dbc, SQL_ATTR_LOGIN_TIMEOUT, (SQLPOINTER)(intptr_t)login_timeout_s,
+				  SQL_IS_UINTEGER);
+	lock_connect(dialect);
+	rc = SQLDriverConnect(dbc, NULL, (SQLCHAR *)connstr, SQL_NTS, NULL, 0, NULL,
+			      SQL_DRIVER_NOPROMPT);
+	unlock_connect(dialect);
+	if (!SQL_SUCCEEDED(rc)) {
+		code = connect_error(dialect, dbc, redacted, secret);
+		lock_connect(dialect);
+		SQLFreeHandle(SQL_HANDLE_DBC, dbc);
+		unlock_connect(dialect);
+		ztoq__free(c);
+		return code;
+	}
+	c->dbc = dbc;
+	c->autocommit = 1;
+	if (!SQL_SUCCEEDED(SQLGetConnectAttr(dbc, SQL_ATTR_TXN_ISOLATION, &c->isolation, 0, NULL)))
+		c->isolation = 0;
+	c->default_isolation = c->isolation;
+	c->created_ns = c->released_ns = ztoq__now_ns();
+	*out = c;
+	return ZTOQ_OK;
+}
+
+void ztoq__conn_close(ztoq__conn *c)
+{
+	if (!c)
+		return;
+	ztoq__stmt_cache_free(c);
+	if (!c->autocommit && !c->broken)
+		SQLEndTran(SQL_HANDLE_DBC, c->dbc, SQL_ROLLBACK);
+	lock_connect(c->dialect);
+	SQLDisconnect(c->dbc);
+	SQLFreeHandle(SQL_HANDLE_DBC, c->dbc);
+	unlock_connect(c->dialect);
+	ztoq__free(c);
+}
+
+int ztoq__conn_exec(ztoq__conn *c, const char *sql)
+{
+	SQLHSTMT st;
+	SQLRETURN rc;
+	int code = ZTOQ_OK;
+
+	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, c->dbc, &st)))
+		return ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc, "cannot allocate a statement");
+	rc = SQLExecDirect(st, (SQLCHAR *)sql, SQL_NTS);
+	if (!SQL_SUCCEEDED(rc) && rc != SQL_NO_DATA)
+		code = ztoq__conn_error(c, SQL_HANDLE_STMT, st, "%s", sql);
+	SQLFreeHandle(SQL_HANDLE_STMT, st);
+	return code;
+}
+
+int ztoq__conn_ping(ztoq__conn *c)
+{
+	int code = ztoq__conn_exec(c, c->dialect->ping_sql);
+
+	if (code < 0)
+		c->broken = 1;
+	return code;
+}
+
+int ztoq__conn_set_autocommit(ztoq__conn *c, int on)
+{
+	SQLRETURN rc;
+
+	if (c->autocommit == on)
+		return ZTOQ_OK;
+	rc = SQLSetConnectAttr(c->dbc, SQL_ATTR_AUTOCOMMIT,
+			       (SQLPOINTER)(uintptr_t)(on ? SQL_AUTOCOMMIT_ON : SQL_AUTOCOMMIT_OFF),
+			       SQL_IS_UINTEGER);
+	if (!SQL_SUCCEEDED(rc))
+		return ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc, "cannot set autocommit %s",
+					on ? "on" : "off");
+	c->autocommit = on;
+	return ZTOQ_OK;
+}
+
+int ztoq__conn_set_isolation(ztoq__conn *c, SQLULEN level)
+{
+	SQLRETURN rc;
+
+	if (c->isolation == level || level == 0)
+		return ZTOQ_OK;
+	rc = SQLSetConnectAttr(c->dbc, SQL_ATTR_TXN_ISOLATION, (SQLPOINTER)(uintptr_t)level,
+			       SQL_IS_UINTEGER);
+	if (!SQL_SUCCEEDED(rc))
+		return ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc,
+					"cannot set the transaction isolation level");
+	c->isolation = level;
+	return ZTOQ_OK;
+}
+
+int ztoq__conn_set_read_only(ztoq__conn *c, int on)
+{
+	const char *sql = on ? c->dialect->read_only_on : c->dialect->read_only_off;
+	SQLRETURN rc;
+	int code;
+
+	if (c->read_only == on)
+		return ZTOQ_OK;
+	rc = SQLSetConnectAttr(c->dbc, SQL_ATTR_ACCESS_MODE,
+			       (SQLPOINTER)(uintptr_t)(on ? SQL_MODE_READ_ONLY : SQL_MODE_READ_WRITE),
+			       SQL_IS_UINTEGER);
+	if (!SQL_SUCCEEDED(rc))
+		return ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc, "cannot set the access mode");
+	/* Drivers accept the access mode and ignore it: the server must enforce it. */
+	if (sql && (code = ztoq__conn_exec(c, sql)) < 0)
+		return code;
+	c->read_only = on;
+	return ZTOQ_OK;
+}
+
+int ztoq__conn_end(ztoq__conn *c, int commit)
+{
+	SQLRETURN rc = SQLEndTran(SQL_HANDLE_DBC, c->dbc, commit ? SQL_COMMIT : SQL_ROLLBACK);
+
+	if (!SQL_SUCCEEDED(rc))
+		return ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc, "%s failed",
+					commit ? "commit" : "rollback");
+	return ZTOQ_OK;
+}
+
+int ztoq__conn_reset(ztoq__conn *c)
+{
+	int code = ZTOQ_OK;
+
+	if (c->broken)
+		return ZTOQ_EDISCONNECTED;
+	if (!c->autocommit)
+		code = ztoq__conn_end(c, 0);
+	if (code == ZTOQ_OK)
+		code = ztoq__conn_set_autocommit(c, 1);
+	if (code == ZTOQ_OK)
+		code = ztoq__conn_set_read_only(c, 0);
+	if (code == ZTOQ_OK)
+		code = ztoq__conn_set_isolation(c, c->default_isolation);
+	if (code < 0)
+		c->broken = 1;
+	return code;
+}

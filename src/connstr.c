@@ -1,0 +1,232 @@
+/*
+ * connstr.c - compose and redact ODBC connection strings.
+ */
+#include "ztoq/connstr.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "alloc.h"
+#include "buf.h"
+#include "config_int.h"
+#include "error.h"
+
+/*
+ * Appends ";Key=value", or ";Key={value}" with '}' doubled when the value holds a
+ * character the parser would take as syntax (';', braces, spaces at either end).
+ * psqlODBC takes braces literally in most attributes, so plain values stay plain;
+ * the driver name is always braced, as the driver manager expects.
+ */
+static void put_value(ztoq__buf *b, const char *key, const char *value, int always_quote)
+{
+	size_t len = strlen(value);
+	int quote = always_quote || strpbrk(value, ";{}") ||
+		    (len && (value[0] == ' ' || value[len - 1] == ' '));
+
+	ztoq__buf_printf(b, "%s%s=%s", b->len ? ";" : "", key, quote ? "{" : "");
+	for (const char *p = value; *p; p++) {
+		ztoq__buf_append(b, p, 1);
+		if (quote && *p == '}')
+			ztoq__buf_append(b, p, 1);
+	}
+	if (quote)
+		ztoq__buf_puts(b, "}");
+}
+
+/* Appends ";Key=value" for values that need no quoting (numbers, our own constants). */
+static void put_plain(ztoq__buf *b, const char *key, const char *value)
+{
+	ztoq__buf_printf(b, "%s%s=%s", b->len ? ";" : "", key, value);
+}
+
+/*
+ * The SQLite driver splits its connection string on ';' and understands no quoting:
+ * a value with ';' (or starting with '{', which unixODBC would take as quoting) cannot
+ * be expressed.
+ */
+static int put_sqlite_value(ztoq__buf *b, const char *key, const char *option, const char *value)
+{
+	if (strchr(value, ';') || value[0] == '{' || value[0] == ' ' ||
+	    value[strlen(value) - 1] == ' ')
+		return ztoq__error_set(ZTOQ_EINVALID,
+				       "%s \"%s\" cannot be passed to the SQLite ODBC driver, which "
+				       "cannot quote a ';', a leading '{' or surrounding spaces",
+				       option, value);
+	put_plain(b, key, value);
+	return ZTOQ_OK;
+}
+
+/* Reads the first line of the password file into a new string. */
+static int read_password_file(const char *path, char **out)
+{
+	char line[1024];
+	FILE *f = fopen(path, "r");
+	size_t len;
+
+	if (!f)
+		return ztoq__error_set(ZTOQ_EINVALID, "password_file: cannot open %s: %s", path,
+				       strerror(errno));
+	if (!fgets(line, sizeof(line), f))
+		line[0] = '\0';
+	fclose(f);
+	len = strcspn(line, "\r\n");
+	*out = ztoq__strndup(line, len);
+	memset(line, 0, sizeof(line));
+	return *out ? ZTOQ_OK : ztoq__error_nomem();
+}
+
+int ztoq__config_password(const ztoq_config *cfg, char **out)
+{
+	const char *pwfile = ztoq__config_str(cfg, "password_file");
+	const char *password = ztoq_config_get(cfg, "password");
+
+	*out = NULL;
+	if (pwfile)
+		return read_password_file(pwfile, out);
+	if (!password)
+		return ZTOQ_OK;
+	*out = ztoq__strdup(password);
+	return *out ? ZTOQ_OK : ztoq__error_nomem();
+}
+
+/* Appends Uid and Pwd when they are configured. */
+static int put_credentials(ztoq__buf *b, const ztoq_config *cfg)
+{
+	const char *user = ztoq__config_str(cfg, "username");
+	char *password;
+	int rc;
+
+	if (user)
+		put_value(b, "Uid", user, 0);
+	if ((rc = ztoq__config_password(cfg, &password)) < 0 || !password)
+		return rc;
+	put_value(b, "Pwd", password, 0);
+	memset(password, 0, strlen(password));
+	ztoq__free(password);
+	return ZTOQ_OK;
+}
+
+static int build_sqlite(ztoq__buf *b, const ztoq_config *cfg)
+{
+	const char *path = ztoq__config_str(cfg, "db_path");
+	int rc;
+
+	put_value(b, "Driver", ztoq__config_driver(cfg), 1);
+	if ((rc = put_sqlite_value(b, "Database", "db_path", path)) < 0)
+		return rc;
+	put_plain(b, "Timeout", ztoq_config_get(cfg, "busy_timeout_ms"));
+	put_plain(b, "FKSupport", "1");
+	/* rows are produced as they are stepped, not materialised (see DESIGN.md) */
+	put_plain(b, "StepAPI", "1");
+	if (strcmp(path, ":memory:") != 0 && strncmp(path, "file:", 5) != 0)
+		put_plain(b, "JournalMode", "WAL");
+	return ZTOQ_OK;
+}
+
+static int build_postgresql(ztoq__buf *b, const ztoq_config *cfg)
+{
+	put_value(b, "Driver", ztoq__config_driver(cfg), 1);
+	put_value(b, "Server", ztoq__config_str(cfg, "host"), 0);
+	put_plain(b, "Port", ztoq_config_get(cfg, "port"));
+	put_value(b, "Database", ztoq__config_str(cfg, "database"), 0);
+	/* 7.4-0: an error aborts the whole transaction, with no per-statement savepoint */
+	put_plain(b, "Protocol", "7.4-0");
+	return put_credentials(b, cfg);
+}
+
+static int build_dsn(ztoq__buf *b, const ztoq_config *cfg, const char *dsn)
+{
+	if (ztoq_config_db_type(cfg) == ZTOQ_DB_ODBC && strchr(dsn, '=')) {
+		ztoq__buf_puts(b, dsn); /* a full connection string, the caller's own */
+	} else {
+		put_value(b, "DSN", dsn, 0);
+	}
+	return put_credentials(b, cfg);
+}
+
+ZTOQ_EXTERN(int) ztoq_connstr_build(char **out, const ztoq_config *cfg)
+{
+	ztoq__buf b = ZTOQ__BUF_INIT;
+	const char *dsn;
+	int rc;
+
+	if (!out || !cfg)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_connstr_build: bad arguments");
+	*out = NULL;
+	if ((rc = ztoq_config_validate(cfg)) < 0)
+		return rc;
+	dsn = ztoq__config_str(cfg, "dsn");
+	if (dsn)
+		rc = build_dsn(&b, cfg, dsn);
+	else if (ztoq_config_db_type(cfg) == ZTOQ_DB_POSTGRESQL)
+		rc = build_postgresql(&b, cfg);
+	else
+		rc = build_sqlite(&b, cfg);
+	if (rc < 0) {
+		ztoq__buf_dispose(&b);
+		return rc;
+	}
+	return ztoq__buf_detach(&b, out);
+}
+
+/* Length of the value starting at `p`: to the next ';', or a {...} with '}}' escapes. */
+static size_t value_length(const char *p)
+{
+	const char *q = p;
+
+	if (*q != '{')
+		return strcspn(p, ";");
+	for (q++; *q; q++) {
+		if (*q == '}') {
+			if (q[1] != '}')
+				return (size_t)(q + 1 - p);
+			q++;
+		}
+	}
+	return (size_t)(q - p);
+}
+
+static int is_password_key(const char *key, size_t len)
+{
+	while (len && key[0] == ' ')
+		key++, len--;
+	while (len && key[len - 1] == ' ')
+		len--;
+	return (len == 3 && strncasecmp(key, "pwd", 3) == 0) ||
+	       (len == 8 && strncasecmp(key, "password", 8) == 0);
+}
+
+ZTOQ_EXTERN(int) ztoq_connstr_redact(char **out, const char *connstr)
+{
+	ztoq__buf b = ZTOQ__BUF_INIT;
+	const char *p = connstr;
+
+	if (!out || !connstr)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_connstr_redact: bad arguments");
+	while (*p) {
+		size_t klen = strcspn(p, "=;"), vlen;
+
+		ztoq__buf_append(&b, p, klen);
+		p += klen;
+		if (*p != '=') { /* a bare word or an empty segment */
+			if (*p == ';')
+				ztoq__buf_append(&b, p++, 1);
+			continue;
+		}
+		p++;
+		vlen = value_length(p);
+		ztoq__buf_puts(&b, "=");
+		if (is_password_key(p - klen - 1, klen))
+			ztoq__buf_puts(&b, "***");
+		else
+			ztoq__buf_append(&b, p, vlen);
+		p += vlen;
+		if (*p == ';')
+			ztoq__buf_append(&b, p++, 1);
+	}
+	if (!b.data)
+		ztoq__buf_puts(&b, "");
+	return ztoq__buf_detach(&b, out);
+}

@@ -1,0 +1,235 @@
+/*
+ * db.c - the database manager: environment, pool, and the factory entry points.
+ */
+#include "db.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "config_int.h"
+#include "error.h"
+#include "ztoq/connstr.h"
+
+/* Opens one connection for the pool. */
+static int open_conn(ztoq__conn **out, void *ctx)
+{
+	ztoq_db *db = ctx;
+	return ztoq__conn_open(out, db->env, db->dialect, db->connstr, db->redacted, db->secret,
+			       db->login_timeout_s);
+}
+
+/*
+ * ":memory:" would give every pooled connection its own empty database. A named
+ * shared-cache in-memory database is shared by the pool and private to this manager.
+ */
+static int private_memory_path(ztoq_config *cfg)
+{
+	static atomic_ulong sequence;
+	char uri[96];
+
+	snprintf(uri, sizeof(uri), "file:ztoq-memory-%ld-%lu?mode=memory&cache=shared",
+		 (long)getpid(), atomic_fetch_add(&sequence, 1) + 1);
+	return ztoq_config_set(cfg, "db_path", uri);
+}
+
+static int make_environment(ztoq_db *db)
+{
+	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_ENV, SQL_NULL_HANDLE, &db->env))) {
+		db->env = SQL_NULL_HENV;
+		return ztoq__error_set(ZTOQ_ENOMEM, "cannot allocate the ODBC environment");
+	}
+	if (!SQL_SUCCEEDED(SQLSetEnvAttr(db->env, SQL_ATTR_ODBC_VERSION, (SQLPOINTER)SQL_OV_ODBC3, 0)))
+		return ztoq__error_odbc(db->dialect->type, SQL_HANDLE_ENV, db->env, NULL, ZTOQ_ERROR,
+					"cannot select ODBC 3 behaviour");
+	return ZTOQ_OK;
+}
+
+static uint64_t ms_setting(const ztoq_config *cfg, const char *key)
+{
+	return (uint64_t)ztoq__config_long(cfg, key) * 1000000u;
+}
+
+/* Says why a SQLite file could not be opened when the reason is a missing folder. */
+static int explain_sqlite_open(int code, const char *path)
+{
+	char folder[1024];
+	const char *slash = path ? strrchr(path, '/') : NULL;
+	struct stat st;
+
+	if (code != ZTOQ_ECONNECT || !slash || strncmp(path, "file:", 5) == 0 ||
+	    (size_t)(slash - path) >= sizeof(folder))
+		return code;
+	memcpy(folder, path, (size_t)(slash - path));
+	folder[slash - path] = '\0';
+	if (slash != path && stat(folder, &st) != 0)
+		ztoq__error_append(" (the folder %s does not exist)", folder);
+	return code;
+}
+
+static int start_pool(ztoq_db *db)
+{
+	ztoq__pool_settings set = {
+		.min = (size_t)ztoq__config_long(db->cfg, "min_connections"),
+		.max = (size_t)ztoq__config_long(db->cfg, "max_connections"),
+		.acquire_timeout_ns = ms_setting(db->cfg, "acquire_timeout_ms"),
+		.idle_timeout_ns = ms_setting(db->cfg, "idle_timeout_ms"),
+		.max_lifetime_ns = ms_setting(db->cfg, "max_lifetime_ms"),
+		.validate_after_ns = ms_setting(db->cfg, "validate_after_ms"),
+		.open = open_conn,
+		.open_ctx = db,
+	};
+	const char *path = ztoq__config_str(db->cfg, "db_path");
+
+	/* A shared in-memory database lives as long as one connection is open. */
+	if (db->dialect->type == ZTOQ_DB_SQLITE && path && strstr(path, "mode=memory") &&
+	    set.min == 0)
+		set.min = 1;
+	return explain_sqlite_open(ztoq__pool_new(&db->pool, &set),
+				   db->dialect->type == ZTOQ_DB_SQLITE ? path : NULL);
+}
+
+ZTOQ_EXTERN(int) ztoq_db_open(ztoq_db **out, const ztoq_config *cfg)
+{
+	ztoq_db *db;
+	const char *path;
+	int code;
+
+	if (!out || !cfg)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_db_open: bad arguments");
+	*out = NULL;
+	if ((code = ztoq_config_validate(cfg)) < 0)
+		return code;
+	if (!(db = ztoq__calloc(1, sizeof(*db))))
+		return ztoq__error_nomem();
+	if ((code = ztoq_config_dup(&db->cfg, cfg)) < 0)
+		goto fail;
+	db->dialect = ztoq__dialect_get(ztoq_config_db_type(cfg));
+	path = ztoq__config_str(cfg, "db_path");
+	if (db->dialect->type == ZTOQ_DB_SQLITE && !ztoq__config_str(cfg, "dsn") &&
+	    strcmp(path, ":memory:") == 0 && (code = private_memory_path(db->cfg)) < 0)
+		goto fail;
+	db->login_timeout_s = ztoq__config_long(cfg, "connect_timeout_s");
+	if ((code = ztoq__config_password(db->cfg, &db->secret)) < 0 ||
+	    (code = ztoq_connstr_build(&db->connstr, db->cfg)) < 0 ||
+	    (code = ztoq_connstr_redact(&db->redacted, db->connstr)) < 0 ||
+	    (code = make_environment(db)) < 0 || (code = start_pool(db)) < 0)
+		goto fail;
+	*out = db;
+	return ZTOQ_OK;
+fail:
+	ztoq_db_close(db);
+	return code;
+}
+
+ZTOQ_EXTERN(int) ztoq_db_open_env(ztoq_db **out)
+{
+	ztoq_config *cfg;
+	int code;
+
+	if ((code = ztoq_config_new(&cfg)) < 0)
+		return code;
+	if ((code = ztoq_config_load_env(cfg)) == ZTOQ_OK)
+		code = ztoq_db_open(out, cfg);
+	ztoq_config_free(cfg);
+	return code;
+}
+
+/* Wipes and frees a string that held a secret. */
+static void free_secret(char *s)
+{
+	if (s) {
+		volatile char *p = s;
+		while (*p)
+			*p++ = '\0';
+		ztoq__free(s);
+	}
+}
+
+ZTOQ_EXTERN(void) ztoq_db_close(ztoq_db *db)
+{
+	if (!db)
+		return;
+	ztoq__session_reclaim_threads(db);
+	ztoq__pool_free(db->pool);
+	if (db->env)
+		SQLFreeHandle(SQL_HANDLE_ENV, db->env);
+	free_secret(db->connstr);
+	free_secret(db->secret);
+	ztoq__free(db->redacted);
+	ztoq_config_free(db->cfg);
+	ztoq__free(db);
+}
+
+ZTOQ_EXTERN(ztoq_db_type) ztoq_db_backend(const ztoq_db *db)
+{
+	return db->dialect->type;
+}
+
+ZTOQ_EXTERN(const char *) ztoq_db_target(const ztoq_db *db)
+{
+	return db->redacted;
+}
+
+ZTOQ_EXTERN(const ztoq_config *) ztoq_db_config(const ztoq_db *db)
+{
+	return db->cfg;
+}
+
+ZTOQ_EXTERN(int) ztoq_pool_stats_get(ztoq_db *db, ztoq_pool_stats *out)
+{
+	if (!db || !out)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_pool_stats_get: bad arguments");
+	ztoq__pool_stats(db->pool, out);
+	return ZTOQ_OK;
+}
+
+ZTOQ_EXTERN(int) ztoq_pool_maintain(ztoq_db *db)
+{
+	if (!db)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_pool_maintain: db is NULL");
+	return ztoq__pool_maintain(db->pool);
+}
+
+static void get_info(ztoq__conn *c, SQLUSMALLINT what, char *buf, size_t size)
+{
+	SQLSMALLINT len = 0;
+
+	if (!SQL_SUCCEEDED(SQLGetInfo(c->dbc, what, buf, (SQLSMALLINT)size, &len)))
+		buf[0] = '\0';
+	buf[size - 1] = '\0';
+}
+
+ZTOQ_EXTERN(int) ztoq_db_server_info(ztoq_db *db, ztoq_server_info *out)
+{
+	ztoq__conn *c;
+	int code;
+
+	if (!db || !out)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_db_server_info: bad arguments");
+	if ((code = ztoq__pool_acquire(db->pool, &c, UINT64_MAX)) < 0)
+		return code;
+	get_info(c, SQL_DBMS_NAME, out->dbms_name, sizeof(out->dbms_name));
+	get_info(c, SQL_DBMS_VER, out->dbms_version, sizeof(out->dbms_version));
+	get_info(c, SQL_DRIVER_NAME, out->driver_name, sizeof(out->driver_name));
+	get_info(c, SQL_DRIVER_VER, out->driver_version, sizeof(out->driver_version));
+	ztoq__pool_release(db->pool, c);
+	return ZTOQ_OK;
+}
+
+ZTOQ_EXTERN(int) ztoq_db_check(ztoq_db *db)
+{
+	ztoq__conn *c;
+	int code;
+
+	if (!db)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_db_check: db is NULL");
+	if ((code = ztoq__pool_acquire(db->pool, &c, UINT64_MAX)) < 0)
+		return code;
+	code = ztoq__conn_ping(c);
+	ztoq__pool_release(db->pool, c);
+	return code;
+}

@@ -1,0 +1,30 @@
+/*
+ * db.h - the manager's internals, shared with the session module.
+ */
+#ifndef ZTOQ_DB_INTERNAL_H
+#define ZTOQ_DB_INTERNAL_H
+
+#include <sql.h>
+
+#include "dialect.h"
+#include "pool.h"
+#include "ztoq/db.h"
+
+struct ztoq__thread_slot;
+
+struct ztoq_db {
+	ztoq_config *cfg;
+	const ztoq__dialect *dialect;
+	SQLHENV env;
+	char *connstr;    /* contains the password */
+	char *redacted;   /* what messages show */
+	char *secret;     /* the password, scrubbed from driver messages; NULL if none */
+	long login_timeout_s;
+	ztoq__pool *pool;
+	struct ztoq__thread_slot *thread_slots; /* sessions held by threads (session.c) */
+};
+
+/* Reclaims every thread-local session of `db` (session.c); called by ztoq_db_close. */
+void ztoq__session_reclaim_threads(ztoq_db *db);
+
+#endif

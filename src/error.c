@@ -1,0 +1,164 @@
+/*
+ * error.c - the thread-local last error.
+ *
+ * All storage is static and thread-local, so recording an error never allocates and
+ * works when memory is exhausted.
+ */
+#include "error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dialect.h"
+
+#define MESSAGE_SIZE 2048
+#define DIAG_MESSAGE_SIZE 1024
+
+struct error_state {
+	ztoq_error pub;
+	char message[MESSAGE_SIZE];
+	ztoq_diag diags[ZTOQ_ERROR_MAX_DIAGS];
+	char diag_text[ZTOQ_ERROR_MAX_DIAGS][DIAG_MESSAGE_SIZE];
+};
+
+static _Thread_local struct error_state last;
+
+static struct error_state *reset(int code)
+{
+	memset(&last.pub, 0, sizeof(last.pub));
+	last.pub.code = code;
+	last.pub.message = last.message;
+	last.pub.diags = last.diags;
+	last.message[0] = '\0';
+	return &last;
+}
+
+ZTOQ_EXTERN(const ztoq_error *) ztoq_error_last(void)
+{
+	if (!last.pub.message)
+		reset(ZTOQ_OK);
+	return &last.pub;
+}
+
+ZTOQ_EXTERN(void) ztoq_error_clear(void)
+{
+	reset(ZTOQ_OK);
+}
+
+ZTOQ_EXTERN(const char *) ztoq_error_name(int code)
+{
+	static const char *const names[] = {
+		"ZTOQ_OK",         "ZTOQ_ERROR",    "ZTOQ_EINVALID",  "ZTOQ_ENOMEM",
+		"ZTOQ_ENOTFOUND",  "ZTOQ_EBUSY",    "ZTOQ_ETIMEOUT",  "ZTOQ_ECONSTRAINT",
+		"ZTOQ_ERETRY",     "ZTOQ_EDISCONNECTED", "ZTOQ_EREADONLY", "ZTOQ_ECONNECT",
+		"ZTOQ_EAUTH",      "ZTOQ_ETXFAILED", "ZTOQ_ESTATE",   "ZTOQ_EDRIFT",
+	};
+	if (code > 0 || -code >= (int)(sizeof(names) / sizeof(names[0])))
+		return "ZTOQ_UNKNOWN";
+	return names[-code];
+}
+
+ZTOQ_EXTERN(int) ztoq_error_is_retryable(int code)
+{
+	return code == ZTOQ_ERETRY || code == ZTOQ_EBUSY;
+}
+
+int ztoq__error_set(int code, const char *fmt, ...)
+{
+	va_list ap;
+	struct error_state *st = reset(code);
+
+	va_start(ap, fmt);
+	vsnprintf(st->message, sizeof(st->message), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int ztoq__error_append(const char *fmt, ...)
+{
+	size_t used = strlen(ztoq_error_last()->message);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(last.message + used, sizeof(last.message) - used, fmt, ap);
+	va_end(ap);
+	return last.pub.code;
+}
+
+/*
+ * Replaces every occurrence of `secret` in `text` (in place) with asterisks: "***" for
+ * secrets of three bytes or more, so the length does not show, and as many as the
+ * secret has otherwise, so the text never grows.
+ */
+static void scrub(char *text, const char *secret)
+{
+	size_t slen = secret ? strlen(secret) : 0;
+	size_t mask = slen < 3 ? slen : 3;
+	char *from = text, *hit;
+
+	if (slen == 0)
+		return;
+	while ((hit = strstr(from, secret)) != NULL) {
+		memset(hit, '*', mask);
+		memmove(hit + mask, hit + slen, strlen(hit + slen) + 1);
+		from = hit + mask;
+	}
+}
+
+/* Warnings (class 01) say nothing about the failure; prefer the first real error. */
+static const ztoq_diag *significant_diag(const struct error_state *st)
+{
+	for (size_t i = 0; i < st->pub.diag_count; i++)
+		if (strncmp(st->diags[i].sqlstate, "01", 2) != 0)
+			return &st->diags[i];
+	return st->pub.diag_count ? &st->diags[0] : NULL;
+}
+
+int ztoq__error_odbc(ztoq_db_type type, SQLSMALLINT handle_type, SQLHANDLE handle,
+		     const char *secret, int fallback, const char *fmt, ...)
+{
+	struct error_state *st = reset(fallback);
+	const ztoq_diag *first;
+	va_list ap;
+	size_t used;
+	int code;
+
+	for (SQLSMALLINT rec = 1; handle && rec <= ZTOQ_ERROR_MAX_DIAGS; rec++) {
+		ztoq_diag *d = &st->diags[st->pub.diag_count];
+		SQLCHAR state[6] = "";
+		SQLINTEGER native = 0;
+		SQLSMALLINT len = 0;
+		SQLRETURN rc = SQLGetDiagRec(handle_type, handle, rec, state, &native,
+					     (SQLCHAR *)st->diag_text[st->pub.diag_count],
+					     DIAG_MESSAGE_SIZE, &len);
+		if (!SQL_SUCCEEDED(rc))
+			break;
+		memcpy(d->sqlstate, state, sizeof(d->sqlstate));
+		d->sqlstate[5] = '\0';
+		d->native = native;
+		scrub(st->diag_text[st->pub.diag_count], secret);
+		d->message = st->diag_text[st->pub.diag_count];
+		st->pub.diag_count++;
+	}
+
+	va_start(ap, fmt);
+	vsnprintf(st->message, sizeof(st->message), fmt, ap);
+	va_end(ap);
+
+	first = significant_diag(st);
+	code = fallback;
+	if (first) {
+		memcpy(st->pub.sqlstate, first->sqlstate, sizeof(st->pub.sqlstate));
+		st->pub.native = first->native;
+		if (fallback == ZTOQ_ERROR)
+			code = ztoq__dialect_classify(type, first->sqlstate, first->native,
+						      first->message);
+		used = strlen(st->message);
+		snprintf(st->message + used, sizeof(st->message) - used, ": [%s] %s",
+			 first->sqlstate, first->message);
+	}
+	scrub(st->message, secret);
+	st->pub.code = code;
+	return code;
+}

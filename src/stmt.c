@@ -1,0 +1,808 @@
+/*
+ * stmt.c - prepared statements with a per-connection cache, typed parameters and
+ * typed columns.
+ *
+ * Parameters are copied into the statement and bound at execute time, only when their
+ * type, buffer or size changed since the last execute. Each fetched row is read with
+ * SQLGetData into per-column buffers, so getters work in any order and NULLs are known.
+ */
+#include "stmt.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "alloc.h"
+#include "clock.h"
+#include "error.h"
+#include "stmt_cache.h"
+
+#define CACHE_IDLE_MAX 64
+
+static unsigned long hash_sql(const char *s)
+{
+	unsigned long h = 5381;
+	while (*s)
+		h = h * 33 + (unsigned char)*s++;
+	return h;
+}
+
+int ztoq__stmt_error(ztoq_stmt *st, const char *what)
+{
+	int code = ztoq__conn_error(st->conn, SQL_HANDLE_STMT, st->handle, "%s: %s", what, st->sql);
+	return ztoq__session_failed(st->session, code);
+}
+
+static void free_columns(ztoq_stmt *st)
+{
+	for (int i = 0; i < st->ncolumns; i++) {
+		ztoq__free(st->columns[i].name);
+		ztoq__free(st->columns[i].bytes);
+	}
+	ztoq__free(st->columns);
+	st->columns = NULL;
+	st->ncolumns = -1;
+}
+
+static void free_stmt(ztoq_stmt *st)
+{
+	if (st->handle)
+		SQLFreeHandle(SQL_HANDLE_STMT, st->handle);
+	free_columns(st);
+	for (unsigned i = 0; i < st->nparams; i++)
+		ztoq__free(st->params[i].bytes);
+	ztoq__free(st->params);
+	ztoq__free(st->sql);
+	ztoq__free(st);
+}
+
+void ztoq__stmt_cache_free(ztoq__conn *c)
+{
+	while (c->stmts) {
+		ztoq_stmt *next = c->stmts->next;
+		free_stmt(c->stmts);
+		c->stmts = next;
+	}
+	c->nstmts = 0;
+}
+
+/* Keeps the cache bounded: drops the least recently used idle statement. */
+static void evict_one(ztoq__conn *c)
+{
+	ztoq_stmt **link, **oldest = NULL, *victim;
+	unsigned idle = 0;
+
+	for (link = &c->stmts; *link; link = &(*link)->next) {
+		if ((*link)->in_use)
+			continue;
+		idle++;
+		if (!oldest || (*link)->last_used < (*oldest)->last_used)
+			oldest = link;
+	}
+	if (idle < CACHE_IDLE_MAX || !oldest)
+		return;
+	victim = *oldest;
+	*oldest = victim->next;
+	c->nstmts--;
+	free_stmt(victim);
+}
+
+static int new_stmt(ztoq_stmt **out, ztoq_session *s, const char *sql, unsigned long hash)
+{
+	ztoq__conn *c = s->conn;
+	ztoq_stmt *st;
+
+	if (!(st = ztoq__calloc(1, sizeof(*st))) || !(st->sql = ztoq__strdup(sql))) {
+		ztoq__free(st);
+		return ztoq__error_nomem();
+	}
+	st->conn = c;
+	st->session = s;
+	st->hash = hash;
+	st->ncolumns = -1;
+	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, c->dbc, &st->handle))) {
+		int code = ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc, "cannot allocate a statement");
+		st->handle = SQL_NULL_HSTMT;
+		free_stmt(st);
+		return code;
+	}
+	if (!SQL_SUCCEEDED(SQLPrepare(st->handle, (SQLCHAR *)sql, SQL_NTS))) {
+		int code = ztoq__stmt_error(st, "cannot prepare");
+		free_stmt(st);
+		return code;
+	}
+	evict_one(c);
+	st->next = c->stmts;
+	c->stmts = st;
+	c->nstmts++;
+	*out = st;
+	return ZTOQ_OK;
+}
+
+ZTOQ_EXTERN(int) ztoq_stmt_prepare(ztoq_stmt **out, ztoq_session *s, const char *sql)
+{
+	unsigned long hash;
+	ztoq_stmt *st;
+	int code;
+
+	if (!out || !s || !sql)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_stmt_prepare: bad arguments");
+	*out = NULL;
+	if ((code = ztoq__session_check(s)) < 0)
+		return code;
+	hash = hash_sql(sql);
+	for (st = s->conn->stmts; st; st = st->next)
+		if (!st->in_use && st->hash == hash && strcmp(st->sql, sql) == 0)
+			break;
+	if (!st && (code = new_stmt(&st, s, sql, hash)) < 0)
+		return code;
+	st->session = s;
+	st->in_use = 1;
+	*out = st;
+	return ZTOQ_OK;
+}
+
+static void close_cursor(ztoq_stmt *st)
+{
+	if (st->cursor_open) {
+		SQLFreeStmt(st->handle, SQL_CLOSE);
+		st->cursor_open = 0;
+	}
+}
+
+ZTOQ_EXTERN(void) ztoq_stmt_finalize(ztoq_stmt *st)
+{
+	if (!st)
+		return;
+	close_cursor(st);
+	ztoq_stmt_clear_bindings(st);
+	st->in_use = 0;
+	st->last_used = ztoq__now_ns();
+}
+
+/* ---- parameters ----------------------------------------------------------------- */
+
+static struct param *param_slot(ztoq_stmt *st, unsigned idx)
+{
+	if (idx == 0 || idx > 32767) {
+		ztoq__error_set(ZTOQ_EINVALID, "parameter index %u is out of range", idx);
+		return NULL;
+	}
+	if (idx > st->params_cap) {
+		unsigned cap = st->params_cap ? st->params_cap : 8;
+		struct param *p;
+
+		while (cap < idx)
+			cap *= 2;
+		if (!(p = ztoq__realloc(st->params, cap * sizeof(*p)))) {
+			ztoq__error_nomem();
+			return NULL;
+		}
+		memset(p + st->params_cap, 0, (cap - st->params_cap) * sizeof(*p));
+		st->params = p;
+		st->params_cap = cap;
+		st->params_moved = 1;
+	}
+	if (idx > st->nparams)
+		st->nparams = idx;
+	return &st->params[idx - 1];
+}
+
+static int copy_bytes(struct param *p, const void *data, size_t len)
+{
+	if (len + 1 > p->cap) {
+		char *b = ztoq__realloc(p->bytes, len + 1);
+		if (!b)
+			return ztoq__error_nomem();
+		p->bytes = b;
+		p->cap = len + 1;
+	}
+	if (len)
+		memcpy(p->bytes, data, len);
+	p->bytes[len] = '\0';
+	p->len = len;
+	return ZTOQ_OK;
+}
+
+ZTOQ_EXTERN(int) ztoq_stmt_bind(ztoq_stmt *st, unsigned idx, const ztoq_value *value)
+{
+	struct param *p;
+	const ztoq_timestamp *t;
+	int code;
+
+	if (!st || !value)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_stmt_bind: bad arguments");
+	if (!(p = param_slot(st, idx)))
+		return ztoq_error_last()->code;
+	switch (value->type) {
+	case ZTOQ_TYPE_NULL:
+		break;
+	case ZTOQ_TYPE_BOOL:
+		p->v.bit = value->v.boolean ? 1 : 0;
+		break;
+	case ZTOQ_TYPE_INT64:
+		p->v.int64 = value->v.int64;
+		break;
+	case ZTOQ_TYPE_DOUBLE:
+		p->v.real = value->v.real;
+		break;
+	case ZTOQ_TYPE_TEXT:
+	case ZTOQ_TYPE_BLOB:
+		if (!value->v.bytes.ptr && value->v.bytes.len)
+			return ztoq__error_set(ZTOQ_EINVALID, "parameter %u: NULL data", idx);
+		if ((code = copy_bytes(p, value->v.bytes.ptr, value->v.bytes.len)) < 0)
+			return code;
+		break;
+	case ZTOQ_TYPE_TIMESTAMP:
+		t = &value->v.ts;
+		p->v.ts = (SQL_TIMESTAMP_STRUCT){t->year, t->month, t->day, t->hour, t->minute,
+						 t->second, t->nanosecond};
+		break;
+	default:
+		return ztoq__error_set(ZTOQ_EINVALID, "parameter %u: unknown type %d", idx,
+				       (int)value->type);
+	}
+	p->type = value->type;
+	return ZTOQ_OK;
+}
+
+ZTOQ_EXTERN(int) ztoq_stmt_bind_null(ztoq_stmt *st, unsigned idx)
+{
+	return ztoq_stmt_bind(st, idx, &ZTOQ_NULL_VALUE);
+}
+
+ZTOQ_EXTERN(int) ztoq_stmt_bind_bool(ztoq_stmt *st, unsigned idx, int value)
+{
+	return ztoq_stmt_bind(st, idx, &ZTOQ_BOOL(value));
+}
+
+ZTOQ_EXTERN(int) ztoq_stmt_bind_int64(ztoq_stmt *st, unsigned idx, int64_t value)
+{
+	return ztoq_stmt_bind(st, idx, &ZTOQ_INT64(value));
+}
+
+ZTOQ_EXTERN(int) ztoq_stmt_bind_double(ztoq_stmt *st, unsigned idx, double value)
+{
+	return ztoq_stmt_bind(st, idx, &ZTOQ_DOUBLE(value));
+}
+
+ZTOQ_EXTERN(int) ztoq_stmt_bind_text(ztoq_stmt *st, unsigned idx, const char *text, size_t len)
+{
+	if (!text)
+		return ztoq_stmt_bind_null(st, idx);
+	return ztoq_stmt_bind(st, idx, &ZTOQ_TEXTN(text, len == SIZE_MAX ? strlen(text) : len));
+}
+
+ZTOQ_EXTERN(int) ztoq_stmt_bind_blob(ztoq_stmt *st, unsigned idx, const void *data, size_t len)
+{
+	return ztoq_stmt_bind(st, idx, &ZTOQ_BLOB(data, len));
+}
+
+ZTOQ_EXTERN(int) ztoq_stmt_bind_timestamp(ztoq_stmt *st, unsigned idx, const ztoq_timestamp *ts)
+{
+	if (!ts)
+		return ztoq_stmt_bind_null(st, idx);
+	return ztoq_stmt_bind(st, idx, &ZTOQ_TIMESTAMP(*ts));
+}
+
+ZTOQ_EXTERN(int) ztoq_stmt_clear_bindings(ztoq_stmt *st)
+{
+	if (!st)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_stmt_clear_bindings: st is NULL");
+	for (unsigned i = 0; i < st->nparams; i++)
+		st->params[i].type = ZTOQ_TYPE_NULL;
+	return ZTOQ_OK;
+}
+
+/* Tells the driver where parameter `i` is, if that changed since the last execute. */
+static int bind_param(ztoq_stmt *st, unsigned i)
+{
+	struct param *p = &st->params[i];
+	SQLSMALLINT ctype, sqltype, digits = 0;
+	SQLULEN size = 0;
+	SQLPOINTER ptr;
+	SQLLEN buflen = 0;
+
+	switch (p->type) {
+	case ZTOQ_TYPE_BOOL:
+		ctype = SQL_C_BIT, sqltype = SQL_BIT, ptr = &p->v.bit, size = 1;
+		p->ind = 0;
+		break;
+	case ZTOQ_TYPE_INT64:
+		ctype = SQL_C_SBIGINT, sqltype = SQL_BIGINT, ptr = &p->v.int64, size = 19;
+		p->ind = 0;
+		break;
+	case ZTOQ_TYPE_DOUBLE:
+		ctype = SQL_C_DOUBLE, sqltype = SQL_DOUBLE, ptr = &p->v.real, size = 15;
+		p->ind = 0;
+		break;
+	case ZTOQ_TYPE_TEXT:
+	case ZTOQ_TYPE_BLOB:
+		ctype = p->type == ZTOQ_TYPE_TEXT ? SQL_C_CHAR : SQL_C_BINARY;
+		sqltype = p->type == ZTOQ_TYPE_TEXT ? SQL_VARCHAR : SQL_VARBINARY;
+		ptr = p->bytes, buflen = (SQLLEN)p->len, size = p->len ? p->len : 1;
+		p->ind = (SQLLEN)p->len;
+		/* a larger column size than needed is harmless; rebind only to grow it */
+		if (p->bound_type == p->type && p->bound_ptr == ptr && size <= p->bound_size &&
+		    !st->params_moved)
+			return ZTOQ_OK;
+		break;
+	case ZTOQ_TYPE_TIMESTAMP:
+		ctype = SQL_C_TYPE_TIMESTAMP, sqltype = SQL_TYPE_TIMESTAMP, ptr = &p->v.ts;
+		size = 29, digits = 9;
+		p->ind = 0;
+		break;
+	default:
+		ctype = SQL_C_CHAR, sqltype = SQL_VARCHAR, ptr = NULL, size = 1;
+		p->ind = SQL_NULL_DATA;
+		break;
+	}
+	if (p->bound_type == p->type && p->bound_ptr == ptr && !st->params_moved &&
+	    p->type != ZTOQ_TYPE_TEXT && p->type != ZTOQ_TYPE_BLOB)
+		return ZTOQ_OK;
+	if (!SQL_SUCCEEDED(SQLBindParameter(st->handle, (SQLUSMALLINT)(i + 1), SQL_PARAM_INPUT,
+					    ctype, sqltype, size, digits, ptr, buflen, &p->ind)))
+		return ztoq__stmt_error(st, "cannot bind a parameter");
+	p->bound_type = p->type;
+	p->bound_ptr = ptr;
+	p->bound_size = size;
+	return ZTOQ_OK;
+}
+
+/* ---- execution and results ------------------------------------------------------ */
+
+static ztoq_type natural_type(SQLSMALLINT sql_type)
+{
+	switch (sql_type) {
+	case SQL_BIT:
+		return ZTOQ_TYPE_BOOL;
+	case SQL_TINYINT:
+	case SQL_SMALLINT:
+	case SQL_INTEGER:
+	case SQL_BIGINT:
+		return ZTOQ_TYPE_INT64;
+	case SQL_REAL:
+	case SQL_FLOAT:
+	case SQL_DOUBLE:
+		return ZTOQ_TYPE_DOUBLE;
+	case SQL_BINARY:
+	case SQL_VARBINARY:
+	case SQL_LONGVARBINARY:
+		return ZTOQ_TYPE_BLOB;
+	case SQL_TYPE_TIMESTAMP:
+	case SQL_TIMESTAMP:
+		return ZTOQ_TYPE_TIMESTAMP;
+	default:
+		return ZTOQ_TYPE_TEXT;
+	}
+}
+
+static int describe(ztoq_stmt *st)
+{
+	SQLSMALLINT n = 0;
+
+	if (!SQL_SUCCEEDED(SQLNumResultCols(st->handle, &n)))
+		return ztoq__stmt_error(st, "cannot count result columns");
+	if (!(st->columns = ztoq__calloc((size_t)n + 1, sizeof(*st->columns))))
+		return ztoq__error_nomem();
+	for (SQLSMALLINT i = 0; i < n; i++) {
+		struct column *col = &st->columns[i];
+		SQLCHAR name[256];
+		SQLSMALLINT namelen = 0, digits, nullable;
+		SQLULEN size;
+
+		if (!SQL_SUCCEEDED(SQLDescribeCol(st->handle, (SQLUSMALLINT)(i + 1), name,
+						  sizeof(name), &namelen, &col->sql_type, &size,
+						  &digits, &nullable))) {
+			st->ncolumns = i;
+			return ztoq__stmt_error(st, "cannot describe a result column");
+		}
+		col->type = natural_type(col->sql_type);
+		if (!(col->name = ztoq__strdup((char *)name))) {
+			st->ncolumns = i + 1;
+			return ztoq__error_nomem();
+		}
+	}
+	st->ncolumns = n;
+	return ZTOQ_OK;
+}
+
+ZTOQ_EXTERN(int) ztoq_stmt_execute(ztoq_stmt *st)
+{
+	SQLRETURN rc;
+	SQLLEN count = -1;
+	int code;
+
+	if (!st || !st->in_use)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_stmt_execute: not a prepared statement");
+	if ((code = ztoq__session_check(st->session)) < 0)
+		return code;
+	close_cursor(st);
+	for (unsigned i = 0; i < st->nparams; i++)
+		if ((code = bind_param(st, i)) < 0)
+			return code;
+	st->params_moved = 0;
+	rc = SQLExecute(st->handle);
+	if (!SQL_SUCCEEDED(rc) && rc != SQL_NO_DATA)
+		return ztoq__stmt_error(st, "execute failed");
+	if (st->ncolumns < 0) {
+		free_columns(st);
+		if ((code = describe(st)) < 0)
+			return code;
+	}
+	st->cursor_open = st->ncolumns > 0;
+	if (!SQL_SUCCEEDED(SQLRowCount(st->handle, &count)))
+		count = -1;
+	st->rows_affected = count;
+	return ZTOQ_OK;
+}
+
+/*
+ * Reads column `i` of the current row with SQLGetData, growing its buffer as needed.
+ * One byte is always kept free, for the NUL that text gets and blobs get too.
+ */
+static int read_bytes(ztoq_stmt *st, struct column *col, SQLUSMALLINT i, SQLSMALLINT ctype)
+{
+	size_t want = 256;
+
+	col->len = 0;
+	for (;;) {
+		SQLLEN ind = 0, give;
+		SQLRETURN rc;
+		size_t room;
+
+		if (col->cap - col->len < want) {
+			size_t cap = col->cap ? col->cap : 256;
+			char *b;
+
+			while (cap - col->len < want)
+				cap *= 2;
+			if (!(b = ztoq__realloc(col->bytes, cap)))
+				return ztoq__error_nomem();
+			col->bytes = b;
+			col->cap = cap;
+		}
+		room = col->cap - col->len;
+		give = (SQLLEN)(ctype == SQL_C_CHAR ? room : room - 1);
+		rc = SQLGetData(st->handle, i, ctype, col->bytes + col->len, give, &ind);
+		if (rc == SQL_NO_DATA)
+			break;
+		if (!SQL_SUCCEEDED(rc))
+			return ztoq__stmt_error(st, "cannot read a column");
+		if (ind == SQL_NULL_DATA) {
+			col->is_null = 1;
+			break;
+		}
+		if (rc == SQL_SUCCESS) {
+			col->len += (size_t)ind;
+			break;
+		}
+		/* truncated: room - 1 bytes arrived; `ind` is what was left before this call */
+		col->len += room - 1;
+		want = (ind == SQL_NO_TOTAL) ? room * 2 : (size_t)ind - (room - 1) + 1;
+	}
+	if (col->bytes)
+		col->bytes[col->len] = '\0';
+	return ZTOQ_OK;
+}
+
+static int read_column(ztoq_stmt *st, int i)
+{
+	struct column *col = &st->columns[i];
+	SQLUSMALLINT n = (SQLUSMALLINT)(i + 1);
+	SQLLEN ind = 0;
+	SQLRETURN rc;
+
+	col->is_null = 0;
+	switch (col->type) {
+	case ZTOQ_TYPE_BOOL:
+	case ZTOQ_TYPE_INT64:
+		rc = SQLGetData(st->handle, n, SQL_C_SBIGINT, &col->v.int64, 0, &ind);
+		break;
+	case ZTOQ_TYPE_DOUBLE:
+		rc = SQLGetData(st->handle, n, SQL_C_DOUBLE, &col->v.real, 0, &ind);
+		break;
+	case ZTOQ_TYPE_TIMESTAMP:
+		rc = SQLGetData(st->handle, n, SQL_C_TYPE_TIMESTAMP, &col->v.ts, 0, &ind);
+		break;
+	case ZTOQ_TYPE_BLOB:
+		return read_bytes(st, col, n, SQL_C_BINARY);
+	default:
+		return read_bytes(st, col, n, SQL_C_CHAR);
+	}
+	if (!SQL_SUCCEEDED(rc))
+		return ztoq__stmt_error(st, "cannot read a column");
+	col->is_null = ind == SQL_NULL_DATA;
+	return ZTOQ_OK;
+}
+
+ZTOQ_EXTERN(int) ztoq_stmt_fetch(ztoq_stmt *st)
+{
+	SQLRETURN rc;
+	int code;
+
+	if (!st || !st->in_use)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_stmt_fetch: not a prepared statement");
+	if (!st->cursor_open)
+		return ZTOQ_DONE;
+	rc = SQLFetch(st->handle);
+	if (rc == SQL_NO_DATA) {
+		close_cursor(st);
+		return ZTOQ_DONE;
+	}
+	if (!SQL_SUCCEEDED(rc))
+		return ztoq__stmt_error(st, "fetch failed");
+	for (int i = 0; i < st->ncolumns; i++)
+		if ((code = read_column(st, i)) < 0)
+			return code;
+	return ZTOQ_ROW;
+}
+
+ZTOQ_EXTERN(int64_t) ztoq_stmt_rows_affected(const ztoq_stmt *st)
+{
+	return st ? st->rows_affected : -1;
+}
+
+ZTOQ_EXTERN(int) ztoq_stmt_column_count(const ztoq_stmt *st)
+{
+	return (st && st->ncolumns > 0) ? st->ncolumns : 0;
+}
+
+ZTOQ_EXTERN(const char *) ztoq_stmt_column_name(const ztoq_stmt *st, unsigned col)
+{
+	if (!st || (int)col >= ztoq_stmt_column_count(st))
+		return NULL;
+	return st->columns[col].name;
+}
+
+ZTOQ_EXTERN(int) ztoq_stmt_column_index(const ztoq_stmt *st, const char *name)
+{
+	for (int i = 0; name && i < ztoq_stmt_column_count(st); i++)
+		if (strcasecmp(st->columns[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+/* ---- getters -------------------------------------------------------------------- */
+
+/* The column for a getter, with NULL handled: returns NULL when there is no value. */
+static struct column *value_of(ztoq_stmt *st, unsigned col, int *is_null, int *code)
+{
+	*code = ZTOQ_OK;
+	if (!st || (int)col >= ztoq_stmt_column_count(st)) {
+		*code = ztoq__error_set(ZTOQ_EINVALID, "column %u does not exist", col);
+		return NULL;
+	}
+	if (is_null)
+		*is_null = st->columns[col].is_null;
+	return st->columns[col].is_null ? NULL : &st->columns[col];
+}
+
+static int not_convertible(const struct column *c, const char *to)
+{
+	return ztoq__error_set(ZTOQ_EINVALID, "column %s: \"%.40s\" is not %s", c->name,
+			       c->bytes ? c->bytes : "", to);
+}
+
+ZTOQ_EXTERN(int) ztoq_stmt_get_int64(ztoq_stmt *st, unsigned col, int64_t *out, int *is_null)
+{
+	int code;
+	struct column *c = value_of(st, col, is_null, &code);
+	char *end;
+
+	*out = 0;
+	if (!c)
+		return code;
+	switch (c->type) {
+	case ZTOQ_TYPE_BOOL:
+	case ZTOQ_TYPE_INT64:
+		*out = c->v.int64;
+		return ZTOQ_OK;
+	case ZTOQ_TYPE_DOUBLE:
+		*out = (int64_t)c->v.real;
+		return ZTOQ_OK;
+	case ZTOQ_TYPE_TEXT:
+		errno = 0;
+		*out = strtoll(c->bytes, &end, 10);
+		if (end != c->bytes && *end == '\0' && errno == 0)
+			return ZTOQ_OK;
+		*out = 0;
+		return not_convertible(c, "a whole number");
+	default:
+		return not_convertible(c, "a whole number");
+	}
+}
+
+ZTOQ_EXTERN(int) ztoq_stmt_get_double(ztoq_stmt *st, unsigned col, double *out, int *is_null)
+{
+	int code;
+	struct column *c = value_of(st, col, is_null, &code);
+	char *end;
+
+	*out = 0;
+	if (!c)
+		return code;
+	switch (c->type) {
+	case ZTOQ_TYPE_BOOL:
+	case ZTOQ_TYPE_INT64:
+		*out = (double)c->v.int64;
+		return ZTOQ_OK;
+	case ZTOQ_TYPE_DOUBLE:
+		*out = c->v.real;
+		return ZTOQ_OK;
+	case ZTOQ_TYPE_TEXT:
+		*out = strtod(c->bytes, &end);
+		if (end != c->bytes && *end == '\0')
+			return ZTOQ_OK;
+		*out = 0;
+		return not_convertible(c, "a number");
+	default:
+		return not_convertible(c, "a number");
+	}
+}
+
+ZTOQ_EXTERN(int) ztoq_stmt_get_bool(ztoq_stmt *st, unsigned col, int *out, int *is_null)
+{
+	int code;
+	struct column *c = value_of(st, col, is_null, &code);
+
+	*out = 0;
+	if (!c)
+		return code;
+	if (c->type == ZTOQ_TYPE_TEXT) {
+		/* PostgreSQL booleans arrive as text by default */
+		if (strcmp(c->bytes, "1") == 0 || strcasecmp(c->bytes, "t") == 0 ||
+		    strcasecmp(c->bytes, "true") == 0)
+			*out = 1;
+		else if (strcmp(c->bytes, "0") != 0 && strcasecmp(c->bytes, "f") != 0 &&
+			 strcasecmp(c->bytes, "false") != 0)
+			return not_convertible(c, "a boolean");
+		return ZTOQ_OK;
+	}
+	if (c->type == ZTOQ_TYPE_BOOL || c->type == ZTOQ_TYPE_INT64) {
+		*out = c->v.int64 != 0;
+		return ZTOQ_OK;
+	}
+	return not_convertible(c, "a boolean");
+}
+
+/* Renders a non-text value as text into the column's buffer. */
+static int render_text(struct column *c)
+{
+	char tmp[64];
+	const SQL_TIMESTAMP_STRUCT *t = &c->v.ts;
+	int n;
+
+	switch (c->type) {
+	case ZTOQ_TYPE_BOOL:
+	case ZTOQ_TYPE_INT64:
+		n = snprintf(tmp, sizeof(tmp), "%" PRId64, c->v.int64);
+		break;
+	case ZTOQ_TYPE_DOUBLE:
+		n = snprintf(tmp, sizeof(tmp), "%.17g", c->v.real);
+		break;
+	case ZTOQ_TYPE_TIMESTAMP:
+		n = snprintf(tmp, sizeof(tmp), "%04d-%02u-%02u %02u:%02u:%02u.%06lu", t->year,
+			     t->month, t->day, t->hour, t->minute, t->second,
+			     (unsigned long)(t->fraction / 1000));
+		break;
+	default:
+		return ZTOQ_OK;
+	}
+	if ((size_t)n + 1 > c->cap) {
+		char *b = ztoq__realloc(c->bytes, sizeof(tmp));
+		if (!b)
+			return ztoq__error_nomem();
+		c->bytes = b;
+		c->cap = sizeof(tmp);
+	}
+	memcpy(c->bytes, tmp, (size_t)n + 1);
+	c->len = (size_t)n;
+	return ZTOQ_OK;
+}
+
+ZTOQ_EXTERN(int) ztoq_stmt_get_text(ztoq_stmt *st, unsigned col, const char **out, size_t *len,
+				    int *is_null)
+{
+	int code;
+	struct column *c = value_of(st, col, is_null, &code);
+
+	*out = NULL;
+	if (len)
+		*len = 0;
+	if (!c)
+		return code;
+	if (c->type == ZTOQ_TYPE_BLOB)
+		return not_convertible(c, "text");
+	if ((code = render_text(c)) < 0)
+		return code;
+	*out = c->bytes ? c->bytes : "";
+	if (len)
+		*len = c->len;
+	return ZTOQ_OK;
+}
+
+ZTOQ_EXTERN(int) ztoq_stmt_get_blob(ztoq_stmt *st, unsigned col, const void **out, size_t *len,
+				    int *is_null)
+{
+	int code;
+	struct column *c = value_of(st, col, is_null, &code);
+
+	*out = NULL;
+	*len = 0;
+	if (!c)
+		return code;
+	if (c->type != ZTOQ_TYPE_BLOB && c->type != ZTOQ_TYPE_TEXT)
+		return not_convertible(c, "a blob");
+	*out = c->bytes ? c->bytes : "";
+	*len = c->len;
+	return ZTOQ_OK;
+}
+
+ZTOQ_EXTERN(int) ztoq_stmt_get_timestamp(ztoq_stmt *st, unsigned col, ztoq_timestamp *out,
+					 int *is_null)
+{
+	int code;
+	struct column *c = value_of(st, col, is_null, &code);
+	const SQL_TIMESTAMP_STRUCT *t;
+
+	memset(out, 0, sizeof(*out));
+	if (!c)
+		return code;
+	if (c->type != ZTOQ_TYPE_TIMESTAMP)
+		return not_convertible(c, "a timestamp");
+	t = &c->v.ts;
+	*out = (ztoq_timestamp){t->year, t->month, t->day, t->hour, t->minute, t->second,
+				(uint32_t)t->fraction};
+	return ZTOQ_OK;
+}
+
+ZTOQ_EXTERN(int) ztoq_stmt_get_value(ztoq_stmt *st, unsigned col, ztoq_value *out)
+{
+	int code, is_null;
+	struct column *c = value_of(st, col, &is_null, &code);
+
+	*out = ZTOQ_NULL_VALUE;
+	if (!c)
+		return code;
+	out->type = c->type;
+	switch (c->type) {
+	case ZTOQ_TYPE_BOOL:
+		out->v.boolean = c->v.int64 != 0;
+		break;
+	case ZTOQ_TYPE_INT64:
+		out->v.int64 = c->v.int64;
+		break;
+	case ZTOQ_TYPE_DOUBLE:
+		out->v.real = c->v.real;
+		break;
+	case ZTOQ_TYPE_TIMESTAMP:
+		return ztoq_stmt_get_timestamp(st, col, &out->v.ts, NULL);
+	default:
+		out->v.bytes.ptr = c->bytes ? c->bytes : "";
+		out->v.bytes.len = c->len;
+		break;
+	}
+	return ZTOQ_OK;
+}
+
+ZTOQ_EXTERN(int) ztoq_session_exec(ztoq_session *s, const char *sql, const ztoq_value *params,
+				   size_t nparams, int64_t *rows_affected)
+{
+	ztoq_stmt *st;
+	int code;
+
+	if ((code = ztoq_stmt_prepare(&st, s, sql)) < 0)
+		return code;
+	for (size_t i = 0; i < nparams && code == ZTOQ_OK; i++)
+		code = ztoq_stmt_bind(st, (unsigned)(i + 1), &params[i]);
+	if (code == ZTOQ_OK)
+		code = ztoq_stmt_execute(st);
+	if (code == ZTOQ_OK && rows_affected)
+		*rows_affected = st->rows_affected;
+	ztoq_stmt_finalize(st);
+	return code;
+}

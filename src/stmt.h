@@ -1,0 +1,64 @@
+/*
+ * stmt.h - statement internals shared with the batch module.
+ */
+#ifndef ZTOQ_STMT_INTERNAL_H
+#define ZTOQ_STMT_INTERNAL_H
+
+#include "session.h"
+#include "ztoq/stmt.h"
+
+/* A bound parameter: the value copied into memory the statement owns. */
+struct param {
+	ztoq_type type;
+	union {
+		int64_t int64;
+		double real;
+		unsigned char bit;
+		SQL_TIMESTAMP_STRUCT ts;
+	} v;
+	char *bytes; /* TEXT and BLOB */
+	size_t len, cap;
+	SQLLEN ind;
+	/* What the driver was last told, to skip SQLBindParameter when nothing changed */
+	ztoq_type bound_type;
+	const void *bound_ptr;
+	size_t bound_size;
+};
+
+/* A result column and its value in the current row. */
+struct column {
+	char *name;
+	SQLSMALLINT sql_type;
+	ztoq_type type; /* natural type, from sql_type */
+	int is_null;
+	union {
+		int64_t int64;
+		double real;
+		SQL_TIMESTAMP_STRUCT ts;
+	} v;
+	char *bytes; /* TEXT and BLOB values, and text renderings */
+	size_t len, cap;
+};
+
+struct ztoq_stmt {
+	ztoq_session *session;
+	ztoq__conn *conn;
+	SQLHSTMT handle;
+	char *sql;
+	unsigned long hash;
+	int in_use;
+	int cursor_open;
+	uint64_t last_used;
+	struct param *params;
+	unsigned nparams, params_cap;
+	int params_moved;
+	struct column *columns;
+	int ncolumns; /* -1 until described */
+	int64_t rows_affected;
+	struct ztoq_stmt *next; /* the connection's cache list */
+};
+
+/* Records an ODBC failure of `st` (classified; fails the transaction). */
+int ztoq__stmt_error(ztoq_stmt *st, const char *what);
+
+#endif
