@@ -1,0 +1,96 @@
+/*
+ * support.c - test configurations for the real SQLite and PostgreSQL backends.
+ */
+#include "support.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static const char *env_or_fail(const char *name)
+{
+	const char *v = getenv(name);
+	cr_assert(v && *v, "%s is not set: run the tests through make check", name);
+	return v;
+}
+
+const char *test_path(const char *name)
+{
+	static char path[512];
+	static int seq;
+
+	snprintf(path, sizeof(path), "%s/%ld-%d-%s", env_or_fail("ZTOQ_TEST_TMPDIR"),
+		 (long)getpid(), ++seq, name);
+	return path;
+}
+
+static void require_pg(void)
+{
+	const char *why = getenv("ZTOQ_TEST_PG_UNAVAILABLE");
+	if (why) {
+		fprintf(stderr, "*** SKIPPING PostgreSQL test: %s ***\n", why);
+		cr_skip_test("PostgreSQL unavailable: %s", why);
+	}
+}
+
+ztoq_config *test_config(ztoq_db_type type)
+{
+	ztoq_config *cfg;
+
+	cr_assert_eq(ztoq_config_new(&cfg), 0);
+	if (type == ZTOQ_DB_SQLITE) {
+		test_ok(ztoq_config_set(cfg, "db_type", "sqlite"));
+		test_ok(ztoq_config_set(cfg, "db_path", test_path("test.db")));
+		return cfg;
+	}
+	require_pg();
+	test_ok(ztoq_config_set(cfg, "db_type", "postgresql"));
+	test_ok(ztoq_config_set(cfg, "host", env_or_fail("ZTOQ_TEST_PG_HOST")));
+	test_ok(ztoq_config_set(cfg, "port", env_or_fail("ZTOQ_TEST_PG_PORT")));
+	test_ok(ztoq_config_set(cfg, "database", env_or_fail("ZTOQ_TEST_PG_DATABASE")));
+	test_ok(ztoq_config_set(cfg, "username", env_or_fail("ZTOQ_TEST_PG_USER")));
+	test_ok(ztoq_config_set(cfg, "password", env_or_fail("ZTOQ_TEST_PG_PASSWORD")));
+	test_ok(ztoq_config_set(cfg, "min_connections", "1"));
+	return cfg;
+}
+
+ztoq_db *test_open(ztoq_db_type type)
+{
+	ztoq_config *cfg = test_config(type);
+	ztoq_db *db = NULL;
+
+	test_ok(ztoq_db_open(&db, cfg));
+	ztoq_config_free(cfg);
+	return db;
+}
+
+void test_exec(ztoq_session *s, const char *sql)
+{
+	test_ok(ztoq_session_exec(s, sql, NULL, 0, NULL));
+}
+
+int64_t test_scalar(ztoq_session *s, const char *sql)
+{
+	ztoq_stmt *st;
+	int64_t v = 0;
+
+	test_ok(ztoq_stmt_prepare(&st, s, sql));
+	test_ok(ztoq_stmt_execute(st));
+	cr_assert_eq(ztoq_stmt_fetch(st), ZTOQ_ROW, "%s returned no row: %s", sql,
+		     ztoq_error_last()->message);
+	test_ok(ztoq_stmt_get_int64(st, 0, &v, NULL));
+	ztoq_stmt_finalize(st);
+	return v;
+}
+
+void test_pg_reset(void)
+{
+	ztoq_db *db = test_open(ZTOQ_DB_POSTGRESQL);
+	ztoq_session *s;
+
+	test_ok(ztoq_session_open(&s, db));
+	test_exec(s, "DROP SCHEMA IF EXISTS public CASCADE");
+	test_exec(s, "CREATE SCHEMA public");
+	ztoq_session_close(s);
+	ztoq_db_close(db);
+}

@@ -1,0 +1,47 @@
+/*
+ * support.h - what every test file shares: configurations for the two real backends.
+ *
+ * The fixture (tests/fixture/with-env.sh) starts a throwaway PostgreSQL server and
+ * writes hermetic ODBC ini files; these helpers turn its environment into configs.
+ */
+#ifndef ZTOQ_TEST_SUPPORT_H
+#define ZTOQ_TEST_SUPPORT_H
+
+#include <criterion/criterion.h>
+#include <ztoq/ztoq.h>
+
+/* A new config for `type`: a fresh SQLite file, or the test PostgreSQL server
+ * (skipping the test, loudly, when there is none). Caller frees. */
+ztoq_config *test_config(ztoq_db_type type);
+
+/* Opens a manager on `type`, failing the test with the error message if it cannot. */
+ztoq_db *test_open(ztoq_db_type type);
+
+/* A fresh file path in the test's temporary folder. Static buffer. */
+const char *test_path(const char *name);
+
+/* Drops and recreates the public schema of the test PostgreSQL database. */
+void test_pg_reset(void);
+
+/* Runs SQL that must succeed on a session (fails the test with the message otherwise). */
+void test_exec(ztoq_session *s, const char *sql);
+
+/* The single int64 that `sql` returns. */
+int64_t test_scalar(ztoq_session *s, const char *sql);
+
+/* Asserts success, printing the last error when not. */
+#define test_ok(expr) \
+	do { \
+		int rc_ = (expr); \
+		cr_assert_eq(rc_, 0, "%s -> %s: %s", #expr, ztoq_error_name(rc_), \
+			     ztoq_error_last()->message); \
+	} while (0)
+
+/* Defines one test body run on both backends: Test(suite, name_sqlite/_postgresql). */
+#define TEST_BOTH(suite, name) \
+	static void name##_body(ztoq_db_type backend); \
+	Test(suite, name##_sqlite) { name##_body(ZTOQ_DB_SQLITE); } \
+	Test(suite, name##_postgresql) { name##_body(ZTOQ_DB_POSTGRESQL); } \
+	static void name##_body(ztoq_db_type backend)
+
+#endif

@@ -1,0 +1,203 @@
+/*
+ * test_connect.c - first connections through the real drivers, and every way a
+ * connection can fail, each with its own clear error and never the password.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "support.h"
+
+static void assert_no_secret(const char *secret)
+{
+	const ztoq_error *e = ztoq_error_last();
+
+	cr_assert_null(strstr(e->message, secret), "password leaked: %s", e->message);
+	for (size_t i = 0; i < e->diag_count; i++)
+		cr_assert_null(strstr(e->diags[i].message, secret), "password leaked: %s",
+			       e->diags[i].message);
+}
+
+static int open_fails(ztoq_config *cfg)
+{
+	ztoq_db *db = NULL;
+	int rc = ztoq_db_open(&db, cfg);
+
+	cr_assert_null(db);
+	cr_assert_lt(rc, 0);
+	ztoq_config_free(cfg);
+	return rc;
+}
+
+TEST_BOTH(connect, opens_and_reports_server)
+{
+	ztoq_db *db = test_open(backend);
+	ztoq_server_info info;
+
+	test_ok(ztoq_db_server_info(db, &info));
+	cr_assert_str_eq(info.dbms_name, backend == ZTOQ_DB_SQLITE ? "SQLite" : "PostgreSQL");
+	cr_assert_neq(info.dbms_version[0], '\0');
+	test_ok(ztoq_db_check(db));
+	cr_assert_eq(ztoq_db_backend(db), backend);
+	if (backend == ZTOQ_DB_POSTGRESQL) {
+		cr_assert_null(strstr(ztoq_db_target(db), getenv("ZTOQ_TEST_PG_PASSWORD")));
+		cr_assert(strstr(ztoq_db_target(db), "Pwd=***"));
+	}
+	ztoq_db_close(db);
+}
+
+Test(connect, hostile_password_reaches_postgresql_intact)
+{
+	const char *pw = getenv("ZTOQ_TEST_PG_PASSWORD");
+	ztoq_db *db = test_open(ZTOQ_DB_POSTGRESQL); /* authenticates with it */
+
+	cr_assert(strpbrk(pw, ";{}=") && strchr(pw, ' '), "the fixture's password is hostile");
+	test_ok(ztoq_db_check(db));
+	ztoq_db_close(db);
+}
+
+Test(connect, memory_database_is_shared_by_the_pool_and_private)
+{
+	ztoq_config *cfg = test_config(ZTOQ_DB_SQLITE);
+	ztoq_db *a, *b;
+	ztoq_session *s1, *s2;
+
+	test_ok(ztoq_config_set(cfg, "db_path", ":memory:"));
+	test_ok(ztoq_db_open(&a, cfg));
+	test_ok(ztoq_db_open(&b, cfg));
+	test_ok(ztoq_session_open(&s1, a));
+	test_ok(ztoq_session_open(&s2, a)); /* a second connection of the same pool */
+	test_exec(s1, "CREATE TABLE t (x INTEGER)");
+	test_exec(s1, "INSERT INTO t VALUES (42)");
+	cr_assert_eq(test_scalar(s2, "SELECT x FROM t"), 42);
+	ztoq_session_close(s1);
+	ztoq_session_close(s2);
+	test_ok(ztoq_session_open(&s1, b));
+	cr_assert_neq(ztoq_session_exec(s1, "SELECT x FROM t", NULL, 0, NULL), 0,
+		      "another manager's memory database is separate");
+	ztoq_session_close(s1);
+	ztoq_db_close(a);
+	ztoq_db_close(b);
+	ztoq_config_free(cfg);
+}
+
+/* A loopback port nobody listens on. */
+static int closed_port(void)
+{
+	struct sockaddr_in addr = {.sin_family = AF_INET};
+	socklen_t len = sizeof(addr);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	getsockname(fd, (struct sockaddr *)&addr, &len);
+	close(fd);
+	return ntohs(addr.sin_port);
+}
+
+Test(connect, server_down_is_econnect)
+{
+	ztoq_config *cfg = test_config(ZTOQ_DB_POSTGRESQL);
+	char port[16];
+
+	snprintf(port, sizeof(port), "%d", closed_port());
+	test_ok(ztoq_config_set(cfg, "port", port));
+	cr_assert_eq(open_fails(cfg), ZTOQ_ECONNECT, "%s", ztoq_error_last()->message);
+	cr_assert_str_eq(ztoq_error_last()->sqlstate, "08001");
+	assert_no_secret(getenv("ZTOQ_TEST_PG_PASSWORD"));
+}
+
+Test(connect, wrong_password_is_eauth_and_not_shown)
+{
+	ztoq_config *cfg = test_config(ZTOQ_DB_POSTGRESQL);
+
+	test_ok(ztoq_config_set(cfg, "password", "Wr0ng;P4ss{word}"));
+	cr_assert_eq(open_fails(cfg), ZTOQ_EAUTH, "%s", ztoq_error_last()->message);
+	cr_assert_str_eq(ztoq_error_last()->sqlstate, "08001");
+	cr_assert(strstr(ztoq_error_last()->message, "password authentication failed"), "%s",
+		  ztoq_error_last()->message);
+	assert_no_secret("Wr0ng;P4ss{word}");
+}
+
+Test(connect, unknown_database_is_enotfound)
+{
+	ztoq_config *cfg = test_config(ZTOQ_DB_POSTGRESQL);
+
+	test_ok(ztoq_config_set(cfg, "database", "no_such_db"));
+	cr_assert_eq(open_fails(cfg), ZTOQ_ENOTFOUND, "%s", ztoq_error_last()->message);
+	cr_assert(strstr(ztoq_error_last()->message, "no_such_db"), "%s", ztoq_error_last()->message);
+}
+
+TEST_BOTH(connect, unknown_driver_is_enotfound)
+{
+	ztoq_config *cfg = test_config(backend);
+
+	test_ok(ztoq_config_set(cfg, "driver", "No Such Driver"));
+	cr_assert_eq(open_fails(cfg), ZTOQ_ENOTFOUND, "%s", ztoq_error_last()->message);
+	cr_assert(strstr(ztoq_error_last()->message, "not registered in odbcinst.ini"), "%s",
+		  ztoq_error_last()->message);
+	cr_assert(strstr(ztoq_error_last()->message, "No Such Driver"), "%s",
+		  ztoq_error_last()->message);
+}
+
+Test(connect, unknown_dsn_is_enotfound)
+{
+	ztoq_config *cfg = test_config(ZTOQ_DB_SQLITE);
+
+	test_ok(ztoq_config_set(cfg, "dsn", "no_such_dsn"));
+	cr_assert_eq(open_fails(cfg), ZTOQ_ENOTFOUND, "%s", ztoq_error_last()->message);
+	cr_assert(strstr(ztoq_error_last()->message, "no such DSN"), "%s", ztoq_error_last()->message);
+}
+
+Test(connect, sqlite_path_in_missing_folder)
+{
+	ztoq_config *cfg = test_config(ZTOQ_DB_SQLITE);
+	int rc;
+
+	test_ok(ztoq_config_set(cfg, "db_path", "/nonexistent-folder/ztoq.db"));
+	rc = open_fails(cfg);
+	cr_assert_eq(rc, ZTOQ_ECONNECT, "%s: %s", ztoq_error_name(rc), ztoq_error_last()->message);
+	cr_assert(strstr(ztoq_error_last()->message, "the folder /nonexistent-folder does not exist"),
+		  "%s", ztoq_error_last()->message);
+	cr_assert_neq(ztoq_error_last()->sqlstate[0], '\0');
+}
+
+TEST_BOTH(connect, dsn_from_odbc_ini)
+{
+	ztoq_config *cfg;
+	ztoq_db *db;
+	ztoq_server_info info;
+
+	cr_assert_eq(ztoq_config_new(&cfg), 0);
+	if (backend == ZTOQ_DB_POSTGRESQL) {
+		ztoq_config_free(cfg);
+		cfg = test_config(backend); /* skips without a server */
+		test_ok(ztoq_config_set(cfg, "dsn", "ztoq_pg"));
+	} else {
+		test_ok(ztoq_config_set(cfg, "dsn", "ztoq_sqlite"));
+	}
+	test_ok(ztoq_db_open(&db, cfg));
+	test_ok(ztoq_db_server_info(db, &info));
+	cr_assert_str_eq(info.dbms_name, backend == ZTOQ_DB_SQLITE ? "SQLite" : "PostgreSQL");
+	ztoq_db_close(db);
+	ztoq_config_free(cfg);
+}
+
+Test(connect, open_from_environment)
+{
+	ztoq_db *db;
+
+	setenv("ZTOQ_DB_TYPE", "sqlite", 1);
+	setenv("ZTOQ_DB_PATH", test_path("env.db"), 1);
+	test_ok(ztoq_db_open_env(&db));
+	cr_assert_eq(ztoq_db_backend(db), ZTOQ_DB_SQLITE);
+	cr_assert(strstr(ztoq_db_target(db), "env.db"));
+	ztoq_db_close(db);
+	setenv("ZTOQ_PG_PORT", "not-a-port", 1);
+	cr_assert_eq(ztoq_db_open_env(&db), ZTOQ_EINVALID);
+	cr_assert(strstr(ztoq_error_last()->message, "ZTOQ_PG_PORT"));
+}

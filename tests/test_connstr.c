@@ -1,0 +1,104 @@
+/*
+ * test_connstr.c - configurations in, exact connection strings out; quoting, refusal
+ * and redaction.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "support.h"
+
+struct build_case {
+	const char *settings[12]; /* key, value pairs, NULL-terminated */
+	const char *expected;     /* NULL: must be refused */
+	const char *error;        /* words the refusal must contain */
+};
+
+static const struct build_case cases[] = {
+	{{"db_path", "/data/ztoq.db", NULL},
+	 "Driver={SQLite3};Database=/data/ztoq.db;Timeout=5000;FKSupport=1;StepAPI=1;JournalMode=WAL", NULL},
+	{{"db_path", "rel dir/a=b{c}.db", "busy_timeout_ms", "250", NULL},
+	 "Driver={SQLite3};Database=rel dir/a=b{c}.db;Timeout=250;FKSupport=1;StepAPI=1;JournalMode=WAL", NULL},
+	{{"db_path", ":memory:", NULL},
+	 "Driver={SQLite3};Database=:memory:;Timeout=5000;FKSupport=1;StepAPI=1", NULL},
+	{{"db_path", "/tmp/x;Timeout=1", NULL}, NULL, "cannot quote a ';'"},
+	{{"db_path", "{evil}", NULL}, NULL, "leading '{'"},
+	{{"sqlite_driver", "My SQLite", "db_path", "a.db", NULL},
+	 "Driver={My SQLite};Database=a.db;Timeout=5000;FKSupport=1;StepAPI=1;JournalMode=WAL", NULL},
+	{{"db_type", "postgresql", "host", "db.example", "port", "5433", "username", "ztoq",
+	  "password", "s3cret", NULL},
+	 "Driver={PostgreSQL Unicode};Server=db.example;Port=5433;Database=ztoq;Protocol=7.4-0;"
+	 "Uid=ztoq;Pwd=s3cret", NULL},
+	{{"db_type", "postgresql", "password", "x;Driver=evil", "database", "a}b{c", NULL},
+	 "Driver={PostgreSQL Unicode};Server=localhost;Port=5432;Database={a}}b{c};Protocol=7.4-0;"
+	 "Pwd={x;Driver=evil}", NULL},
+	{{"db_type", "postgresql", "password", "}", "driver", "PostgreSQL ANSI", NULL},
+	 "Driver={PostgreSQL ANSI};Server=localhost;Port=5432;Database=ztoq;Protocol=7.4-0;Pwd={}}}", NULL},
+	{{"dsn", "ztoq_pg", "username", "u", "password", "p", NULL}, "DSN=ztoq_pg;Uid=u;Pwd=p", NULL},
+	{{"db_type", "odbc", "dsn", "Driver={Other};Host=h", NULL}, "Driver={Other};Host=h", NULL},
+	{{"db_type", "odbc", "dsn", "OtherDSN", NULL}, "DSN=OtherDSN", NULL},
+};
+
+Test(connstr, table_of_configurations_to_exact_strings)
+{
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct build_case *c = &cases[i];
+		ztoq_config *cfg;
+		char *out = NULL;
+		int rc;
+
+		cr_assert_eq(ztoq_config_new(&cfg), 0);
+		for (int k = 0; c->settings[k]; k += 2)
+			test_ok(ztoq_config_set(cfg, c->settings[k], c->settings[k + 1]));
+		rc = ztoq_connstr_build(&out, cfg);
+		if (c->expected) {
+			cr_expect_eq(rc, 0, "case %zu: %s", i, ztoq_error_last()->message);
+			cr_expect_str_eq(out ? out : "(null)", c->expected, "case %zu", i);
+		} else {
+			cr_expect_eq(rc, ZTOQ_EINVALID, "case %zu must be refused", i);
+			cr_expect_null(out);
+			cr_expect(strstr(ztoq_error_last()->message, c->error), "case %zu: \"%s\"", i,
+				  ztoq_error_last()->message);
+		}
+		ztoq_free(out);
+		ztoq_config_free(cfg);
+	}
+}
+
+Test(connstr, password_file_first_line)
+{
+	const char *path = test_path("pw");
+	FILE *f = fopen(path, "w");
+	ztoq_config *cfg;
+	char *out;
+
+	cr_assert_not_null(f);
+	fputs("fi;le}pw\nsecond line\n", f);
+	fclose(f);
+	cr_assert_eq(ztoq_config_new(&cfg), 0);
+	test_ok(ztoq_config_set(cfg, "db_type", "postgresql"));
+	test_ok(ztoq_config_set(cfg, "password_file", path));
+	test_ok(ztoq_connstr_build(&out, cfg));
+	cr_assert(strstr(out, ";Pwd={fi;le}}pw}"), "%s", out);
+	ztoq_free(out);
+	test_ok(ztoq_config_set(cfg, "password_file", "/nonexistent/pw"));
+	cr_assert_eq(ztoq_connstr_build(&out, cfg), ZTOQ_EINVALID);
+	cr_assert(strstr(ztoq_error_last()->message, "cannot open /nonexistent/pw"));
+	ztoq_config_free(cfg);
+}
+
+Test(connstr, redaction_hides_every_password_form)
+{
+	static const char *const in[][2] = {
+		{"Driver={PostgreSQL Unicode};Uid={u};Pwd={p;w{d}}=x y}}}", "Driver={PostgreSQL Unicode};Uid={u};Pwd=***"},
+		{"DSN=x;PWD=plain;Server=h", "DSN=x;PWD=***;Server=h"},
+		{"password = {a}}b};Port=1", "password =***;Port=1"},
+		{"Driver=x", "Driver=x"},
+		{"", ""},
+	};
+	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		char *out;
+		test_ok(ztoq_connstr_redact(&out, in[i][0]));
+		cr_expect_str_eq(out, in[i][1], "case %zu", i);
+		ztoq_free(out);
+	}
+}
