@@ -55,7 +55,7 @@ static const ztoq_config_option options[] = {
 	{"max_lifetime_ms", "max-lifetime", "ZTOQ_DB_MAX_LIFETIME_MS", NULL, "1800000",
 	 "close idle connections older than this, ms; 0 never", 0},
 	{"validate_after_ms", "validate-after", "ZTOQ_DB_VALIDATE_AFTER_MS", NULL, "1000",
-	 "check a connection idle this long with a round trip before use, ms", 0},
+	 "check a connection idle this long with a round trip before use, ms; 0 never", 0},
 	{"busy_timeout_ms", "busy-timeout", "ZTOQ_DB_BUSY_TIMEOUT_MS", NULL, "5000",
 	 "SQLite: how long to wait for a lock, ms", 0},
 	{"connect_timeout_s", "connect-timeout", "ZTOQ_DB_CONNECT_TIMEOUT_S", NULL, "10",

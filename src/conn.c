@@ -43,6 +43,14 @@ int ztoq__conn_error(ztoq__conn *c, SQLSMALLINT handle_type, SQLHANDLE handle,
 	va_end(ap);
 	code = ztoq__error_odbc(c->dialect->type, handle_type, handle, c->secret, ZTOQ_ERROR,
 				"%s", context);
+	if (code != ZTOQ_EDISCONNECTED) {
+		/* The driver may know better than the message (psqlODBC after an I/O failure). */
+		SQLUINTEGER dead = SQL_CD_FALSE;
+		if (SQL_SUCCEEDED(SQLGetConnectAttr(c->dbc, SQL_ATTR_CONNECTION_DEAD, &dead, 0, NULL)) &&
+		    dead == SQL_CD_TRUE) {
+			code = ztoq__error_reclassify(ZTOQ_EDISCONNECTED);
+		}
+	}
 	if (code == ZTOQ_EDISCONNECTED)
 		c->broken = 1;
 	return code;

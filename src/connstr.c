@@ -102,7 +102,8 @@ static int put_credentials(ztoq__buf *b, const ztoq_config *cfg)
 		put_value(b, "Uid", user, 0);
 	if ((rc = ztoq__config_password(cfg, &password)) < 0 || !password)
 		return rc;
-	put_value(b, "Pwd", password, 0);
+	/* always braced: psqlODBC URL-decodes %XX and + in a bare password */
+	put_value(b, "Pwd", password, 1);
 	memset(password, 0, strlen(password));
 	ztoq__free(password);
 	return ZTOQ_OK;

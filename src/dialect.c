@@ -101,7 +101,10 @@ static int classify_sqlstate(const char *sqlstate, const char *message)
 			return ZTOQ_ENOTFOUND;
 		return ZTOQ_ECONNECT;
 	}
-	if (starts(sqlstate, "08") || starts(sqlstate, "57P0"))
+	if (starts(sqlstate, "08") || starts(sqlstate, "57P0") ||
+	    has(message, "server closed the connection unexpectedly") ||
+	    has(message, "no connection to the server") ||
+	    has(message, "could not send data to server"))
 		return ZTOQ_EDISCONNECTED;
 	if (starts(sqlstate, "23"))
 		return ZTOQ_ECONSTRAINT;

@@ -75,6 +75,13 @@ int ztoq__error_set(int code, const char *fmt, ...)
 	return code;
 }
 
+int ztoq__error_reclassify(int code)
+{
+	ztoq_error_last();
+	last.pub.code = code;
+	return code;
+}
+
 int ztoq__error_append(const char *fmt, ...)
 {
 	size_t used = strlen(ztoq_error_last()->message);

@@ -26,6 +26,9 @@ int ztoq__error_odbc(ztoq_db_type type, SQLSMALLINT handle_type, SQLHANDLE handl
 /* Appends text to the last error's message (keeps code and diagnostics); returns the code. */
 int ztoq__error_append(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Changes the code of the last error (keeps message and diagnostics); returns it. */
+int ztoq__error_reclassify(int code);
+
 /* Shorthand for the message of an allocation failure. */
 #define ztoq__error_nomem() ztoq__error_set(ZTOQ_ENOMEM, "out of memory")
 

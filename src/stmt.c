@@ -150,6 +150,16 @@ static void close_cursor(ztoq_stmt *st)
 	if (st->cursor_open) {
 		SQLFreeStmt(st->handle, SQL_CLOSE);
 		st->cursor_open = 0;
+		/*
+		 * The SQLite driver (StepAPI=1) does not reset its statement on close: the
+		 * next execute would go on where this read stopped, and the table stays
+		 * locked. SQLCancel would reset it but interrupts every statement of the
+		 * connection; preparing again finalizes just this one.
+		 */
+		if (st->conn->dialect->type == ZTOQ_DB_SQLITE) {
+			SQLPrepare(st->handle, (SQLCHAR *)st->sql, SQL_NTS);
+			st->params_moved = 1;
+		}
 	}
 }
 
@@ -354,7 +364,7 @@ static int bind_param(ztoq_stmt *st, unsigned i)
 
 /* ---- execution and results ------------------------------------------------------ */
 
-static ztoq_type natural_type(SQLSMALLINT sql_type)
+ztoq_type ztoq__stmt_natural_type(SQLSMALLINT sql_type)
 {
 	switch (sql_type) {
 	case SQL_BIT:
@@ -400,7 +410,7 @@ static int describe(ztoq_stmt *st)
 			st->ncolumns = i;
 			return ztoq__stmt_error(st, "cannot describe a result column");
 		}
-		col->type = natural_type(col->sql_type);
+		col->type = ztoq__stmt_natural_type(col->sql_type);
 		if (!(col->name = ztoq__strdup((char *)name))) {
 			st->ncolumns = i + 1;
 			return ztoq__error_nomem();
@@ -789,20 +799,51 @@ ZTOQ_EXTERN(int) ztoq_stmt_get_value(ztoq_stmt *st, unsigned col, ztoq_value *ou
 	return ZTOQ_OK;
 }
 
+/* Prepares (cached) and binds `nparams` values. */
+static int prepare_bound(ztoq_stmt **out, ztoq_session *s, const char *sql,
+			 const ztoq_value *params, size_t nparams)
+{
+	int code;
+
+	if ((code = ztoq_stmt_prepare(out, s, sql)) < 0)
+		return code;
+	for (size_t i = 0; i < nparams && code == ZTOQ_OK; i++)
+		code = ztoq_stmt_bind(*out, (unsigned)(i + 1), &params[i]);
+	if (code < 0) {
+		ztoq_stmt_finalize(*out);
+		*out = NULL;
+	}
+	return code;
+}
+
 ZTOQ_EXTERN(int) ztoq_session_exec(ztoq_session *s, const char *sql, const ztoq_value *params,
 				   size_t nparams, int64_t *rows_affected)
 {
 	ztoq_stmt *st;
 	int code;
 
-	if ((code = ztoq_stmt_prepare(&st, s, sql)) < 0)
+	if ((code = prepare_bound(&st, s, sql, params, nparams)) < 0)
 		return code;
-	for (size_t i = 0; i < nparams && code == ZTOQ_OK; i++)
-		code = ztoq_stmt_bind(st, (unsigned)(i + 1), &params[i]);
-	if (code == ZTOQ_OK)
-		code = ztoq_stmt_execute(st);
+	code = ztoq_stmt_execute(st);
 	if (code == ZTOQ_OK && rows_affected)
 		*rows_affected = st->rows_affected;
 	ztoq_stmt_finalize(st);
 	return code;
+}
+
+ZTOQ_EXTERN(int) ztoq_session_query(ztoq_session *s, const char *sql, const ztoq_value *params,
+				    size_t nparams, ztoq_row_fn fn, void *payload)
+{
+	ztoq_stmt *st;
+	int code;
+
+	if (!fn)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_session_query: fn is NULL");
+	if ((code = prepare_bound(&st, s, sql, params, nparams)) < 0)
+		return code;
+	code = ztoq_stmt_execute(st);
+	while (code == ZTOQ_OK && (code = ztoq_stmt_fetch(st)) == ZTOQ_ROW)
+		code = fn(st, payload);
+	ztoq_stmt_finalize(st);
+	return code == ZTOQ_DONE ? ZTOQ_OK : code;
 }

@@ -58,6 +58,9 @@ struct ztoq_stmt {
 	struct ztoq_stmt *next; /* the connection's cache list */
 };
 
+/* The ztoq type a result column of ODBC type `sql_type` is read as (batch.c too). */
+ztoq_type ztoq__stmt_natural_type(SQLSMALLINT sql_type);
+
 /* Records an ODBC failure of `st` (classified; fails the transaction). */
 int ztoq__stmt_error(ztoq_stmt *st, const char *what);
 

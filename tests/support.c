@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *env_or_fail(const char *name)
@@ -93,4 +94,10 @@ void test_pg_reset(void)
 	test_exec(s, "CREATE SCHEMA public");
 	ztoq_session_close(s);
 	ztoq_db_close(db);
+}
+
+void test_sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
 }

@@ -29,6 +29,9 @@ void test_exec(ztoq_session *s, const char *sql);
 /* The single int64 that `sql` returns. */
 int64_t test_scalar(ztoq_session *s, const char *sql);
 
+/* Sleeps `ms` milliseconds. */
+void test_sleep_ms(int ms);
+
 /* Asserts success, printing the last error when not. */
 #define test_ok(expr) \
 	do { \

@@ -27,13 +27,13 @@ static const struct build_case cases[] = {
 	{{"db_type", "postgresql", "host", "db.example", "port", "5433", "username", "ztoq",
 	  "password", "s3cret", NULL},
 	 "Driver={PostgreSQL Unicode};Server=db.example;Port=5433;Database=ztoq;Protocol=7.4-0;"
-	 "Uid=ztoq;Pwd=s3cret", NULL},
+	 "Uid=ztoq;Pwd={s3cret}", NULL},
 	{{"db_type", "postgresql", "password", "x;Driver=evil", "database", "a}b{c", NULL},
 	 "Driver={PostgreSQL Unicode};Server=localhost;Port=5432;Database={a}}b{c};Protocol=7.4-0;"
 	 "Pwd={x;Driver=evil}", NULL},
 	{{"db_type", "postgresql", "password", "}", "driver", "PostgreSQL ANSI", NULL},
 	 "Driver={PostgreSQL ANSI};Server=localhost;Port=5432;Database=ztoq;Protocol=7.4-0;Pwd={}}}", NULL},
-	{{"dsn", "ztoq_pg", "username", "u", "password", "p", NULL}, "DSN=ztoq_pg;Uid=u;Pwd=p", NULL},
+	{{"dsn", "ztoq_pg", "username", "u", "password", "p", NULL}, "DSN=ztoq_pg;Uid=u;Pwd={p}", NULL},
 	{{"db_type", "odbc", "dsn", "Driver={Other};Host=h", NULL}, "Driver={Other};Host=h", NULL},
 	{{"db_type", "odbc", "dsn", "OtherDSN", NULL}, "DSN=OtherDSN", NULL},
 };

@@ -90,6 +90,8 @@ Test(error, classifier_maps_postgresql_by_sqlstate_and_sqlite_by_native_code)
 		{ZTOQ_DB_POSTGRESQL, "HYT00", 0, "timeout", ZTOQ_ETIMEOUT},
 		{ZTOQ_DB_POSTGRESQL, "08S01", 0, "communication link failure", ZTOQ_EDISCONNECTED},
 		{ZTOQ_DB_POSTGRESQL, "57P01", 7, "terminating connection", ZTOQ_EDISCONNECTED},
+		{ZTOQ_DB_POSTGRESQL, "HY000", 7, "FATAL: terminating connection due to administrator "
+		 "command\nserver closed the connection unexpectedly", ZTOQ_EDISCONNECTED},
 		{ZTOQ_DB_POSTGRESQL, "08001", 101, "Connection refused", ZTOQ_ECONNECT},
 		{ZTOQ_DB_POSTGRESQL, "08001", 101, "password authentication failed for user", ZTOQ_EAUTH},
 		{ZTOQ_DB_POSTGRESQL, "08001", 101, "database \"x\" does not exist", ZTOQ_ENOTFOUND},

@@ -137,6 +137,18 @@ ZTOQ_EXTERN(int) ztoq_stmt_get_value(ztoq_stmt *st, unsigned col, ztoq_value *ou
 ZTOQ_EXTERN(int) ztoq_session_exec(ztoq_session *s, const char *sql, const ztoq_value *params,
 				   size_t nparams, int64_t *rows_affected);
 
+/** Called once per result row by ztoq_session_query(); return 0 to go on, anything else to stop. */
+typedef int (*ztoq_row_fn)(ztoq_stmt *row, void *payload);
+
+/**
+ * Runs a query with `nparams` bound values and calls `fn` for each row, in order (ZTOQ's
+ * execute_query). In `fn`, read the row through the statement's getters, by position or
+ * by name (ztoq_stmt_column_index()); pointers are valid until `fn` returns. A non-zero
+ * return from `fn` stops the query cleanly and is returned.
+ */
+ZTOQ_EXTERN(int) ztoq_session_query(ztoq_session *s, const char *sql, const ztoq_value *params,
+				    size_t nparams, ztoq_row_fn fn, void *payload);
+
 ZTOQ_END_DECL
 
 #endif

@@ -1,0 +1,254 @@
+/*
+ * test_stmt.c - statements: typed parameters and columns, large values, NULLs, names,
+ * rows affected, the per-connection cache, and rows as name -> value.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stmt.h"
+#include "support.h"
+
+static ztoq_db *db;
+static ztoq_session *s;
+
+static void open_items(ztoq_db_type backend)
+{
+	db = test_open(backend);
+	test_ok(ztoq_session_open(&s, db));
+	test_exec(s, "DROP TABLE IF EXISTS items");
+	test_exec(s, backend == ZTOQ_DB_SQLITE
+			     ? "CREATE TABLE items (id INTEGER PRIMARY KEY, flag BOOLEAN, n BIGINT, "
+			       "x DOUBLE PRECISION, label TEXT, data BLOB, at TIMESTAMP)"
+			     : "CREATE TABLE items (id INTEGER PRIMARY KEY, flag BOOLEAN, n BIGINT, "
+			       "x DOUBLE PRECISION, label TEXT, data BYTEA, at TIMESTAMP)");
+}
+
+static void close_items(void)
+{
+	ztoq_session_close(s);
+	ztoq_db_close(db);
+}
+
+TEST_BOTH(stmt, every_type_round_trips)
+{
+	const unsigned char blob[] = {0, 1, 2, 0, 255, 0};
+	const char *utf8 = "Prüfung \xE2\x9C\x93 テスト";
+	ztoq_timestamp at = {2025, 4, 13, 14, 42, 7, 123456000}, got_at;
+	ztoq_value row[] = {ZTOQ_INT64(1), ZTOQ_BOOL(1), ZTOQ_INT64(-9007199254740993LL),
+			    ZTOQ_DOUBLE(3.25), ZTOQ_TEXT(utf8), ZTOQ_BLOB(blob, sizeof(blob)),
+			    ZTOQ_TIMESTAMP(at)};
+	ztoq_value nulls[] = {ZTOQ_INT64(2), ZTOQ_NULL_VALUE, ZTOQ_NULL_VALUE, ZTOQ_NULL_VALUE,
+			      ZTOQ_NULL_VALUE, ZTOQ_NULL_VALUE, ZTOQ_NULL_VALUE};
+	const char *text;
+	const void *data;
+	size_t len;
+	int64_t n;
+	double x;
+	int flag, is_null;
+	ztoq_stmt *st;
+
+	open_items(backend);
+	test_ok(ztoq_session_exec(s, "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?)", row, 7, NULL));
+	test_ok(ztoq_session_exec(s, "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?)", nulls, 7, NULL));
+	test_ok(ztoq_stmt_prepare(&st, s, "SELECT flag, n, x, label, data, at FROM items ORDER BY id"));
+	test_ok(ztoq_stmt_execute(st));
+	cr_assert_eq(ztoq_stmt_fetch(st), ZTOQ_ROW);
+	test_ok(ztoq_stmt_get_bool(st, 0, &flag, &is_null));
+	cr_assert(flag && !is_null);
+	test_ok(ztoq_stmt_get_int64(st, 1, &n, &is_null));
+	cr_assert_eq(n, -9007199254740993LL);
+	test_ok(ztoq_stmt_get_double(st, 2, &x, NULL));
+	cr_assert_float_eq(x, 3.25, 1e-12);
+	test_ok(ztoq_stmt_get_text(st, 3, &text, &len, NULL));
+	cr_assert_eq(len, strlen(utf8));
+	cr_assert_str_eq(text, utf8);
+	test_ok(ztoq_stmt_get_blob(st, 4, &data, &len, NULL));
+	cr_assert_eq(len, sizeof(blob));
+	cr_assert_arr_eq(data, blob, sizeof(blob));
+	test_ok(ztoq_stmt_get_timestamp(st, 5, &got_at, &is_null));
+	cr_assert_eq(got_at.year, 2025);
+	cr_assert_eq(got_at.month, 4);
+	cr_assert_eq(got_at.second, 7);
+	cr_assert_eq(got_at.nanosecond / 1000000, 123, "milliseconds survive: %u", got_at.nanosecond);
+
+	cr_assert_eq(ztoq_stmt_fetch(st), ZTOQ_ROW);
+	for (unsigned col = 0; col < 6; col++) {
+		ztoq_value v;
+		test_ok(ztoq_stmt_get_value(st, col, &v));
+		cr_assert_eq(v.type, ZTOQ_TYPE_NULL, "column %u is NULL", col);
+	}
+	test_ok(ztoq_stmt_get_int64(st, 1, &n, &is_null));
+	cr_assert(is_null);
+	cr_assert_eq(n, 0);
+	cr_assert_eq(ztoq_stmt_fetch(st), ZTOQ_DONE);
+	ztoq_stmt_finalize(st);
+	close_items();
+}
+
+TEST_BOTH(stmt, one_mebibyte_text_and_blob_are_byte_exact)
+{
+	size_t size = 1 << 20;
+	char *text = malloc(size + 1);
+	unsigned char *blob = malloc(size);
+	const char *got_text;
+	const void *got_blob;
+	size_t len;
+	ztoq_stmt *st;
+
+	for (size_t i = 0; i < size; i++) {
+		text[i] = (char)('a' + i % 26);
+		blob[i] = (unsigned char)((i * 7919) % 251); /* includes NUL bytes */
+	}
+	text[size] = '\0';
+	open_items(backend);
+	test_ok(ztoq_stmt_prepare(&st, s, "INSERT INTO items (id, label, data) VALUES (?, ?, ?)"));
+	test_ok(ztoq_stmt_bind_int64(st, 1, 1));
+	test_ok(ztoq_stmt_bind_text(st, 2, text, SIZE_MAX));
+	test_ok(ztoq_stmt_bind_blob(st, 3, blob, size));
+	test_ok(ztoq_stmt_execute(st));
+	cr_assert_eq(ztoq_stmt_rows_affected(st), 1);
+	ztoq_stmt_finalize(st);
+
+	test_ok(ztoq_stmt_prepare(&st, s, "SELECT label, data FROM items WHERE id = ?"));
+	test_ok(ztoq_stmt_bind_int64(st, 1, 1));
+	test_ok(ztoq_stmt_execute(st));
+	cr_assert_eq(ztoq_stmt_fetch(st), ZTOQ_ROW);
+	test_ok(ztoq_stmt_get_text(st, 0, &got_text, &len, NULL));
+	cr_assert_eq(len, size);
+	cr_assert(memcmp(got_text, text, size) == 0);
+	test_ok(ztoq_stmt_get_blob(st, 1, &got_blob, &len, NULL));
+	cr_assert_eq(len, size);
+	cr_assert(memcmp(got_blob, blob, size) == 0);
+	ztoq_stmt_finalize(st);
+	free(text);
+	free(blob);
+	close_items();
+}
+
+TEST_BOTH(stmt, names_counts_and_rows_affected)
+{
+	ztoq_stmt *st;
+	int64_t affected = -1;
+
+	open_items(backend);
+	for (int i = 1; i <= 5; i++) {
+		ztoq_value v[] = {ZTOQ_INT64(i), ZTOQ_INT64(i * 10)};
+		test_ok(ztoq_session_exec(s, "INSERT INTO items (id, n) VALUES (?, ?)", v, 2, NULL));
+	}
+	test_ok(ztoq_session_exec(s, "UPDATE items SET n = n + 1 WHERE id > ?",
+				  (ztoq_value[]){ZTOQ_INT64(2)}, 1, &affected));
+	cr_assert_eq(affected, 3);
+	test_ok(ztoq_session_exec(s, "DELETE FROM items WHERE id > 100", NULL, 0, &affected));
+	cr_assert_eq(affected, 0);
+	test_ok(ztoq_stmt_prepare(&st, s, "SELECT id, n AS total FROM items"));
+	test_ok(ztoq_stmt_execute(st));
+	cr_assert_eq(ztoq_stmt_column_count(st), 2);
+	cr_assert_str_eq(ztoq_stmt_column_name(st, 1), "total");
+	cr_assert_eq(ztoq_stmt_column_index(st, "TOTAL"), 1);
+	cr_assert_eq(ztoq_stmt_column_index(st, "missing"), -1);
+	cr_assert_null(ztoq_stmt_column_name(st, 2));
+	ztoq_stmt_finalize(st);
+	close_items();
+}
+
+TEST_BOTH(stmt, prepared_statements_are_cached_per_connection)
+{
+	ztoq_stmt *a, *b, *c;
+	SQLHSTMT handle;
+
+	open_items(backend);
+	test_ok(ztoq_stmt_prepare(&a, s, "SELECT n FROM items WHERE id = ?"));
+	handle = a->handle;
+	ztoq_stmt_finalize(a);
+	/* back in the pool and out again: same connection (the pool holds one idle) */
+	ztoq_session_close(s);
+	test_ok(ztoq_session_open(&s, db));
+	test_ok(ztoq_stmt_prepare(&b, s, "SELECT n FROM items WHERE id = ?"));
+	cr_assert_eq(b->handle, handle, "the cached statement is reused, not prepared again");
+	/* the same SQL in use twice at once needs a second statement */
+	test_ok(ztoq_stmt_prepare(&c, s, "SELECT n FROM items WHERE id = ?"));
+	cr_assert_neq(c->handle, handle);
+	ztoq_stmt_finalize(b);
+	ztoq_stmt_finalize(c);
+	close_items();
+}
+
+struct collected {
+	int rows;
+	int64_t sum;
+	char last_label[32];
+};
+
+static int collect(ztoq_stmt *row, void *payload)
+{
+	struct collected *c = payload;
+	ztoq_value v;
+	int64_t n;
+
+	test_ok(ztoq_stmt_get_int64(row, (unsigned)ztoq_stmt_column_index(row, "n"), &n, NULL));
+	test_ok(ztoq_stmt_get_value(row, (unsigned)ztoq_stmt_column_index(row, "label"), &v));
+	cr_assert_eq(v.type, ZTOQ_TYPE_TEXT);
+	snprintf(c->last_label, sizeof(c->last_label), "%.*s", (int)v.v.bytes.len,
+		 (const char *)v.v.bytes.ptr);
+	c->sum += n;
+	return ++c->rows == 3 ? 99 : 0; /* stop after three rows */
+}
+
+TEST_BOTH(stmt, query_rows_by_name_and_stop_early)
+{
+	struct collected c = {0};
+
+	open_items(backend);
+	for (int i = 1; i <= 5; i++) {
+		char label[16];
+		snprintf(label, sizeof(label), "row %d", i);
+		ztoq_value v[] = {ZTOQ_INT64(i), ZTOQ_INT64(i), ZTOQ_TEXT(label)};
+		test_ok(ztoq_session_exec(s, "INSERT INTO items (id, n, label) VALUES (?, ?, ?)", v, 3, NULL));
+	}
+	cr_assert_eq(ztoq_session_query(s, "SELECT label, n FROM items WHERE n >= ? ORDER BY id",
+					(ztoq_value[]){ZTOQ_INT64(2)}, 1, collect, &c),
+		     99);
+	cr_assert_eq(c.rows, 3);
+	cr_assert_eq(c.sum, 2 + 3 + 4);
+	cr_assert_str_eq(c.last_label, "row 4");
+	cr_assert_eq(test_scalar(s, "SELECT COUNT(*) FROM items"), 5, "the connection is fine after a stop");
+	close_items();
+}
+
+TEST_BOTH(stmt, errors_carry_sqlstate_and_values_never_become_sql)
+{
+	const char *evil = "x'); DROP TABLE items; --";
+	int rc;
+
+	open_items(backend);
+	rc = ztoq_session_exec(s, "SELEC nonsense", NULL, 0, NULL);
+	cr_assert_lt(rc, 0);
+	cr_assert_neq(ztoq_error_last()->sqlstate[0], '\0');
+	cr_assert_gt(ztoq_error_last()->diag_count, 0);
+	test_ok(ztoq_session_exec(s, "INSERT INTO items (id, label) VALUES (1, ?)",
+				  (ztoq_value[]){ZTOQ_TEXT(evil)}, 1, NULL));
+	cr_assert_eq(test_scalar(s, "SELECT COUNT(*) FROM items"), 1);
+	rc = ztoq_session_exec(s, "INSERT INTO items (id) VALUES (1)", NULL, 0, NULL);
+	cr_assert_eq(rc, ZTOQ_ECONSTRAINT, "%s", ztoq_error_last()->message);
+	close_items();
+}
+
+Test(stmt, typed_getters_refuse_what_cannot_convert)
+{
+	ztoq_stmt *st;
+	int64_t n;
+	ztoq_timestamp ts;
+
+	open_items(ZTOQ_DB_SQLITE);
+	test_ok(ztoq_stmt_prepare(&st, s, "SELECT 'abc', '42', 7"));
+	test_ok(ztoq_stmt_execute(st));
+	cr_assert_eq(ztoq_stmt_fetch(st), ZTOQ_ROW);
+	cr_assert_eq(ztoq_stmt_get_int64(st, 0, &n, NULL), ZTOQ_EINVALID);
+	test_ok(ztoq_stmt_get_int64(st, 1, &n, NULL));
+	cr_assert_eq(n, 42);
+	cr_assert_eq(ztoq_stmt_get_timestamp(st, 2, &ts, NULL), ZTOQ_EINVALID);
+	cr_assert_eq(ztoq_stmt_get_int64(st, 9, &n, NULL), ZTOQ_EINVALID);
+	ztoq_stmt_finalize(st);
+	close_items();
+}

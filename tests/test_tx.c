@@ -1,0 +1,319 @@
+/*
+ * test_tx.c - transactions: commit/rollback, failure fails the whole transaction,
+ * savepoints, isolation really in force, read-only enforced by the server, reset on
+ * return to the pool, and retry of retryable failures only.
+ */
+#include <string.h>
+
+#include "support.h"
+
+static ztoq_db *db;
+
+static void setup_db(ztoq_db_type backend, const char *max_connections)
+{
+	ztoq_config *cfg = test_config(backend);
+	ztoq_session *s;
+
+	if (max_connections)
+		test_ok(ztoq_config_set(cfg, "max_connections", max_connections));
+	test_ok(ztoq_config_set(cfg, "busy_timeout_ms", "200"));
+	test_ok(ztoq_db_open(&db, cfg));
+	ztoq_config_free(cfg);
+	test_ok(ztoq_session_open(&s, db));
+	test_exec(s, "DROP TABLE IF EXISTS t");
+	test_exec(s, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
+	test_exec(s, "INSERT INTO t VALUES (0, 'seed')");
+	ztoq_session_close(s);
+}
+
+static void insert(ztoq_session *s, int id)
+{
+	test_ok(ztoq_session_exec(s, "INSERT INTO t (id) VALUES (?)", (ztoq_value[]){ZTOQ_INT64(id)}, 1, NULL));
+}
+
+/* Rows with this id, as seen from a fresh session (committed state). */
+static int64_t committed(int id)
+{
+	ztoq_session *s;
+	int64_t n = 0;
+	ztoq_stmt *st;
+
+	test_ok(ztoq_session_open(&s, db));
+	test_ok(ztoq_stmt_prepare(&st, s, "SELECT COUNT(*) FROM t WHERE id = ?"));
+	test_ok(ztoq_stmt_bind_int64(st, 1, id));
+	test_ok(ztoq_stmt_execute(st));
+	cr_assert_eq(ztoq_stmt_fetch(st), ZTOQ_ROW);
+	test_ok(ztoq_stmt_get_int64(st, 0, &n, NULL));
+	ztoq_stmt_finalize(st);
+	ztoq_session_close(s);
+	return n;
+}
+
+TEST_BOTH(tx, commit_persists_and_rollback_discards)
+{
+	ztoq_session *s, *other;
+
+	setup_db(backend, NULL);
+	test_ok(ztoq_session_open(&s, db));
+	test_ok(ztoq_tx_begin(s, NULL));
+	insert(s, 1);
+	test_ok(ztoq_session_open(&other, db));
+	cr_assert_eq(test_scalar(other, "SELECT COUNT(*) FROM t WHERE id = 1"), 0,
+		     "uncommitted work is invisible to another session");
+	ztoq_session_close(other);
+	test_ok(ztoq_tx_commit(s));
+	cr_assert_eq(committed(1), 1);
+	test_ok(ztoq_tx_begin(s, NULL));
+	insert(s, 2);
+	test_ok(ztoq_tx_rollback(s));
+	cr_assert_eq(committed(2), 0);
+	cr_assert_eq(ztoq_tx_commit(s), ZTOQ_ESTATE, "commit with nothing open is refused");
+	ztoq_session_close(s);
+	ztoq_db_close(db);
+}
+
+static int insert_then_fail(ztoq_session *s, void *payload)
+{
+	insert(s, *(int *)payload);
+	return 7;
+}
+
+static int insert_only(ztoq_session *s, void *payload)
+{
+	insert(s, *(int *)payload);
+	return 0;
+}
+
+TEST_BOTH(tx, callback_runner_commits_on_zero_and_returns_failures)
+{
+	int id = 10;
+
+	setup_db(backend, NULL);
+	cr_assert_eq(ztoq_db_transaction(db, NULL, insert_then_fail, &id), 7);
+	cr_assert_eq(committed(10), 0);
+	test_ok(ztoq_db_transaction(db, NULL, insert_only, &id));
+	cr_assert_eq(committed(10), 1);
+	ztoq_db_close(db);
+}
+
+TEST_BOTH(tx, a_failed_statement_fails_the_whole_transaction)
+{
+	ztoq_session *s;
+	ztoq_pool_stats stats;
+
+	setup_db(backend, NULL);
+	test_ok(ztoq_session_open(&s, db));
+	test_ok(ztoq_tx_begin(s, NULL));
+	insert(s, 1);
+	cr_assert_eq(ztoq_session_exec(s, "INSERT INTO t (id) VALUES (0)", NULL, 0, NULL),
+		     ZTOQ_ECONSTRAINT, "duplicate key");
+	cr_assert_eq(ztoq_session_exec(s, "INSERT INTO t (id) VALUES (2)", NULL, 0, NULL),
+		     ZTOQ_ETXFAILED, "later statements are refused");
+	cr_assert(strstr(ztoq_error_last()->message, "roll it back"));
+	cr_assert_eq(ztoq_tx_commit(s), ZTOQ_ETXFAILED, "the end is a rollback");
+	cr_assert_eq(ztoq_tx_depth(s), 0);
+	cr_assert_eq(committed(1), 0, "the row written before the failure is gone");
+	cr_assert_eq(committed(2), 0, "the refused row was never written");
+	/* the session works again after the rollback */
+	test_ok(ztoq_tx_begin(s, NULL));
+	insert(s, 3);
+	test_ok(ztoq_tx_commit(s));
+	cr_assert_eq(committed(3), 1);
+	ztoq_session_close(s);
+	ztoq_pool_stats_get(db, &stats);
+	cr_assert_eq(stats.evicted, 0, "a constraint error does not break the connection");
+	ztoq_db_close(db);
+}
+
+TEST_BOTH(tx, savepoints_undo_only_the_inner_work)
+{
+	ztoq_session *s;
+
+	setup_db(backend, NULL);
+	test_ok(ztoq_session_open(&s, db));
+	test_ok(ztoq_tx_begin(s, NULL));
+	insert(s, 1);
+	test_ok(ztoq_tx_begin(s, NULL));
+	cr_assert_eq(ztoq_tx_depth(s), 2);
+	insert(s, 2);
+	test_ok(ztoq_tx_rollback(s));
+	/* an inner failure is contained by rolling back the inner level (scenario 19) */
+	test_ok(ztoq_tx_begin(s, NULL));
+	insert(s, 3);
+	cr_assert_eq(ztoq_session_exec(s, "INSERT INTO t (id) VALUES (1)", NULL, 0, NULL), ZTOQ_ECONSTRAINT);
+	cr_assert_eq(ztoq_tx_commit(s), ZTOQ_ETXFAILED, "a failed inner level cannot commit");
+	insert(s, 4); /* the outer level goes on */
+	test_ok(ztoq_tx_begin(s, NULL));
+	insert(s, 5);
+	test_ok(ztoq_tx_commit(s));
+	test_ok(ztoq_tx_commit(s));
+	cr_assert_eq(committed(1), 1);
+	cr_assert_eq(committed(2), 0);
+	cr_assert_eq(committed(3), 0);
+	cr_assert_eq(committed(4), 1);
+	cr_assert_eq(committed(5), 1);
+	ztoq_session_close(s);
+	ztoq_db_close(db);
+}
+
+/* The server's own word on the isolation level in force. */
+static int64_t pg_is_serializable(ztoq_session *s)
+{
+	return test_scalar(s, "SELECT CASE WHEN current_setting('transaction_isolation') = "
+			      "'serializable' THEN 1 ELSE 0 END");
+}
+
+TEST_BOTH(tx, isolation_in_force_is_never_weaker_than_asked)
+{
+	ztoq_tx_options opts = ZTOQ_TX_OPTIONS_INIT;
+	ztoq_session *s;
+
+	setup_db(backend, NULL);
+	test_ok(ztoq_session_open(&s, db));
+	opts.isolation = ZTOQ_ISOLATION_SERIALIZABLE;
+	test_ok(ztoq_tx_begin(s, &opts));
+	cr_assert_eq(ztoq_session_isolation(s), ZTOQ_ISOLATION_SERIALIZABLE);
+	if (backend == ZTOQ_DB_POSTGRESQL)
+		cr_assert_eq(pg_is_serializable(s), 1);
+	test_ok(ztoq_tx_commit(s));
+	opts.isolation = ZTOQ_ISOLATION_READ_COMMITTED;
+	test_ok(ztoq_tx_begin(s, &opts));
+	cr_assert_eq(ztoq_session_isolation(s), backend == ZTOQ_DB_SQLITE
+							? ZTOQ_ISOLATION_SERIALIZABLE
+							: ZTOQ_ISOLATION_READ_COMMITTED,
+		     "SQLite gives serializable, and says so");
+	if (backend == ZTOQ_DB_POSTGRESQL)
+		cr_assert_eq(pg_is_serializable(s), 0);
+	test_ok(ztoq_tx_commit(s));
+	opts.isolation = (ztoq_isolation)42;
+	cr_assert_eq(ztoq_tx_begin(s, &opts), ZTOQ_EINVALID);
+	opts = (ztoq_tx_options)ZTOQ_TX_OPTIONS_INIT;
+	opts.version = 99;
+	cr_assert_eq(ztoq_tx_begin(s, &opts), ZTOQ_EINVALID);
+	ztoq_session_close(s);
+	ztoq_db_close(db);
+}
+
+TEST_BOTH(tx, read_only_is_enforced_by_the_server)
+{
+	ztoq_tx_options ro = ZTOQ_TX_OPTIONS_INIT;
+	ztoq_session *s;
+	int rc;
+
+	setup_db(backend, NULL);
+	ro.read_only = 1;
+	test_ok(ztoq_session_open(&s, db));
+	test_ok(ztoq_tx_begin(s, &ro));
+	cr_assert(ztoq_session_read_only(s));
+	cr_assert_eq(test_scalar(s, "SELECT COUNT(*) FROM t"), 1, "reads work");
+	rc = ztoq_session_exec(s, "INSERT INTO t (id) VALUES (1)", NULL, 0, NULL);
+	cr_assert_eq(rc, ZTOQ_EREADONLY, "%s: %s", ztoq_error_name(rc), ztoq_error_last()->message);
+	ztoq_tx_rollback(s);
+	/* after the read-only transaction the same session writes again */
+	test_ok(ztoq_tx_begin(s, NULL));
+	insert(s, 2);
+	test_ok(ztoq_tx_commit(s));
+	cr_assert_eq(committed(2), 1);
+	ztoq_session_close(s);
+	ztoq_db_close(db);
+}
+
+TEST_BOTH(tx, returned_connection_is_reset_to_pool_defaults)
+{
+	ztoq_tx_options opts = ZTOQ_TX_OPTIONS_INIT;
+	ztoq_session *s;
+
+	setup_db(backend, "1"); /* one connection: the next session gets the same one */
+	opts.isolation = ZTOQ_ISOLATION_SERIALIZABLE;
+	opts.read_only = 1;
+	test_ok(ztoq_session_open(&s, db));
+	test_ok(ztoq_tx_begin(s, &opts));
+	cr_assert_eq(test_scalar(s, "SELECT COUNT(*) FROM t"), 1);
+	cr_assert_eq(ztoq_session_close(s), ZTOQ_ESTATE, "closing with a transaction open says so");
+
+	test_ok(ztoq_session_open(&s, db));
+	if (backend == ZTOQ_DB_POSTGRESQL) {
+		cr_assert_eq(test_scalar(s, "SELECT CASE WHEN current_setting('transaction_isolation') "
+					    "= 'read committed' THEN 1 ELSE 0 END"), 1);
+		cr_assert_eq(test_scalar(s, "SELECT CASE WHEN current_setting('transaction_read_only') "
+					    "= 'off' THEN 1 ELSE 0 END"), 1);
+	}
+	cr_assert_eq(ztoq_session_isolation(s), backend == ZTOQ_DB_SQLITE ? ZTOQ_ISOLATION_SERIALIZABLE
+									: ZTOQ_ISOLATION_READ_COMMITTED);
+	insert(s, 5); /* autocommit, read-write */
+	ztoq_session_close(s);
+	cr_assert_eq(committed(5), 1);
+	ztoq_db_close(db);
+}
+
+struct conflict {
+	ztoq_db_type backend;
+	ztoq_session *rival;
+	int runs;
+};
+
+/*
+ * First run: a rival commits a conflicting write after this transaction has read,
+ * so the write fails with a real serialization failure (PostgreSQL) or a real lock
+ * conflict (SQLite: the rival holds the write lock until the second run).
+ */
+static int conflicting_update(ztoq_session *s, void *payload)
+{
+	struct conflict *c = payload;
+	int rc;
+
+	c->runs++;
+	if (c->backend == ZTOQ_DB_POSTGRESQL) {
+		cr_assert_eq(test_scalar(s, "SELECT COUNT(*) FROM t"), 1);
+		if (c->runs == 1)
+			test_exec(c->rival, "UPDATE t SET v = 'rival' WHERE id = 0");
+	} else if (c->runs == 1) {
+		test_ok(ztoq_tx_begin(c->rival, NULL));
+		test_exec(c->rival, "UPDATE t SET v = 'rival' WHERE id = 0");
+	} else if (ztoq_tx_depth(c->rival)) {
+		test_ok(ztoq_tx_commit(c->rival));
+	}
+	rc = ztoq_session_exec(s, "UPDATE t SET v = 'mine' WHERE id = 0", NULL, 0, NULL);
+	return rc;
+}
+
+TEST_BOTH(tx, retry_reruns_retryable_failures_with_backoff)
+{
+	ztoq_tx_options opts = ZTOQ_TX_OPTIONS_INIT;
+	struct conflict c = {backend, NULL, 0};
+	unsigned attempts = 0;
+
+	setup_db(backend, NULL);
+	test_ok(ztoq_session_open(&c.rival, db));
+	opts.isolation = ZTOQ_ISOLATION_SERIALIZABLE;
+	opts.max_retries = 3;
+	opts.retry_base_ms = 1;
+	opts.attempts = &attempts;
+	test_ok(ztoq_db_transaction(db, &opts, conflicting_update, &c));
+	cr_assert_eq(attempts, 2, "one failure, one success");
+	cr_assert_eq(c.runs, 2);
+	cr_assert_eq(test_scalar(c.rival, "SELECT COUNT(*) FROM t WHERE v = 'mine'"), 1);
+	ztoq_session_close(c.rival);
+	ztoq_db_close(db);
+}
+
+static int duplicate_insert(ztoq_session *s, void *payload)
+{
+	(*(int *)payload)++;
+	return ztoq_session_exec(s, "INSERT INTO t (id) VALUES (0)", NULL, 0, NULL);
+}
+
+TEST_BOTH(tx, constraint_violations_are_never_retried)
+{
+	ztoq_tx_options opts = ZTOQ_TX_OPTIONS_INIT;
+	unsigned attempts = 0;
+	int runs = 0;
+
+	setup_db(backend, NULL);
+	opts.max_retries = 5;
+	opts.attempts = &attempts;
+	cr_assert_eq(ztoq_db_transaction(db, &opts, duplicate_insert, &runs), ZTOQ_ECONSTRAINT);
+	cr_assert_eq(attempts, 1);
+	cr_assert_eq(runs, 1);
+	ztoq_db_close(db);
+}
