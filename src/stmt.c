@@ -597,61 +597,61 @@ static int not_convertible(const struct column *c, const char *to)
 			       c->bytes ? c->bytes : "", to);
 }
 
-ZTOQ_EXTERN(int) ztoq_stmt_get_int64(ztoq_stmt *st, unsigned col, int64_t *out, int *is_null)
+/*
+ * Reads a column as a number: integers exactly, doubles, and numbers stored as text
+ * (only whole ones when `whole` is set).
+ */
+static int numeric(const struct column *c, int whole, int64_t *i, double *d)
 {
-	int code;
-	struct column *c = value_of(st, col, is_null, &code);
 	char *end;
 
-	*out = 0;
-	if (!c)
-		return code;
 	switch (c->type) {
 	case ZTOQ_TYPE_BOOL:
 	case ZTOQ_TYPE_INT64:
-		*out = c->v.int64;
+		*i = c->v.int64;
+		*d = (double)*i;
 		return ZTOQ_OK;
 	case ZTOQ_TYPE_DOUBLE:
-		*out = (int64_t)c->v.real;
+		*d = c->v.real;
+		*i = (int64_t)*d;
 		return ZTOQ_OK;
 	case ZTOQ_TYPE_TEXT:
 		errno = 0;
-		*out = strtoll(c->bytes, &end, 10);
-		if (end != c->bytes && *end == '\0' && errno == 0)
+		*i = strtoll(c->bytes, &end, 10);
+		if (end != c->bytes && *end == '\0' && errno == 0) {
+			*d = (double)*i;
 			return ZTOQ_OK;
-		*out = 0;
-		return not_convertible(c, "a whole number");
+		}
+		*d = strtod(c->bytes, &end);
+		if (!whole && end != c->bytes && *end == '\0')
+			return ZTOQ_OK;
+		break;
 	default:
-		return not_convertible(c, "a whole number");
+		break;
 	}
+	*i = 0;
+	*d = 0;
+	return not_convertible(c, whole ? "a whole number" : "a number");
+}
+
+ZTOQ_EXTERN(int) ztoq_stmt_get_int64(ztoq_stmt *st, unsigned col, int64_t *out, int *is_null)
+{
+	int code;
+	const struct column *c = value_of(st, col, is_null, &code);
+	double ignored;
+
+	*out = 0;
+	return c ? numeric(c, 1, out, &ignored) : code;
 }
 
 ZTOQ_EXTERN(int) ztoq_stmt_get_double(ztoq_stmt *st, unsigned col, double *out, int *is_null)
 {
 	int code;
-	struct column *c = value_of(st, col, is_null, &code);
-	char *end;
+	const struct column *c = value_of(st, col, is_null, &code);
+	int64_t ignored;
 
 	*out = 0;
-	if (!c)
-		return code;
-	switch (c->type) {
-	case ZTOQ_TYPE_BOOL:
-	case ZTOQ_TYPE_INT64:
-		*out = (double)c->v.int64;
-		return ZTOQ_OK;
-	case ZTOQ_TYPE_DOUBLE:
-		*out = c->v.real;
-		return ZTOQ_OK;
-	case ZTOQ_TYPE_TEXT:
-		*out = strtod(c->bytes, &end);
-		if (end != c->bytes && *end == '\0')
-			return ZTOQ_OK;
-		*out = 0;
-		return not_convertible(c, "a number");
-	default:
-		return not_convertible(c, "a number");
-	}
+	return c ? numeric(c, 0, &ignored, out) : code;
 }
 
 ZTOQ_EXTERN(int) ztoq_stmt_get_bool(ztoq_stmt *st, unsigned col, int *out, int *is_null)
