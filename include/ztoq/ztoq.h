@@ -4,6 +4,8 @@
 #ifndef ZTOQ_H
 #define ZTOQ_H
 
+#include "batch.h"
+#include "bulk.h"
 #include "common.h"
 #include "config.h"
 #include "connstr.h"

@@ -1,0 +1,838 @@
+/*
+ * batch.c - results read in batches of bounded size, through bound column buffers.
+ *
+ * A batch is one buffer of batch_size rows laid out row-wise (each column's value and
+ * its length indicator at fixed offsets in the row), bound with SQLBindCol and
+ * SQL_ATTR_ROW_BIND_TYPE. Text and blob values keep text_width bytes in line; a longer
+ * value is read whole with SQLGetData into the batch's spill area. How rows reach the
+ * buffer depends on what the driver supports (measured, see docs/performance.md):
+ *
+ *   PostgreSQL  block fetch: SQL_ATTR_ROW_ARRAY_SIZE = batch size, one SQLFetch per
+ *               batch; a long value is re-read with SQLSetPos(SQL_POSITION) +
+ *               SQLGetData. Streams go through a server-side cursor (DECLARE ... /
+ *               FETCH FORWARD n), on the pooled connection as it is: psqlODBC's own
+ *               UseDeclareFetch would make every small query pay cursor round trips.
+ *   SQLite      the driver refuses SQLSetPos on a forward-only cursor, so a long
+ *               value in a block would be lost. Rows are fetched one at a time into a
+ *               bound scratch row, copied to their slot, and a long value is read with
+ *               SQLGetData. The driver steps one row per sqlite3_step either way: this
+ *               costs the same as its block fetch. (Its SQL_ATTR_ROW_BIND_OFFSET_PTR
+ *               moves the values but not the length indicators, so it is not used.)
+ *
+ * The buffers are unbound and the statement attributes restored before a statement
+ * goes back to its connection's cache.
+ */
+#include "ztoq/batch.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "buf.h"
+#include "error.h"
+#include "stmt.h"
+
+#define DEFAULT_BATCH_SIZE 1000
+#define DEFAULT_TEXT_WIDTH 128
+#define MAX_NAME 256
+#define NO_SPILL SIZE_MAX
+
+struct bcol {
+	char *name;
+	ztoq_type type;
+	SQLSMALLINT ctype;
+	size_t value_off; /* within a row */
+	size_t ind_off;
+	size_t width;     /* bytes of the value slot */
+	size_t inline_max; /* longest value kept in line: width, less the NUL for text */
+};
+
+struct ztoq_batch {
+	ztoq_session *session;
+	SQLHSTMT handle;     /* the statement being read */
+	int block;           /* one SQLFetch per batch (else one per row) */
+	unsigned ncols;
+	struct bcol *cols;
+	size_t row_size;
+	size_t capacity;     /* rows per batch */
+	size_t text_width;
+	char *rows;          /* capacity rows, then a scratch row fetched into one by one */
+	size_t *spill;       /* capacity * ncols: offset in `arena` of a long value */
+	char *arena;
+	size_t arena_len, arena_cap;
+	size_t nrows;
+	uint64_t first_row, index;
+	SQLULEN fetched;
+};
+
+/* ---- errors --------------------------------------------------------------------- */
+
+/* Records the failure of the batch's statement (fails the transaction). */
+static int fail(ztoq_batch *b, const char *what)
+{
+	int code = ztoq__conn_error(b->session->conn, SQL_HANDLE_STMT, b->handle, "%s", what);
+	return ztoq__session_failed(b->session, code);
+}
+
+/* ---- layout and binding --------------------------------------------------------- */
+
+static char *row_at(const ztoq_batch *b, size_t row)
+{
+	return b->rows + row * b->row_size;
+}
+
+static SQLLEN *ind_at(const ztoq_batch *b, size_t row, unsigned col)
+{
+	return (SQLLEN *)(void *)(row_at(b, row) + b->cols[col].ind_off);
+}
+
+static void free_layout(ztoq_batch *b)
+{
+	for (unsigned i = 0; i < b->ncols; i++)
+		ztoq__free(b->cols[i].name);
+	ztoq__free(b->cols);
+	ztoq__free(b->rows);
+	ztoq__free(b->spill);
+	b->cols = NULL;
+	b->rows = NULL;
+	b->spill = NULL;
+	b->ncols = 0;
+}
+
+static size_t align8(size_t n)
+{
+	return (n + 7) & ~(size_t)7;
+}
+
+/* The C type and slot width a column of natural type `t` is bound with. */
+static void choose_binding(struct bcol *c, size_t text_width)
+{
+	switch (c->type) {
+	case ZTOQ_TYPE_BOOL:
+	case ZTOQ_TYPE_INT64:
+		c->ctype = SQL_C_SBIGINT, c->width = sizeof(int64_t);
+		break;
+	case ZTOQ_TYPE_DOUBLE:
+		c->ctype = SQL_C_DOUBLE, c->width = sizeof(double);
+		break;
+	case ZTOQ_TYPE_TIMESTAMP:
+		c->ctype = SQL_C_TYPE_TIMESTAMP, c->width = sizeof(SQL_TIMESTAMP_STRUCT);
+		break;
+	case ZTOQ_TYPE_BLOB:
+		c->ctype = SQL_C_BINARY, c->width = text_width;
+		break;
+	default:
+		c->ctype = SQL_C_CHAR, c->width = text_width;
+		break;
+	}
+	c->inline_max = c->ctype == SQL_C_CHAR ? c->width - 1 : c->width;
+}
+
+/* Describes the result of b->handle into a new array of *count columns. */
+static int describe(ztoq_batch *b, struct bcol **out, SQLSMALLINT *count)
+{
+	struct bcol *cols;
+	SQLSMALLINT n = 0;
+
+	*out = NULL;
+	if (!SQL_SUCCEEDED(SQLNumResultCols(b->handle, &n)))
+		return fail(b, "cannot count result columns");
+	if (n <= 0)
+		return ztoq__error_set(ZTOQ_EINVALID, "the statement returns no rows to batch");
+	if (!(cols = ztoq__calloc((size_t)n, sizeof(*cols))))
+		return ztoq__error_nomem();
+	*out = cols;
+	*count = n;
+	for (SQLSMALLINT i = 0; i < n; i++) {
+		SQLCHAR name[MAX_NAME];
+		SQLSMALLINT namelen = 0, sql_type, digits, nullable;
+		SQLULEN size;
+
+		if (!SQL_SUCCEEDED(SQLDescribeCol(b->handle, (SQLUSMALLINT)(i + 1), name,
+						  sizeof(name), &namelen, &sql_type, &size,
+						  &digits, &nullable)))
+			return fail(b, "cannot describe a result column");
+		cols[i].type = ztoq__stmt_natural_type(sql_type);
+		if (!(cols[i].name = ztoq__strdup((char *)name)))
+			return ztoq__error_nomem();
+	}
+	return ZTOQ_OK;
+}
+
+static int same_shape(const ztoq_batch *b, const struct bcol *cols, SQLSMALLINT n)
+{
+	if (!b->cols || b->ncols != (unsigned)n)
+		return 0;
+	for (unsigned i = 0; i < b->ncols; i++)
+		if (b->cols[i].type != cols[i].type)
+			return 0;
+	return 1;
+}
+
+/* Lays out a row for `cols` and allocates the batch's buffers. Takes `cols`. */
+static int build_layout(ztoq_batch *b, struct bcol *cols, SQLSMALLINT n)
+{
+	size_t off = 0;
+
+	free_layout(b);
+	b->cols = cols;
+	b->ncols = (unsigned)n;
+	for (unsigned i = 0; i < b->ncols; i++) {
+		choose_binding(&cols[i], b->text_width);
+		cols[i].value_off = off;
+		off = align8(off + cols[i].width);
+		cols[i].ind_off = off;
+		off += sizeof(SQLLEN);
+	}
+	b->row_size = off;
+	if (!(b->rows = ztoq__calloc(b->capacity + 1, b->row_size)) ||
+	    !(b->spill = ztoq__calloc(b->capacity * b->ncols, sizeof(*b->spill))))
+		return ztoq__error_nomem();
+	return ZTOQ_OK;
+}
+
+static void free_cols(struct bcol *cols, SQLSMALLINT n)
+{
+	for (SQLSMALLINT i = 0; cols && i < n; i++)
+		ztoq__free(cols[i].name);
+	ztoq__free(cols);
+}
+
+static int set_attr(ztoq_batch *b, SQLINTEGER attr, SQLPOINTER value)
+{
+	if (!SQL_SUCCEEDED(SQLSetStmtAttr(b->handle, attr, value, 0)))
+		return fail(b, "cannot set up the batch buffers");
+	return ZTOQ_OK;
+}
+
+/*
+ * Binds the batch's buffers to `handle`, whose statement has been executed (so its
+ * result can be described). The layout is kept when the shape is the same as before.
+ */
+static int bind_columns(ztoq_batch *b, SQLHSTMT handle)
+{
+	struct bcol *cols;
+	SQLSMALLINT n = 0;
+	int code;
+
+	b->handle = handle;
+	if ((code = describe(b, &cols, &n)) < 0) {
+		free_cols(cols, n);
+		return code;
+	}
+	if (same_shape(b, cols, n))
+		free_cols(cols, n);
+	else if ((code = build_layout(b, cols, n)) < 0)
+		return code;
+	if ((code = set_attr(b, SQL_ATTR_ROW_BIND_TYPE, (SQLPOINTER)(uintptr_t)b->row_size)) < 0 ||
+	    (code = set_attr(b, SQL_ATTR_ROW_ARRAY_SIZE,
+			     (SQLPOINTER)(uintptr_t)(b->block ? b->capacity : 1))) < 0 ||
+	    (code = set_attr(b, SQL_ATTR_ROWS_FETCHED_PTR, &b->fetched)) < 0)
+		return code;
+	for (unsigned i = 0; i < b->ncols; i++) {
+		struct bcol *c = &b->cols[i];
+		char *row = row_at(b, b->block ? 0 : b->capacity);
+
+		if (!SQL_SUCCEEDED(SQLBindCol(handle, (SQLUSMALLINT)(i + 1), c->ctype,
+					      row + c->value_off, (SQLLEN)c->width,
+					      (SQLLEN *)(void *)(row + c->ind_off))))
+			return fail(b, "cannot bind a result column");
+	}
+	return ZTOQ_OK;
+}
+
+/* Undoes bind_columns(), so the statement can be cached and fetched row by row again. */
+static void unbind_columns(ztoq_batch *b)
+{
+	if (!b->handle)
+		return;
+	SQLFreeStmt(b->handle, SQL_UNBIND);
+	SQLSetStmtAttr(b->handle, SQL_ATTR_ROW_ARRAY_SIZE, (SQLPOINTER)1, 0);
+	SQLSetStmtAttr(b->handle, SQL_ATTR_ROW_BIND_TYPE, (SQLPOINTER)SQL_BIND_BY_COLUMN, 0);
+	SQLSetStmtAttr(b->handle, SQL_ATTR_ROWS_FETCHED_PTR, NULL, 0);
+	b->handle = SQL_NULL_HSTMT;
+}
+
+/* ---- reading -------------------------------------------------------------------- */
+
+static int arena_reserve(ztoq_batch *b, size_t more)
+{
+	size_t cap = b->arena_cap ? b->arena_cap : 1024;
+	char *p;
+
+	if (b->arena_cap - b->arena_len >= more)
+		return ZTOQ_OK;
+	while (cap - b->arena_len < more)
+		cap *= 2;
+	if (!(p = ztoq__realloc(b->arena, cap)))
+		return ztoq__error_nomem();
+	b->arena = p;
+	b->arena_cap = cap;
+	return ZTOQ_OK;
+}
+
+/*
+ * Reads the whole value of (row, col), which did not fit in line, with SQLGetData on
+ * the current row into the spill area, and records where it is and its length.
+ */
+static int spill_value(ztoq_batch *b, size_t row, unsigned col)
+{
+	struct bcol *c = &b->cols[col];
+	size_t start = b->arena_len, want = c->width * 2;
+	SQLLEN *ind = ind_at(b, row, col);
+	int code;
+
+	for (;;) {
+		SQLLEN got = 0, room;
+		SQLRETURN rc;
+
+		if ((code = arena_reserve(b, want)) < 0)
+			return code;
+		room = (SQLLEN)(b->arena_cap - b->arena_len);
+		rc = SQLGetData(b->handle, (SQLUSMALLINT)(col + 1), c->ctype,
+				b->arena + b->arena_len, room, &got);
+		if (rc == SQL_NO_DATA)
+			break;
+		if (!SQL_SUCCEEDED(rc))
+			return fail(b, "cannot read a long value");
+		if (rc == SQL_SUCCESS) {
+			b->arena_len += (size_t)got;
+			break;
+		}
+		/* truncated again: the buffer is full (less the NUL for text) */
+		b->arena_len += (size_t)room - (c->ctype == SQL_C_CHAR ? 1 : 0);
+		want = got == SQL_NO_TOTAL ? (size_t)room * 2 : (size_t)got + 1; /* what was left */
+	}
+	if ((code = arena_reserve(b, 1)) < 0)
+		return code;
+	b->arena[b->arena_len++] = '\0';
+	b->spill[row * b->ncols + col] = start;
+	*ind = (SQLLEN)(b->arena_len - 1 - start);
+	return ZTOQ_OK;
+}
+
+/* Spills every value of `row` that did not fit in line. */
+static int spill_row(ztoq_batch *b, size_t row)
+{
+	int code;
+
+	for (unsigned i = 0; i < b->ncols; i++) {
+		struct bcol *c = &b->cols[i];
+		SQLLEN ind = *ind_at(b, row, i);
+
+		if (c->ctype != SQL_C_CHAR && c->ctype != SQL_C_BINARY)
+			continue;
+		if (ind == SQL_NULL_DATA || (ind != SQL_NO_TOTAL && (size_t)ind <= c->inline_max))
+			continue;
+		if (b->block && !SQL_SUCCEEDED(SQLSetPos(b->handle, (SQLSETPOSIROW)(row + 1),
+							 SQL_POSITION, SQL_LOCK_NO_CHANGE)))
+			return fail(b, "cannot position on a row to read a long value");
+		if ((code = spill_value(b, row, i)) < 0)
+			return code;
+	}
+	return ZTOQ_OK;
+}
+
+/* Fills the batch with up to `capacity` rows. *done = 1 when the result ended. */
+static int fill(ztoq_batch *b, int *done)
+{
+	SQLRETURN rc;
+	int code;
+
+	b->nrows = 0;
+	b->arena_len = 0;
+	*done = 0;
+	while (b->nrows < b->capacity) {
+		b->fetched = 0;
+		rc = SQLFetch(b->handle);
+		if (rc == SQL_NO_DATA) {
+			*done = 1;
+			break;
+		}
+		if (!SQL_SUCCEEDED(rc))
+			return fail(b, "fetch failed");
+		if (!b->block) {
+			memcpy(row_at(b, b->nrows), row_at(b, b->capacity), b->row_size);
+			if ((code = spill_row(b, b->nrows)) < 0)
+				return code;
+			b->nrows++;
+			continue;
+		}
+		b->nrows = b->fetched;
+		for (size_t r = 0; rc == SQL_SUCCESS_WITH_INFO && r < b->nrows; r++)
+			if ((code = spill_row(b, r)) < 0)
+				return code;
+		*done = b->nrows < b->capacity;
+		break;
+	}
+	return ZTOQ_OK;
+}
+
+/* ---- a read from start to end ---------------------------------------------------- */
+
+static int start_read(ztoq_batch *b, ztoq_batch_stats *stats, ztoq_session *s,
+		      ztoq_batch_fn process, const ztoq_batch_options *opts)
+{
+	memset(b, 0, sizeof(*b));
+	if (stats)
+		memset(stats, 0, sizeof(*stats));
+	if (!s || !process)
+		return ztoq__error_set(ZTOQ_EINVALID, "batched read: session and process callback "
+						      "are required");
+	if (opts && opts->version != ZTOQ_BATCH_OPTIONS_VERSION)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_batch_options.version is %u, expected %u "
+						      "(initialise with ZTOQ_BATCH_OPTIONS_INIT)",
+				       opts->version, ZTOQ_BATCH_OPTIONS_VERSION);
+	b->session = s;
+	b->capacity = opts && opts->batch_size ? opts->batch_size : DEFAULT_BATCH_SIZE;
+	b->text_width = opts && opts->text_width ? opts->text_width : DEFAULT_TEXT_WIDTH;
+	if (b->text_width < 2)
+		b->text_width = 2;
+	if (b->capacity > SIZE_MAX / 4096)
+		return ztoq__error_set(ZTOQ_EINVALID, "batch size %zu is too large", b->capacity);
+	b->block = ztoq_db_backend(ztoq_session_db(s)) == ZTOQ_DB_POSTGRESQL;
+	return ZTOQ_OK;
+}
+
+static void end_read(ztoq_batch *b)
+{
+	unbind_columns(b);
+	free_layout(b);
+	ztoq__free(b->arena);
+}
+
+/* Hands the filled batch to `process`. Returns 0, ZTOQ_BATCH_STOP or an error. */
+static int deliver(ztoq_batch *b, ztoq_batch_stats *stats, ztoq_batch_fn process, void *payload)
+{
+	int rc = process(b, payload);
+
+	b->first_row += b->nrows;
+	b->index++;
+	if (stats) {
+		stats->batches++;
+		stats->rows += b->nrows;
+	}
+	if (rc > 0) {
+		if (stats)
+			stats->stopped = 1;
+		return ZTOQ_BATCH_STOP;
+	}
+	if (rc < 0 && ztoq_error_last()->code != rc)
+		return ztoq__error_set(rc, "the batch process callback failed with %s",
+				       ztoq_error_name(rc));
+	return rc;
+}
+
+/* Fills and delivers batches from the bound statement until it ends or stops. */
+static int drain(ztoq_batch *b, ztoq_batch_stats *stats, ztoq_batch_fn process, void *payload,
+		 int *done)
+{
+	int code;
+
+	do {
+		if ((code = fill(b, done)) < 0)
+			return code;
+		if (b->nrows == 0)
+			break;
+		if ((code = deliver(b, stats, process, payload)) != ZTOQ_OK)
+			return code;
+	} while (!*done);
+	return ZTOQ_OK;
+}
+
+/* ---- execute_in_batches --------------------------------------------------------- */
+
+ZTOQ_EXTERN(int) ztoq_batch_execute(ztoq_batch_stats *out, ztoq_session *s,
+				    ztoq_batch_query_fn query, ztoq_batch_fn process,
+				    void *payload, const ztoq_batch_options *opts)
+{
+	ztoq_batch b;
+	int code, done = 0;
+
+	if ((code = start_read(&b, out, s, process, opts)) < 0)
+		return code;
+	if (!query)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_batch_execute: query is NULL");
+	while (code == ZTOQ_OK && !done) {
+		ztoq_stmt *st = NULL;
+
+		code = query(&st, s, (int64_t)b.first_row, (int64_t)b.capacity, payload);
+		if (code == ZTOQ_OK && !st)
+			code = ztoq__error_set(ZTOQ_EINVALID, "the batch query callback returned "
+							      "no statement");
+		if (code == ZTOQ_OK && (code = bind_columns(&b, st->handle)) == ZTOQ_OK)
+			code = fill(&b, &done);
+		unbind_columns(&b);
+		ztoq_stmt_finalize(st);
+		if (code < 0 || b.nrows == 0)
+			break;
+		done = b.nrows < b.capacity;
+		code = deliver(&b, out, process, payload);
+	}
+	end_read(&b);
+	return code == ZTOQ_BATCH_STOP ? ZTOQ_OK : code;
+}
+
+/* ---- streaming ------------------------------------------------------------------ */
+
+static ztoq_stmt *prepare_bound(ztoq_session *s, const char *sql, const ztoq_value *params,
+				size_t nparams, int *code)
+{
+	ztoq_stmt *st;
+
+	if ((*code = ztoq_stmt_prepare(&st, s, sql)) < 0)
+		return NULL;
+	for (size_t i = 0; i < nparams && *code == ZTOQ_OK; i++)
+		*code = ztoq_stmt_bind(st, (unsigned)(i + 1), &params[i]);
+	if (*code == ZTOQ_OK)
+		*code = ztoq_stmt_execute(st);
+	if (*code < 0) {
+		ztoq_stmt_finalize(st);
+		return NULL;
+	}
+	return st;
+}
+
+/* A statement read to its end (SQLite and other drivers without server cursors). */
+static int stream_direct(ztoq_batch *b, ztoq_batch_stats *stats, const char *sql,
+			 const ztoq_value *params, size_t nparams, ztoq_batch_fn process,
+			 void *payload)
+{
+	int code, done = 0;
+	ztoq_stmt *st = prepare_bound(b->session, sql, params, nparams, &code);
+
+	if (!st)
+		return code;
+	if ((code = bind_columns(b, st->handle)) == ZTOQ_OK)
+		code = drain(b, stats, process, payload, &done);
+	unbind_columns(b);
+	if (done)
+		st->cursor_open = 0; /* read to its end: nothing to close */
+	ztoq_stmt_finalize(st);
+	return code;
+}
+
+/*
+ * Cursor names are unique per thread while open: a stream nested in another's process
+ * callback gets the next number. A session is used by one thread at a time.
+ */
+static _Thread_local unsigned cursor_depth;
+
+/* Reads the open cursor `name` with FETCH FORWARD, one batch per round trip. */
+static int fetch_cursor(ztoq_batch *b, ztoq_batch_stats *stats, const char *name,
+			ztoq_batch_fn process, void *payload)
+{
+	char sql[96];
+	SQLHSTMT h;
+	int code = ZTOQ_OK, done = 0, bound = 0;
+
+	snprintf(sql, sizeof(sql), "FETCH FORWARD %zu FROM %s", b->capacity, name);
+	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, b->session->conn->dbc, &h)))
+		return ztoq__conn_error(b->session->conn, SQL_HANDLE_DBC, b->session->conn->dbc,
+					"cannot allocate a statement");
+	b->handle = h;
+	if (!SQL_SUCCEEDED(SQLPrepare(h, (SQLCHAR *)sql, SQL_NTS)))
+		code = fail(b, "cannot prepare FETCH");
+	while (code == ZTOQ_OK && !done) {
+		SQLFreeStmt(h, SQL_CLOSE);
+		if (!SQL_SUCCEEDED(SQLExecute(h))) {
+			code = fail(b, "FETCH from the stream's cursor failed");
+			break;
+		}
+		if (!bound && (code = bind_columns(b, h)) < 0)
+			break;
+		bound = 1;
+		if ((code = fill(b, &done)) < 0 || b->nrows == 0)
+			break;
+		code = deliver(b, stats, process, payload);
+	}
+	b->handle = SQL_NULL_HSTMT;
+	SQLFreeHandle(SQL_HANDLE_STMT, h);
+	return code;
+}
+
+/* PostgreSQL: DECLARE a cursor for the query, FETCH it in batches, CLOSE it. */
+static int stream_cursor(ztoq_batch *b, ztoq_batch_stats *stats, const char *sql,
+			 const ztoq_value *params, size_t nparams, ztoq_batch_fn process,
+			 void *payload)
+{
+	ztoq_session *s = b->session;
+	int own_tx = ztoq_tx_depth(s) == 0, code, closed;
+	char name[32], close_sql[48];
+	ztoq__buf declare = ZTOQ__BUF_INIT;
+	char *declare_sql;
+
+	snprintf(name, sizeof(name), "ztoq_stream_%u", cursor_depth + 1);
+	snprintf(close_sql, sizeof(close_sql), "CLOSE %s", name);
+	ztoq__buf_printf(&declare, "DECLARE %s NO SCROLL CURSOR FOR %s", name, sql);
+	if ((code = ztoq__buf_detach(&declare, &declare_sql)) < 0)
+		return code;
+	if (own_tx && (code = ztoq_tx_begin(s, NULL)) < 0) {
+		ztoq__free(declare_sql);
+		return code;
+	}
+	code = ztoq_session_exec(s, declare_sql, params, nparams, NULL);
+	ztoq__free(declare_sql);
+	if (code == ZTOQ_OK) {
+		cursor_depth++;
+		code = fetch_cursor(b, stats, name, process, payload);
+		cursor_depth--;
+		/* a failed transaction has lost the cursor already; its rollback ends it */
+		if (!s->failed && (closed = ztoq_session_exec(s, close_sql, NULL, 0, NULL)) < 0 &&
+		    code >= 0)
+			code = closed;
+	}
+	if (own_tx && code >= 0 && (closed = ztoq_tx_commit(s)) < 0)
+		code = closed;
+	else if (own_tx && code < 0)
+		ztoq_tx_rollback(s);
+	return code;
+}
+
+ZTOQ_EXTERN(int) ztoq_batch_stream(ztoq_batch_stats *out, ztoq_session *s, const char *sql,
+				   const ztoq_value *params, size_t nparams,
+				   ztoq_batch_fn process, void *payload,
+				   const ztoq_batch_options *opts)
+{
+	ztoq_batch b;
+	int code;
+
+	if ((code = start_read(&b, out, s, process, opts)) < 0)
+		return code;
+	if (!sql || (nparams && !params))
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_batch_stream: bad arguments");
+	if (b.block)
+		code = stream_cursor(&b, out, sql, params, nparams, process, payload);
+	else
+		code = stream_direct(&b, out, sql, params, nparams, process, payload);
+	end_read(&b);
+	return code == ZTOQ_BATCH_STOP ? ZTOQ_OK : code;
+}
+
+/* ---- keyset paging -------------------------------------------------------------- */
+
+ZTOQ_EXTERN(int) ztoq_batch_keyset(ztoq_batch_stats *out, ztoq_session *s, const char *sql,
+				   unsigned key_column, const ztoq_value *start,
+				   ztoq_batch_fn process, void *payload,
+				   const ztoq_batch_options *opts)
+{
+	ztoq_batch b;
+	ztoq_stmt *st = NULL;
+	ztoq_value key;
+	int code, done = 0;
+
+	if ((code = start_read(&b, out, s, process, opts)) < 0)
+		return code;
+	if (!sql || !start)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_batch_keyset: bad arguments");
+	if ((code = ztoq_stmt_prepare(&st, s, sql)) < 0)
+		return code;
+	key = *start;
+	while (!done) {
+		if ((code = ztoq_stmt_bind(st, 1, &key)) < 0 ||
+		    (code = ztoq_stmt_bind_int64(st, 2, (int64_t)b.capacity)) < 0 ||
+		    (code = ztoq_stmt_execute(st)) < 0 ||
+		    (!b.handle && (code = bind_columns(&b, st->handle)) < 0) ||
+		    (code = fill(&b, &done)) < 0 || b.nrows == 0)
+			break;
+		if (key_column >= b.ncols) {
+			code = ztoq__error_set(ZTOQ_EINVALID, "key column %u does not exist",
+					       key_column);
+			break;
+		}
+		done = b.nrows < b.capacity;
+		if ((code = deliver(&b, out, process, payload)) != ZTOQ_OK)
+			break;
+		/* the next iteration binds (copies) it before its fetch overwrites the batch */
+		if ((code = ztoq_batch_get_value(&b, b.nrows - 1, key_column, &key)) < 0)
+			break;
+		if (key.type == ZTOQ_TYPE_NULL) {
+			code = ztoq__error_set(ZTOQ_EINVALID, "keyset paging: the key column %s is "
+							      "NULL in row %llu",
+					       b.cols[key_column].name,
+					       (unsigned long long)b.first_row - 1);
+			break;
+		}
+	}
+	end_read(&b);
+	ztoq_stmt_finalize(st);
+	return code == ZTOQ_BATCH_STOP ? ZTOQ_OK : code;
+}
+
+/* ---- accessors ------------------------------------------------------------------ */
+
+ZTOQ_EXTERN(size_t) ztoq_batch_rows(const ztoq_batch *b)
+{
+	return b ? b->nrows : 0;
+}
+
+ZTOQ_EXTERN(uint64_t) ztoq_batch_first_row(const ztoq_batch *b)
+{
+	return b ? b->first_row : 0;
+}
+
+ZTOQ_EXTERN(uint64_t) ztoq_batch_index(const ztoq_batch *b)
+{
+	return b ? b->index : 0;
+}
+
+ZTOQ_EXTERN(unsigned) ztoq_batch_column_count(const ztoq_batch *b)
+{
+	return b ? b->ncols : 0;
+}
+
+ZTOQ_EXTERN(const char *) ztoq_batch_column_name(const ztoq_batch *b, unsigned col)
+{
+	return b && col < b->ncols ? b->cols[col].name : NULL;
+}
+
+ZTOQ_EXTERN(int) ztoq_batch_get_value(const ztoq_batch *b, size_t row, unsigned col,
+				      ztoq_value *out)
+{
+	const struct bcol *c;
+	const char *slot;
+	SQLLEN ind;
+
+	*out = ZTOQ_NULL_VALUE;
+	if (!b || row >= b->nrows || col >= b->ncols)
+		return ztoq__error_set(ZTOQ_EINVALID, "batch cell (%zu, %u) does not exist", row, col);
+	c = &b->cols[col];
+	slot = row_at(b, row) + c->value_off;
+	ind = *ind_at(b, row, col);
+	if (ind == SQL_NULL_DATA)
+		return ZTOQ_OK;
+	out->type = c->type;
+	switch (c->type) {
+	case ZTOQ_TYPE_BOOL:
+		out->v.boolean = *(const int64_t *)(const void *)slot != 0;
+		break;
+	case ZTOQ_TYPE_INT64:
+		memcpy(&out->v.int64, slot, sizeof(int64_t));
+		break;
+	case ZTOQ_TYPE_DOUBLE:
+		memcpy(&out->v.real, slot, sizeof(double));
+		break;
+	case ZTOQ_TYPE_TIMESTAMP: {
+		SQL_TIMESTAMP_STRUCT t;
+
+		memcpy(&t, slot, sizeof(t));
+		out->v.ts = (ztoq_timestamp){t.year, t.month, t.day, t.hour, t.minute, t.second,
+					     (uint32_t)t.fraction};
+		break;
+	}
+	default:
+		out->v.bytes.len = (size_t)ind;
+		out->v.bytes.ptr = (size_t)ind <= c->inline_max
+					   ? slot
+					   : b->arena + b->spill[row * b->ncols + col];
+		break;
+	}
+	return ZTOQ_OK;
+}
+
+static int not_convertible(const ztoq_batch *b, unsigned col, const char *to)
+{
+	return ztoq__error_set(ZTOQ_EINVALID, "column %s is not %s", b->cols[col].name, to);
+}
+
+/* The value of a cell for a getter, with *is_null (may be NULL) set. */
+static int numeric_cell(const ztoq_batch *b, size_t row, unsigned col, ztoq_value *v,
+			int *is_null)
+{
+	int code = ztoq_batch_get_value(b, row, col, v);
+
+	if (is_null)
+		*is_null = v->type == ZTOQ_TYPE_NULL;
+	return code;
+}
+
+ZTOQ_EXTERN(int) ztoq_batch_get_int64(const ztoq_batch *b, size_t row, unsigned col,
+				      int64_t *out, int *is_null)
+{
+	ztoq_value v;
+	char *end;
+	int code = numeric_cell(b, row, col, &v, is_null);
+
+	*out = 0;
+	if (code < 0)
+		return code;
+	switch (v.type) {
+	case ZTOQ_TYPE_NULL:
+		return ZTOQ_OK;
+	case ZTOQ_TYPE_BOOL:
+		*out = v.v.boolean;
+		return ZTOQ_OK;
+	case ZTOQ_TYPE_INT64:
+		*out = v.v.int64;
+		return ZTOQ_OK;
+	case ZTOQ_TYPE_DOUBLE:
+		*out = (int64_t)v.v.real;
+		return ZTOQ_OK;
+	case ZTOQ_TYPE_TEXT:
+		errno = 0;
+		*out = strtoll(v.v.bytes.ptr, &end, 10);
+		if (end != (const char *)v.v.bytes.ptr && *end == '\0' && errno == 0)
+			return ZTOQ_OK;
+		*out = 0;
+		return not_convertible(b, col, "a whole number");
+	default:
+		return not_convertible(b, col, "a whole number");
+	}
+}
+
+ZTOQ_EXTERN(int) ztoq_batch_get_double(const ztoq_batch *b, size_t row, unsigned col,
+				       double *out, int *is_null)
+{
+	ztoq_value v;
+	char *end;
+	int code = numeric_cell(b, row, col, &v, is_null);
+
+	*out = 0;
+	if (code < 0)
+		return code;
+	switch (v.type) {
+	case ZTOQ_TYPE_NULL:
+		return ZTOQ_OK;
+	case ZTOQ_TYPE_BOOL:
+		*out = v.v.boolean;
+		return ZTOQ_OK;
+	case ZTOQ_TYPE_INT64:
+		*out = (double)v.v.int64;
+		return ZTOQ_OK;
+	case ZTOQ_TYPE_DOUBLE:
+		*out = v.v.real;
+		return ZTOQ_OK;
+	case ZTOQ_TYPE_TEXT:
+		*out = strtod(v.v.bytes.ptr, &end);
+		if (end != (const char *)v.v.bytes.ptr && *end == '\0')
+			return ZTOQ_OK;
+		*out = 0;
+		return not_convertible(b, col, "a number");
+	default:
+		return not_convertible(b, col, "a number");
+	}
+}
+
+ZTOQ_EXTERN(int) ztoq_batch_get_text(const ztoq_batch *b, size_t row, unsigned col,
+				     const char **out, size_t *len, int *is_null)
+{
+	ztoq_value v;
+	int code = ztoq_batch_get_value(b, row, col, &v);
+
+	*out = "";
+	if (len)
+		*len = 0;
+	if (is_null)
+		*is_null = v.type == ZTOQ_TYPE_NULL;
+	if (code < 0 || v.type == ZTOQ_TYPE_NULL)
+		return code;
+	if (v.type != ZTOQ_TYPE_TEXT && v.type != ZTOQ_TYPE_BLOB)
+		return not_convertible(b, col, "text");
+	*out = v.v.bytes.ptr;
+	if (len)
+		*len = v.v.bytes.len;
+	return ZTOQ_OK;
+}

@@ -1,0 +1,616 @@
+/*
+ * test_batch.c - execute_in_batches, streaming and keyset paging on both backends:
+ * batch sizes and order, long values, NULLs, early stop, errors, and statements that
+ * are fit for row-at-a-time use again afterwards.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "support.h"
+
+#define MAX_BATCHES 64
+
+/* What the process callback saw. */
+typedef struct {
+	size_t sizes[MAX_BATCHES];
+	uint64_t first_rows[MAX_BATCHES];
+	size_t nbatches;
+	int64_t ids[4096];
+	size_t nids;
+	size_t stop_after; /* return ZTOQ_BATCH_STOP after this many batches (0: never) */
+	int fail_with;     /* return this from the first batch (0: never) */
+	ztoq_session *session;
+	int64_t offsets[MAX_BATCHES]; /* what the query callback was asked for */
+	int64_t limits[MAX_BATCHES];
+	size_t nqueries;
+} seen;
+
+static int collect(const ztoq_batch *b, void *payload)
+{
+	seen *w = payload;
+	size_t n = ztoq_batch_rows(b);
+
+	cr_assert_lt(w->nbatches, MAX_BATCHES);
+	cr_assert_eq(ztoq_batch_index(b), w->nbatches);
+	w->sizes[w->nbatches] = n;
+	w->first_rows[w->nbatches] = ztoq_batch_first_row(b);
+	w->nbatches++;
+	for (size_t r = 0; r < n; r++) {
+		int is_null = 1;
+		test_ok(ztoq_batch_get_int64(b, r, 0, &w->ids[w->nids], &is_null));
+		cr_assert_eq(is_null, 0);
+		w->nids++;
+	}
+	if (w->fail_with)
+		return w->fail_with;
+	return w->stop_after && w->nbatches == w->stop_after ? ZTOQ_BATCH_STOP : 0;
+}
+
+/* A table t(id, name, score) with `n` rows: id = 3 * i + 1, name "name-<id>". */
+static ztoq_session *with_rows(ztoq_db **db, ztoq_db_type backend, int n)
+{
+	ztoq_session *s;
+
+	if (backend == ZTOQ_DB_POSTGRESQL)
+		test_pg_reset();
+	*db = test_open(backend);
+	test_ok(ztoq_session_open(&s, *db));
+	test_exec(s, "CREATE TABLE t (id BIGINT PRIMARY KEY, name TEXT, score DOUBLE PRECISION)");
+	test_ok(ztoq_tx_begin(s, NULL));
+	for (int i = 0; i < n; i++) {
+		char name[32];
+		ztoq_value v[3];
+
+		snprintf(name, sizeof(name), "name-%d", 3 * i + 1);
+		v[0] = ZTOQ_INT64(3 * i + 1), v[1] = ZTOQ_TEXT(name), v[2] = ZTOQ_DOUBLE(i * 0.5);
+		test_ok(ztoq_session_exec(s, "INSERT INTO t VALUES (?, ?, ?)", v, 3, NULL));
+	}
+	test_ok(ztoq_tx_commit(s));
+	return s;
+}
+
+static void close_all(ztoq_db *db, ztoq_session *s)
+{
+	test_ok(ztoq_session_close(s));
+	ztoq_db_close(db);
+}
+
+static void assert_ids_in_order(const seen *w, size_t n)
+{
+	cr_assert_eq(w->nids, n, "%zu rows delivered, expected %zu", w->nids, n);
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(w->ids[i], (int64_t)(3 * i + 1), "row %zu has id %lld", i,
+			     (long long)w->ids[i]);
+}
+
+/* ---- execute_in_batches ----------------------------------------------------------- */
+
+static int page_query(ztoq_stmt **out, ztoq_session *s, int64_t offset, int64_t limit,
+		      void *payload)
+{
+	seen *w = payload;
+	ztoq_stmt *st;
+
+	w->offsets[w->nqueries] = offset;
+	w->limits[w->nqueries++] = limit;
+	test_ok(ztoq_stmt_prepare(&st, s, "SELECT id, name, score FROM t ORDER BY id LIMIT ? OFFSET ?"));
+	test_ok(ztoq_stmt_bind_int64(st, 1, limit));
+	test_ok(ztoq_stmt_bind_int64(st, 2, offset));
+	test_ok(ztoq_stmt_execute(st));
+	*out = st;
+	return 0;
+}
+
+TEST_BOTH(batch, execute_25_rows_by_10_gives_10_10_5_in_order)
+{
+	ztoq_db *db;
+	ztoq_session *s = with_rows(&db, backend, 25);
+	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
+	ztoq_batch_stats stats;
+	seen w = {0};
+
+	opts.batch_size = 10;
+	test_ok(ztoq_batch_execute(&stats, s, page_query, collect, &w, &opts));
+	cr_assert_eq(w.nbatches, 3);
+	cr_assert_eq(w.sizes[0], 10);
+	cr_assert_eq(w.sizes[1], 10);
+	cr_assert_eq(w.sizes[2], 5);
+	cr_assert_eq(w.first_rows[1], 10);
+	cr_assert_eq(w.first_rows[2], 20);
+	assert_ids_in_order(&w, 25);
+	cr_assert_eq(w.nqueries, 3, "a short batch ends the loop without another query");
+	cr_assert_eq(w.offsets[2], 20);
+	cr_assert_eq(w.limits[2], 10);
+	cr_assert_eq(stats.batches, 3);
+	cr_assert_eq(stats.rows, 25);
+	cr_assert_eq(stats.stopped, 0);
+	close_all(db, s);
+}
+
+TEST_BOTH(batch, execute_exact_multiple_processes_no_empty_batch)
+{
+	ztoq_db *db;
+	ztoq_session *s = with_rows(&db, backend, 20);
+	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
+	seen w = {0};
+
+	opts.batch_size = 10;
+	test_ok(ztoq_batch_execute(NULL, s, page_query, collect, &w, &opts));
+	cr_assert_eq(w.nbatches, 2);
+	cr_assert_eq(w.nqueries, 3);
+	assert_ids_in_order(&w, 20);
+	close_all(db, s);
+}
+
+TEST_BOTH(batch, execute_leaves_the_cached_statement_usable_row_by_row)
+{
+	ztoq_db *db;
+	ztoq_session *s = with_rows(&db, backend, 12);
+	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
+	ztoq_stmt *st;
+	const char *name;
+	int64_t id;
+	seen w = {0};
+
+	opts.batch_size = 5;
+	test_ok(ztoq_batch_execute(NULL, s, page_query, collect, &w, &opts));
+	/* the same SQL, from the connection's cache, read the ordinary way */
+	test_ok(ztoq_stmt_prepare(&st, s, "SELECT id, name, score FROM t ORDER BY id LIMIT ? OFFSET ?"));
+	test_ok(ztoq_stmt_bind_int64(st, 1, 100));
+	test_ok(ztoq_stmt_bind_int64(st, 2, 0));
+	test_ok(ztoq_stmt_execute(st));
+	for (int i = 0; i < 12; i++) {
+		cr_assert_eq(ztoq_stmt_fetch(st), ZTOQ_ROW);
+		test_ok(ztoq_stmt_get_int64(st, 0, &id, NULL));
+		test_ok(ztoq_stmt_get_text(st, 1, &name, NULL, NULL));
+		cr_assert_eq(id, 3 * i + 1);
+		cr_assert_eq(atoi(name + 5), 3 * i + 1, "row %d: name %s", i, name);
+	}
+	cr_assert_eq(ztoq_stmt_fetch(st), ZTOQ_DONE);
+	ztoq_stmt_finalize(st);
+	close_all(db, s);
+}
+
+static int failing_query(ztoq_stmt **out, ztoq_session *s, int64_t offset, int64_t limit,
+			 void *payload)
+{
+	(void)s, (void)limit, (void)payload;
+	*out = NULL;
+	return offset == 0 ? ztoq_error_last()->code : 0; /* never reached twice */
+}
+
+static int no_stmt_query(ztoq_stmt **out, ztoq_session *s, int64_t offset, int64_t limit,
+			 void *payload)
+{
+	(void)s, (void)offset, (void)limit, (void)payload;
+	*out = NULL;
+	return 0;
+}
+
+TEST_BOTH(batch, execute_reports_query_errors)
+{
+	ztoq_db *db;
+	ztoq_session *s = with_rows(&db, backend, 3);
+	seen w = {0};
+
+	ztoq_error_clear();
+	cr_assert_eq(ztoq_batch_execute(NULL, s, no_stmt_query, collect, &w, NULL), ZTOQ_EINVALID);
+	cr_assert(strstr(ztoq_error_last()->message, "no statement"));
+	ztoq_session_exec(s, "SELECT no_such_column FROM t", NULL, 0, NULL);
+	cr_assert_lt(ztoq_batch_execute(NULL, s, failing_query, collect, &w, NULL), 0);
+	cr_assert_eq(w.nbatches, 0);
+	cr_assert_eq(ztoq_batch_execute(NULL, s, NULL, collect, &w, NULL), ZTOQ_EINVALID);
+	close_all(db, s);
+}
+
+/* ---- streaming ---------------------------------------------------------------------- */
+
+TEST_BOTH(batch, stream_25_rows_by_10_gives_10_10_5_in_order)
+{
+	ztoq_db *db;
+	ztoq_session *s = with_rows(&db, backend, 25);
+	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
+	ztoq_batch_stats stats;
+	seen w = {0};
+
+	opts.batch_size = 10;
+	test_ok(ztoq_batch_stream(&stats, s, "SELECT id, name, score FROM t ORDER BY id", NULL, 0,
+				  collect, &w, &opts));
+	cr_assert_eq(w.nbatches, 3);
+	cr_assert_eq(w.sizes[0], 10);
+	cr_assert_eq(w.sizes[1], 10);
+	cr_assert_eq(w.sizes[2], 5);
+	cr_assert_eq(w.first_rows[2], 20);
+	assert_ids_in_order(&w, 25);
+	cr_assert_eq(stats.rows, 25);
+	cr_assert_eq(ztoq_tx_depth(s), 0, "the stream's own transaction is over");
+	close_all(db, s);
+}
+
+TEST_BOTH(batch, stream_exact_multiple_and_empty_result)
+{
+	ztoq_db *db;
+	ztoq_session *s = with_rows(&db, backend, 30);
+	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
+	seen w = {0}, none = {0};
+
+	opts.batch_size = 10;
+	test_ok(ztoq_batch_stream(NULL, s, "SELECT id FROM t ORDER BY id", NULL, 0, collect, &w,
+				  &opts));
+	cr_assert_eq(w.nbatches, 3);
+	assert_ids_in_order(&w, 30);
+	test_ok(ztoq_batch_stream(NULL, s, "SELECT id FROM t WHERE id < 0", NULL, 0, collect,
+				  &none, &opts));
+	cr_assert_eq(none.nbatches, 0);
+	close_all(db, s);
+}
+
+TEST_BOTH(batch, stream_with_parameters_inside_a_transaction)
+{
+	ztoq_db *db;
+	ztoq_session *s = with_rows(&db, backend, 40);
+	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
+	ztoq_value params[2] = {ZTOQ_INT64(30), ZTOQ_TEXT("name-%")};
+	seen w = {0};
+
+	opts.batch_size = 4;
+	test_ok(ztoq_tx_begin(s, NULL));
+	test_ok(ztoq_batch_stream(NULL, s, "SELECT id FROM t WHERE id > ? AND name LIKE ? ORDER BY id",
+				  params, 2, collect, &w, &opts));
+	cr_assert_eq(ztoq_tx_depth(s), 1, "the caller's transaction stays open");
+	test_ok(ztoq_tx_commit(s));
+	cr_assert_eq(w.nids, 30); /* ids 31, 34, ..., 118 */
+	cr_assert_eq(w.ids[0], 31);
+	cr_assert_eq(w.ids[29], 118);
+	cr_assert_eq(w.nbatches, 8);
+	close_all(db, s);
+}
+
+/* Checks every value of the wide table, long or short, NULL or not. */
+static int check_values(const ztoq_batch *b, void *payload)
+{
+	seen *w = payload;
+
+	for (size_t r = 0; r < ztoq_batch_rows(b); r++) {
+		int64_t id, len;
+		const char *text;
+		size_t n;
+		double score;
+		int is_null;
+		ztoq_value v;
+
+		test_ok(ztoq_batch_get_int64(b, r, 0, &id, NULL));
+		test_ok(ztoq_batch_get_int64(b, r, 2, &len, NULL));
+		test_ok(ztoq_batch_get_text(b, r, 1, &text, &n, &is_null));
+		if (id % 5 == 0) {
+			cr_assert_eq(is_null, 1, "id %lld", (long long)id);
+			cr_assert_str_eq(text, "");
+		} else {
+			cr_assert_eq(is_null, 0);
+			cr_assert_eq((int64_t)n, len, "id %lld: %zu bytes, expected %lld",
+				     (long long)id, n, (long long)len);
+			cr_assert_eq(strlen(text), n, "text is NUL-terminated");
+			for (size_t i = 0; i < n; i++)
+				cr_assert_eq(text[i], 'a' + (char)((id + (int64_t)i) % 26),
+					     "id %lld byte %zu", (long long)id, i);
+		}
+		test_ok(ztoq_batch_get_double(b, r, 3, &score, &is_null));
+		cr_assert_eq(is_null, id % 7 == 0);
+		if (!is_null)
+			cr_assert_float_eq(score, id / 4.0, 1e-9);
+		test_ok(ztoq_batch_get_value(b, r, 0, &v));
+		cr_assert_eq(v.type, ZTOQ_TYPE_INT64);
+		w->nids++;
+	}
+	return 0;
+}
+
+TEST_BOTH(batch, stream_delivers_long_values_and_nulls_whole)
+{
+	ztoq_db *db;
+	ztoq_session *s;
+	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
+	seen w = {0};
+	static char text[5000];
+
+	if (backend == ZTOQ_DB_POSTGRESQL)
+		test_pg_reset();
+	db = test_open(backend);
+	test_ok(ztoq_session_open(&s, db));
+	test_exec(s, "CREATE TABLE w (id BIGINT, body TEXT, len BIGINT, score DOUBLE PRECISION)");
+	test_ok(ztoq_tx_begin(s, NULL));
+	for (int id = 1; id <= 60; id++) {
+		/* lengths around the in-line width and far past it */
+		size_t len = (size_t)((id * 97) % 4999);
+		ztoq_value v[4] = {ZTOQ_INT64(id), ZTOQ_TEXTN(text, len), ZTOQ_INT64((int64_t)len),
+				   ZTOQ_DOUBLE(id / 4.0)};
+
+		for (size_t i = 0; i < len; i++)
+			text[i] = (char)('a' + (id + (int)i) % 26);
+		if (id % 5 == 0)
+			v[1] = ZTOQ_NULL_VALUE;
+		if (id % 7 == 0)
+			v[3] = ZTOQ_NULL_VALUE;
+		test_ok(ztoq_session_exec(s, "INSERT INTO w VALUES (?, ?, ?, ?)", v, 4, NULL));
+	}
+	test_ok(ztoq_tx_commit(s));
+	opts.batch_size = 7;
+	opts.text_width = 16;
+	test_ok(ztoq_batch_stream(NULL, s, "SELECT id, body, len, score FROM w ORDER BY id", NULL,
+				  0, check_values, &w, &opts));
+	cr_assert_eq(w.nids, 60);
+	close_all(db, s);
+}
+
+TEST_BOTH(batch, stream_early_stop_ends_cleanly)
+{
+	ztoq_db *db;
+	ztoq_session *s = with_rows(&db, backend, 50);
+	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
+	ztoq_batch_stats stats;
+	seen w = {0};
+
+	opts.batch_size = 10;
+	w.stop_after = 2;
+	test_ok(ztoq_batch_stream(&stats, s, "SELECT id FROM t ORDER BY id", NULL, 0, collect, &w,
+				  &opts));
+	cr_assert_eq(w.nbatches, 2);
+	assert_ids_in_order(&w, 20);
+	cr_assert_eq(stats.stopped, 1);
+	cr_assert_eq(stats.rows, 20);
+	cr_assert_eq(ztoq_tx_depth(s), 0);
+	/* the statement is closed: the table can be changed, even dropped, at once */
+	test_exec(s, "UPDATE t SET name = 'x' WHERE id = 1");
+	test_exec(s, "DROP TABLE t");
+	close_all(db, s);
+}
+
+Test(batch, stream_early_stop_in_a_transaction_closes_the_cursor)
+{
+	ztoq_db *db;
+	ztoq_session *s = with_rows(&db, ZTOQ_DB_POSTGRESQL, 50);
+	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
+	seen w = {0};
+
+	opts.batch_size = 10;
+	w.stop_after = 1;
+	test_ok(ztoq_tx_begin(s, NULL));
+	test_ok(ztoq_batch_stream(NULL, s, "SELECT id FROM t ORDER BY id", NULL, 0, collect, &w,
+				  &opts));
+	/* pg_cursors lists the query reading it too, as an unnamed portal */
+	cr_assert_eq(test_scalar(s, "SELECT count(*) FROM pg_cursors WHERE name <> ''"), 0);
+	cr_assert_eq(ztoq_tx_depth(s), 1);
+	/* the same stream again in the same transaction: the cursor's name is free */
+	w.nbatches = 0;
+	test_ok(ztoq_batch_stream(NULL, s, "SELECT id FROM t ORDER BY id", NULL, 0, collect, &w,
+				  &opts));
+	test_ok(ztoq_tx_commit(s));
+	close_all(db, s);
+}
+
+/* Streams the table again from inside the first stream's process callback. */
+static int nested(const ztoq_batch *b, void *payload)
+{
+	seen *w = payload, inner = {0};
+	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
+
+	(void)b;
+	opts.batch_size = 3;
+	test_ok(ztoq_batch_stream(NULL, w->session, "SELECT id FROM t ORDER BY id", NULL, 0,
+				  collect, &inner, &opts));
+	cr_assert_eq(inner.nids, 8);
+	w->nbatches++;
+	return 0;
+}
+
+TEST_BOTH(batch, streams_nest)
+{
+	ztoq_db *db;
+	ztoq_session *s = with_rows(&db, backend, 8);
+	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
+	seen w = {0};
+
+	w.session = s;
+	opts.batch_size = 4;
+	test_ok(ztoq_batch_stream(NULL, s, "SELECT id FROM t ORDER BY id", NULL, 0, nested, &w,
+				  &opts));
+	cr_assert_eq(w.nbatches, 2);
+	close_all(db, s);
+}
+
+TEST_BOTH(batch, stream_error_from_process_is_returned_and_session_recovers)
+{
+	ztoq_db *db;
+	ztoq_session *s = with_rows(&db, backend, 30);
+	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
+	seen w = {0};
+
+	opts.batch_size = 10;
+	w.fail_with = ZTOQ_ENOTFOUND;
+	ztoq_error_clear();
+	cr_assert_eq(ztoq_batch_stream(NULL, s, "SELECT id FROM t ORDER BY id", NULL, 0, collect,
+				       &w, &opts),
+		     ZTOQ_ENOTFOUND);
+	cr_assert(strstr(ztoq_error_last()->message, "process callback"), "%s",
+		  ztoq_error_last()->message);
+	cr_assert_eq(w.nbatches, 1);
+	cr_assert_eq(ztoq_tx_depth(s), 0);
+	cr_assert_eq(test_scalar(s, "SELECT count(*) FROM t"), 30);
+	close_all(db, s);
+}
+
+TEST_BOTH(batch, stream_sql_error_is_classified)
+{
+	ztoq_db *db;
+	ztoq_session *s = with_rows(&db, backend, 3);
+	seen w = {0};
+
+	cr_assert_lt(ztoq_batch_stream(NULL, s, "SELECT nope FROM t", NULL, 0, collect, &w, NULL), 0);
+	cr_assert(strstr(ztoq_error_last()->message, "nope"), "%s", ztoq_error_last()->message);
+	cr_assert_eq(ztoq_tx_depth(s), 0);
+	cr_assert_eq(test_scalar(s, "SELECT count(*) FROM t"), 3);
+	cr_assert_eq(ztoq_batch_stream(NULL, s, "INSERT INTO t VALUES (100, 'x', 1)", NULL, 0,
+				       collect, &w, NULL),
+		     backend == ZTOQ_DB_SQLITE ? ZTOQ_EINVALID : ZTOQ_ERROR);
+	close_all(db, s);
+}
+
+TEST_BOTH(batch, stream_many_rows_sums_right)
+{
+	ztoq_db *db;
+	ztoq_session *s;
+	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
+	seen w = {0};
+
+	if (backend == ZTOQ_DB_POSTGRESQL)
+		test_pg_reset();
+	db = test_open(backend);
+	test_ok(ztoq_session_open(&s, db));
+	test_exec(s, "CREATE TABLE n (id BIGINT)");
+	test_exec(s, backend == ZTOQ_DB_SQLITE
+			     ? "INSERT INTO n SELECT value FROM (WITH RECURSIVE c(value) AS (SELECT 1 "
+			       "UNION ALL SELECT value + 1 FROM c WHERE value < 3000) SELECT value FROM c)"
+			     : "INSERT INTO n SELECT generate_series(1, 3000)");
+	opts.batch_size = 1000;
+	test_ok(ztoq_batch_stream(NULL, s, "SELECT id FROM n ORDER BY id", NULL, 0, collect, &w,
+				  &opts));
+	cr_assert_eq(w.nbatches, 3);
+	cr_assert_eq(w.nids, 3000);
+	for (size_t i = 0; i < 3000; i++)
+		cr_assert_eq(w.ids[i], (int64_t)i + 1);
+	close_all(db, s);
+}
+
+/* ---- keyset paging ------------------------------------------------------------------ */
+
+TEST_BOTH(batch, keyset_by_integer_key)
+{
+	ztoq_db *db;
+	ztoq_session *s = with_rows(&db, backend, 25);
+	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
+	ztoq_value start = ZTOQ_INT64(0);
+	seen w = {0};
+
+	opts.batch_size = 10;
+	test_ok(ztoq_batch_keyset(NULL, s, "SELECT id, name FROM t WHERE id > ? ORDER BY id LIMIT ?",
+				  0, &start, collect, &w, &opts));
+	cr_assert_eq(w.nbatches, 3);
+	cr_assert_eq(w.sizes[2], 5);
+	assert_ids_in_order(&w, 25);
+	start = ZTOQ_INT64(31); /* resumes after id 31, the 11th row */
+	memset(&w, 0, sizeof(w));
+	test_ok(ztoq_batch_keyset(NULL, s, "SELECT id, name FROM t WHERE id > ? ORDER BY id LIMIT ?",
+				  0, &start, collect, &w, &opts));
+	cr_assert_eq(w.nids, 14);
+	cr_assert_eq(w.ids[0], 34);
+	close_all(db, s);
+}
+
+TEST_BOTH(batch, keyset_by_text_key_with_early_stop)
+{
+	ztoq_db *db;
+	ztoq_session *s = with_rows(&db, backend, 25);
+	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
+	ztoq_value start = ZTOQ_TEXT("");
+	ztoq_batch_stats stats;
+	seen w = {0};
+
+	opts.batch_size = 4;
+	opts.text_width = 4; /* keys longer than the in-line width */
+	test_ok(ztoq_batch_keyset(&stats, s,
+				  "SELECT id, name FROM t WHERE name > ? ORDER BY name LIMIT ?", 1,
+				  &start, collect, &w, &opts));
+	cr_assert_eq(w.nids, 25);
+	cr_assert_eq(w.nbatches, 7);
+	/* name order: name-1, name-10, name-13, ... every id exactly once */
+	for (int id = 1; id <= 73; id += 3) {
+		int found = 0;
+		for (size_t i = 0; i < w.nids; i++)
+			found += w.ids[i] == id;
+		cr_assert_eq(found, 1, "id %d seen %d times", id, found);
+	}
+	memset(&w, 0, sizeof(w));
+	w.stop_after = 2;
+	test_ok(ztoq_batch_keyset(&stats, s,
+				  "SELECT id, name FROM t WHERE name > ? ORDER BY name LIMIT ?", 1,
+				  &start, collect, &w, &opts));
+	cr_assert_eq(stats.stopped, 1);
+	cr_assert_eq(w.nids, 8);
+	close_all(db, s);
+}
+
+TEST_BOTH(batch, keyset_refuses_a_null_key_and_a_missing_column)
+{
+	ztoq_db *db;
+	ztoq_session *s = with_rows(&db, backend, 5);
+	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
+	ztoq_value start = ZTOQ_INT64(0);
+	seen w = {0};
+
+	opts.batch_size = 2;
+	cr_assert_eq(ztoq_batch_keyset(NULL, s, "SELECT id, NULL FROM t WHERE id > ? ORDER BY id LIMIT ?",
+				       1, &start, collect, &w, &opts),
+		     ZTOQ_EINVALID);
+	cr_assert(strstr(ztoq_error_last()->message, "NULL"), "%s", ztoq_error_last()->message);
+	cr_assert_eq(ztoq_batch_keyset(NULL, s, "SELECT id FROM t WHERE id > ? ORDER BY id LIMIT ?",
+				       3, &start, collect, &w, &opts),
+		     ZTOQ_EINVALID);
+	close_all(db, s);
+}
+
+/* ---- getters and options -------------------------------------------------------------- */
+
+static int check_getters(const ztoq_batch *b, void *payload)
+{
+	const char *text;
+	int64_t i;
+	double d;
+	ztoq_value v;
+
+	(void)payload;
+	cr_assert_eq(ztoq_batch_column_count(b), 3);
+	cr_assert_str_eq(ztoq_batch_column_name(b, 1), "name");
+	cr_assert_null(ztoq_batch_column_name(b, 3));
+	test_ok(ztoq_batch_get_double(b, 0, 0, &d, NULL)); /* int64 -> double */
+	cr_assert_float_eq(d, 1.0, 1e-12);
+	test_ok(ztoq_batch_get_int64(b, 1, 2, &i, NULL)); /* double -> int64 */
+	cr_assert_eq(i, 0);
+	cr_assert_eq(ztoq_batch_get_int64(b, 0, 1, &i, NULL), ZTOQ_EINVALID); /* "name-1" */
+	cr_assert_eq(ztoq_batch_get_text(b, 0, 0, &text, NULL, NULL), ZTOQ_EINVALID);
+	cr_assert_eq(ztoq_batch_get_value(b, ztoq_batch_rows(b), 0, &v), ZTOQ_EINVALID);
+	cr_assert_eq(ztoq_batch_get_value(b, 0, 3, &v), ZTOQ_EINVALID);
+	return ZTOQ_BATCH_STOP;
+}
+
+TEST_BOTH(batch, getters_convert_and_check_ranges)
+{
+	ztoq_db *db;
+	ztoq_session *s = with_rows(&db, backend, 3);
+
+	test_ok(ztoq_batch_stream(NULL, s, "SELECT id, name, score FROM t ORDER BY id", NULL, 0,
+				  check_getters, NULL, NULL));
+	close_all(db, s);
+}
+
+Test(batch, bad_options_and_arguments)
+{
+	ztoq_db *db;
+	ztoq_session *s = with_rows(&db, ZTOQ_DB_SQLITE, 3);
+	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
+	seen w = {0};
+
+	opts.version = 99;
+	cr_assert_eq(ztoq_batch_stream(NULL, s, "SELECT id FROM t", NULL, 0, collect, &w, &opts),
+		     ZTOQ_EINVALID);
+	cr_assert(strstr(ztoq_error_last()->message, "ZTOQ_BATCH_OPTIONS_INIT"));
+	cr_assert_eq(ztoq_batch_stream(NULL, s, "SELECT id FROM t", NULL, 0, NULL, &w, NULL),
+		     ZTOQ_EINVALID);
+	cr_assert_eq(ztoq_batch_stream(NULL, NULL, "SELECT id FROM t", NULL, 0, collect, &w, NULL),
+		     ZTOQ_EINVALID);
+	cr_assert_eq(ztoq_batch_stream(NULL, s, "SELECT id FROM t", NULL, 1, collect, &w, NULL),
+		     ZTOQ_EINVALID);
+	cr_assert_eq(ztoq_batch_keyset(NULL, s, "SELECT id FROM t", 0, NULL, collect, &w, NULL),
+		     ZTOQ_EINVALID);
+	cr_assert_eq(w.nbatches, 0);
+	close_all(db, s);
+}
