@@ -1,0 +1,991 @@
+/*
+ * migrate.c - the migration engine: versioned schema, tracking table with checksums,
+ * a lock against concurrent migrators, up / down / status / history.
+ *
+ * A run (init, upgrade, downgrade) works on one pooled session:
+ *   1. PostgreSQL: takes a session-level advisory lock, held until the run ends;
+ *   2. a "prepare" transaction creates the tracking tables if needed, adopts a
+ *      database that only Alembic has tracked, checks for drift and resolves the
+ *      target;
+ *   3. one transaction per migration, which first re-reads what is applied (so a
+ *      concurrent migrator that got there first leaves nothing to do), runs the
+ *      migration's statements, records it (or deletes its record) and keeps
+ *      alembic_version in step.
+ * SQLite has no lock that outlives a transaction: each of its transactions is an
+ * exclusive one (BEGIN EXCLUSIVE, run with autocommit on, since the SQLite ODBC driver
+ * issues its own plain BEGIN when autocommit is off), which is what makes step 3 safe.
+ */
+#include "migrate_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "buf.h"
+#include "clock.h"
+#include "error.h"
+#include "session.h"
+#include "ztoq/stmt.h"
+
+#define TRACKING_TABLE "ztoq_schema_migrations"
+#define ALEMBIC_TABLE "alembic_version"
+
+/* ---- what differs between the backends --------------------------------------------- */
+
+typedef struct {
+	ztoq_db_type type;
+	const char *begin;    /* starts an exclusive transaction in autocommit mode, or NULL
+			         to use ztoq_tx_begin() */
+	const char *lock;     /* taken for a whole run, or NULL */
+	const char *unlock;
+	const char *table_exists; /* one parameter, the table name; returns a count */
+	const char *list_tables;
+	const char *drop_suffix;  /* after "DROP TABLE name" */
+	const char *drop_types;   /* after the tables, or NULL */
+	const char *fk_off;       /* run outside a transaction so that tables can be dropped
+				     in any order; NULL if DROP ... CASCADE does it */
+	const char *fk_on;
+	const char *create_tracking;
+} backend;
+
+static const backend backends[] = {
+	{
+		.type = ZTOQ_DB_SQLITE,
+		.begin = "BEGIN EXCLUSIVE",
+		.table_exists = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+		.list_tables = "SELECT name FROM sqlite_master WHERE type = 'table' "
+			       "AND substr(name, 1, 7) <> 'sqlite_' ORDER BY name",
+		.drop_suffix = "",
+		.fk_off = "PRAGMA foreign_keys = OFF",
+		.fk_on = "PRAGMA foreign_keys = ON",
+		.create_tracking = "CREATE TABLE IF NOT EXISTS " TRACKING_TABLE " ("
+				   "version INTEGER NOT NULL PRIMARY KEY, "
+				   "name VARCHAR(100) NOT NULL, "
+				   "checksum VARCHAR(16) NOT NULL, "
+				   "applied_at DATETIME NOT NULL, "
+				   "duration_ms INTEGER NOT NULL)",
+	},
+	{
+		.type = ZTOQ_DB_POSTGRESQL,
+		/* key: "ztoq_mig" read as a big-endian 64-bit integer */
+		.lock = "SELECT pg_advisory_lock(8823800102648637799)",
+		.unlock = "SELECT pg_advisory_unlock(8823800102648637799)",
+		.table_exists = "SELECT COUNT(*) FROM pg_catalog.pg_tables "
+				"WHERE schemaname = current_schema() AND tablename = ?",
+		.list_tables = "SELECT tablename FROM pg_catalog.pg_tables "
+			       "WHERE schemaname = current_schema() ORDER BY tablename",
+		.drop_suffix = " CASCADE", /* views and foreign keys of other schemas */
+		.drop_types = "DROP TYPE IF EXISTS entitytype",
+		.create_tracking = "CREATE TABLE IF NOT EXISTS " TRACKING_TABLE " ("
+				   "version INTEGER NOT NULL PRIMARY KEY, "
+				   "name VARCHAR(100) NOT NULL, "
+				   "checksum VARCHAR(16) NOT NULL, "
+				   "applied_at TIMESTAMP WITHOUT TIME ZONE NOT NULL, "
+				   "duration_ms BIGINT NOT NULL)",
+	},
+};
+
+/* Alembic's own definition of its table. */
+static const char create_alembic[] =
+	"CREATE TABLE IF NOT EXISTS " ALEMBIC_TABLE " (version_num VARCHAR(32) NOT NULL, "
+	"CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))";
+
+/* The backend of `db`; for db_type odbc, the one the driver says it talks to. */
+static int find_backend(ztoq_db *db, const backend **out)
+{
+	ztoq_db_type type = ztoq_db_backend(db);
+	ztoq_server_info info;
+	int code;
+
+	if (type == ZTOQ_DB_ODBC) {
+		if ((code = ztoq_db_server_info(db, &info)) < 0)
+			return code;
+		if (strcmp(info.dbms_name, "SQLite") == 0)
+			type = ZTOQ_DB_SQLITE;
+		else if (strcmp(info.dbms_name, "PostgreSQL") == 0)
+			type = ZTOQ_DB_POSTGRESQL;
+		else
+			return ztoq__error_set(ZTOQ_EINVALID,
+					       "ZTOQ's schema exists for SQLite and PostgreSQL only, "
+					       "not for %s",
+					       info.dbms_name[0] ? info.dbms_name : "this database");
+	}
+	*out = &backends[type == ZTOQ_DB_POSTGRESQL];
+	return ZTOQ_OK;
+}
+
+/* ---- the migrations in use ------------------------------------------------------------ */
+
+static const ztoq__migration *override_list;
+static size_t override_count;
+
+void ztoq__migrate_use(const ztoq__migration *list, size_t count)
+{
+	override_list = list;
+	override_count = list ? count : 0;
+}
+
+static const ztoq__migration *migrations(size_t *count)
+{
+	*count = override_list ? override_count : ztoq__migration_count;
+	return override_list ? override_list : ztoq__migrations;
+}
+
+ZTOQ_EXTERN(int) ztoq_migrate_head(void)
+{
+	size_t count;
+
+	migrations(&count);
+	return (int)count;
+}
+
+static const char *sql_of(const backend *b, const ztoq__migration *m, int up)
+{
+	if (b->type == ZTOQ_DB_POSTGRESQL)
+		return up ? m->postgresql_up : m->postgresql_down;
+	return up ? m->sqlite_up : m->sqlite_down;
+}
+
+/* FNV-1a 64 of a text, as 16 hex digits. */
+static void checksum(const char *text, char out[17])
+{
+	uint64_t h = 0xcbf29ce484222325u;
+
+	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+		h ^= *p;
+		h *= 0x100000001b3u;
+	}
+	snprintf(out, 17, "%016" PRIx64, h);
+}
+
+/* Copies a string into a fixed buffer, truncating. */
+static void copy(char *dst, size_t size, const char *src)
+{
+	snprintf(dst, size, "%s", src ? src : "");
+}
+
+/* ---- one run ----------------------------------------------------------------------- */
+
+struct run {
+	ztoq_session *s;
+	const backend *b;
+	const ztoq__migration *list;
+	size_t count;
+	const ztoq_migrate_options *opts;
+	int locked;
+};
+
+/* What the tracking tables say. */
+struct record {
+	int version;
+	char name[64];
+	char checksum[17];
+	char applied_at[20];
+	int64_t duration_ms;
+};
+
+struct state {
+	int tracked;      /* the tracking table exists */
+	char alembic[33]; /* the alembic_version row, "" for none */
+	size_t n;         /* records, ascending by version */
+	struct record *rows;
+};
+
+static void state_clear(struct state *st)
+{
+	ztoq__free(st->rows);
+	memset(st, 0, sizeof(*st));
+}
+
+/* Runs a fixed statement that needs no parameters, outside the statement cache. */
+static int exec_plain(struct run *r, const char *sql)
+{
+	return ztoq__conn_exec(r->s->conn, sql);
+}
+
+/* Runs a statement with parameters (prepared and cached). */
+static int exec_params(struct run *r, const char *sql, const ztoq_value *params, size_t n)
+{
+	return ztoq_session_exec(r->s, sql, params, n, NULL);
+}
+
+static int tx_begin(struct run *r)
+{
+	int code;
+
+	if (!r->b->begin)
+		return ztoq_tx_begin(r->s, NULL);
+	if ((code = exec_plain(r, r->b->begin)) < 0)
+		ztoq__error_append(" (waiting for the schema lock, which another migrator holds)");
+	return code;
+}
+
+/* Ends the transaction; a failed commit is rolled back. */
+static int tx_end(struct run *r, int commit)
+{
+	int code;
+
+	if (!r->b->begin)
+		return commit ? ztoq_tx_commit(r->s) : ztoq_tx_rollback(r->s);
+	code = exec_plain(r, commit ? "COMMIT" : "ROLLBACK");
+	if (code < 0 && commit && exec_plain(r, "ROLLBACK") < 0)
+		r->s->conn->broken = 1; /* still in a transaction: the pool must not reuse it */
+	return code;
+}
+
+/*
+ * Rolls back after a failure that is the last error. If the rollback fails too, the
+ * connection is not reused and the error says both.
+ */
+static int tx_abort(struct run *r, int code)
+{
+	char failure[512];
+
+	copy(failure, sizeof(failure), ztoq_error_last()->message);
+	if (tx_end(r, 0) < 0) {
+		r->s->conn->broken = 1;
+		ztoq__error_append(" (rolling back after: %s)", failure);
+	}
+	return code;
+}
+
+/* The single integer `sql` returns, with one optional text parameter. */
+static int query_int(struct run *r, const char *sql, const char *param, int64_t *out)
+{
+	ztoq_stmt *st;
+	int code;
+
+	if ((code = ztoq_stmt_prepare(&st, r->s, sql)) < 0)
+		return code;
+	if (param)
+		code = ztoq_stmt_bind_text(st, 1, param, SIZE_MAX);
+	if (code == ZTOQ_OK)
+		code = ztoq_stmt_execute(st);
+	if (code == ZTOQ_OK && (code = ztoq_stmt_fetch(st)) == ZTOQ_ROW)
+		code = ztoq_stmt_get_int64(st, 0, out, NULL);
+	else if (code == ZTOQ_DONE)
+		code = ztoq__error_set(ZTOQ_ERROR, "%s returned no row", sql);
+	ztoq_stmt_finalize(st);
+	return code;
+}
+
+static int table_exists(struct run *r, const char *table, int *out)
+{
+	int64_t n = 0;
+	int code = query_int(r, r->b->table_exists, table, &n);
+
+	*out = n > 0;
+	return code;
+}
+
+static int read_alembic(struct run *r, struct state *st)
+{
+	ztoq_stmt *q;
+	const char *text;
+	int code, exists;
+
+	if ((code = table_exists(r, ALEMBIC_TABLE, &exists)) < 0 || !exists)
+		return code;
+	if ((code = ztoq_stmt_prepare(&q, r->s, "SELECT version_num FROM " ALEMBIC_TABLE)) < 0)
+		return code;
+	if ((code = ztoq_stmt_execute(q)) == ZTOQ_OK && (code = ztoq_stmt_fetch(q)) == ZTOQ_ROW &&
+	    (code = ztoq_stmt_get_text(q, 0, &text, NULL, NULL)) == ZTOQ_OK)
+		copy(st->alembic, sizeof(st->alembic), text);
+	ztoq_stmt_finalize(q);
+	return code < 0 ? code : ZTOQ_OK;
+}
+
+/* Reads one tracking row into `rec`. */
+static int read_record(ztoq_stmt *q, struct record *rec)
+{
+	const char *name, *sum;
+	ztoq_timestamp at;
+	int64_t version;
+	int code;
+
+	if ((code = ztoq_stmt_get_int64(q, 0, &version, NULL)) < 0 ||
+	    (code = ztoq_stmt_get_text(q, 1, &name, NULL, NULL)) < 0 ||
+	    (code = ztoq_stmt_get_text(q, 2, &sum, NULL, NULL)) < 0 ||
+	    (code = ztoq_stmt_get_timestamp(q, 3, &at, NULL)) < 0 ||
+	    (code = ztoq_stmt_get_int64(q, 4, &rec->duration_ms, NULL)) < 0)
+		return code;
+	rec->version = (int)version;
+	copy(rec->name, sizeof(rec->name), name);
+	copy(rec->checksum, sizeof(rec->checksum), sum);
+	snprintf(rec->applied_at, sizeof(rec->applied_at), "%04u-%02u-%02u %02u:%02u:%02u",
+		 (unsigned)at.year % 10000u, at.month % 100u, at.day % 100u, at.hour % 100u,
+		 at.minute % 100u, at.second % 100u);
+	return ZTOQ_OK;
+}
+
+static int read_records(struct run *r, struct state *st)
+{
+	size_t cap = 0;
+	ztoq_stmt *q;
+	int code;
+
+	if ((code = ztoq_stmt_prepare(&q, r->s,
+				      "SELECT version, name, checksum, applied_at, duration_ms "
+				      "FROM " TRACKING_TABLE " ORDER BY version")) < 0)
+		return code;
+	code = ztoq_stmt_execute(q);
+	while (code == ZTOQ_OK && (code = ztoq_stmt_fetch(q)) == ZTOQ_ROW) {
+		if (st->n == cap) {
+			struct record *grown;
+
+			cap = cap ? cap * 2 : 8;
+			if (!(grown = ztoq__realloc(st->rows, cap * sizeof(*grown)))) {
+				code = ztoq__error_nomem();
+				break;
+			}
+			st->rows = grown;
+		}
+		code = read_record(q, &st->rows[st->n]);
+		if (code == ZTOQ_OK)
+			st->n++;
+	}
+	ztoq_stmt_finalize(q);
+	return code < 0 ? code : ZTOQ_OK;
+}
+
+/* Reads what the database records; missing tables read as empty. */
+static int load_state(struct run *r, struct state *st)
+{
+	int code;
+
+	memset(st, 0, sizeof(*st));
+	if ((code = read_alembic(r, st)) < 0 ||
+	    (code = table_exists(r, TRACKING_TABLE, &st->tracked)) < 0)
+		return code;
+	if (st->tracked && (code = read_records(r, st)) < 0)
+		state_clear(st);
+	return code;
+}
+
+static const struct record *find_record(const struct state *st, int version)
+{
+	for (size_t i = 0; i < st->n; i++)
+		if (st->rows[i].version == version)
+			return &st->rows[i];
+	return NULL;
+}
+
+static int current_version(const struct state *st)
+{
+	return st->n ? st->rows[st->n - 1].version : 0;
+}
+
+/*
+ * Refuses to go on when the records do not describe a prefix of the shipped chain:
+ * a version this library does not ship, a gap, or a checksum that no longer matches.
+ */
+static int check_state(const struct run *r, const struct state *st)
+{
+	int current = current_version(st);
+
+	if (current > (int)r->count)
+		return ztoq__error_set(ZTOQ_ESTATE,
+				       "the database schema is at version %d, made by a newer "
+				       "ztoq: this one knows versions up to %d",
+				       current, (int)r->count);
+	for (int v = 1; v <= current; v++) {
+		const ztoq__migration *m = &r->list[v - 1];
+		const struct record *rec = find_record(st, v);
+		char sum[17];
+
+		if (!rec)
+			return ztoq__error_set(ZTOQ_ESTATE,
+					       "migration %d %s is not recorded as applied, but "
+					       "version %d is: the tracking table %s was changed by hand",
+					       v, m->name, current, TRACKING_TABLE);
+		checksum(sql_of(r->b, m, 1), sum);
+		if (strcmp(sum, rec->checksum) != 0)
+			return ztoq__error_set(ZTOQ_EDRIFT,
+					       "migration %d %s was applied with checksum %s, but "
+					       "its SQL now has checksum %s: the schema may not be "
+					       "what this ztoq expects, nothing was changed",
+					       v, m->name, rec->checksum, sum);
+	}
+	return ZTOQ_OK;
+}
+
+/* A whole number written with digits only (no sign, no space), or -1. */
+static int parse_count(const char *s)
+{
+	long v = 0;
+
+	if (!*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 6)
+		return -1;
+	for (; *s; s++)
+		v = v * 10 + (*s - '0');
+	return (int)v;
+}
+
+/* The version whose Alembic revision id is `revision`, or -1. */
+static int revision_version(const struct run *r, const char *revision)
+{
+	for (size_t i = 0; i < r->count; i++)
+		if (r->list[i].alembic_revision && strcmp(r->list[i].alembic_revision, revision) == 0)
+			return r->list[i].version;
+	return -1;
+}
+
+/*
+ * Resolves a target against the current version. `direction` is +1 for upgrade
+ * (NULL and "head" mean head, "+N" is relative) and -1 for downgrade ("-N").
+ */
+static int resolve_target(const struct run *r, const char *spec, int current, int direction,
+			  int *out)
+{
+	const char *verb = direction > 0 ? "upgrade" : "downgrade";
+	int v, steps = -1;
+
+	if (!spec || strcmp(spec, "head") == 0)
+		v = direction > 0 ? (int)r->count : -1;
+	else if (strcmp(spec, "base") == 0)
+		v = 0;
+	else if (spec[0] == (direction > 0 ? '+' : '-'))
+		v = (steps = parse_count(spec + 1)) < 0 ? -1 : current + direction * steps;
+	else if ((v = revision_version(r, spec)) < 0)
+		v = parse_count(spec);
+	if (steps >= 0 && (v < 0 || v > (int)r->count))
+		return ztoq__error_set(ZTOQ_EINVALID,
+				       "cannot %s %d step%s from version %d: versions run 0-%d",
+				       verb, steps, steps == 1 ? "" : "s", current, (int)r->count);
+	if (v < 0 || v > (int)r->count)
+		return ztoq__error_set(ZTOQ_EINVALID,
+				       "unknown %s target \"%s\": expected a version 0-%d, an "
+				       "Alembic revision id, %s",
+				       verb, spec ? spec : "", (int)r->count,
+				       direction > 0 ? "head or +N" : "base or -N");
+	if (direction * (v - current) < 0)
+		return ztoq__error_set(ZTOQ_ESTATE,
+				       "the schema is at version %d, %s the %s target %d: use %s",
+				       current, direction > 0 ? "past" : "below", verb, v,
+				       direction > 0 ? "downgrade" : "upgrade");
+	*out = v;
+	return ZTOQ_OK;
+}
+
+static ztoq_timestamp utc_now(void)
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	return (ztoq_timestamp){.year = (int16_t)(tm.tm_year + 1900),
+				.month = (uint16_t)(tm.tm_mon + 1),
+				.day = (uint16_t)tm.tm_mday,
+				.hour = (uint16_t)tm.tm_hour,
+				.minute = (uint16_t)tm.tm_min,
+				.second = (uint16_t)tm.tm_sec};
+}
+
+static int record_applied(struct run *r, const ztoq__migration *m, int64_t duration_ms)
+{
+	char sum[17];
+
+	checksum(sql_of(r->b, m, 1), sum);
+	ztoq_value params[] = {ZTOQ_INT64(m->version), ZTOQ_TEXT(m->name), ZTOQ_TEXT(sum),
+			       ZTOQ_TIMESTAMP(utc_now()), ZTOQ_INT64(duration_ms)};
+	return exec_params(r,
+			   "INSERT INTO " TRACKING_TABLE
+			   " (version, name, checksum, applied_at, duration_ms) VALUES (?, ?, ?, ?, ?)",
+			   params, 5);
+}
+
+static int record_reverted(struct run *r, const ztoq__migration *m)
+{
+	ztoq_value version = ZTOQ_INT64(m->version);
+
+	return exec_params(r, "DELETE FROM " TRACKING_TABLE " WHERE version = ?", &version, 1);
+}
+
+/* Makes alembic_version hold the revision of the highest original revision <= version. */
+static int sync_alembic(struct run *r, int version)
+{
+	const char *revision = NULL;
+	int code;
+
+	for (int v = version; v >= 1 && !revision; v--)
+		revision = r->list[v - 1].alembic_revision;
+	if ((code = exec_plain(r, "DELETE FROM " ALEMBIC_TABLE)) < 0 || !revision)
+		return code;
+	ztoq_value param = ZTOQ_TEXT(revision);
+	return exec_params(r, "INSERT INTO " ALEMBIC_TABLE " (version_num) VALUES (?)", &param, 1);
+}
+
+/*
+ * A database that Alembic alone has tracked (the Python ZTOQ, or a tracking table
+ * dropped by hand): records the original revisions up to alembic_version as applied.
+ */
+static int adopt(struct run *r, struct state *st)
+{
+	int version = revision_version(r, st->alembic);
+	int code = ZTOQ_OK;
+
+	if (version < 0)
+		return ztoq__error_set(ZTOQ_ESTATE,
+				       "alembic_version holds revision %s, which this ztoq does "
+				       "not know",
+				       st->alembic);
+	for (int v = 1; v <= version && code == ZTOQ_OK; v++)
+		code = record_applied(r, &r->list[v - 1], 0);
+	state_clear(st);
+	return code < 0 ? code : load_state(r, st);
+}
+
+static void report(const struct run *r, ztoq_migrate_event_kind kind, const ztoq__migration *m,
+		   int64_t duration_ms, size_t tables)
+{
+	ztoq_migrate_event ev = {kind,
+				 m ? m->version : 0,
+				 m ? m->name : "",
+				 m ? m->alembic_revision : NULL,
+				 duration_ms,
+				 tables};
+
+	if (r->opts && r->opts->progress)
+		r->opts->progress(&ev, r->opts->payload);
+}
+
+/*
+ * Finds the next statement of a migration text at *pos (see src/migrations.h for the
+ * format): its text without the ';', and the line it starts on. Returns 0 at the end.
+ */
+static int next_statement(const char **pos, unsigned *line, const char **sql, size_t *len,
+			  unsigned *first_line)
+{
+	const char *p = *pos;
+
+	*sql = NULL;
+	while (*p) {
+		size_t n = strcspn(p, "\n");
+		size_t indent = strspn(p, " \t");
+		int skip = indent >= n || strncmp(p + indent, "--", 2) == 0;
+
+		if (!*sql && !skip) {
+			*sql = p;
+			*first_line = *line;
+		}
+		(*line)++;
+		*pos = p + n + (p[n] == '\n');
+		if (*sql && !skip && p[n - 1] == ';') {
+			*len = (size_t)(p + n - 1 - *sql);
+			return 1;
+		}
+		p = *pos;
+	}
+	return 0;
+}
+
+/* Runs the statements of one direction of a migration, naming the one that fails. */
+static int run_sql(struct run *r, const ztoq__migration *m, int up)
+{
+	const char *pos = sql_of(r->b, m, up), *sql;
+	unsigned line = 1, first = 0, index = 0;
+	size_t len;
+
+	while (next_statement(&pos, &line, &sql, &len, &first)) {
+		ztoq__conn *c = r->s->conn;
+		size_t shown = strcspn(sql, "\n"); /* the statement's first line, without ';' */
+		SQLHSTMT h;
+		SQLRETURN rc;
+		int code = ZTOQ_OK;
+
+		if (shown > len)
+			shown = len;
+		index++;
+		if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, c->dbc, &h)))
+			return ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc, "cannot allocate a statement");
+		rc = SQLExecDirect(h, (SQLCHAR *)sql, (SQLINTEGER)len);
+		if (!SQL_SUCCEEDED(rc) && rc != SQL_NO_DATA)
+			code = ztoq__conn_error(c, SQL_HANDLE_STMT, h,
+						"migration %d %s (%s) failed at statement %u, line %u "
+						"\"%.*s%s\"",
+						m->version, m->name, up ? "up" : "down", index, first,
+						(int)(shown > 100 ? 100 : shown), sql,
+						shown > 100 || shown < len ? " ..." : "");
+		SQLFreeHandle(SQL_HANDLE_STMT, h);
+		if (code < 0)
+			return code;
+	}
+	return ZTOQ_OK;
+}
+
+/*
+ * One migration in its own transaction: re-reads what is applied, and applies the
+ * next migration towards `want` (direction +1) or reverts the current one (-1).
+ * Sets *done, committing nothing, when the schema is already at the target.
+ */
+static int step(struct run *r, int direction, int want, int *done)
+{
+	const ztoq__migration *m;
+	struct state st;
+	int code, current, version;
+	uint64_t start;
+	int64_t ms;
+
+	if ((code = tx_begin(r)) < 0)
+		return code;
+	if ((code = load_state(r, &st)) == ZTOQ_OK && (code = check_state(r, &st)) < 0)
+		state_clear(&st);
+	if (code < 0)
+		return tx_abort(r, code);
+	current = current_version(&st);
+	state_clear(&st);
+	if (direction * (want - current) <= 0) {
+		*done = 1;
+		return tx_end(r, 1);
+	}
+	version = direction > 0 ? current + 1 : current;
+	m = &r->list[version - 1];
+	start = ztoq__now_ns();
+	code = run_sql(r, m, direction > 0);
+	ms = (int64_t)((ztoq__now_ns() - start) / 1000000u);
+	if (code == ZTOQ_OK)
+		code = direction > 0 ? record_applied(r, m, ms) : record_reverted(r, m);
+	if (code == ZTOQ_OK && m->alembic_revision)
+		code = sync_alembic(r, direction > 0 ? version : version - 1);
+	if (code < 0) {
+		ztoq__error_append("; rolled back, the schema stays at version %d", current);
+		return tx_abort(r, code);
+	}
+	if ((code = tx_end(r, 1)) < 0)
+		return code;
+	report(r, direction > 0 ? ZTOQ_MIGRATE_APPLIED : ZTOQ_MIGRATE_REVERTED, m, ms, 0);
+	return ZTOQ_OK;
+}
+
+/*
+ * Creates the tracking tables if needed, adopts an Alembic-only database, checks the
+ * records and resolves the target, in one transaction.
+ */
+static int prepare(struct run *r, const char *target, int direction, int *want)
+{
+	struct state st = {0};
+	int code;
+
+	if ((code = tx_begin(r)) < 0)
+		return code;
+	if ((code = exec_plain(r, r->b->create_tracking)) == ZTOQ_OK &&
+	    (code = exec_plain(r, create_alembic)) == ZTOQ_OK &&
+	    (code = load_state(r, &st)) == ZTOQ_OK) {
+		if (st.n == 0 && st.alembic[0])
+			code = adopt(r, &st);
+		if (code == ZTOQ_OK)
+			code = check_state(r, &st);
+		if (code == ZTOQ_OK)
+			code = resolve_target(r, target, current_version(&st), direction, want);
+	}
+	state_clear(&st);
+	if (code < 0)
+		return tx_abort(r, code);
+	return tx_end(r, 1);
+}
+
+/* Appends `name` as a quoted SQL identifier. */
+static void put_identifier(ztoq__buf *b, const char *name)
+{
+	ztoq__buf_puts(b, "\"");
+	for (const char *p = name; *p; p++) {
+		ztoq__buf_append(b, p, 1);
+		if (*p == '"')
+			ztoq__buf_append(b, p, 1);
+	}
+	ztoq__buf_puts(b, "\"");
+}
+
+/* The DROP TABLE statements for every table of the database, each ending with a NUL. */
+static int drop_statements(struct run *r, ztoq__buf *sql, size_t *count)
+{
+	ztoq_stmt *q;
+	const char *name;
+	int code;
+
+	*count = 0;
+	if ((code = ztoq_stmt_prepare(&q, r->s, r->b->list_tables)) < 0)
+		return code;
+	code = ztoq_stmt_execute(q);
+	while (code == ZTOQ_OK && (code = ztoq_stmt_fetch(q)) == ZTOQ_ROW &&
+	       (code = ztoq_stmt_get_text(q, 0, &name, NULL, NULL)) == ZTOQ_OK) {
+		ztoq__buf_puts(sql, "DROP TABLE ");
+		put_identifier(sql, name);
+		ztoq__buf_puts(sql, r->b->drop_suffix);
+		ztoq__buf_append(sql, "", 1);
+		(*count)++;
+	}
+	ztoq_stmt_finalize(q);
+	if (code >= 0 && sql->failed)
+		code = ztoq__error_nomem();
+	return code < 0 ? code : ZTOQ_OK;
+}
+
+/* The drop transaction of drop_all(). */
+static int drop_tables(struct run *r, size_t *count)
+{
+	ztoq__buf sql = ZTOQ__BUF_INIT;
+	int code;
+
+	if ((code = tx_begin(r)) < 0)
+		return code;
+	code = drop_statements(r, &sql, count);
+	for (size_t at = 0; code == ZTOQ_OK && at < sql.len; at += strlen(sql.data + at) + 1)
+		code = exec_plain(r, sql.data + at);
+	ztoq__buf_dispose(&sql);
+	if (code == ZTOQ_OK && r->b->drop_types)
+		code = exec_plain(r, r->b->drop_types);
+	if (code < 0) {
+		ztoq__error_append("; rolled back, nothing was dropped");
+		return tx_abort(r, code);
+	}
+	return tx_end(r, 1);
+}
+
+/*
+ * init --drop-existing: drops every table, and the entitytype type, in one
+ * transaction. SQLite checks foreign keys while it drops (and would refuse to drop a
+ * parent before its children): they are off around the transaction.
+ */
+static int drop_all(struct run *r)
+{
+	uint64_t start = ztoq__now_ns();
+	size_t count = 0;
+	int code;
+
+	if (r->b->fk_off && (code = exec_plain(r, r->b->fk_off)) < 0)
+		return code;
+	code = drop_tables(r, &count);
+	if (r->b->fk_on && exec_plain(r, r->b->fk_on) < 0) {
+		r->s->conn->broken = 1; /* never hand out a connection without foreign keys */
+		code = code < 0 ? code : ztoq_error_last()->code;
+	}
+	if (code == ZTOQ_OK)
+		report(r, ZTOQ_MIGRATE_DROPPED, NULL,
+		       (int64_t)((ztoq__now_ns() - start) / 1000000u), count);
+	return code;
+}
+
+/* ---- the public entry points ------------------------------------------------------- */
+
+/* Starts a run on a session of its own; `lock` takes the run lock (PostgreSQL). */
+static int run_open(struct run *r, ztoq_db *db, const ztoq_migrate_options *opts, int lock)
+{
+	int code;
+
+	memset(r, 0, sizeof(*r));
+	if (!db)
+		return ztoq__error_set(ZTOQ_EINVALID, "migrate: db is NULL");
+	if (opts && opts->version != ZTOQ_MIGRATE_OPTIONS_VERSION)
+		return ztoq__error_set(ZTOQ_EINVALID,
+				       "ztoq_migrate_options.version is %u, expected %u "
+				       "(initialise with ZTOQ_MIGRATE_OPTIONS_INIT)",
+				       opts->version, ZTOQ_MIGRATE_OPTIONS_VERSION);
+	r->opts = opts;
+	r->list = migrations(&r->count);
+	if ((code = find_backend(db, &r->b)) < 0 || (code = ztoq_session_open(&r->s, db)) < 0)
+		return code;
+	if (lock && r->b->lock) {
+		if ((code = exec_plain(r, r->b->lock)) < 0)
+			return code;
+		r->locked = 1;
+	}
+	return ZTOQ_OK;
+}
+
+static void run_close(struct run *r)
+{
+	if (!r->s)
+		return;
+	/* A connection that may still hold the lock must not go back to the pool. */
+	if (r->locked && exec_plain(r, r->b->unlock) < 0)
+		r->s->conn->broken = 1;
+	ztoq_session_close(r->s);
+}
+
+/* Upgrades (+1) or downgrades (-1) to `target`, one transaction per migration. */
+static int migrate(struct run *r, const char *target, int direction)
+{
+	int want = 0, done = 0, code;
+
+	if ((code = prepare(r, target, direction, &want)) < 0)
+		return code;
+	while (!done && (code = step(r, direction, want, &done)) == ZTOQ_OK)
+		;
+	return code;
+}
+
+ZTOQ_EXTERN(int) ztoq_migrate_init(ztoq_db *db, const ztoq_migrate_options *opts)
+{
+	struct run r;
+	int code = run_open(&r, db, opts, 1);
+
+	if (code == ZTOQ_OK && opts && opts->drop_existing)
+		code = drop_all(&r);
+	if (code == ZTOQ_OK)
+		code = migrate(&r, NULL, 1);
+	run_close(&r);
+	return code;
+}
+
+ZTOQ_EXTERN(int) ztoq_migrate_upgrade(ztoq_db *db, const char *target,
+				      const ztoq_migrate_options *opts)
+{
+	struct run r;
+	int code = run_open(&r, db, opts, 1);
+
+	if (code == ZTOQ_OK)
+		code = migrate(&r, target, 1);
+	run_close(&r);
+	return code;
+}
+
+ZTOQ_EXTERN(int) ztoq_migrate_downgrade(ztoq_db *db, const char *target,
+					const ztoq_migrate_options *opts)
+{
+	struct run r;
+	int code = run_open(&r, db, opts, 1);
+
+	if (code == ZTOQ_OK)
+		code = migrate(&r, target, -1);
+	run_close(&r);
+	return code;
+}
+
+/* Fills one history entry from a shipped migration and its record (may be NULL). */
+static void describe(ztoq_migration *it, const struct run *r, int version,
+		     const struct record *rec)
+{
+	const ztoq__migration *m = version <= (int)r->count ? &r->list[version - 1] : NULL;
+
+	it->version = version;
+	it->parent = version - 1;
+	it->shipped = m != NULL;
+	it->duration_ms = -1;
+	if (m) {
+		copy(it->name, sizeof(it->name), m->name);
+		copy(it->revision, sizeof(it->revision), m->alembic_revision);
+		if (version > 1)
+			copy(it->parent_revision, sizeof(it->parent_revision),
+			     r->list[version - 2].alembic_revision);
+		checksum(sql_of(r->b, m, 1), it->checksum);
+	}
+	if (!rec)
+		return;
+	if (!m)
+		copy(it->name, sizeof(it->name), rec->name);
+	it->applied = 1;
+	copy(it->applied_checksum, sizeof(it->applied_checksum), rec->checksum);
+	copy(it->applied_at, sizeof(it->applied_at), rec->applied_at);
+	it->duration_ms = rec->duration_ms;
+	it->drift = m && strcmp(it->checksum, it->applied_checksum) != 0;
+}
+
+/* Reads the records of `db` and describes every known version. */
+static int read_history(ztoq_db *db, ztoq_migration_history **out, struct state *st)
+{
+	ztoq_migration_history *h = NULL;
+	struct run r;
+	size_t extra = 0;
+	int code;
+
+	if (!out)
+		return ztoq__error_set(ZTOQ_EINVALID, "migrate: out is NULL");
+	*out = NULL;
+	if ((code = run_open(&r, db, NULL, 0)) == ZTOQ_OK)
+		code = load_state(&r, st);
+	for (size_t i = 0; code == ZTOQ_OK && i < st->n; i++)
+		extra += st->rows[i].version > (int)r.count || st->rows[i].version < 1;
+	if (code == ZTOQ_OK &&
+	    (!(h = ztoq__calloc(1, sizeof(*h))) ||
+	     !(h->items = ztoq__calloc(r.count + extra + 1, sizeof(*h->items)))))
+		code = ztoq__error_nomem();
+	if (code == ZTOQ_OK) {
+		for (int v = 1; v <= (int)r.count; v++)
+			describe(&h->items[h->count++], &r, v, find_record(st, v));
+		for (size_t i = 0; i < st->n; i++)
+			if (st->rows[i].version > (int)r.count || st->rows[i].version < 1)
+				describe(&h->items[h->count++], &r, st->rows[i].version,
+					 &st->rows[i]);
+		*out = h;
+	} else {
+		ztoq_migrate_history_free(h);
+		state_clear(st);
+	}
+	run_close(&r);
+	return code;
+}
+
+ZTOQ_EXTERN(int) ztoq_migrate_history(ztoq_migration_history **out, ztoq_db *db)
+{
+	struct state st;
+	int code = read_history(db, out, &st);
+
+	if (code == ZTOQ_OK)
+		state_clear(&st);
+	return code;
+}
+
+ZTOQ_EXTERN(void) ztoq_migrate_history_free(ztoq_migration_history *history)
+{
+	if (!history)
+		return;
+	ztoq__free(history->items);
+	ztoq__free(history);
+}
+
+ZTOQ_EXTERN(int) ztoq_migrate_status(ztoq_migration_status **out, ztoq_db *db)
+{
+	ztoq_migration_history *h;
+	ztoq_migration_status *s;
+	struct state st;
+	int code;
+
+	if (!out)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_migrate_status: out is NULL");
+	*out = NULL;
+	if ((code = read_history(db, &h, &st)) < 0)
+		return code;
+	if (!(s = ztoq__calloc(1, sizeof(*s))) ||
+	    !(s->pending = ztoq__calloc(h->count + 1, sizeof(int))) ||
+	    !(s->drift = ztoq__calloc(h->count + 1, sizeof(int))) ||
+	    !(s->unknown = ztoq__calloc(h->count + 1, sizeof(int)))) {
+		code = ztoq__error_nomem();
+		ztoq_migrate_status_free(s);
+	} else {
+		s->current = current_version(&st);
+		s->head = ztoq_migrate_head();
+		s->tracked = st.tracked;
+		copy(s->alembic_version, sizeof(s->alembic_version), st.alembic);
+		for (size_t i = 0; i < h->count; i++) {
+			const ztoq_migration *it = &h->items[i];
+
+			if (it->version == s->current)
+				copy(s->current_name, sizeof(s->current_name), it->name);
+			s->applied += (size_t)it->applied;
+			if (!it->shipped)
+				s->unknown[s->nunknown++] = it->version;
+			else if (!it->applied)
+				s->pending[s->npending++] = it->version;
+			if (it->drift)
+				s->drift[s->ndrift++] = it->version;
+		}
+		*out = s;
+	}
+	ztoq_migrate_history_free(h);
+	state_clear(&st);
+	return code;
+}
+
+ZTOQ_EXTERN(void) ztoq_migrate_status_free(ztoq_migration_status *status)
+{
+	if (!status)
+		return;
+	ztoq__free(status->pending);
+	ztoq__free(status->drift);
+	ztoq__free(status->unknown);
+	ztoq__free(status);
+}
