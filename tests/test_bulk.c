@@ -14,7 +14,7 @@ static const ztoq_bulk_table table = {"t", cols, types, NULL, 3};
 
 #define MAX_ROWS 2000
 static ztoq_value rows[MAX_ROWS * 3];
-static char names[MAX_ROWS][24];
+static char names[MAX_ROWS][32];
 
 /* Row i: (i + 1, "row-<i>", i / 8.0); NOT NULL name, so a NULL name is a bad row. */
 static void make_rows(size_t n)

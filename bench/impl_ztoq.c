@@ -1,0 +1,373 @@
+/*
+ * impl_ztoq.c - the workloads through libztoq.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+#define CHECK(expr) \
+	do { \
+		int rc_ = (expr); \
+		if (rc_ < 0) \
+			bench_die("%s: %s", #expr, ztoq_error_last()->message); \
+	} while (0)
+
+static ztoq_db *open_db(const bench_ctx *ctx, int max_conns)
+{
+	ztoq_config *cfg = bench_config(ctx, max_conns);
+	ztoq_db *db;
+
+	CHECK(ztoq_db_open(&db, cfg));
+	ztoq_config_free(cfg);
+	return db;
+}
+
+static void recreate_insert_table(ztoq_session *s)
+{
+	CHECK(ztoq_session_exec(s, "DROP TABLE IF EXISTS bench_insert", NULL, 0, NULL));
+	CHECK(ztoq_session_exec(s, "CREATE TABLE bench_insert (id BIGINT PRIMARY KEY, name TEXT, "
+				   "score DOUBLE PRECISION)",
+				NULL, 0, NULL));
+}
+
+int ztoq_insert_row(const bench_ctx *ctx, bench_result *out)
+{
+	ztoq_db *db = open_db(ctx, 1);
+	ztoq_session *s;
+	ztoq_stmt *st;
+	char name[32];
+	double t0;
+
+	CHECK(ztoq_session_open(&s, db));
+	recreate_insert_table(s);
+	t0 = bench_now();
+	CHECK(ztoq_tx_begin(s, NULL));
+	CHECK(ztoq_stmt_prepare(&st, s, "INSERT INTO bench_insert (id, name, score) VALUES (?, ?, ?)"));
+	for (long i = 0; i < ctx->insert_rows; i++) {
+		int len = bench_name(name, sizeof(name), i);
+
+		CHECK(ztoq_stmt_bind_int64(st, 1, i));
+		CHECK(ztoq_stmt_bind_text(st, 2, name, (size_t)len));
+		CHECK(ztoq_stmt_bind_double(st, 3, i * 0.5));
+		CHECK(ztoq_stmt_execute(st));
+	}
+	ztoq_stmt_finalize(st);
+	CHECK(ztoq_tx_commit(s));
+	out->seconds = bench_now() - t0;
+	out->rows = (double)ctx->insert_rows;
+	ztoq_session_close(s);
+	ztoq_db_close(db);
+	return 0;
+}
+
+int ztoq_insert_bulk(const bench_ctx *ctx, bench_result *out)
+{
+	static const char *const cols[] = {"id", "name", "score"};
+	static const ztoq_type types[] = {ZTOQ_TYPE_INT64, ZTOQ_TYPE_TEXT, ZTOQ_TYPE_DOUBLE};
+	const ztoq_bulk_table table = {"bench_insert", cols, types, NULL, 3};
+	ztoq_db *db = open_db(ctx, 1);
+	ztoq_session *s;
+	ztoq_value *rows;
+	char (*names)[32];
+	double t0;
+	long n = ctx->insert_rows;
+
+	CHECK(ztoq_session_open(&s, db));
+	recreate_insert_table(s);
+	t0 = bench_now();
+	/* the rows are built in the timed part, as every implementation does */
+	rows = malloc((size_t)n * 3 * sizeof(*rows));
+	names = malloc((size_t)n * sizeof(*names));
+	if (!rows || !names)
+		bench_die("out of memory");
+	for (long i = 0; i < n; i++) {
+		int len = bench_name(names[i], sizeof(names[i]), i);
+
+		rows[3 * i] = ZTOQ_INT64(i);
+		rows[3 * i + 1] = ZTOQ_TEXTN(names[i], (size_t)len);
+		rows[3 * i + 2] = ZTOQ_DOUBLE(i * 0.5);
+	}
+	CHECK(ztoq_bulk_insert(NULL, s, &table, rows, (size_t)n, NULL));
+	out->seconds = bench_now() - t0;
+	out->rows = (double)n;
+	free(rows);
+	free(names);
+	ztoq_session_close(s);
+	ztoq_db_close(db);
+	return 0;
+}
+
+typedef struct {
+	double sum;
+	long rows;
+} summed;
+
+static int sum_batch(const ztoq_batch *b, void *payload)
+{
+	summed *t = payload;
+	size_t n = ztoq_batch_rows(b);
+
+	for (size_t r = 0; r < n; r++) {
+		double v;
+		CHECK(ztoq_batch_get_double(b, r, 2, &v, NULL));
+		t->sum += v;
+	}
+	t->rows += (long)n;
+	return 0;
+}
+
+static int finish_read(const bench_ctx *ctx, const summed *t, double t0, bench_result *out)
+{
+	double expected = 0.5 * (double)ctx->read_rows * (double)(ctx->read_rows - 1) / 2;
+
+	out->seconds = bench_now() - t0;
+	out->rows = (double)t->rows;
+	if (t->rows != ctx->read_rows || t->sum != expected)
+		bench_die("read %ld rows summing to %.1f, expected %ld and %.1f", t->rows, t->sum,
+			  ctx->read_rows, expected);
+	return 0;
+}
+
+int ztoq_read_stream(const bench_ctx *ctx, bench_result *out)
+{
+	ztoq_db *db = open_db(ctx, 1);
+	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
+	ztoq_session *s;
+	summed t = {0, 0};
+	double t0;
+
+	CHECK(ztoq_session_open(&s, db));
+	opts.batch_size = (size_t)ctx->read_batch;
+	t0 = bench_now();
+	CHECK(ztoq_batch_stream(NULL, s, "SELECT id, name, score FROM bench_read", NULL, 0,
+				sum_batch, &t, &opts));
+	finish_read(ctx, &t, t0, out);
+	ztoq_session_close(s);
+	ztoq_db_close(db);
+	return 0;
+}
+
+int ztoq_read_keyset(const bench_ctx *ctx, bench_result *out)
+{
+	ztoq_db *db = open_db(ctx, 1);
+	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
+	ztoq_value start = ZTOQ_INT64(-1);
+	ztoq_session *s;
+	summed t = {0, 0};
+	double t0;
+
+	CHECK(ztoq_session_open(&s, db));
+	opts.batch_size = (size_t)ctx->read_batch;
+	t0 = bench_now();
+	CHECK(ztoq_batch_keyset(NULL, s,
+				"SELECT id, name, score FROM bench_read WHERE id > ? ORDER BY id LIMIT ?",
+				0, &start, sum_batch, &t, &opts));
+	finish_read(ctx, &t, t0, out);
+	ztoq_session_close(s);
+	ztoq_db_close(db);
+	return 0;
+}
+
+/* Creates bench_read with ctx->read_rows rows (id, name, score = id / 2). */
+int ztoq_setup_read(const bench_ctx *ctx, bench_result *out)
+{
+	ztoq_db *db = open_db(ctx, 1);
+	ztoq_session *s;
+	char sql[512];
+	double t0 = bench_now();
+
+	CHECK(ztoq_session_open(&s, db));
+	CHECK(ztoq_session_exec(s, "DROP TABLE IF EXISTS bench_read", NULL, 0, NULL));
+	CHECK(ztoq_session_exec(s, "CREATE TABLE bench_read (id BIGINT PRIMARY KEY, name TEXT, "
+				   "score DOUBLE PRECISION)",
+				NULL, 0, NULL));
+	if (ctx->backend == ZTOQ_DB_SQLITE)
+		snprintf(sql, sizeof(sql),
+			 "INSERT INTO bench_read SELECT i, 'name-' || i, i * 0.5 FROM (WITH RECURSIVE "
+			 "c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i < %ld) SELECT i FROM c)",
+			 ctx->read_rows - 1);
+	else
+		snprintf(sql, sizeof(sql),
+			 "INSERT INTO bench_read SELECT i, 'name-' || i, i * 0.5 FROM "
+			 "generate_series(0, %ld) i",
+			 ctx->read_rows - 1);
+	CHECK(ztoq_session_exec(s, sql, NULL, 0, NULL));
+	if (ctx->backend == ZTOQ_DB_POSTGRESQL)
+		CHECK(ztoq_session_exec(s, "VACUUM ANALYZE bench_read", NULL, 0, NULL));
+	out->seconds = bench_now() - t0;
+	out->rows = (double)ctx->read_rows;
+	ztoq_session_close(s);
+	ztoq_db_close(db);
+	return 0;
+}
+
+/* Creates bench_txn with TXN_TABLE_ROWS rows (id, counter 0). */
+int ztoq_setup_txn(const bench_ctx *ctx, bench_result *out)
+{
+	ztoq_db *db = open_db(ctx, 1);
+	ztoq_session *s;
+	char sql[512];
+	double t0 = bench_now();
+
+	CHECK(ztoq_session_open(&s, db));
+	CHECK(ztoq_session_exec(s, "DROP TABLE IF EXISTS bench_txn", NULL, 0, NULL));
+	CHECK(ztoq_session_exec(s, "CREATE TABLE bench_txn (id BIGINT PRIMARY KEY, counter BIGINT)",
+				NULL, 0, NULL));
+	snprintf(sql, sizeof(sql),
+		 ctx->backend == ZTOQ_DB_SQLITE
+			 ? "INSERT INTO bench_txn SELECT i, 0 FROM (WITH RECURSIVE c(i) AS (SELECT 0 "
+			   "UNION ALL SELECT i + 1 FROM c WHERE i < %d) SELECT i FROM c)"
+			 : "INSERT INTO bench_txn SELECT i, 0 FROM generate_series(0, %d) i",
+		 TXN_TABLE_ROWS - 1);
+	CHECK(ztoq_session_exec(s, sql, NULL, 0, NULL));
+	out->seconds = bench_now() - t0;
+	out->rows = TXN_TABLE_ROWS;
+	ztoq_session_close(s);
+	ztoq_db_close(db);
+	return 0;
+}
+
+/* ---- short transactions ---------------------------------------------------------- */
+
+typedef struct {
+	ztoq_db *db;
+	long key;
+} txn_arg;
+
+/* The transaction of workloads 3 and 5: read one row by key, update it. */
+static int read_update(ztoq_session *s, void *payload)
+{
+	const txn_arg *a = payload;
+	ztoq_value key = ZTOQ_INT64(a->key), upd[2];
+	ztoq_stmt *st;
+	int64_t counter = 0;
+	int rc;
+
+	if ((rc = ztoq_stmt_prepare(&st, s, "SELECT counter FROM bench_txn WHERE id = ?")) < 0)
+		return rc;
+	if ((rc = ztoq_stmt_bind(st, 1, &key)) == 0 && (rc = ztoq_stmt_execute(st)) == 0 &&
+	    (rc = ztoq_stmt_fetch(st)) == ZTOQ_ROW)
+		rc = ztoq_stmt_get_int64(st, 0, &counter, NULL);
+	ztoq_stmt_finalize(st);
+	if (rc < 0)
+		return rc;
+	upd[0] = ZTOQ_INT64(counter + 1);
+	upd[1] = key;
+	return ztoq_session_exec(s, "UPDATE bench_txn SET counter = ? WHERE id = ?", upd, 2, NULL);
+}
+
+typedef struct {
+	ztoq_db *db;
+	int thread;
+	long count;
+} worker_arg;
+
+static void *txn_worker(void *p)
+{
+	worker_arg *w = p;
+	ztoq_tx_options opts = ZTOQ_TX_OPTIONS_INIT;
+
+	opts.max_retries = 1000; /* SQLite: busy writers are retried */
+	opts.retry_base_ms = 1;
+	for (long i = 0; i < w->count; i++) {
+		txn_arg a = {w->db, (w->thread * 7919L + i * 13L) % TXN_TABLE_ROWS};
+		CHECK(ztoq_db_transaction(w->db, &opts, read_update, &a));
+	}
+	return NULL;
+}
+
+int ztoq_txn(const bench_ctx *ctx, bench_result *out)
+{
+	ztoq_db *db = open_db(ctx, ctx->threads);
+	worker_arg args[64];
+	double t0;
+
+	for (int i = 0; i < ctx->threads; i++)
+		args[i] = (worker_arg){db, i, ctx->txns_per_thread};
+	t0 = bench_now();
+	bench_threads(ctx->threads, txn_worker, args, sizeof(args[0]));
+	out->seconds = bench_now() - t0;
+	out->rows = (double)ctx->threads * (double)ctx->txns_per_thread;
+	ztoq_db_close(db);
+	return 0;
+}
+
+/* ---- the pool alone ---------------------------------------------------------------- */
+
+static void *pool_worker(void *p)
+{
+	worker_arg *w = p;
+
+	for (long i = 0; i < w->count; i++) {
+		ztoq_session *s;
+
+		CHECK(ztoq_session_open(&s, w->db));
+		CHECK(ztoq_session_close(s));
+	}
+	return NULL;
+}
+
+int ztoq_pool_ops(const bench_ctx *ctx, bench_result *out)
+{
+	ztoq_config *cfg = bench_config(ctx, ctx->threads);
+	worker_arg args[64];
+	ztoq_db *db;
+	double t0;
+	char min[16];
+
+	/* every connection open from the start: this measures the pool, not connects */
+	snprintf(min, sizeof(min), "%d", ctx->threads);
+	CHECK(ztoq_config_set(cfg, "min_connections", min));
+	CHECK(ztoq_db_open(&db, cfg));
+	ztoq_config_free(cfg);
+	for (int i = 0; i < ctx->threads; i++)
+		args[i] = (worker_arg){db, i, ctx->pool_ops};
+	t0 = bench_now();
+	bench_threads(ctx->threads, pool_worker, args, sizeof(args[0]));
+	out->seconds = bench_now() - t0;
+	out->rows = (double)ctx->threads * (double)ctx->pool_ops;
+	ztoq_db_close(db);
+	return 0;
+}
+
+/* ---- pool versus a new connection per transaction ---------------------------------- */
+
+int ztoq_connect_pooled(const bench_ctx *ctx, bench_result *out)
+{
+	ztoq_db *db = open_db(ctx, 1);
+	double t0 = bench_now();
+
+	for (long i = 0; i < ctx->pooled_txns; i++) {
+		txn_arg a = {db, i % TXN_TABLE_ROWS};
+		CHECK(ztoq_db_transaction(db, NULL, read_update, &a));
+	}
+	out->seconds = bench_now() - t0;
+	out->rows = (double)ctx->pooled_txns;
+	ztoq_db_close(db);
+	return 0;
+}
+
+int ztoq_connect_new(const bench_ctx *ctx, bench_result *out)
+{
+	ztoq_config *cfg = bench_config(ctx, 1);
+	double t0;
+
+	CHECK(ztoq_config_set(cfg, "min_connections", "0"));
+	t0 = bench_now();
+	for (long i = 0; i < ctx->connect_txns; i++) {
+		txn_arg a = {NULL, i % TXN_TABLE_ROWS};
+		ztoq_db *db;
+
+		CHECK(ztoq_db_open(&db, cfg));
+		a.db = db;
+		CHECK(ztoq_db_transaction(db, NULL, read_update, &a));
+		ztoq_db_close(db);
+	}
+	out->seconds = bench_now() - t0;
+	out->rows = (double)ctx->connect_txns;
+	ztoq_config_free(cfg);
+	return 0;
+}
