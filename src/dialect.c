@@ -25,7 +25,9 @@ static const ztoq__dialect dialects[] = {
 	[ZTOQ_DB_POSTGRESQL] = {
 		.type = ZTOQ_DB_POSTGRESQL,
 		.name = "postgresql",
-		.serialize_connect = 0,
+		/* psqlODBC calls setlocale() while connecting: not thread-safe (memcheck
+		 * saw the locale string leak when threads connected at once) */
+		.serialize_connect = 1,
 		.native_isolation = 1,
 		.read_only_on = NULL,
 		.read_only_off = NULL,

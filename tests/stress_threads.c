@@ -5,11 +5,15 @@
  * driver (max_lifetime 1 ms), which corrupts memory on the SQLite driver unless the
  * library serialises connect/disconnect.
  *
- *     stress_threads DB-PATH [ROUNDS]      exit 0 when every round succeeded
+ *     stress_threads [--rounds N] [ztoq options, e.g. --db-path F or --db-type postgresql ...]
+ *
+ * Configuration comes from the environment and the options, as in any ztoq program.
+ * Exits 0 when every round succeeded.
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include <ztoq/ztoq.h>
@@ -50,18 +54,23 @@ int main(int argc, char **argv)
 	pthread_t t[THREADS];
 	long failures = 0;
 
-	if (argc < 2) {
-		fprintf(stderr, "usage: %s DB-PATH [ROUNDS]\n", argv[0]);
+	if (ztoq_config_new(&cfg) < 0 || ztoq_config_load_env(cfg) < 0 ||
+	    ztoq_config_parse_args(cfg, &argc, argv) < 0) {
+		fprintf(stderr, "%s\n", ztoq_error_last()->message);
 		return 2;
 	}
-	if (argc > 2)
+	if (argc == 3 && strcmp(argv[1], "--rounds") == 0)
 		rounds = atoi(argv[2]);
-	if (ztoq_config_new(&cfg) < 0 || ztoq_config_set(cfg, "db_path", argv[1]) < 0 ||
-	    ztoq_config_set(cfg, "min_connections", "0") < 0 ||
+	else if (argc != 1) {
+		fprintf(stderr, "usage: %s [--rounds N] [ztoq options]\n", argv[0]);
+		return 2;
+	}
+	if (ztoq_config_set(cfg, "min_connections", "0") < 0 ||
 	    ztoq_config_set(cfg, "max_connections", "8") < 0 ||
 	    ztoq_config_set(cfg, "max_lifetime_ms", "1") < 0 ||
 	    ztoq_config_set(cfg, "busy_timeout_ms", "30000") < 0 || ztoq_db_open(&db, cfg) < 0 ||
 	    ztoq_session_open(&s, db) < 0 ||
+	    ztoq_session_exec(s, "DROP TABLE IF EXISTS t", NULL, 0, NULL) < 0 ||
 	    ztoq_session_exec(s, "CREATE TABLE t (id INTEGER PRIMARY KEY, owner INTEGER)", NULL, 0,
 			      NULL) < 0) {
 		fprintf(stderr, "setup: %s\n", ztoq_error_last()->message);
