@@ -423,7 +423,6 @@ static int describe(ztoq_stmt *st)
 ZTOQ_EXTERN(int) ztoq_stmt_execute(ztoq_stmt *st)
 {
 	SQLRETURN rc;
-	SQLLEN count = -1;
 	int code;
 
 	if (!st || !st->in_use)
@@ -444,9 +443,6 @@ ZTOQ_EXTERN(int) ztoq_stmt_execute(ztoq_stmt *st)
 			return code;
 	}
 	st->cursor_open = st->ncolumns > 0;
-	if (!SQL_SUCCEEDED(SQLRowCount(st->handle, &count)))
-		count = -1;
-	st->rows_affected = count;
 	return ZTOQ_OK;
 }
 
@@ -553,7 +549,12 @@ ZTOQ_EXTERN(int) ztoq_stmt_fetch(ztoq_stmt *st)
 
 ZTOQ_EXTERN(int64_t) ztoq_stmt_rows_affected(const ztoq_stmt *st)
 {
-	return st ? st->rows_affected : -1;
+	SQLLEN count = -1;
+
+	/* asked of the driver only when wanted: a driver call fewer per execute */
+	if (!st || !st->in_use || !SQL_SUCCEEDED(SQLRowCount(st->handle, &count)))
+		return -1;
+	return count;
 }
 
 ZTOQ_EXTERN(int) ztoq_stmt_column_count(const ztoq_stmt *st)
@@ -826,7 +827,7 @@ ZTOQ_EXTERN(int) ztoq_session_exec(ztoq_session *s, const char *sql, const ztoq_
 		return code;
 	code = ztoq_stmt_execute(st);
 	if (code == ZTOQ_OK && rows_affected)
-		*rows_affected = st->rows_affected;
+		*rows_affected = ztoq_stmt_rows_affected(st);
 	ztoq_stmt_finalize(st);
 	return code;
 }

@@ -54,7 +54,6 @@ struct ztoq_stmt {
 	int params_moved;
 	struct column *columns;
 	int ncolumns; /* -1 until described */
-	int64_t rows_affected;
 	struct ztoq_stmt *next; /* the connection's cache list */
 };
 
