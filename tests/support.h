@@ -29,6 +29,9 @@ void test_exec(ztoq_session *s, const char *sql);
 /* The single int64 that `sql` returns. */
 int64_t test_scalar(ztoq_session *s, const char *sql);
 
+/* A port on 127.0.0.1 that nobody listens on (bound, then closed). */
+int test_closed_port(void);
+
 /* Sleeps `ms` milliseconds. */
 void test_sleep_ms(int ms);
 

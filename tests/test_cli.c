@@ -156,20 +156,6 @@ static const char *const *fresh_env(struct env *e, ztoq_db_type backend, ztoq_co
 	return env_for(e, *cfg);
 }
 
-/* A loopback port nobody listens on. */
-static int closed_port(void)
-{
-	struct sockaddr_in addr = {.sin_family = AF_INET};
-	socklen_t len = sizeof(addr);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cr_assert_eq(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
-	getsockname(fd, (struct sockaddr *)&addr, &len);
-	close(fd);
-	return ntohs(addr.sin_port);
-}
-
 /* ---- help, version, usage ---------------------------------------------------------------- */
 
 Test(cli, version_and_help)
@@ -465,7 +451,7 @@ Test(cli, connection_failures_are_one_line_without_the_password)
 	char port[16], env_pw[512];
 	struct cmd c;
 
-	snprintf(port, sizeof(port), "%d", closed_port());
+	snprintf(port, sizeof(port), "%d", test_closed_port());
 	run(&c, NULL, NO_ENV,
 	    ARGS("db", "migrate", "--db-type", "postgresql", "--host", "127.0.0.1", "--port", port,
 		 "--username", "ztoq_test", "--database", "ztoq_test", "--password", pw));

@@ -2,12 +2,9 @@
  * test_connect.c - first connections through the real drivers, and every way a
  * connection can fail, each with its own clear error and never the password.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "support.h"
@@ -85,26 +82,12 @@ Test(connect, memory_database_is_shared_by_the_pool_and_private)
 	ztoq_config_free(cfg);
 }
 
-/* A loopback port nobody listens on. */
-static int closed_port(void)
-{
-	struct sockaddr_in addr = {.sin_family = AF_INET};
-	socklen_t len = sizeof(addr);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cr_assert_eq(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
-	getsockname(fd, (struct sockaddr *)&addr, &len);
-	close(fd);
-	return ntohs(addr.sin_port);
-}
-
 Test(connect, server_down_is_econnect)
 {
 	ztoq_config *cfg = test_config(ZTOQ_DB_POSTGRESQL);
 	char port[16];
 
-	snprintf(port, sizeof(port), "%d", closed_port());
+	snprintf(port, sizeof(port), "%d", test_closed_port());
 	test_ok(ztoq_config_set(cfg, "port", port));
 	cr_assert_eq(open_fails(cfg), ZTOQ_ECONNECT, "%s", ztoq_error_last()->message);
 	cr_assert_str_eq(ztoq_error_last()->sqlstate, "08001");
