@@ -3,13 +3,10 @@
  * libtool's wrapper for the freshly linked binary): exit codes, output, errors as one
  * line on stderr, and never the password.
  */
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
