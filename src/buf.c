@@ -44,6 +44,15 @@ void ztoq__buf_puts(ztoq__buf *b, const char *s)
 	ztoq__buf_append(b, s, strlen(s));
 }
 
+void ztoq__buf_append_doubling(ztoq__buf *b, const char *s, char quote)
+{
+	for (const char *p = s; *p; p++) {
+		ztoq__buf_append(b, p, 1);
+		if (*p == quote)
+			ztoq__buf_append(b, p, 1);
+	}
+}
+
 void ztoq__buf_printf(ztoq__buf *b, const char *fmt, ...)
 {
 	va_list ap;

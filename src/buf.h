@@ -19,6 +19,9 @@ typedef struct {
 
 void ztoq__buf_append(ztoq__buf *b, const char *s, size_t len);
 void ztoq__buf_puts(ztoq__buf *b, const char *s);
+/* Appends `s`, writing every `quote` character twice (the SQL and ODBC escape). */
+void ztoq__buf_append_doubling(ztoq__buf *b, const char *s, char quote);
+
 void ztoq__buf_printf(ztoq__buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Hands the NUL-terminated string to *out (caller frees); ZTOQ_ENOMEM if any append failed. */

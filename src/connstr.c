@@ -26,13 +26,12 @@ static void put_value(ztoq__buf *b, const char *key, const char *value, int alwa
 		    (len && (value[0] == ' ' || value[len - 1] == ' '));
 
 	ztoq__buf_printf(b, "%s%s=%s", b->len ? ";" : "", key, quote ? "{" : "");
-	for (const char *p = value; *p; p++) {
-		ztoq__buf_append(b, p, 1);
-		if (quote && *p == '}')
-			ztoq__buf_append(b, p, 1);
-	}
-	if (quote)
+	if (quote) {
+		ztoq__buf_append_doubling(b, value, '}');
 		ztoq__buf_puts(b, "}");
+	} else {
+		ztoq__buf_puts(b, value);
+	}
 }
 
 /* Appends ";Key=value" for values that need no quoting (numbers, our own constants). */

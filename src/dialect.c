@@ -21,6 +21,8 @@ static const ztoq__dialect dialects[] = {
 		.read_only_off = "PRAGMA query_only = 0",
 		.read_only_tx = NULL,
 		.ping_sql = "SELECT 1",
+		.tables_sql = "SELECT name FROM sqlite_master WHERE type = 'table' "
+			      "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
 	},
 	[ZTOQ_DB_POSTGRESQL] = {
 		.type = ZTOQ_DB_POSTGRESQL,
@@ -33,6 +35,8 @@ static const ztoq__dialect dialects[] = {
 		.read_only_off = NULL,
 		.read_only_tx = "SET TRANSACTION READ ONLY",
 		.ping_sql = "SELECT 1",
+		.tables_sql = "SELECT table_name FROM information_schema.tables WHERE table_schema "
+			      "= current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name",
 	},
 	[ZTOQ_DB_ODBC] = {
 		.type = ZTOQ_DB_ODBC,

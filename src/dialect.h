@@ -17,6 +17,7 @@ typedef struct {
 	const char *read_only_off;  /* undoes it, or NULL */
 	const char *read_only_tx;   /* first statement of a read-only transaction, or NULL */
 	const char *ping_sql;       /* cheapest real round trip */
+	const char *tables_sql;     /* names of the user tables, sorted, or NULL */
 } ztoq__dialect;
 
 /* The dialect of a backend. Static storage; thread-safe. */

@@ -11,6 +11,7 @@
 #include "connstr.h"
 #include "db.h"
 #include "error.h"
+#include "health.h"
 #include "migrate.h"
 #include "pool.h"
 #include "session.h"
