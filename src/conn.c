@@ -128,8 +128,8 @@ void ztoq__conn_close(ztoq__conn *c)
 	if (!c)
 		return;
 	ztoq__stmt_cache_free(c);
-	if (!c->autocommit && !c->broken)
-		SQLEndTran(SQL_HANDLE_DBC, c->dbc, SQL_ROLLBACK);
+	if (c->in_tx && !c->broken)
+		ztoq__conn_end(c, 0);
 	lock_connect(c->dialect);
 	SQLDisconnect(c->dbc);
 	SQLFreeHandle(SQL_HANDLE_DBC, c->dbc);
@@ -161,7 +161,7 @@ int ztoq__conn_ping(ztoq__conn *c)
 	return code;
 }
 
-int ztoq__conn_set_autocommit(ztoq__conn *c, int on)
+static int set_autocommit(ztoq__conn *c, int on)
 {
 	SQLRETURN rc;
 
@@ -212,14 +212,33 @@ int ztoq__conn_set_read_only(ztoq__conn *c, int on)
 	return ZTOQ_OK;
 }
 
+int ztoq__conn_begin(ztoq__conn *c, int read_only)
+{
+	const char *begin = read_only ? c->dialect->begin_read : c->dialect->begin_write;
+	int code = begin ? ztoq__conn_exec(c, begin) : set_autocommit(c, 0);
+
+	if (code == ZTOQ_OK)
+		c->in_tx = 1;
+	return code;
+}
+
 int ztoq__conn_end(ztoq__conn *c, int commit)
 {
-	SQLRETURN rc = SQLEndTran(SQL_HANDLE_DBC, c->dbc, commit ? SQL_COMMIT : SQL_ROLLBACK);
+	int code = ZTOQ_OK;
 
-	if (!SQL_SUCCEEDED(rc))
-		return ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc, "%s failed",
+	if (c->dialect->begin_write) {
+		code = ztoq__conn_exec(c, commit ? "COMMIT" : "ROLLBACK");
+		/* a failed COMMIT leaves the transaction open: end it */
+		if (code < 0 && commit && ztoq__conn_exec(c, "ROLLBACK") < 0)
+			c->broken = 1;
+	} else if (!SQL_SUCCEEDED(SQLEndTran(SQL_HANDLE_DBC, c->dbc, commit ? SQL_COMMIT : SQL_ROLLBACK))) {
+		code = ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc, "%s failed",
 					commit ? "commit" : "rollback");
-	return ZTOQ_OK;
+	}
+	c->in_tx = 0;
+	if (set_autocommit(c, 1) < 0)
+		c->broken = 1;
+	return code;
 }
 
 int ztoq__conn_reset(ztoq__conn *c)
@@ -228,10 +247,8 @@ int ztoq__conn_reset(ztoq__conn *c)
 
 	if (c->broken)
 		return ZTOQ_EDISCONNECTED;
-	if (!c->autocommit)
+	if (c->in_tx)
 		code = ztoq__conn_end(c, 0);
-	if (code == ZTOQ_OK)
-		code = ztoq__conn_set_autocommit(c, 1);
 	if (code == ZTOQ_OK)
 		code = ztoq__conn_set_read_only(c, 0);
 	if (code == ZTOQ_OK)

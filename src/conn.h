@@ -22,6 +22,7 @@ typedef struct ztoq__conn {
 	SQLULEN default_isolation; /* what the driver started with: the pool default */
 	int read_only;             /* SQL_ATTR_ACCESS_MODE and the server-side setting are on */
 	int autocommit;            /* SQL_ATTR_AUTOCOMMIT is on */
+	int in_tx;                 /* a transaction begun by ztoq__conn_begin is open */
 	int broken;                /* saw a disconnect error: never reuse */
 	uint64_t created_ns;       /* when it was opened */
 	uint64_t released_ns;      /* when it last went back to the pool */
@@ -48,16 +49,19 @@ int ztoq__conn_exec(ztoq__conn *c, const char *sql);
 /* A real round trip (the dialect's ping query). Marks the conn broken on failure. */
 int ztoq__conn_ping(ztoq__conn *c);
 
-/* Sets autocommit on or off, only when it differs from the state in force. */
-int ztoq__conn_set_autocommit(ztoq__conn *c, int on);
-
 /* Sets SQL_ATTR_TXN_ISOLATION, only when it differs from the level in force. */
 int ztoq__conn_set_isolation(ztoq__conn *c, SQLULEN level);
 
 /* Turns read-only on or off (access mode + the dialect's server-side setting), if it differs. */
 int ztoq__conn_set_read_only(ztoq__conn *c, int on);
 
-/* Ends the open transaction (commit or rollback) through SQLEndTran. */
+/*
+ * Begins a transaction: with the dialect's BEGIN statement where it has one (autocommit
+ * stays on), else by turning autocommit off.
+ */
+int ztoq__conn_begin(ztoq__conn *c, int read_only);
+
+/* Ends the open transaction (commit or rollback) and puts the conn back in autocommit. */
 int ztoq__conn_end(ztoq__conn *c, int commit);
 
 /*

@@ -20,6 +20,11 @@ static const ztoq__dialect dialects[] = {
 		.read_only_on = "PRAGMA query_only = 1",
 		.read_only_off = "PRAGMA query_only = 0",
 		.read_only_tx = NULL,
+		/* The driver's own BEGIN is deferred: two read-then-write transactions then
+		 * deadlock on the lock upgrade, and one fails at once whatever the busy
+		 * timeout. IMMEDIATE takes the write lock up front, waiting its turn. */
+		.begin_write = "BEGIN IMMEDIATE",
+		.begin_read = "BEGIN",
 		.ping_sql = "SELECT 1",
 		.tables_sql = "SELECT name FROM sqlite_master WHERE type = 'table' "
 			      "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",

@@ -16,6 +16,8 @@ typedef struct {
 	const char *read_only_on;   /* makes the connection read-only, or NULL */
 	const char *read_only_off;  /* undoes it, or NULL */
 	const char *read_only_tx;   /* first statement of a read-only transaction, or NULL */
+	const char *begin_write;    /* starts a read-write transaction in SQL, or NULL: */
+	const char *begin_read;     /*   then autocommit stays on and COMMIT/ROLLBACK end it */
 	const char *ping_sql;       /* cheapest real round trip */
 	const char *tables_sql;     /* names of the user tables, sorted, or NULL */
 } ztoq__dialect;

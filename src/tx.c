@@ -33,7 +33,7 @@ static int savepoint(ztoq_session *s, const char *verb, int level)
 	return ztoq__conn_exec(s->conn, sql);
 }
 
-/* Starts the outermost level: isolation, access mode, then autocommit off. */
+/* Starts the outermost level: isolation, access mode, then the transaction itself. */
 static int begin_outer(ztoq_session *s, const ztoq_tx_options *opts)
 {
 	const ztoq__dialect *d = s->conn->dialect;
@@ -57,7 +57,7 @@ static int begin_outer(ztoq_session *s, const ztoq_tx_options *opts)
 		s->isolation = ZTOQ_ISOLATION_SERIALIZABLE;
 	}
 	if ((code = ztoq__conn_set_read_only(s->conn, read_only)) < 0 ||
-	    (code = ztoq__conn_set_autocommit(s->conn, 0)) < 0)
+	    (code = ztoq__conn_begin(s->conn, read_only)) < 0)
 		return code;
 	s->read_only = read_only;
 	s->depth = 1;
@@ -84,14 +84,12 @@ ZTOQ_EXTERN(int) ztoq_tx_begin(ztoq_session *s, const ztoq_tx_options *opts)
 	return ZTOQ_OK;
 }
 
-/* Ends the outermost level and puts the connection back in autocommit. */
+/* Ends the outermost level: the connection is back in autocommit, read-write. */
 static int end_outer(ztoq_session *s, int commit)
 {
 	int code = ztoq__conn_end(s->conn, commit);
-	int reset = ztoq__conn_set_autocommit(s->conn, 1);
+	int reset = ztoq__conn_set_read_only(s->conn, 0);
 
-	if (reset == ZTOQ_OK)
-		reset = ztoq__conn_set_read_only(s->conn, 0);
 	s->depth = 0;
 	s->failed = 0;
 	s->read_only = 0;

@@ -100,12 +100,15 @@ static ztoq_db_type park_backend;
 
 static void *hold_and_park(void *arg)
 {
+	/* SQLite has one writer at a time: the second thread holds a reading transaction */
+	int writer = park_backend == ZTOQ_DB_POSTGRESQL || (intptr_t)arg == 1;
+	ztoq_tx_options opts = ZTOQ_TX_OPTIONS_INIT;
 	ztoq_session *s;
 
+	opts.read_only = !writer;
 	test_ok(ztoq_db_thread_session(&s, db));
-	test_ok(ztoq_tx_begin(s, NULL));
-	/* SQLite has one writer at a time: the other thread holds a reading transaction */
-	if (park_backend == ZTOQ_DB_POSTGRESQL || (intptr_t)arg == 1)
+	test_ok(ztoq_tx_begin(s, &opts));
+	if (writer)
 		test_ok(ztoq_session_exec(s, "INSERT INTO t (id) VALUES (?)",
 					  (ztoq_value[]){ZTOQ_INT64((intptr_t)arg)}, 1, NULL));
 	else
