@@ -60,6 +60,8 @@ static const ztoq_config_option options[] = {
 	 "SQLite: how long to wait for a lock, ms", 0},
 	{"connect_timeout_s", "connect-timeout", "ZTOQ_DB_CONNECT_TIMEOUT_S", NULL, "10",
 	 "how long to wait for a connection to open, s", 0},
+	{"lazy_open", "lazy-open", "ZTOQ_DB_LAZY_OPEN", NULL, "0",
+	 "1: open connections on first use instead of min_connections at start", 0},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -75,6 +77,7 @@ static const struct rule rules[NOPTIONS] = {
 	[17] = {KIND_INT, 0, LONG_MAX},
 	[18] = {KIND_INT, 0, INT_MAX},
 	[19] = {KIND_INT, 0, 3600},
+	[20] = {KIND_INT, 0, 1},
 };
 
 struct ztoq_config {

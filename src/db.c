@@ -79,15 +79,17 @@ static int start_pool(ztoq_db *db)
 		.idle_timeout_ns = ms_setting(db->cfg, "idle_timeout_ms"),
 		.max_lifetime_ns = ms_setting(db->cfg, "max_lifetime_ms"),
 		.validate_after_ns = ms_setting(db->cfg, "validate_after_ms"),
+		.lazy = ztoq__config_long(db->cfg, "lazy_open") == 1,
 		.open = open_conn,
 		.open_ctx = db,
 	};
 	const char *path = ztoq__config_str(db->cfg, "db_path");
 
 	/* A shared in-memory database lives as long as one connection is open. */
-	if (db->dialect->type == ZTOQ_DB_SQLITE && path && strstr(path, "mode=memory") &&
-	    set.min == 0)
-		set.min = 1;
+	if (db->dialect->type == ZTOQ_DB_SQLITE && path && strstr(path, "mode=memory")) {
+		set.min = set.min ? set.min : 1;
+		set.lazy = 0;
+	}
 	return explain_sqlite_open(ztoq__pool_new(&db->pool, &set),
 				   db->dialect->type == ZTOQ_DB_SQLITE ? path : NULL);
 }

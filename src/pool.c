@@ -143,7 +143,7 @@ int ztoq__pool_maintain(ztoq__pool *p)
 		ztoq__conn *c;
 
 		pthread_mutex_lock(&p->lock);
-		if (p->total >= p->set.min) {
+		if (p->set.lazy || p->total >= p->set.min) {
 			pthread_mutex_unlock(&p->lock);
 			break;
 		}

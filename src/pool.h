@@ -16,12 +16,16 @@ typedef int (*ztoq__pool_open_fn)(ztoq__conn **out, void *ctx);
 
 typedef struct {
 	size_t min, max;
+	int lazy; /* open connections on demand only; min is then only a floor for closing */
 	uint64_t acquire_timeout_ns, idle_timeout_ns, max_lifetime_ns, validate_after_ns;
 	ztoq__pool_open_fn open;
 	void *open_ctx;
 } ztoq__pool_settings;
 
-/* Creates the pool and opens `min` connections; fails if the first cannot be opened. */
+/*
+ * Creates the pool and, unless lazy, opens `min` connections: then it fails if they
+ * cannot be opened.
+ */
 int ztoq__pool_new(ztoq__pool **out, const ztoq__pool_settings *settings);
 
 /* Closes every idle connection and frees the pool. No connection may be in use. */

@@ -228,3 +228,18 @@ TEST_BOTH(pool, statistics_add_up)
 	cr_assert_eq(st.waiting, 0);
 	ztoq_db_close(db);
 }
+
+TEST_BOTH(pool, lazy_open_connects_on_first_use)
+{
+	static const char *const set[] = {"min_connections", "2", "max_connections", "4",
+					  "lazy_open", "1", NULL};
+	ztoq_db *db = open_pool(backend, set);
+	ztoq_session *s;
+
+	cr_assert_eq(stats_of(db).total, 0, "nothing opened at start");
+	test_ok(ztoq_session_open(&s, db));
+	ztoq_session_close(s);
+	cr_assert_eq(stats_of(db).total, 1);
+	cr_assert_eq(stats_of(db).idle, 1, "kept: below the minimum");
+	ztoq_db_close(db);
+}
