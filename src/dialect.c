@@ -11,6 +11,13 @@
 
 #include "ztoq/error.h"
 
+/* The migration engine's tracking table, with the backend's timestamp and 64-bit types. */
+#define TRACKING_SQL(timestamp, int64) \
+	"CREATE TABLE IF NOT EXISTS " ZTOQ__TRACKING_TABLE " (" \
+	"version INTEGER NOT NULL PRIMARY KEY, name VARCHAR(100) NOT NULL, " \
+	"checksum VARCHAR(16) NOT NULL, applied_at " timestamp " NOT NULL, " \
+	"duration_ms " int64 " NOT NULL)"
+
 static const ztoq__dialect dialects[] = {
 	[ZTOQ_DB_SQLITE] = {
 		.type = ZTOQ_DB_SQLITE,
@@ -26,8 +33,20 @@ static const ztoq__dialect dialects[] = {
 		.begin_write = "BEGIN IMMEDIATE",
 		.begin_read = "BEGIN",
 		.ping_sql = "SELECT 1",
+		/* LIKE ignores case, as SQLite does when it reserves the sqlite_ names */
 		.tables_sql = "SELECT name FROM sqlite_master WHERE type = 'table' "
 			      "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+		.dbms_name = "SQLite",
+		/* no lock outlives a transaction: each migration's is exclusive instead */
+		.migration_begin = "BEGIN EXCLUSIVE",
+		.tracking_sql = TRACKING_SQL("DATETIME", "INTEGER"),
+		.table_exists_sql = "SELECT COUNT(*) FROM sqlite_master "
+				    "WHERE type = 'table' AND name = ?",
+		.drop_table_suffix = "",
+		/* SQLite checks foreign keys while it drops, refusing a parent before its
+		 * children */
+		.foreign_keys_off = "PRAGMA foreign_keys = OFF",
+		.foreign_keys_on = "PRAGMA foreign_keys = ON",
 	},
 	[ZTOQ_DB_POSTGRESQL] = {
 		.type = ZTOQ_DB_POSTGRESQL,
@@ -40,8 +59,19 @@ static const ztoq__dialect dialects[] = {
 		.read_only_off = NULL,
 		.read_only_tx = "SET TRANSACTION READ ONLY",
 		.ping_sql = "SELECT 1",
-		.tables_sql = "SELECT table_name FROM information_schema.tables WHERE table_schema "
-			      "= current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name",
+		/* pg_tables: every table of the schema, not only those the user has
+		 * privileges on (as information_schema.tables would) */
+		.tables_sql = "SELECT tablename FROM pg_catalog.pg_tables "
+			      "WHERE schemaname = current_schema() ORDER BY tablename",
+		.dbms_name = "PostgreSQL",
+		/* key: "ztoq_mig" read as a big-endian 64-bit integer */
+		.migration_lock = "SELECT pg_advisory_lock(8823800102648637799)",
+		.migration_unlock = "SELECT pg_advisory_unlock(8823800102648637799)",
+		.tracking_sql = TRACKING_SQL("TIMESTAMP WITHOUT TIME ZONE", "BIGINT"),
+		.table_exists_sql = "SELECT COUNT(*) FROM pg_catalog.pg_tables "
+				    "WHERE schemaname = current_schema() AND tablename = ?",
+		.drop_table_suffix = " CASCADE", /* views and foreign keys of other schemas */
+		.drop_types_sql = "DROP TYPE IF EXISTS entitytype",
 	},
 	[ZTOQ_DB_ODBC] = {
 		.type = ZTOQ_DB_ODBC,
@@ -60,6 +90,14 @@ const ztoq__dialect *ztoq__dialect_get(ztoq_db_type type)
 	if ((unsigned)type >= sizeof(dialects) / sizeof(dialects[0]))
 		type = ZTOQ_DB_ODBC;
 	return &dialects[type];
+}
+
+const ztoq__dialect *ztoq__dialect_of_dbms(const char *dbms_name)
+{
+	for (size_t i = 0; i < sizeof(dialects) / sizeof(dialects[0]); i++)
+		if (dialects[i].dbms_name && strcmp(dialects[i].dbms_name, dbms_name) == 0)
+			return &dialects[i];
+	return NULL;
 }
 
 static int starts(const char *sqlstate, const char *prefix)

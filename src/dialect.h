@@ -20,10 +20,31 @@ typedef struct {
 	const char *begin_read;     /*   then autocommit stays on and COMMIT/ROLLBACK end it */
 	const char *ping_sql;       /* cheapest real round trip */
 	const char *tables_sql;     /* names of the user tables, sorted, or NULL */
+	const char *dbms_name;      /* the SQL_DBMS_NAME its driver reports, or NULL */
+
+	/* migrations (src/migrate.c); NULL for odbc, which migrates as the backend its
+	 * driver names */
+	const char *migration_begin;   /* starts a migration's transaction in autocommit mode,
+					* shutting out other migrators, or NULL: ztoq_tx_begin() */
+	const char *migration_lock;    /* held for a whole migration run, or NULL */
+	const char *migration_unlock;  /* releases migration_lock */
+	const char *tracking_sql;      /* creates ZTOQ__TRACKING_TABLE if it is missing */
+	const char *table_exists_sql;  /* counts the user tables named by its one parameter */
+	const char *drop_table_suffix; /* follows "DROP TABLE name" */
+	const char *drop_types_sql;    /* drops ZTOQ's types, after its tables, or NULL */
+	const char *foreign_keys_off;  /* run outside the drop transaction so that tables drop
+					* in any order; NULL where drop_table_suffix does it */
+	const char *foreign_keys_on;   /* undoes foreign_keys_off */
 } ztoq__dialect;
+
+/* The migration engine's tracking table. */
+#define ZTOQ__TRACKING_TABLE "ztoq_schema_migrations"
 
 /* The dialect of a backend. Static storage; thread-safe. */
 const ztoq__dialect *ztoq__dialect_get(ztoq_db_type type);
+
+/* The dialect whose driver reports `dbms_name` (SQL_DBMS_NAME), or NULL. Thread-safe. */
+const ztoq__dialect *ztoq__dialect_of_dbms(const char *dbms_name);
 
 /* Maps a diagnostic record to a ztoq_error_code (ZTOQ_ERROR when nothing matches). */
 int ztoq__dialect_classify(ztoq_db_type type, const char *sqlstate, int32_t native,

@@ -25,94 +25,36 @@
 #include "alloc.h"
 #include "buf.h"
 #include "clock.h"
+#include "dialect.h"
 #include "error.h"
 #include "session.h"
 #include "ztoq/stmt.h"
 
-#define TRACKING_TABLE "ztoq_schema_migrations"
 #define ALEMBIC_TABLE "alembic_version"
-
-/* ---- what differs between the backends --------------------------------------------- */
-
-typedef struct {
-	ztoq_db_type type;
-	const char *begin;    /* starts an exclusive transaction in autocommit mode, or NULL
-			         to use ztoq_tx_begin() */
-	const char *lock;     /* taken for a whole run, or NULL */
-	const char *unlock;
-	const char *table_exists; /* one parameter, the table name; returns a count */
-	const char *list_tables;
-	const char *drop_suffix;  /* after "DROP TABLE name" */
-	const char *drop_types;   /* after the tables, or NULL */
-	const char *fk_off;       /* run outside a transaction so that tables can be dropped
-				     in any order; NULL if DROP ... CASCADE does it */
-	const char *fk_on;
-	const char *create_tracking;
-} backend;
-
-static const backend backends[] = {
-	{
-		.type = ZTOQ_DB_SQLITE,
-		.begin = "BEGIN EXCLUSIVE",
-		.table_exists = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
-		.list_tables = "SELECT name FROM sqlite_master WHERE type = 'table' "
-			       "AND substr(name, 1, 7) <> 'sqlite_' ORDER BY name",
-		.drop_suffix = "",
-		.fk_off = "PRAGMA foreign_keys = OFF",
-		.fk_on = "PRAGMA foreign_keys = ON",
-		.create_tracking = "CREATE TABLE IF NOT EXISTS " TRACKING_TABLE " ("
-				   "version INTEGER NOT NULL PRIMARY KEY, "
-				   "name VARCHAR(100) NOT NULL, "
-				   "checksum VARCHAR(16) NOT NULL, "
-				   "applied_at DATETIME NOT NULL, "
-				   "duration_ms INTEGER NOT NULL)",
-	},
-	{
-		.type = ZTOQ_DB_POSTGRESQL,
-		/* key: "ztoq_mig" read as a big-endian 64-bit integer */
-		.lock = "SELECT pg_advisory_lock(8823800102648637799)",
-		.unlock = "SELECT pg_advisory_unlock(8823800102648637799)",
-		.table_exists = "SELECT COUNT(*) FROM pg_catalog.pg_tables "
-				"WHERE schemaname = current_schema() AND tablename = ?",
-		.list_tables = "SELECT tablename FROM pg_catalog.pg_tables "
-			       "WHERE schemaname = current_schema() ORDER BY tablename",
-		.drop_suffix = " CASCADE", /* views and foreign keys of other schemas */
-		.drop_types = "DROP TYPE IF EXISTS entitytype",
-		.create_tracking = "CREATE TABLE IF NOT EXISTS " TRACKING_TABLE " ("
-				   "version INTEGER NOT NULL PRIMARY KEY, "
-				   "name VARCHAR(100) NOT NULL, "
-				   "checksum VARCHAR(16) NOT NULL, "
-				   "applied_at TIMESTAMP WITHOUT TIME ZONE NOT NULL, "
-				   "duration_ms BIGINT NOT NULL)",
-	},
-};
 
 /* Alembic's own definition of its table. */
 static const char create_alembic[] =
 	"CREATE TABLE IF NOT EXISTS " ALEMBIC_TABLE " (version_num VARCHAR(32) NOT NULL, "
 	"CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))";
 
-/* The backend of `db`; for db_type odbc, the one the driver says it talks to. */
-static int find_backend(ztoq_db *db, const backend **out)
+/* The dialect of `db`; for db_type odbc, that of the backend the driver names. */
+static int find_dialect(ztoq_db *db, const ztoq__dialect **out)
 {
 	ztoq_db_type type = ztoq_db_backend(db);
 	ztoq_server_info info;
 	int code;
 
-	if (type == ZTOQ_DB_ODBC) {
-		if ((code = ztoq_db_server_info(db, &info)) < 0)
-			return code;
-		if (strcmp(info.dbms_name, "SQLite") == 0)
-			type = ZTOQ_DB_SQLITE;
-		else if (strcmp(info.dbms_name, "PostgreSQL") == 0)
-			type = ZTOQ_DB_POSTGRESQL;
-		else
-			return ztoq__error_set(ZTOQ_EINVALID,
-					       "ZTOQ's schema exists for SQLite and PostgreSQL only, "
-					       "not for %s",
-					       info.dbms_name[0] ? info.dbms_name : "this database");
+	if (type != ZTOQ_DB_ODBC) {
+		*out = ztoq__dialect_get(type);
+		return ZTOQ_OK;
 	}
-	*out = &backends[type == ZTOQ_DB_POSTGRESQL];
+	if ((code = ztoq_db_server_info(db, &info)) < 0)
+		return code;
+	if (!(*out = ztoq__dialect_of_dbms(info.dbms_name)))
+		return ztoq__error_set(ZTOQ_EINVALID,
+				       "ZTOQ's schema exists for SQLite and PostgreSQL only, "
+				       "not for %s",
+				       info.dbms_name[0] ? info.dbms_name : "this database");
 	return ZTOQ_OK;
 }
 
@@ -141,9 +83,9 @@ ZTOQ_EXTERN(int) ztoq_migrate_head(void)
 	return (int)count;
 }
 
-static const char *sql_of(const backend *b, const ztoq__migration *m, int up)
+static const char *sql_of(const ztoq__dialect *d, const ztoq__migration *m, int up)
 {
-	if (b->type == ZTOQ_DB_POSTGRESQL)
+	if (d->type == ZTOQ_DB_POSTGRESQL)
 		return up ? m->postgresql_up : m->postgresql_down;
 	return up ? m->sqlite_up : m->sqlite_down;
 }
@@ -170,7 +112,7 @@ static void copy(char *dst, size_t size, const char *src)
 
 struct run {
 	ztoq_session *s;
-	const backend *b;
+	const ztoq__dialect *d;
 	const ztoq__migration *list;
 	size_t count;
 	const ztoq_migrate_options *opts;
@@ -215,9 +157,9 @@ static int tx_begin(struct run *r)
 {
 	int code;
 
-	if (!r->b->begin)
+	if (!r->d->migration_begin)
 		return ztoq_tx_begin(r->s, NULL);
-	if ((code = exec_plain(r, r->b->begin)) < 0)
+	if ((code = exec_plain(r, r->d->migration_begin)) < 0)
 		ztoq__error_append(" (waiting for the schema lock, which another migrator holds)");
 	return code;
 }
@@ -227,7 +169,7 @@ static int tx_end(struct run *r, int commit)
 {
 	int code;
 
-	if (!r->b->begin)
+	if (!r->d->migration_begin)
 		return commit ? ztoq_tx_commit(r->s) : ztoq_tx_rollback(r->s);
 	code = exec_plain(r, commit ? "COMMIT" : "ROLLBACK");
 	if (code < 0 && commit && exec_plain(r, "ROLLBACK") < 0)
@@ -274,7 +216,7 @@ static int query_int(struct run *r, const char *sql, const char *param, int64_t 
 static int table_exists(struct run *r, const char *table, int *out)
 {
 	int64_t n = 0;
-	int code = query_int(r, r->b->table_exists, table, &n);
+	int code = query_int(r, r->d->table_exists_sql, table, &n);
 
 	*out = n > 0;
 	return code;
@@ -328,7 +270,7 @@ static int read_records(struct run *r, struct state *st)
 
 	if ((code = ztoq_stmt_prepare(&q, r->s,
 				      "SELECT version, name, checksum, applied_at, duration_ms "
-				      "FROM " TRACKING_TABLE " ORDER BY version")) < 0)
+				      "FROM " ZTOQ__TRACKING_TABLE " ORDER BY version")) < 0)
 		return code;
 	code = ztoq_stmt_execute(q);
 	while (code == ZTOQ_OK && (code = ztoq_stmt_fetch(q)) == ZTOQ_ROW) {
@@ -357,7 +299,7 @@ static int load_state(struct run *r, struct state *st)
 
 	memset(st, 0, sizeof(*st));
 	if ((code = read_alembic(r, st)) < 0 ||
-	    (code = table_exists(r, TRACKING_TABLE, &st->tracked)) < 0)
+	    (code = table_exists(r, ZTOQ__TRACKING_TABLE, &st->tracked)) < 0)
 		return code;
 	if (st->tracked && (code = read_records(r, st)) < 0)
 		state_clear(st);
@@ -399,8 +341,8 @@ static int check_state(const struct run *r, const struct state *st)
 			return ztoq__error_set(ZTOQ_ESTATE,
 					       "migration %d %s is not recorded as applied, but "
 					       "version %d is: the tracking table %s was changed by hand",
-					       v, m->name, current, TRACKING_TABLE);
-		checksum(sql_of(r->b, m, 1), sum);
+					       v, m->name, current, ZTOQ__TRACKING_TABLE);
+		checksum(sql_of(r->d, m, 1), sum);
 		if (strcmp(sum, rec->checksum) != 0)
 			return ztoq__error_set(ZTOQ_EDRIFT,
 					       "migration %d %s was applied with checksum %s, but "
@@ -488,11 +430,11 @@ static int record_applied(struct run *r, const ztoq__migration *m, int64_t durat
 {
 	char sum[17];
 
-	checksum(sql_of(r->b, m, 1), sum);
+	checksum(sql_of(r->d, m, 1), sum);
 	ztoq_value params[] = {ZTOQ_INT64(m->version), ZTOQ_TEXT(m->name), ZTOQ_TEXT(sum),
 			       ZTOQ_TIMESTAMP(utc_now()), ZTOQ_INT64(duration_ms)};
 	return exec_params(r,
-			   "INSERT INTO " TRACKING_TABLE
+			   "INSERT INTO " ZTOQ__TRACKING_TABLE
 			   " (version, name, checksum, applied_at, duration_ms) VALUES (?, ?, ?, ?, ?)",
 			   params, 5);
 }
@@ -501,7 +443,7 @@ static int record_reverted(struct run *r, const ztoq__migration *m)
 {
 	ztoq_value version = ZTOQ_INT64(m->version);
 
-	return exec_params(r, "DELETE FROM " TRACKING_TABLE " WHERE version = ?", &version, 1);
+	return exec_params(r, "DELETE FROM " ZTOQ__TRACKING_TABLE " WHERE version = ?", &version, 1);
 }
 
 /* Makes alembic_version hold the revision of the highest original revision <= version. */
@@ -585,7 +527,7 @@ static int next_statement(const char **pos, unsigned *line, const char **sql, si
 /* Runs the statements of one direction of a migration, naming the one that fails. */
 static int run_sql(struct run *r, const ztoq__migration *m, int up)
 {
-	const char *pos = sql_of(r->b, m, up), *sql;
+	const char *pos = sql_of(r->d, m, up), *sql;
 	unsigned line = 1, first = 0, index = 0;
 	size_t len;
 
@@ -671,7 +613,7 @@ static int prepare(struct run *r, const char *target, int direction, int *want)
 
 	if ((code = tx_begin(r)) < 0)
 		return code;
-	if ((code = exec_plain(r, r->b->create_tracking)) == ZTOQ_OK &&
+	if ((code = exec_plain(r, r->d->tracking_sql)) == ZTOQ_OK &&
 	    (code = exec_plain(r, create_alembic)) == ZTOQ_OK &&
 	    (code = load_state(r, &st)) == ZTOQ_OK) {
 		if (st.n == 0 && st.alembic[0])
@@ -707,14 +649,14 @@ static int drop_statements(struct run *r, ztoq__buf *sql, size_t *count)
 	int code;
 
 	*count = 0;
-	if ((code = ztoq_stmt_prepare(&q, r->s, r->b->list_tables)) < 0)
+	if ((code = ztoq_stmt_prepare(&q, r->s, r->d->tables_sql)) < 0)
 		return code;
 	code = ztoq_stmt_execute(q);
 	while (code == ZTOQ_OK && (code = ztoq_stmt_fetch(q)) == ZTOQ_ROW &&
 	       (code = ztoq_stmt_get_text(q, 0, &name, NULL, NULL)) == ZTOQ_OK) {
 		ztoq__buf_puts(sql, "DROP TABLE ");
 		put_identifier(sql, name);
-		ztoq__buf_puts(sql, r->b->drop_suffix);
+		ztoq__buf_puts(sql, r->d->drop_table_suffix);
 		ztoq__buf_append(sql, "", 1);
 		(*count)++;
 	}
@@ -736,8 +678,8 @@ static int drop_tables(struct run *r, size_t *count)
 	for (size_t at = 0; code == ZTOQ_OK && at < sql.len; at += strlen(sql.data + at) + 1)
 		code = exec_plain(r, sql.data + at);
 	ztoq__buf_dispose(&sql);
-	if (code == ZTOQ_OK && r->b->drop_types)
-		code = exec_plain(r, r->b->drop_types);
+	if (code == ZTOQ_OK && r->d->drop_types_sql)
+		code = exec_plain(r, r->d->drop_types_sql);
 	if (code < 0) {
 		ztoq__error_append("; rolled back, nothing was dropped");
 		return tx_abort(r, code);
@@ -756,10 +698,10 @@ static int drop_all(struct run *r)
 	size_t count = 0;
 	int code;
 
-	if (r->b->fk_off && (code = exec_plain(r, r->b->fk_off)) < 0)
+	if (r->d->foreign_keys_off && (code = exec_plain(r, r->d->foreign_keys_off)) < 0)
 		return code;
 	code = drop_tables(r, &count);
-	if (r->b->fk_on && exec_plain(r, r->b->fk_on) < 0) {
+	if (r->d->foreign_keys_on && exec_plain(r, r->d->foreign_keys_on) < 0) {
 		r->s->conn->broken = 1; /* never hand out a connection without foreign keys */
 		code = code < 0 ? code : ztoq_error_last()->code;
 	}
@@ -786,10 +728,10 @@ static int run_open(struct run *r, ztoq_db *db, const ztoq_migrate_options *opts
 				       opts->version, ZTOQ_MIGRATE_OPTIONS_VERSION);
 	r->opts = opts;
 	r->list = migrations(&r->count);
-	if ((code = find_backend(db, &r->b)) < 0 || (code = ztoq_session_open(&r->s, db)) < 0)
+	if ((code = find_dialect(db, &r->d)) < 0 || (code = ztoq_session_open(&r->s, db)) < 0)
 		return code;
-	if (lock && r->b->lock) {
-		if ((code = exec_plain(r, r->b->lock)) < 0)
+	if (lock && r->d->migration_lock) {
+		if ((code = exec_plain(r, r->d->migration_lock)) < 0)
 			return code;
 		r->locked = 1;
 	}
@@ -801,7 +743,7 @@ static void run_close(struct run *r)
 	if (!r->s)
 		return;
 	/* A connection that may still hold the lock must not go back to the pool. */
-	if (r->locked && exec_plain(r, r->b->unlock) < 0)
+	if (r->locked && exec_plain(r, r->d->migration_unlock) < 0)
 		r->s->conn->broken = 1;
 	ztoq_session_close(r->s);
 }
@@ -871,7 +813,7 @@ static void describe(ztoq_migration *it, const struct run *r, int version,
 		if (version > 1)
 			copy(it->parent_revision, sizeof(it->parent_revision),
 			     r->list[version - 2].alembic_revision);
-		checksum(sql_of(r->b, m, 1), it->checksum);
+		checksum(sql_of(r->d, m, 1), it->checksum);
 	}
 	if (!rec)
 		return;
