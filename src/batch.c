@@ -24,7 +24,6 @@
  */
 #include "ztoq/batch.h"
 
-#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -478,35 +477,18 @@ ZTOQ_EXTERN(int) ztoq_batch_execute(ztoq_batch_stats *out, ztoq_session *s,
 
 /* ---- streaming ------------------------------------------------------------------ */
 
-static ztoq_stmt *prepare_bound(ztoq_session *s, const char *sql, const ztoq_value *params,
-				size_t nparams, int *code)
-{
-	ztoq_stmt *st;
-
-	if ((*code = ztoq_stmt_prepare(&st, s, sql)) < 0)
-		return NULL;
-	for (size_t i = 0; i < nparams && *code == ZTOQ_OK; i++)
-		*code = ztoq_stmt_bind(st, (unsigned)(i + 1), &params[i]);
-	if (*code == ZTOQ_OK)
-		*code = ztoq_stmt_execute(st);
-	if (*code < 0) {
-		ztoq_stmt_finalize(st);
-		return NULL;
-	}
-	return st;
-}
-
 /* A statement read to its end (SQLite and other drivers without server cursors). */
 static int stream_direct(ztoq_batch *b, ztoq_batch_stats *stats, const char *sql,
 			 const ztoq_value *params, size_t nparams, ztoq_batch_fn process,
 			 void *payload)
 {
+	ztoq_stmt *st;
 	int code, done = 0;
-	ztoq_stmt *st = prepare_bound(b->session, sql, params, nparams, &code);
 
-	if (!st)
+	if ((code = ztoq__stmt_prepare_bound(&st, b->session, sql, params, nparams)) < 0)
 		return code;
-	if ((code = bind_columns(b, st->handle)) == ZTOQ_OK)
+	if ((code = ztoq_stmt_execute(st)) == ZTOQ_OK &&
+	    (code = bind_columns(b, st->handle)) == ZTOQ_OK)
 		code = drain(b, stats, process, payload, &done);
 	unbind_columns(b);
 	if (done)
@@ -738,82 +720,38 @@ static int not_convertible(const ztoq_batch *b, unsigned col, const char *to)
 	return ztoq__error_set(ZTOQ_EINVALID, "column %s is not %s", b->cols[col].name, to);
 }
 
-/* The value of a cell for a getter, with *is_null (may be NULL) set. */
-static int numeric_cell(const ztoq_batch *b, size_t row, unsigned col, ztoq_value *v,
-			int *is_null)
+/* A cell as a number (see ztoq__value_number), with *is_null (may be NULL) set. */
+static int numeric(const ztoq_batch *b, size_t row, unsigned col, int whole, int64_t *i,
+		   double *d, int *is_null)
 {
-	int code = ztoq_batch_get_value(b, row, col, v);
+	ztoq_value v;
+	int code = ztoq_batch_get_value(b, row, col, &v);
 
+	*i = 0;
+	*d = 0;
 	if (is_null)
-		*is_null = v->type == ZTOQ_TYPE_NULL;
-	return code;
+		*is_null = v.type == ZTOQ_TYPE_NULL;
+	if (code < 0 || v.type == ZTOQ_TYPE_NULL)
+		return code;
+	if (ztoq__value_number(&v, whole, i, d) < 0)
+		return not_convertible(b, col, whole ? "a whole number" : "a number");
+	return ZTOQ_OK;
 }
 
 ZTOQ_EXTERN(int) ztoq_batch_get_int64(const ztoq_batch *b, size_t row, unsigned col,
 				      int64_t *out, int *is_null)
 {
-	ztoq_value v;
-	char *end;
-	int code = numeric_cell(b, row, col, &v, is_null);
+	double ignored;
 
-	*out = 0;
-	if (code < 0)
-		return code;
-	switch (v.type) {
-	case ZTOQ_TYPE_NULL:
-		return ZTOQ_OK;
-	case ZTOQ_TYPE_BOOL:
-		*out = v.v.boolean;
-		return ZTOQ_OK;
-	case ZTOQ_TYPE_INT64:
-		*out = v.v.int64;
-		return ZTOQ_OK;
-	case ZTOQ_TYPE_DOUBLE:
-		*out = (int64_t)v.v.real;
-		return ZTOQ_OK;
-	case ZTOQ_TYPE_TEXT:
-		errno = 0;
-		*out = strtoll(v.v.bytes.ptr, &end, 10);
-		if (end != (const char *)v.v.bytes.ptr && *end == '\0' && errno == 0)
-			return ZTOQ_OK;
-		*out = 0;
-		return not_convertible(b, col, "a whole number");
-	default:
-		return not_convertible(b, col, "a whole number");
-	}
+	return numeric(b, row, col, 1, out, &ignored, is_null);
 }
 
 ZTOQ_EXTERN(int) ztoq_batch_get_double(const ztoq_batch *b, size_t row, unsigned col,
 				       double *out, int *is_null)
 {
-	ztoq_value v;
-	char *end;
-	int code = numeric_cell(b, row, col, &v, is_null);
+	int64_t ignored;
 
-	*out = 0;
-	if (code < 0)
-		return code;
-	switch (v.type) {
-	case ZTOQ_TYPE_NULL:
-		return ZTOQ_OK;
-	case ZTOQ_TYPE_BOOL:
-		*out = v.v.boolean;
-		return ZTOQ_OK;
-	case ZTOQ_TYPE_INT64:
-		*out = (double)v.v.int64;
-		return ZTOQ_OK;
-	case ZTOQ_TYPE_DOUBLE:
-		*out = v.v.real;
-		return ZTOQ_OK;
-	case ZTOQ_TYPE_TEXT:
-		*out = strtod(v.v.bytes.ptr, &end);
-		if (end != (const char *)v.v.bytes.ptr && *end == '\0')
-			return ZTOQ_OK;
-		*out = 0;
-		return not_convertible(b, col, "a number");
-	default:
-		return not_convertible(b, col, "a number");
-	}
+	return numeric(b, row, col, 0, &ignored, out, is_null);
 }
 
 ZTOQ_EXTERN(int) ztoq_batch_get_text(const ztoq_batch *b, size_t row, unsigned col,

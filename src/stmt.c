@@ -598,33 +598,29 @@ static int not_convertible(const struct column *c, const char *to)
 			       c->bytes ? c->bytes : "", to);
 }
 
-/*
- * Reads a column as a number: integers exactly, doubles, and numbers stored as text
- * (only whole ones when `whole` is set).
- */
-static int numeric(const struct column *c, int whole, int64_t *i, double *d)
+int ztoq__value_number(const ztoq_value *v, int whole, int64_t *i, double *d)
 {
 	char *end;
 
-	switch (c->type) {
+	switch (v->type) {
 	case ZTOQ_TYPE_BOOL:
 	case ZTOQ_TYPE_INT64:
-		*i = c->v.int64;
+		*i = v->type == ZTOQ_TYPE_BOOL ? v->v.boolean : v->v.int64;
 		*d = (double)*i;
 		return ZTOQ_OK;
 	case ZTOQ_TYPE_DOUBLE:
-		*d = c->v.real;
+		*d = v->v.real;
 		*i = (int64_t)*d;
 		return ZTOQ_OK;
 	case ZTOQ_TYPE_TEXT:
 		errno = 0;
-		*i = strtoll(c->bytes, &end, 10);
-		if (end != c->bytes && *end == '\0' && errno == 0) {
+		*i = strtoll(v->v.bytes.ptr, &end, 10);
+		if (end != (const char *)v->v.bytes.ptr && *end == '\0' && errno == 0) {
 			*d = (double)*i;
 			return ZTOQ_OK;
 		}
-		*d = strtod(c->bytes, &end);
-		if (!whole && end != c->bytes && *end == '\0')
+		*d = strtod(v->v.bytes.ptr, &end);
+		if (!whole && end != (const char *)v->v.bytes.ptr && *end == '\0')
 			return ZTOQ_OK;
 		break;
 	default:
@@ -632,27 +628,37 @@ static int numeric(const struct column *c, int whole, int64_t *i, double *d)
 	}
 	*i = 0;
 	*d = 0;
-	return not_convertible(c, whole ? "a whole number" : "a number");
+	return ZTOQ_EINVALID;
+}
+
+/* Column `col` as a number (see ztoq__value_number), with *is_null set. */
+static int numeric(ztoq_stmt *st, unsigned col, int whole, int64_t *i, double *d, int *is_null)
+{
+	int code;
+	const struct column *c = value_of(st, col, is_null, &code);
+	ztoq_value v;
+
+	*i = 0;
+	*d = 0;
+	if (!c || (code = ztoq_stmt_get_value(st, col, &v)) < 0)
+		return code;
+	if (ztoq__value_number(&v, whole, i, d) < 0)
+		return not_convertible(c, whole ? "a whole number" : "a number");
+	return ZTOQ_OK;
 }
 
 ZTOQ_EXTERN(int) ztoq_stmt_get_int64(ztoq_stmt *st, unsigned col, int64_t *out, int *is_null)
 {
-	int code;
-	const struct column *c = value_of(st, col, is_null, &code);
 	double ignored;
 
-	*out = 0;
-	return c ? numeric(c, 1, out, &ignored) : code;
+	return numeric(st, col, 1, out, &ignored, is_null);
 }
 
 ZTOQ_EXTERN(int) ztoq_stmt_get_double(ztoq_stmt *st, unsigned col, double *out, int *is_null)
 {
-	int code;
-	const struct column *c = value_of(st, col, is_null, &code);
 	int64_t ignored;
 
-	*out = 0;
-	return c ? numeric(c, 0, &ignored, out) : code;
+	return numeric(st, col, 0, &ignored, out, is_null);
 }
 
 ZTOQ_EXTERN(int) ztoq_stmt_get_bool(ztoq_stmt *st, unsigned col, int *out, int *is_null)
@@ -801,8 +807,8 @@ ZTOQ_EXTERN(int) ztoq_stmt_get_value(ztoq_stmt *st, unsigned col, ztoq_value *ou
 }
 
 /* Prepares (cached) and binds `nparams` values. */
-static int prepare_bound(ztoq_stmt **out, ztoq_session *s, const char *sql,
-			 const ztoq_value *params, size_t nparams)
+int ztoq__stmt_prepare_bound(ztoq_stmt **out, ztoq_session *s, const char *sql,
+			     const ztoq_value *params, size_t nparams)
 {
 	int code;
 
@@ -823,7 +829,7 @@ ZTOQ_EXTERN(int) ztoq_session_exec(ztoq_session *s, const char *sql, const ztoq_
 	ztoq_stmt *st;
 	int code;
 
-	if ((code = prepare_bound(&st, s, sql, params, nparams)) < 0)
+	if ((code = ztoq__stmt_prepare_bound(&st, s, sql, params, nparams)) < 0)
 		return code;
 	code = ztoq_stmt_execute(st);
 	if (code == ZTOQ_OK && rows_affected)
@@ -840,7 +846,7 @@ ZTOQ_EXTERN(int) ztoq_session_query(ztoq_session *s, const char *sql, const ztoq
 
 	if (!fn)
 		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_session_query: fn is NULL");
-	if ((code = prepare_bound(&st, s, sql, params, nparams)) < 0)
+	if ((code = ztoq__stmt_prepare_bound(&st, s, sql, params, nparams)) < 0)
 		return code;
 	code = ztoq_stmt_execute(st);
 	while (code == ZTOQ_OK && (code = ztoq_stmt_fetch(st)) == ZTOQ_ROW)

@@ -63,4 +63,15 @@ ztoq_type ztoq__stmt_natural_type(SQLSMALLINT sql_type);
 /* Records an ODBC failure of `st` (classified; fails the transaction). */
 int ztoq__stmt_error(ztoq_stmt *st, const char *what);
 
+/* Prepares (from the cache) and binds `nparams` values; *out is NULL on failure. */
+int ztoq__stmt_prepare_bound(ztoq_stmt **out, ztoq_session *s, const char *sql,
+			     const ztoq_value *params, size_t nparams);
+
+/*
+ * A value as a number: integers exactly, doubles, and numbers stored as text (only
+ * whole ones when `whole` is set). ZTOQ_EINVALID, with *i and *d 0 and no error
+ * recorded, when it is none of those (the caller names the column). batch.c too.
+ */
+int ztoq__value_number(const ztoq_value *v, int whole, int64_t *i, double *d);
+
 #endif

@@ -99,6 +99,23 @@ void test_pg_reset(void)
 	ztoq_db_close(db);
 }
 
+ztoq_session *test_empty_session(ztoq_db **db, ztoq_db_type type)
+{
+	ztoq_session *s;
+
+	if (type == ZTOQ_DB_POSTGRESQL)
+		test_pg_reset();
+	*db = test_open(type);
+	test_ok(ztoq_session_open(&s, *db));
+	return s;
+}
+
+void test_close(ztoq_db *db, ztoq_session *s)
+{
+	test_ok(ztoq_session_close(s));
+	ztoq_db_close(db);
+}
+
 void test_sleep_ms(int ms)
 {
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};

@@ -23,6 +23,12 @@ const char *test_path(const char *name);
 /* Drops and recreates the public schema of the test PostgreSQL database. */
 void test_pg_reset(void);
 
+/* A manager on `type` and a session on its empty database (PostgreSQL: schema reset). */
+ztoq_session *test_empty_session(ztoq_db **db, ztoq_db_type type);
+
+/* Closes `s`, which must close cleanly, then `db`. */
+void test_close(ztoq_db *db, ztoq_session *s);
+
 /* Runs SQL that must succeed on a session (fails the test with the message otherwise). */
 void test_exec(ztoq_session *s, const char *sql);
 

@@ -49,12 +49,8 @@ static int collect(const ztoq_batch *b, void *payload)
 /* A table t(id, name, score) with `n` rows: id = 3 * i + 1, name "name-<id>". */
 static ztoq_session *with_rows(ztoq_db **db, ztoq_db_type backend, int n)
 {
-	ztoq_session *s;
+	ztoq_session *s = test_empty_session(db, backend);
 
-	if (backend == ZTOQ_DB_POSTGRESQL)
-		test_pg_reset();
-	*db = test_open(backend);
-	test_ok(ztoq_session_open(&s, *db));
 	test_exec(s, "CREATE TABLE t (id BIGINT PRIMARY KEY, name TEXT, score DOUBLE PRECISION)");
 	test_ok(ztoq_tx_begin(s, NULL));
 	for (int i = 0; i < n; i++) {
@@ -69,10 +65,38 @@ static ztoq_session *with_rows(ztoq_db **db, ztoq_db_type backend, int n)
 	return s;
 }
 
-static void close_all(ztoq_db *db, ztoq_session *s)
+/* Most tests: table t with some rows, batch options, and what collect() saw. */
+typedef struct {
+	ztoq_db *db;
+	ztoq_session *s;
+	ztoq_batch_options opts;
+	ztoq_batch_stats stats;
+	seen w;
+} fixture;
+
+static void setup(fixture *f, ztoq_db_type backend, int rows, size_t batch_size)
 {
-	test_ok(ztoq_session_close(s));
-	ztoq_db_close(db);
+	memset(f, 0, sizeof(*f));
+	f->s = with_rows(&f->db, backend, rows);
+	f->opts = (ztoq_batch_options)ZTOQ_BATCH_OPTIONS_INIT;
+	f->opts.batch_size = batch_size;
+}
+
+static void teardown(fixture *f)
+{
+	test_close(f->db, f->s);
+}
+
+/* Streams `sql` (no parameters) into f->w. */
+static int stream(fixture *f, const char *sql)
+{
+	return ztoq_batch_stream(&f->stats, f->s, sql, NULL, 0, collect, &f->w, &f->opts);
+}
+
+/* Pages `sql` by its column `key` from `start` into f->w. */
+static int keyset(fixture *f, const char *sql, unsigned key, ztoq_value start)
+{
+	return ztoq_batch_keyset(&f->stats, f->s, sql, key, &start, collect, &f->w, &f->opts);
 }
 
 static void assert_ids_in_order(const seen *w, size_t n)
@@ -81,6 +105,18 @@ static void assert_ids_in_order(const seen *w, size_t n)
 	for (size_t i = 0; i < n; i++)
 		cr_assert_eq(w->ids[i], (int64_t)(3 * i + 1), "row %zu has id %lld", i,
 			     (long long)w->ids[i]);
+}
+
+/* 25 rows in batches of 10: batches of 10, 10 and 5, every row once, in order. */
+static void assert_10_10_5(const seen *w)
+{
+	cr_assert_eq(w->nbatches, 3);
+	cr_assert_eq(w->sizes[0], 10);
+	cr_assert_eq(w->sizes[1], 10);
+	cr_assert_eq(w->sizes[2], 5);
+	cr_assert_eq(w->first_rows[1], 10);
+	cr_assert_eq(w->first_rows[2], 20);
+	assert_ids_in_order(w, 25);
 }
 
 /* ---- execute_in_batches ----------------------------------------------------------- */
@@ -101,59 +137,50 @@ static int page_query(ztoq_stmt **out, ztoq_session *s, int64_t offset, int64_t 
 	return 0;
 }
 
+static int execute(fixture *f)
+{
+	return ztoq_batch_execute(&f->stats, f->s, page_query, collect, &f->w, &f->opts);
+}
+
 TEST_BOTH(batch, execute_25_rows_by_10_gives_10_10_5_in_order)
 {
-	ztoq_db *db;
-	ztoq_session *s = with_rows(&db, backend, 25);
-	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
-	ztoq_batch_stats stats;
-	seen w = {0};
+	fixture f;
 
-	opts.batch_size = 10;
-	test_ok(ztoq_batch_execute(&stats, s, page_query, collect, &w, &opts));
-	cr_assert_eq(w.nbatches, 3);
-	cr_assert_eq(w.sizes[0], 10);
-	cr_assert_eq(w.sizes[1], 10);
-	cr_assert_eq(w.sizes[2], 5);
-	cr_assert_eq(w.first_rows[1], 10);
-	cr_assert_eq(w.first_rows[2], 20);
-	assert_ids_in_order(&w, 25);
-	cr_assert_eq(w.nqueries, 3, "a short batch ends the loop without another query");
-	cr_assert_eq(w.offsets[2], 20);
-	cr_assert_eq(w.limits[2], 10);
-	cr_assert_eq(stats.batches, 3);
-	cr_assert_eq(stats.rows, 25);
-	cr_assert_eq(stats.stopped, 0);
-	close_all(db, s);
+	setup(&f, backend, 25, 10);
+	test_ok(execute(&f));
+	assert_10_10_5(&f.w);
+	cr_assert_eq(f.w.nqueries, 3, "a short batch ends the loop without another query");
+	cr_assert_eq(f.w.offsets[2], 20);
+	cr_assert_eq(f.w.limits[2], 10);
+	cr_assert_eq(f.stats.batches, 3);
+	cr_assert_eq(f.stats.rows, 25);
+	cr_assert_eq(f.stats.stopped, 0);
+	teardown(&f);
 }
 
 TEST_BOTH(batch, execute_exact_multiple_processes_no_empty_batch)
 {
-	ztoq_db *db;
-	ztoq_session *s = with_rows(&db, backend, 20);
-	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
-	seen w = {0};
+	fixture f;
 
-	opts.batch_size = 10;
-	test_ok(ztoq_batch_execute(NULL, s, page_query, collect, &w, &opts));
-	cr_assert_eq(w.nbatches, 2);
-	cr_assert_eq(w.nqueries, 3);
-	assert_ids_in_order(&w, 20);
-	close_all(db, s);
+	setup(&f, backend, 20, 10);
+	test_ok(execute(&f));
+	cr_assert_eq(f.w.nbatches, 2);
+	cr_assert_eq(f.w.nqueries, 3);
+	assert_ids_in_order(&f.w, 20);
+	teardown(&f);
 }
 
 TEST_BOTH(batch, execute_leaves_the_cached_statement_usable_row_by_row)
 {
-	ztoq_db *db;
-	ztoq_session *s = with_rows(&db, backend, 12);
-	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
+	fixture f;
+	ztoq_session *s;
 	ztoq_stmt *st;
 	const char *name;
 	int64_t id;
-	seen w = {0};
 
-	opts.batch_size = 5;
-	test_ok(ztoq_batch_execute(NULL, s, page_query, collect, &w, &opts));
+	setup(&f, backend, 12, 5);
+	s = f.s;
+	test_ok(execute(&f));
 	/* the same SQL, from the connection's cache, read the ordinary way */
 	test_ok(ztoq_stmt_prepare(&st, s, "SELECT id, name, score FROM t ORDER BY id LIMIT ? OFFSET ?"));
 	test_ok(ztoq_stmt_bind_int64(st, 1, 100));
@@ -168,7 +195,7 @@ TEST_BOTH(batch, execute_leaves_the_cached_statement_usable_row_by_row)
 	}
 	cr_assert_eq(ztoq_stmt_fetch(st), ZTOQ_DONE);
 	ztoq_stmt_finalize(st);
-	close_all(db, s);
+	teardown(&f);
 }
 
 static int failing_query(ztoq_stmt **out, ztoq_session *s, int64_t offset, int64_t limit,
@@ -200,70 +227,53 @@ TEST_BOTH(batch, execute_reports_query_errors)
 	cr_assert_lt(ztoq_batch_execute(NULL, s, failing_query, collect, &w, NULL), 0);
 	cr_assert_eq(w.nbatches, 0);
 	cr_assert_eq(ztoq_batch_execute(NULL, s, NULL, collect, &w, NULL), ZTOQ_EINVALID);
-	close_all(db, s);
+	test_close(db, s);
 }
 
 /* ---- streaming ---------------------------------------------------------------------- */
 
 TEST_BOTH(batch, stream_25_rows_by_10_gives_10_10_5_in_order)
 {
-	ztoq_db *db;
-	ztoq_session *s = with_rows(&db, backend, 25);
-	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
-	ztoq_batch_stats stats;
-	seen w = {0};
+	fixture f;
 
-	opts.batch_size = 10;
-	test_ok(ztoq_batch_stream(&stats, s, "SELECT id, name, score FROM t ORDER BY id", NULL, 0,
-				  collect, &w, &opts));
-	cr_assert_eq(w.nbatches, 3);
-	cr_assert_eq(w.sizes[0], 10);
-	cr_assert_eq(w.sizes[1], 10);
-	cr_assert_eq(w.sizes[2], 5);
-	cr_assert_eq(w.first_rows[2], 20);
-	assert_ids_in_order(&w, 25);
-	cr_assert_eq(stats.rows, 25);
-	cr_assert_eq(ztoq_tx_depth(s), 0, "the stream's own transaction is over");
-	close_all(db, s);
+	setup(&f, backend, 25, 10);
+	test_ok(stream(&f, "SELECT id, name, score FROM t ORDER BY id"));
+	assert_10_10_5(&f.w);
+	cr_assert_eq(f.stats.rows, 25);
+	cr_assert_eq(ztoq_tx_depth(f.s), 0, "the stream's own transaction is over");
+	teardown(&f);
 }
 
 TEST_BOTH(batch, stream_exact_multiple_and_empty_result)
 {
-	ztoq_db *db;
-	ztoq_session *s = with_rows(&db, backend, 30);
-	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
-	seen w = {0}, none = {0};
+	fixture f;
 
-	opts.batch_size = 10;
-	test_ok(ztoq_batch_stream(NULL, s, "SELECT id FROM t ORDER BY id", NULL, 0, collect, &w,
-				  &opts));
-	cr_assert_eq(w.nbatches, 3);
-	assert_ids_in_order(&w, 30);
-	test_ok(ztoq_batch_stream(NULL, s, "SELECT id FROM t WHERE id < 0", NULL, 0, collect,
-				  &none, &opts));
-	cr_assert_eq(none.nbatches, 0);
-	close_all(db, s);
+	setup(&f, backend, 30, 10);
+	test_ok(stream(&f, "SELECT id FROM t ORDER BY id"));
+	cr_assert_eq(f.w.nbatches, 3);
+	assert_ids_in_order(&f.w, 30);
+	memset(&f.w, 0, sizeof(f.w));
+	test_ok(stream(&f, "SELECT id FROM t WHERE id < 0"));
+	cr_assert_eq(f.w.nbatches, 0);
+	teardown(&f);
 }
 
 TEST_BOTH(batch, stream_with_parameters_inside_a_transaction)
 {
-	ztoq_db *db;
-	ztoq_session *s = with_rows(&db, backend, 40);
-	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
+	fixture f;
 	ztoq_value params[2] = {ZTOQ_INT64(30), ZTOQ_TEXT("name-%")};
-	seen w = {0};
 
-	opts.batch_size = 4;
-	test_ok(ztoq_tx_begin(s, NULL));
-	test_ok(ztoq_batch_stream(NULL, s, "SELECT id FROM t WHERE id > ? AND name LIKE ? ORDER BY id",
-				  params, 2, collect, &w, &opts));
-	cr_assert_eq(ztoq_tx_depth(s), 1, "the caller's transaction stays open");
-	test_ok(ztoq_tx_commit(s));
-	cr_assert_eq(w.nids, 30); /* ids 31, 34, ..., 118 */
-	cr_assert_eq(w.ids[0], 31);
-	cr_assert_eq(w.ids[29], 118);
-	cr_assert_eq(w.nbatches, 8);
-	close_all(db, s);
+	setup(&f, backend, 40, 4);
+	test_ok(ztoq_tx_begin(f.s, NULL));
+	test_ok(ztoq_batch_stream(NULL, f.s, "SELECT id FROM t WHERE id > ? AND name LIKE ? ORDER BY id",
+				  params, 2, collect, &f.w, &f.opts));
+	cr_assert_eq(ztoq_tx_depth(f.s), 1, "the caller's transaction stays open");
+	test_ok(ztoq_tx_commit(f.s));
+	cr_assert_eq(f.w.nids, 30); /* ids 31, 34, ..., 118 */
+	cr_assert_eq(f.w.ids[0], 31);
+	cr_assert_eq(f.w.ids[29], 118);
+	cr_assert_eq(f.w.nbatches, 8);
+	teardown(&f);
 }
 
 /* Checks every value of the wide table, long or short, NULL or not. */
@@ -313,10 +323,7 @@ TEST_BOTH(batch, stream_delivers_long_values_and_nulls_whole)
 	seen w = {0};
 	static char text[5000];
 
-	if (backend == ZTOQ_DB_POSTGRESQL)
-		test_pg_reset();
-	db = test_open(backend);
-	test_ok(ztoq_session_open(&s, db));
+	s = test_empty_session(&db, backend);
 	test_exec(s, "CREATE TABLE w (id BIGINT, body TEXT, len BIGINT, score DOUBLE PRECISION)");
 	test_ok(ztoq_tx_begin(s, NULL));
 	for (int id = 1; id <= 60; id++) {
@@ -339,53 +346,43 @@ TEST_BOTH(batch, stream_delivers_long_values_and_nulls_whole)
 	test_ok(ztoq_batch_stream(NULL, s, "SELECT id, body, len, score FROM w ORDER BY id", NULL,
 				  0, check_values, &w, &opts));
 	cr_assert_eq(w.nids, 60);
-	close_all(db, s);
+	test_close(db, s);
 }
 
 TEST_BOTH(batch, stream_early_stop_ends_cleanly)
 {
-	ztoq_db *db;
-	ztoq_session *s = with_rows(&db, backend, 50);
-	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
-	ztoq_batch_stats stats;
-	seen w = {0};
+	fixture f;
 
-	opts.batch_size = 10;
-	w.stop_after = 2;
-	test_ok(ztoq_batch_stream(&stats, s, "SELECT id FROM t ORDER BY id", NULL, 0, collect, &w,
-				  &opts));
-	cr_assert_eq(w.nbatches, 2);
-	assert_ids_in_order(&w, 20);
-	cr_assert_eq(stats.stopped, 1);
-	cr_assert_eq(stats.rows, 20);
-	cr_assert_eq(ztoq_tx_depth(s), 0);
+	setup(&f, backend, 50, 10);
+	f.w.stop_after = 2;
+	test_ok(stream(&f, "SELECT id FROM t ORDER BY id"));
+	cr_assert_eq(f.w.nbatches, 2);
+	assert_ids_in_order(&f.w, 20);
+	cr_assert_eq(f.stats.stopped, 1);
+	cr_assert_eq(f.stats.rows, 20);
+	cr_assert_eq(ztoq_tx_depth(f.s), 0);
 	/* the statement is closed: the table can be changed, even dropped, at once */
-	test_exec(s, "UPDATE t SET name = 'x' WHERE id = 1");
-	test_exec(s, "DROP TABLE t");
-	close_all(db, s);
+	test_exec(f.s, "UPDATE t SET name = 'x' WHERE id = 1");
+	test_exec(f.s, "DROP TABLE t");
+	teardown(&f);
 }
 
 Test(batch, stream_early_stop_in_a_transaction_closes_the_cursor)
 {
-	ztoq_db *db;
-	ztoq_session *s = with_rows(&db, ZTOQ_DB_POSTGRESQL, 50);
-	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
-	seen w = {0};
+	fixture f;
 
-	opts.batch_size = 10;
-	w.stop_after = 1;
-	test_ok(ztoq_tx_begin(s, NULL));
-	test_ok(ztoq_batch_stream(NULL, s, "SELECT id FROM t ORDER BY id", NULL, 0, collect, &w,
-				  &opts));
+	setup(&f, ZTOQ_DB_POSTGRESQL, 50, 10);
+	f.w.stop_after = 1;
+	test_ok(ztoq_tx_begin(f.s, NULL));
+	test_ok(stream(&f, "SELECT id FROM t ORDER BY id"));
 	/* pg_cursors lists the query reading it too, as an unnamed portal */
-	cr_assert_eq(test_scalar(s, "SELECT count(*) FROM pg_cursors WHERE name <> ''"), 0);
-	cr_assert_eq(ztoq_tx_depth(s), 1);
+	cr_assert_eq(test_scalar(f.s, "SELECT count(*) FROM pg_cursors WHERE name <> ''"), 0);
+	cr_assert_eq(ztoq_tx_depth(f.s), 1);
 	/* the same stream again in the same transaction: the cursor's name is free */
-	w.nbatches = 0;
-	test_ok(ztoq_batch_stream(NULL, s, "SELECT id FROM t ORDER BY id", NULL, 0, collect, &w,
-				  &opts));
-	test_ok(ztoq_tx_commit(s));
-	close_all(db, s);
+	f.w.nbatches = 0;
+	test_ok(stream(&f, "SELECT id FROM t ORDER BY id"));
+	test_ok(ztoq_tx_commit(f.s));
+	teardown(&f);
 }
 
 /* Streams the table again from inside the first stream's process callback. */
@@ -415,57 +412,46 @@ TEST_BOTH(batch, streams_nest)
 	test_ok(ztoq_batch_stream(NULL, s, "SELECT id FROM t ORDER BY id", NULL, 0, nested, &w,
 				  &opts));
 	cr_assert_eq(w.nbatches, 2);
-	close_all(db, s);
+	test_close(db, s);
 }
 
 TEST_BOTH(batch, stream_error_from_process_is_returned_and_session_recovers)
 {
-	ztoq_db *db;
-	ztoq_session *s = with_rows(&db, backend, 30);
-	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
-	seen w = {0};
+	fixture f;
 
-	opts.batch_size = 10;
-	w.fail_with = ZTOQ_ENOTFOUND;
+	setup(&f, backend, 30, 10);
+	f.w.fail_with = ZTOQ_ENOTFOUND;
 	ztoq_error_clear();
-	cr_assert_eq(ztoq_batch_stream(NULL, s, "SELECT id FROM t ORDER BY id", NULL, 0, collect,
-				       &w, &opts),
-		     ZTOQ_ENOTFOUND);
+	cr_assert_eq(stream(&f, "SELECT id FROM t ORDER BY id"), ZTOQ_ENOTFOUND);
 	cr_assert(strstr(ztoq_error_last()->message, "process callback"), "%s",
 		  ztoq_error_last()->message);
-	cr_assert_eq(w.nbatches, 1);
-	cr_assert_eq(ztoq_tx_depth(s), 0);
-	cr_assert_eq(test_scalar(s, "SELECT count(*) FROM t"), 30);
-	close_all(db, s);
+	cr_assert_eq(f.w.nbatches, 1);
+	cr_assert_eq(ztoq_tx_depth(f.s), 0);
+	cr_assert_eq(test_scalar(f.s, "SELECT count(*) FROM t"), 30);
+	teardown(&f);
 }
 
 TEST_BOTH(batch, stream_sql_error_is_classified)
 {
-	ztoq_db *db;
-	ztoq_session *s = with_rows(&db, backend, 3);
-	seen w = {0};
+	fixture f;
 
-	cr_assert_lt(ztoq_batch_stream(NULL, s, "SELECT nope FROM t", NULL, 0, collect, &w, NULL), 0);
+	setup(&f, backend, 3, 0);
+	cr_assert_lt(stream(&f, "SELECT nope FROM t"), 0);
 	cr_assert(strstr(ztoq_error_last()->message, "nope"), "%s", ztoq_error_last()->message);
-	cr_assert_eq(ztoq_tx_depth(s), 0);
-	cr_assert_eq(test_scalar(s, "SELECT count(*) FROM t"), 3);
-	cr_assert_eq(ztoq_batch_stream(NULL, s, "INSERT INTO t VALUES (100, 'x', 1)", NULL, 0,
-				       collect, &w, NULL),
+	cr_assert_eq(ztoq_tx_depth(f.s), 0);
+	cr_assert_eq(test_scalar(f.s, "SELECT count(*) FROM t"), 3);
+	cr_assert_eq(stream(&f, "INSERT INTO t VALUES (100, 'x', 1)"),
 		     backend == ZTOQ_DB_SQLITE ? ZTOQ_EINVALID : ZTOQ_ERROR);
-	close_all(db, s);
+	teardown(&f);
 }
 
 TEST_BOTH(batch, stream_many_rows_sums_right)
 {
 	ztoq_db *db;
-	ztoq_session *s;
+	ztoq_session *s = test_empty_session(&db, backend);
 	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
 	seen w = {0};
 
-	if (backend == ZTOQ_DB_POSTGRESQL)
-		test_pg_reset();
-	db = test_open(backend);
-	test_ok(ztoq_session_open(&s, db));
 	test_exec(s, "CREATE TABLE n (id BIGINT)");
 	test_exec(s, backend == ZTOQ_DB_SQLITE
 			     ? "INSERT INTO n SELECT value FROM (WITH RECURSIVE c(value) AS (SELECT 1 "
@@ -478,84 +464,65 @@ TEST_BOTH(batch, stream_many_rows_sums_right)
 	cr_assert_eq(w.nids, 3000);
 	for (size_t i = 0; i < 3000; i++)
 		cr_assert_eq(w.ids[i], (int64_t)i + 1);
-	close_all(db, s);
+	test_close(db, s);
 }
 
 /* ---- keyset paging ------------------------------------------------------------------ */
 
+#define BY_ID "SELECT id, name FROM t WHERE id > ? ORDER BY id LIMIT ?"
+#define BY_NAME "SELECT id, name FROM t WHERE name > ? ORDER BY name LIMIT ?"
+
 TEST_BOTH(batch, keyset_by_integer_key)
 {
-	ztoq_db *db;
-	ztoq_session *s = with_rows(&db, backend, 25);
-	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
-	ztoq_value start = ZTOQ_INT64(0);
-	seen w = {0};
+	fixture f;
 
-	opts.batch_size = 10;
-	test_ok(ztoq_batch_keyset(NULL, s, "SELECT id, name FROM t WHERE id > ? ORDER BY id LIMIT ?",
-				  0, &start, collect, &w, &opts));
-	cr_assert_eq(w.nbatches, 3);
-	cr_assert_eq(w.sizes[2], 5);
-	assert_ids_in_order(&w, 25);
-	start = ZTOQ_INT64(31); /* resumes after id 31, the 11th row */
-	memset(&w, 0, sizeof(w));
-	test_ok(ztoq_batch_keyset(NULL, s, "SELECT id, name FROM t WHERE id > ? ORDER BY id LIMIT ?",
-				  0, &start, collect, &w, &opts));
-	cr_assert_eq(w.nids, 14);
-	cr_assert_eq(w.ids[0], 34);
-	close_all(db, s);
+	setup(&f, backend, 25, 10);
+	test_ok(keyset(&f, BY_ID, 0, ZTOQ_INT64(0)));
+	assert_10_10_5(&f.w);
+	memset(&f.w, 0, sizeof(f.w));
+	test_ok(keyset(&f, BY_ID, 0, ZTOQ_INT64(31))); /* resumes after id 31, the 11th row */
+	cr_assert_eq(f.w.nids, 14);
+	cr_assert_eq(f.w.ids[0], 34);
+	teardown(&f);
 }
 
 TEST_BOTH(batch, keyset_by_text_key_with_early_stop)
 {
-	ztoq_db *db;
-	ztoq_session *s = with_rows(&db, backend, 25);
-	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
-	ztoq_value start = ZTOQ_TEXT("");
-	ztoq_batch_stats stats;
-	seen w = {0};
+	fixture f;
 
-	opts.batch_size = 4;
-	opts.text_width = 4; /* keys longer than the in-line width */
-	test_ok(ztoq_batch_keyset(&stats, s,
-				  "SELECT id, name FROM t WHERE name > ? ORDER BY name LIMIT ?", 1,
-				  &start, collect, &w, &opts));
-	cr_assert_eq(w.nids, 25);
-	cr_assert_eq(w.nbatches, 7);
+	setup(&f, backend, 25, 4);
+	f.opts.text_width = 4; /* keys longer than the in-line width */
+	test_ok(keyset(&f, BY_NAME, 1, ZTOQ_TEXT("")));
+	cr_assert_eq(f.w.nids, 25);
+	cr_assert_eq(f.w.nbatches, 7);
 	/* name order: name-1, name-10, name-13, ... every id exactly once */
 	for (int id = 1; id <= 73; id += 3) {
 		int found = 0;
-		for (size_t i = 0; i < w.nids; i++)
-			found += w.ids[i] == id;
+		for (size_t i = 0; i < f.w.nids; i++)
+			found += f.w.ids[i] == id;
 		cr_assert_eq(found, 1, "id %d seen %d times", id, found);
 	}
-	memset(&w, 0, sizeof(w));
-	w.stop_after = 2;
-	test_ok(ztoq_batch_keyset(&stats, s,
-				  "SELECT id, name FROM t WHERE name > ? ORDER BY name LIMIT ?", 1,
-				  &start, collect, &w, &opts));
-	cr_assert_eq(stats.stopped, 1);
-	cr_assert_eq(w.nids, 8);
-	close_all(db, s);
+	memset(&f.w, 0, sizeof(f.w));
+	f.w.stop_after = 2;
+	test_ok(keyset(&f, BY_NAME, 1, ZTOQ_TEXT("")));
+	cr_assert_eq(f.stats.stopped, 1);
+	cr_assert_eq(f.w.nids, 8);
+	teardown(&f);
 }
 
 TEST_BOTH(batch, keyset_refuses_a_null_key_and_a_missing_column)
 {
-	ztoq_db *db;
-	ztoq_session *s = with_rows(&db, backend, 5);
-	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
-	ztoq_value start = ZTOQ_INT64(0);
-	seen w = {0};
+	fixture f;
 
-	opts.batch_size = 2;
-	cr_assert_eq(ztoq_batch_keyset(NULL, s, "SELECT id, NULL FROM t WHERE id > ? ORDER BY id LIMIT ?",
-				       1, &start, collect, &w, &opts),
+	setup(&f, backend, 5, 2);
+	cr_assert_eq(keyset(&f, "SELECT id, NULL FROM t WHERE id > ? ORDER BY id LIMIT ?", 1,
+			    ZTOQ_INT64(0)),
 		     ZTOQ_EINVALID);
 	cr_assert(strstr(ztoq_error_last()->message, "NULL"), "%s", ztoq_error_last()->message);
-	cr_assert_eq(ztoq_batch_keyset(NULL, s, "SELECT id FROM t WHERE id > ? ORDER BY id LIMIT ?",
-				       3, &start, collect, &w, &opts),
+	cr_assert_eq(keyset(&f, "SELECT id FROM t WHERE id > ? ORDER BY id LIMIT ?", 3,
+			    ZTOQ_INT64(0)),
 		     ZTOQ_EINVALID);
-	close_all(db, s);
+	teardown(&f);
 }
 
 /* ---- getters and options -------------------------------------------------------------- */
@@ -589,7 +556,7 @@ TEST_BOTH(batch, getters_convert_and_check_ranges)
 
 	test_ok(ztoq_batch_stream(NULL, s, "SELECT id, name, score FROM t ORDER BY id", NULL, 0,
 				  check_getters, NULL, NULL));
-	close_all(db, s);
+	test_close(db, s);
 }
 
 Test(batch, bad_options_and_arguments)
@@ -612,5 +579,5 @@ Test(batch, bad_options_and_arguments)
 	cr_assert_eq(ztoq_batch_keyset(NULL, s, "SELECT id FROM t", 0, NULL, collect, &w, NULL),
 		     ZTOQ_EINVALID);
 	cr_assert_eq(w.nbatches, 0);
-	close_all(db, s);
+	test_close(db, s);
 }

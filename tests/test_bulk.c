@@ -29,21 +29,11 @@ static void make_rows(size_t n)
 
 static ztoq_session *with_table(ztoq_db **db, ztoq_db_type backend)
 {
-	ztoq_session *s;
+	ztoq_session *s = test_empty_session(db, backend);
 
-	if (backend == ZTOQ_DB_POSTGRESQL)
-		test_pg_reset();
-	*db = test_open(backend);
-	test_ok(ztoq_session_open(&s, *db));
 	test_exec(s, "CREATE TABLE t (id BIGINT PRIMARY KEY, name TEXT NOT NULL, "
 		     "score DOUBLE PRECISION CHECK (score >= 0))");
 	return s;
-}
-
-static void close_all(ztoq_db *db, ztoq_session *s)
-{
-	test_ok(ztoq_session_close(s));
-	ztoq_db_close(db);
 }
 
 /* The name stored for key `id`, or NULL when there is no such row. Static buffer. */
@@ -111,7 +101,7 @@ TEST_BOTH(bulk, inserts_many_rows_in_one_call)
 	cr_assert_eq(res.first_bad, SIZE_MAX);
 	cr_assert_eq(ztoq_tx_depth(s), 0, "its own transaction was committed");
 	assert_rows_stored(s, MAX_ROWS, NULL, 0);
-	close_all(db, s);
+	test_close(db, s);
 }
 
 TEST_BOTH(bulk, statement_and_savepoint_sizes_do_not_change_the_result)
@@ -133,7 +123,7 @@ TEST_BOTH(bulk, statement_and_savepoint_sizes_do_not_change_the_result)
 	}
 	test_ok(ztoq_bulk_insert(&res, s, &table, rows, 0, &opts));
 	cr_assert_eq(res.affected, 0);
-	close_all(db, s);
+	test_close(db, s);
 }
 
 TEST_BOTH(bulk, values_round_trip_exactly)
@@ -154,10 +144,7 @@ TEST_BOTH(bulk, values_round_trip_exactly)
 
 	for (int i = 0; i < 256; i++)
 		blob[i] = (unsigned char)i;
-	if (backend == ZTOQ_DB_POSTGRESQL)
-		test_pg_reset();
-	db = test_open(backend);
-	test_ok(ztoq_session_open(&s, db));
+	s = test_empty_session(&db, backend);
 	test_exec(s, backend == ZTOQ_DB_SQLITE
 			     ? "CREATE TABLE w (i INTEGER, t TEXT, d DOUBLE, b BOOLEAN, x BLOB, ts TIMESTAMP)"
 			     : "CREATE TABLE w (i BIGINT, t TEXT, d DOUBLE PRECISION, b BOOLEAN, x BYTEA, "
@@ -213,7 +200,7 @@ TEST_BOTH(bulk, values_round_trip_exactly)
 	}
 	cr_assert_eq(ztoq_stmt_fetch(st), ZTOQ_DONE);
 	ztoq_stmt_finalize(st);
-	close_all(db, s);
+	test_close(db, s);
 }
 
 /* Records the bad rows the call reports. */
@@ -233,6 +220,17 @@ static void on_bad(size_t row, const ztoq_error *why, void *payload)
 		snprintf(r->first_message, sizeof(r->first_message), "%s", why->message);
 	r->codes[r->n] = why->code;
 	r->rows[r->n++] = row;
+}
+
+/* Options with `policy`, bad rows reported into `r`. */
+static ztoq_bulk_options reporting(ztoq_bulk_policy policy, reported *r)
+{
+	ztoq_bulk_options opts = ZTOQ_BULK_OPTIONS_INIT;
+
+	opts.policy = policy;
+	opts.on_bad_row = on_bad;
+	opts.payload = r;
+	return opts;
 }
 
 /* Rows 0..299 with bad rows: 0 (NULL name), 57 (row 3's key again), 70 (negative
@@ -256,14 +254,11 @@ static void skip_policy(ztoq_db_type backend, size_t per_statement)
 {
 	ztoq_db *db;
 	ztoq_session *s = with_table(&db, backend);
-	ztoq_bulk_options opts = ZTOQ_BULK_OPTIONS_INIT;
-	ztoq_bulk_result res;
 	reported r = {0};
+	ztoq_bulk_options opts = reporting(ZTOQ_BULK_SKIP, &r);
+	ztoq_bulk_result res;
 
 	make_bad_rows();
-	opts.policy = ZTOQ_BULK_SKIP;
-	opts.on_bad_row = on_bad;
-	opts.payload = &r;
 	opts.rows_per_statement = per_statement;
 	opts.rows_per_savepoint = per_statement ? 4 * per_statement : 0;
 	test_ok(ztoq_bulk_insert(&res, s, &table, rows, NROWS, &opts));
@@ -280,7 +275,7 @@ static void skip_policy(ztoq_db_type backend, size_t per_statement)
 	/* every other row, before and after each bad one, is there exactly */
 	assert_rows_stored(s, NROWS, bad, NBAD);
 	cr_assert_eq(test_scalar(s, "SELECT count(*) FROM t"), NROWS - NBAD);
-	close_all(db, s);
+	test_close(db, s);
 }
 
 TEST_BOTH(bulk, skip_policy_writes_the_good_rows_and_reports_the_bad)
@@ -297,17 +292,15 @@ TEST_BOTH(bulk, abort_policy_rolls_back_everything_and_names_the_row)
 {
 	ztoq_db *db;
 	ztoq_session *s = with_table(&db, backend);
-	ztoq_bulk_options opts = ZTOQ_BULK_OPTIONS_INIT;
-	ztoq_bulk_result res;
 	reported r = {0};
+	ztoq_bulk_options opts = reporting(ZTOQ_BULK_ABORT, &r);
+	ztoq_bulk_result res;
 	int rc;
 
 	test_exec(s, "INSERT INTO t VALUES (1000, 'before', 1)");
 	make_rows(NROWS);
 	rows[3 * 57] = ZTOQ_INT64(4); /* a duplicate of row 3's key */
 	rows[3 * 150 + 1] = ZTOQ_NULL_VALUE;
-	opts.on_bad_row = on_bad;
-	opts.payload = &r;
 	rc = ztoq_bulk_insert(&res, s, &table, rows, NROWS, &opts);
 	cr_assert_eq(rc, ZTOQ_ECONSTRAINT, "%s: %s", ztoq_error_name(rc), ztoq_error_last()->message);
 	cr_assert(strstr(ztoq_error_last()->message, "row 57"), "%s", ztoq_error_last()->message);
@@ -324,7 +317,7 @@ TEST_BOTH(bulk, abort_policy_rolls_back_everything_and_names_the_row)
 	cr_assert_null(name_of(s, NROWS));
 	cr_assert_eq(test_scalar(s, "SELECT count(*) FROM t"), 1);
 	cr_assert_str_eq(name_of(s, 1000), "before");
-	close_all(db, s);
+	test_close(db, s);
 }
 
 TEST_BOTH(bulk, abort_inside_a_transaction_keeps_the_callers_work)
@@ -343,15 +336,26 @@ TEST_BOTH(bulk, abort_inside_a_transaction_keeps_the_callers_work)
 	test_ok(ztoq_bulk_insert(NULL, s, &table, rows, 50, NULL));
 	test_ok(ztoq_tx_commit(s));
 	cr_assert_eq(test_scalar(s, "SELECT count(*) FROM t"), 51);
-	close_all(db, s);
+	test_close(db, s);
+}
+
+/* Options for an upsert keyed on id. */
+static ztoq_bulk_options upsert_on_id(ztoq_bulk_conflict conflict)
+{
+	static const char *const keys[] = {"id"};
+	ztoq_bulk_options opts = ZTOQ_BULK_OPTIONS_INIT;
+
+	opts.conflict = conflict;
+	opts.key_columns = keys;
+	opts.nkeys = 1;
+	return opts;
 }
 
 TEST_BOTH(bulk, upsert_updates_and_ignore_keeps)
 {
-	static const char *const keys[] = {"id"};
 	ztoq_db *db;
 	ztoq_session *s = with_table(&db, backend);
-	ztoq_bulk_options opts = ZTOQ_BULK_OPTIONS_INIT;
+	ztoq_bulk_options opts = upsert_on_id(ZTOQ_BULK_CONFLICT_IGNORE);
 	ztoq_bulk_result res;
 	ztoq_value upd[6 * 3];
 
@@ -362,9 +366,6 @@ TEST_BOTH(bulk, upsert_updates_and_ignore_keeps)
 		upd[3 * i + 1] = ZTOQ_TEXT("new");
 		upd[3 * i + 2] = ZTOQ_DOUBLE(1);
 	}
-	opts.conflict = ZTOQ_BULK_CONFLICT_IGNORE;
-	opts.key_columns = keys;
-	opts.nkeys = 1;
 	test_ok(ztoq_bulk_insert(&res, s, &table, upd, 6, &opts));
 	cr_assert_eq(res.affected, 3);
 	cr_assert_str_eq(name_of(s, 8), "row-7");
@@ -379,26 +380,22 @@ TEST_BOTH(bulk, upsert_updates_and_ignore_keeps)
 	cr_assert_str_eq(name_of(s, 13), "newer");
 	cr_assert_str_eq(name_of(s, 7), "row-6");
 	cr_assert_eq(test_scalar(s, "SELECT count(*) FROM t"), 13);
-	close_all(db, s);
+	test_close(db, s);
 }
 
 TEST_BOTH(bulk, upsert_of_one_key_twice_in_a_call)
 {
-	static const char *const keys[] = {"id"};
 	ztoq_db *db;
 	ztoq_session *s = with_table(&db, backend);
-	ztoq_bulk_options opts = ZTOQ_BULK_OPTIONS_INIT;
+	ztoq_bulk_options opts = upsert_on_id(ZTOQ_BULK_CONFLICT_UPDATE);
 	ztoq_value v[3 * 3] = {ZTOQ_INT64(1), ZTOQ_TEXT("first"),  ZTOQ_DOUBLE(1),
 			       ZTOQ_INT64(2), ZTOQ_TEXT("other"),  ZTOQ_DOUBLE(1),
 			       ZTOQ_INT64(1), ZTOQ_TEXT("second"), ZTOQ_DOUBLE(2)};
 
-	opts.conflict = ZTOQ_BULK_CONFLICT_UPDATE;
-	opts.key_columns = keys;
-	opts.nkeys = 1;
 	test_ok(ztoq_bulk_insert(NULL, s, &table, v, 3, &opts));
 	cr_assert_str_eq(name_of(s, 1), "second", "later rows win, as row by row");
 	cr_assert_str_eq(name_of(s, 2), "other");
-	close_all(db, s);
+	test_close(db, s);
 }
 
 TEST_BOTH(bulk, refuses_bad_arguments_before_writing)
@@ -425,28 +422,25 @@ TEST_BOTH(bulk, refuses_bad_arguments_before_writing)
 	cr_assert_eq(ztoq_bulk_insert(NULL, s, NULL, rows, 20, NULL), ZTOQ_EINVALID);
 	cr_assert_eq(ztoq_bulk_insert(NULL, s, &table, NULL, 20, NULL), ZTOQ_EINVALID);
 	cr_assert_eq(test_scalar(s, "SELECT count(*) FROM t"), 0);
-	close_all(db, s);
+	test_close(db, s);
 }
 
 TEST_BOTH(bulk, unknown_table_is_an_error_not_bad_rows)
 {
 	ztoq_db *db;
 	ztoq_session *s = with_table(&db, backend);
-	ztoq_bulk_options opts = ZTOQ_BULK_OPTIONS_INIT;
 	ztoq_bulk_table missing = table;
 	reported r = {0};
+	ztoq_bulk_options opts = reporting(ZTOQ_BULK_SKIP, &r);
 
 	missing.table = "no_such_table";
 	make_rows(100);
-	opts.policy = ZTOQ_BULK_SKIP;
-	opts.on_bad_row = on_bad;
-	opts.payload = &r;
 	cr_assert_lt(ztoq_bulk_insert(NULL, s, &missing, rows, 100, &opts), 0);
 	cr_assert(strstr(ztoq_error_last()->message, "no_such_table"), "%s",
 		  ztoq_error_last()->message);
 	cr_assert_eq(r.n, 0, "no row is blamed for a missing table");
 	cr_assert_eq(ztoq_tx_depth(s), 0);
-	close_all(db, s);
+	test_close(db, s);
 }
 
 Test(bulk, postgresql_column_types_by_name)
@@ -458,14 +452,11 @@ Test(bulk, postgresql_column_types_by_name)
 	ztoq_value v[2 * 2] = {ZTOQ_INT64(1), ZTOQ_TEXT("{\"a\": [1, \"x,y\"]}"), ZTOQ_INT64(2),
 			       ZTOQ_NULL_VALUE};
 	ztoq_db *db;
-	ztoq_session *s;
+	ztoq_session *s = test_empty_session(&db, ZTOQ_DB_POSTGRESQL);
 
-	test_pg_reset();
-	db = test_open(ZTOQ_DB_POSTGRESQL);
-	test_ok(ztoq_session_open(&s, db));
 	test_exec(s, "CREATE TABLE j (id INTEGER PRIMARY KEY, doc JSONB)");
 	test_ok(ztoq_bulk_insert(NULL, s, &jt, v, 2, NULL));
 	cr_assert_eq(test_scalar(s, "SELECT count(*) FROM j WHERE doc->'a'->>1 = 'x,y'"), 1);
 	cr_assert_eq(test_scalar(s, "SELECT count(*) FROM j WHERE doc IS NULL"), 1);
-	close_all(db, s);
+	test_close(db, s);
 }
