@@ -46,6 +46,13 @@ static inline double bench_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Records what was measured: `rows` done since `t0`. Call it as the timed work ends. */
+static inline void bench_done(bench_result *out, double t0, double rows)
+{
+	out->seconds = bench_now() - t0;
+	out->rows = rows;
+}
+
 /* Fails the measurement with a message (exits the child). */
 void bench_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 

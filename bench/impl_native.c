@@ -95,8 +95,7 @@ static int lite_insert_row(const bench_ctx *ctx, bench_result *out)
 	}
 	sqlite3_finalize(st);
 	lite_exec(db, "COMMIT");
-	out->seconds = bench_now() - t0;
-	out->rows = (double)ctx->insert_rows;
+	bench_done(out, t0, (double)ctx->insert_rows);
 	sqlite3_close(db);
 	return 0;
 }
@@ -122,8 +121,7 @@ static int pq_insert_row(const bench_ctx *ctx, bench_result *out)
 			 "insert");
 	}
 	pq_exec(c, "COMMIT");
-	out->seconds = bench_now() - t0;
-	out->rows = (double)ctx->insert_rows;
+	bench_done(out, t0, (double)ctx->insert_rows);
 	PQfinish(c);
 	return 0;
 }
@@ -160,8 +158,7 @@ int native_insert_copy(const bench_ctx *ctx, bench_result *out)
 		bench_die("PQputCopyEnd: %s", PQerrorMessage(c));
 	pq_check(c, PQgetResult(c), PGRES_COMMAND_OK, "COPY end");
 	pq_exec(c, "COMMIT");
-	out->seconds = bench_now() - t0;
-	out->rows = (double)ctx->insert_rows;
+	bench_done(out, t0, (double)ctx->insert_rows);
 	free(buf);
 	PQfinish(c);
 	return 0;
@@ -205,8 +202,7 @@ int native_read(const bench_ctx *ctx, bench_result *out)
 		}
 		PQfinish(c);
 	}
-	out->seconds = bench_now() - t0;
-	out->rows = (double)rows;
+	bench_done(out, t0, (double)rows);
 	if (rows != ctx->read_rows || sum <= 0)
 		bench_die("read %ld rows, expected %ld", rows, ctx->read_rows);
 	return 0;
@@ -290,7 +286,6 @@ int native_txn(const bench_ctx *ctx, bench_result *out)
 	t0 = bench_now();
 	bench_threads(ctx->threads, ctx->backend == ZTOQ_DB_SQLITE ? lite_worker : pq_worker, w,
 		      sizeof(w[0]));
-	out->seconds = bench_now() - t0;
-	out->rows = (double)ctx->threads * (double)ctx->txns_per_thread;
+	bench_done(out, t0, (double)ctx->threads * (double)ctx->txns_per_thread);
 	return 0;
 }

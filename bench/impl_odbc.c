@@ -160,8 +160,7 @@ static int insert(const bench_ctx *ctx, bench_result *out, long per_stmt, long p
 	}
 	SQLFreeHandle(SQL_HANDLE_STMT, st);
 	commit(c);
-	out->seconds = bench_now() - t0;
-	out->rows = (double)n;
+	bench_done(out, t0, (double)n);
 	disconnect(c);
 	free(ids), free(scores), free(names), free(lens), free(sql);
 	return 0;
@@ -213,8 +212,7 @@ static int read_block(const bench_ctx *ctx, bench_result *out, const char *extra
 		rows += (long)fetched;
 	}
 	SQLFreeHandle(SQL_HANDLE_STMT, st);
-	out->seconds = bench_now() - t0;
-	out->rows = (double)rows;
+	bench_done(out, t0, (double)rows);
 	if (rows != ctx->read_rows)
 		bench_die("read %ld rows, expected %ld", rows, ctx->read_rows);
 	disconnect(c);
@@ -250,55 +248,93 @@ static int ok(SQLRETURN rc)
 	return SQL_SUCCEEDED(rc) || rc == SQL_NO_DATA;
 }
 
+/*
+ * The statements of one read-then-update transaction. PostgreSQL: autocommit off and
+ * SQLEndTran. SQLite: as libztoq does it, autocommit on and BEGIN IMMEDIATE / COMMIT in
+ * SQL, because the driver's own transactions begin deferred and two read-then-write
+ * transactions then deadlock on the lock upgrade (one fails at once, and is retried).
+ */
+typedef struct {
+	conn c;
+	SQLHSTMT sel, upd, begin, commit, rollback; /* begin..rollback: SQLite only */
+	int64_t key, counter;
+} txn;
+
+static SQLHSTMT prepare(conn c, const char *sql)
+{
+	SQLHSTMT h;
+
+	SQLAllocHandle(SQL_HANDLE_STMT, c.dbc, &h);
+	OK_STMT(h, SQLPrepare(h, (SQLCHAR *)sql, SQL_NTS));
+	return h;
+}
+
+/* Commits or rolls back; nonzero when that succeeded. */
+static int end_txn(txn *t, int keep)
+{
+	if (t->begin)
+		return ok(SQLExecute(keep ? t->commit : t->rollback));
+	return SQL_SUCCEEDED(SQLEndTran(SQL_HANDLE_DBC, t->c.dbc, keep ? SQL_COMMIT : SQL_ROLLBACK));
+}
+
 /* One read-then-update transaction; 0 when it committed, -1 to retry (SQLite busy). */
-static int read_update(conn c, SQLHSTMT sel, SQLHSTMT upd, int64_t *counter)
+static int read_update(txn *t)
 {
 	SQLLEN ind;
 
-	if (!ok(SQLExecute(sel)) || !SQL_SUCCEEDED(SQLFetch(sel)) ||
-	    !SQL_SUCCEEDED(SQLGetData(sel, 1, SQL_C_SBIGINT, counter, 0, &ind)))
+	if ((t->begin && !ok(SQLExecute(t->begin))) || !ok(SQLExecute(t->sel)) ||
+	    !SQL_SUCCEEDED(SQLFetch(t->sel)) ||
+	    !SQL_SUCCEEDED(SQLGetData(t->sel, 1, SQL_C_SBIGINT, &t->counter, 0, &ind)))
 		goto fail;
-	SQLFreeStmt(sel, SQL_CLOSE);
-	(*counter)++;
-	if (!ok(SQLExecute(upd)) || !SQL_SUCCEEDED(SQLEndTran(SQL_HANDLE_DBC, c.dbc, SQL_COMMIT)))
-		goto fail;
-	return 0;
+	SQLFreeStmt(t->sel, SQL_CLOSE);
+	t->counter++;
+	if (ok(SQLExecute(t->upd)) && end_txn(t, 1))
+		return 0;
 fail:
-	SQLFreeStmt(sel, SQL_CLOSE);
-	SQLEndTran(SQL_HANDLE_DBC, c.dbc, SQL_ROLLBACK);
+	SQLFreeStmt(t->sel, SQL_CLOSE);
+	end_txn(t, 0);
 	return -1;
 }
 
-static void run_txns(conn c, int thread, long count)
+static void run_txns(conn c, ztoq_db_type backend, int thread, long count)
 {
-	SQLHSTMT sel, upd;
-	int64_t key = 0, counter = 0;
+	txn t = {c, SQL_NULL_HSTMT, SQL_NULL_HSTMT, SQL_NULL_HSTMT, SQL_NULL_HSTMT, SQL_NULL_HSTMT,
+		 0, 0};
 	long retries = 0;
 
-	set_autocommit(c, 0);
-	SQLAllocHandle(SQL_HANDLE_STMT, c.dbc, &sel);
-	SQLAllocHandle(SQL_HANDLE_STMT, c.dbc, &upd);
-	OK_STMT(sel, SQLPrepare(sel, (SQLCHAR *)"SELECT counter FROM bench_txn WHERE id = ?", SQL_NTS));
-	OK_STMT(upd, SQLPrepare(upd, (SQLCHAR *)"UPDATE bench_txn SET counter = ? WHERE id = ?",
-				SQL_NTS));
-	SQLBindParameter(sel, 1, SQL_PARAM_INPUT, SQL_C_SBIGINT, SQL_BIGINT, 19, 0, &key, 0, NULL);
-	SQLBindParameter(upd, 1, SQL_PARAM_INPUT, SQL_C_SBIGINT, SQL_BIGINT, 19, 0, &counter, 0, NULL);
-	SQLBindParameter(upd, 2, SQL_PARAM_INPUT, SQL_C_SBIGINT, SQL_BIGINT, 19, 0, &key, 0, NULL);
-	for (long i = 0; i < count; i++) {
-		key = (thread * 7919L + i * 13L) % TXN_TABLE_ROWS;
-		while (read_update(c, sel, upd, &counter) < 0)
-			if (++retries > 100000)
-				die_odbc(SQL_HANDLE_STMT, upd, "too many retries");
+	if (backend == ZTOQ_DB_SQLITE) {
+		t.begin = prepare(c, "BEGIN IMMEDIATE");
+		t.commit = prepare(c, "COMMIT");
+		t.rollback = prepare(c, "ROLLBACK");
+	} else {
+		set_autocommit(c, 0);
 	}
-	SQLFreeHandle(SQL_HANDLE_STMT, sel);
-	SQLFreeHandle(SQL_HANDLE_STMT, upd);
+	t.sel = prepare(c, "SELECT counter FROM bench_txn WHERE id = ?");
+	t.upd = prepare(c, "UPDATE bench_txn SET counter = ? WHERE id = ?");
+	SQLBindParameter(t.sel, 1, SQL_PARAM_INPUT, SQL_C_SBIGINT, SQL_BIGINT, 19, 0, &t.key, 0, NULL);
+	SQLBindParameter(t.upd, 1, SQL_PARAM_INPUT, SQL_C_SBIGINT, SQL_BIGINT, 19, 0, &t.counter, 0,
+			 NULL);
+	SQLBindParameter(t.upd, 2, SQL_PARAM_INPUT, SQL_C_SBIGINT, SQL_BIGINT, 19, 0, &t.key, 0, NULL);
+	for (long i = 0; i < count; i++) {
+		t.key = (thread * 7919L + i * 13L) % TXN_TABLE_ROWS;
+		while (read_update(&t) < 0)
+			if (++retries > 100000)
+				die_odbc(SQL_HANDLE_STMT, t.upd, "too many retries");
+	}
+	SQLFreeHandle(SQL_HANDLE_STMT, t.sel);
+	SQLFreeHandle(SQL_HANDLE_STMT, t.upd);
+	if (t.begin) {
+		SQLFreeHandle(SQL_HANDLE_STMT, t.begin);
+		SQLFreeHandle(SQL_HANDLE_STMT, t.commit);
+		SQLFreeHandle(SQL_HANDLE_STMT, t.rollback);
+	}
 }
 
 static void *txn_worker(void *p)
 {
 	worker *w = p;
 
-	run_txns(w->c, w->thread, w->count);
+	run_txns(w->c, w->ctx->backend, w->thread, w->count);
 	return NULL;
 }
 
@@ -312,8 +348,7 @@ int odbc_txn(const bench_ctx *ctx, bench_result *out)
 		w[i] = (worker){ctx, i, ctx->txns_per_thread, connect_ctx(ctx, "")};
 	t0 = bench_now();
 	bench_threads(ctx->threads, txn_worker, w, sizeof(w[0]));
-	out->seconds = bench_now() - t0;
-	out->rows = (double)ctx->threads * (double)ctx->txns_per_thread;
+	bench_done(out, t0, (double)ctx->threads * (double)ctx->txns_per_thread);
 	for (int i = 0; i < ctx->threads; i++)
 		disconnect(w[i].c);
 	return 0;
@@ -325,10 +360,9 @@ int odbc_connect_new(const bench_ctx *ctx, bench_result *out)
 
 	for (long i = 0; i < ctx->connect_txns; i++) {
 		conn c = connect_ctx(ctx, "");
-		run_txns(c, 0, 1);
+		run_txns(c, ctx->backend, 0, 1);
 		disconnect(c);
 	}
-	out->seconds = bench_now() - t0;
-	out->rows = (double)ctx->connect_txns;
+	bench_done(out, t0, (double)ctx->connect_txns);
 	return 0;
 }

@@ -25,27 +25,70 @@ static ztoq_db *open_db(const bench_ctx *ctx, int max_conns)
 	return db;
 }
 
-static void recreate_insert_table(ztoq_session *s)
+/* A manager with one connection and a session on it. */
+typedef struct {
+	ztoq_db *db;
+	ztoq_session *s;
+} single;
+
+static single open_single(const bench_ctx *ctx)
 {
-	CHECK(ztoq_session_exec(s, "DROP TABLE IF EXISTS bench_insert", NULL, 0, NULL));
-	CHECK(ztoq_session_exec(s, "CREATE TABLE bench_insert (id BIGINT PRIMARY KEY, name TEXT, "
-				   "score DOUBLE PRECISION)",
-				NULL, 0, NULL));
+	single one = {open_db(ctx, 1), NULL};
+
+	CHECK(ztoq_session_open(&one.s, one.db));
+	return one;
 }
+
+static int close_single(single *one)
+{
+	ztoq_session_close(one->s);
+	ztoq_db_close(one->db);
+	return 0;
+}
+
+static void exec(ztoq_session *s, const char *sql)
+{
+	CHECK(ztoq_session_exec(s, sql, NULL, 0, NULL));
+}
+
+/* Drops and creates `table` with `columns`, then fills it with `n` rows: `select` over
+ * i = 0 .. n - 1. */
+static void make_table(const bench_ctx *ctx, ztoq_session *s, const char *table,
+		       const char *columns, const char *select, long n)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof(sql), "DROP TABLE IF EXISTS %s", table);
+	exec(s, sql);
+	snprintf(sql, sizeof(sql), "CREATE TABLE %s (%s)", table, columns);
+	exec(s, sql);
+	if (n <= 0)
+		return;
+	if (ctx->backend == ZTOQ_DB_SQLITE)
+		snprintf(sql, sizeof(sql),
+			 "INSERT INTO %s SELECT %s FROM (WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL "
+			 "SELECT i + 1 FROM c WHERE i < %ld) SELECT i FROM c)",
+			 table, select, n - 1);
+	else
+		snprintf(sql, sizeof(sql), "INSERT INTO %s SELECT %s FROM generate_series(0, %ld) i",
+			 table, select, n - 1);
+	exec(s, sql);
+}
+
+#define ROW_COLUMNS "id BIGINT PRIMARY KEY, name TEXT, score DOUBLE PRECISION"
 
 int ztoq_insert_row(const bench_ctx *ctx, bench_result *out)
 {
-	ztoq_db *db = open_db(ctx, 1);
-	ztoq_session *s;
+	single one = open_single(ctx);
 	ztoq_stmt *st;
 	char name[32];
 	double t0;
 
-	CHECK(ztoq_session_open(&s, db));
-	recreate_insert_table(s);
+	make_table(ctx, one.s, "bench_insert", ROW_COLUMNS, NULL, 0);
 	t0 = bench_now();
-	CHECK(ztoq_tx_begin(s, NULL));
-	CHECK(ztoq_stmt_prepare(&st, s, "INSERT INTO bench_insert (id, name, score) VALUES (?, ?, ?)"));
+	CHECK(ztoq_tx_begin(one.s, NULL));
+	CHECK(ztoq_stmt_prepare(&st, one.s,
+				"INSERT INTO bench_insert (id, name, score) VALUES (?, ?, ?)"));
 	for (long i = 0; i < ctx->insert_rows; i++) {
 		int len = bench_name(name, sizeof(name), i);
 
@@ -55,12 +98,9 @@ int ztoq_insert_row(const bench_ctx *ctx, bench_result *out)
 		CHECK(ztoq_stmt_execute(st));
 	}
 	ztoq_stmt_finalize(st);
-	CHECK(ztoq_tx_commit(s));
-	out->seconds = bench_now() - t0;
-	out->rows = (double)ctx->insert_rows;
-	ztoq_session_close(s);
-	ztoq_db_close(db);
-	return 0;
+	CHECK(ztoq_tx_commit(one.s));
+	bench_done(out, t0, (double)ctx->insert_rows);
+	return close_single(&one);
 }
 
 int ztoq_insert_bulk(const bench_ctx *ctx, bench_result *out)
@@ -68,15 +108,13 @@ int ztoq_insert_bulk(const bench_ctx *ctx, bench_result *out)
 	static const char *const cols[] = {"id", "name", "score"};
 	static const ztoq_type types[] = {ZTOQ_TYPE_INT64, ZTOQ_TYPE_TEXT, ZTOQ_TYPE_DOUBLE};
 	const ztoq_bulk_table table = {"bench_insert", cols, types, NULL, 3};
-	ztoq_db *db = open_db(ctx, 1);
-	ztoq_session *s;
+	single one = open_single(ctx);
 	ztoq_value *rows;
 	char (*names)[32];
 	double t0;
 	long n = ctx->insert_rows;
 
-	CHECK(ztoq_session_open(&s, db));
-	recreate_insert_table(s);
+	make_table(ctx, one.s, "bench_insert", ROW_COLUMNS, NULL, 0);
 	t0 = bench_now();
 	/* the rows are built in the timed part, as every implementation does */
 	rows = malloc((size_t)n * 3 * sizeof(*rows));
@@ -90,14 +128,11 @@ int ztoq_insert_bulk(const bench_ctx *ctx, bench_result *out)
 		rows[3 * i + 1] = ZTOQ_TEXTN(names[i], (size_t)len);
 		rows[3 * i + 2] = ZTOQ_DOUBLE(i * 0.5);
 	}
-	CHECK(ztoq_bulk_insert(NULL, s, &table, rows, (size_t)n, NULL));
-	out->seconds = bench_now() - t0;
-	out->rows = (double)n;
+	CHECK(ztoq_bulk_insert(NULL, one.s, &table, rows, (size_t)n, NULL));
+	bench_done(out, t0, (double)n);
 	free(rows);
 	free(names);
-	ztoq_session_close(s);
-	ztoq_db_close(db);
-	return 0;
+	return close_single(&one);
 }
 
 typedef struct {
@@ -119,115 +154,65 @@ static int sum_batch(const ztoq_batch *b, void *payload)
 	return 0;
 }
 
-static int finish_read(const bench_ctx *ctx, const summed *t, double t0, bench_result *out)
+/* Reads bench_read in batches, streamed or paged by key, and checks the sum. */
+static int read_all(const bench_ctx *ctx, bench_result *out, int by_key)
 {
-	double expected = 0.5 * (double)ctx->read_rows * (double)(ctx->read_rows - 1) / 2;
+	single one = open_single(ctx);
+	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
+	ztoq_value start = ZTOQ_INT64(-1);
+	summed t = {0, 0};
+	double expected = 0.5 * (double)ctx->read_rows * (double)(ctx->read_rows - 1) / 2, t0;
 
-	out->seconds = bench_now() - t0;
-	out->rows = (double)t->rows;
-	if (t->rows != ctx->read_rows || t->sum != expected)
-		bench_die("read %ld rows summing to %.1f, expected %ld and %.1f", t->rows, t->sum,
+	opts.batch_size = (size_t)ctx->read_batch;
+	t0 = bench_now();
+	if (by_key)
+		CHECK(ztoq_batch_keyset(NULL, one.s, "SELECT id, name, score FROM bench_read "
+						      "WHERE id > ? ORDER BY id LIMIT ?",
+					0, &start, sum_batch, &t, &opts));
+	else
+		CHECK(ztoq_batch_stream(NULL, one.s, "SELECT id, name, score FROM bench_read", NULL,
+					0, sum_batch, &t, &opts));
+	bench_done(out, t0, (double)t.rows);
+	if (t.rows != ctx->read_rows || t.sum != expected)
+		bench_die("read %ld rows summing to %.1f, expected %ld and %.1f", t.rows, t.sum,
 			  ctx->read_rows, expected);
-	return 0;
+	return close_single(&one);
 }
 
 int ztoq_read_stream(const bench_ctx *ctx, bench_result *out)
 {
-	ztoq_db *db = open_db(ctx, 1);
-	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
-	ztoq_session *s;
-	summed t = {0, 0};
-	double t0;
-
-	CHECK(ztoq_session_open(&s, db));
-	opts.batch_size = (size_t)ctx->read_batch;
-	t0 = bench_now();
-	CHECK(ztoq_batch_stream(NULL, s, "SELECT id, name, score FROM bench_read", NULL, 0,
-				sum_batch, &t, &opts));
-	finish_read(ctx, &t, t0, out);
-	ztoq_session_close(s);
-	ztoq_db_close(db);
-	return 0;
+	return read_all(ctx, out, 0);
 }
 
 int ztoq_read_keyset(const bench_ctx *ctx, bench_result *out)
 {
-	ztoq_db *db = open_db(ctx, 1);
-	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
-	ztoq_value start = ZTOQ_INT64(-1);
-	ztoq_session *s;
-	summed t = {0, 0};
-	double t0;
-
-	CHECK(ztoq_session_open(&s, db));
-	opts.batch_size = (size_t)ctx->read_batch;
-	t0 = bench_now();
-	CHECK(ztoq_batch_keyset(NULL, s,
-				"SELECT id, name, score FROM bench_read WHERE id > ? ORDER BY id LIMIT ?",
-				0, &start, sum_batch, &t, &opts));
-	finish_read(ctx, &t, t0, out);
-	ztoq_session_close(s);
-	ztoq_db_close(db);
-	return 0;
+	return read_all(ctx, out, 1);
 }
 
 /* Creates bench_read with ctx->read_rows rows (id, name, score = id / 2). */
 int ztoq_setup_read(const bench_ctx *ctx, bench_result *out)
 {
-	ztoq_db *db = open_db(ctx, 1);
-	ztoq_session *s;
-	char sql[512];
+	single one = open_single(ctx);
 	double t0 = bench_now();
 
-	CHECK(ztoq_session_open(&s, db));
-	CHECK(ztoq_session_exec(s, "DROP TABLE IF EXISTS bench_read", NULL, 0, NULL));
-	CHECK(ztoq_session_exec(s, "CREATE TABLE bench_read (id BIGINT PRIMARY KEY, name TEXT, "
-				   "score DOUBLE PRECISION)",
-				NULL, 0, NULL));
-	if (ctx->backend == ZTOQ_DB_SQLITE)
-		snprintf(sql, sizeof(sql),
-			 "INSERT INTO bench_read SELECT i, 'name-' || i, i * 0.5 FROM (WITH RECURSIVE "
-			 "c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i < %ld) SELECT i FROM c)",
-			 ctx->read_rows - 1);
-	else
-		snprintf(sql, sizeof(sql),
-			 "INSERT INTO bench_read SELECT i, 'name-' || i, i * 0.5 FROM "
-			 "generate_series(0, %ld) i",
-			 ctx->read_rows - 1);
-	CHECK(ztoq_session_exec(s, sql, NULL, 0, NULL));
+	make_table(ctx, one.s, "bench_read", ROW_COLUMNS, "i, 'name-' || i, i * 0.5",
+		   ctx->read_rows);
 	if (ctx->backend == ZTOQ_DB_POSTGRESQL)
-		CHECK(ztoq_session_exec(s, "VACUUM ANALYZE bench_read", NULL, 0, NULL));
-	out->seconds = bench_now() - t0;
-	out->rows = (double)ctx->read_rows;
-	ztoq_session_close(s);
-	ztoq_db_close(db);
-	return 0;
+		exec(one.s, "VACUUM ANALYZE bench_read");
+	bench_done(out, t0, (double)ctx->read_rows);
+	return close_single(&one);
 }
 
 /* Creates bench_txn with TXN_TABLE_ROWS rows (id, counter 0). */
 int ztoq_setup_txn(const bench_ctx *ctx, bench_result *out)
 {
-	ztoq_db *db = open_db(ctx, 1);
-	ztoq_session *s;
-	char sql[512];
+	single one = open_single(ctx);
 	double t0 = bench_now();
 
-	CHECK(ztoq_session_open(&s, db));
-	CHECK(ztoq_session_exec(s, "DROP TABLE IF EXISTS bench_txn", NULL, 0, NULL));
-	CHECK(ztoq_session_exec(s, "CREATE TABLE bench_txn (id BIGINT PRIMARY KEY, counter BIGINT)",
-				NULL, 0, NULL));
-	snprintf(sql, sizeof(sql),
-		 ctx->backend == ZTOQ_DB_SQLITE
-			 ? "INSERT INTO bench_txn SELECT i, 0 FROM (WITH RECURSIVE c(i) AS (SELECT 0 "
-			   "UNION ALL SELECT i + 1 FROM c WHERE i < %d) SELECT i FROM c)"
-			 : "INSERT INTO bench_txn SELECT i, 0 FROM generate_series(0, %d) i",
-		 TXN_TABLE_ROWS - 1);
-	CHECK(ztoq_session_exec(s, sql, NULL, 0, NULL));
-	out->seconds = bench_now() - t0;
-	out->rows = TXN_TABLE_ROWS;
-	ztoq_session_close(s);
-	ztoq_db_close(db);
-	return 0;
+	make_table(ctx, one.s, "bench_txn", "id BIGINT PRIMARY KEY, counter BIGINT", "i, 0",
+		   TXN_TABLE_ROWS);
+	bench_done(out, t0, TXN_TABLE_ROWS);
+	return close_single(&one);
 }
 
 /* ---- short transactions ---------------------------------------------------------- */
@@ -279,20 +264,29 @@ static void *txn_worker(void *p)
 	return NULL;
 }
 
-int ztoq_txn(const bench_ctx *ctx, bench_result *out)
+/*
+ * Runs `worker` on ctx->threads threads sharing a pool of as many connections, all open
+ * from the start, each doing `count` operations; times them all.
+ */
+static int on_threads(const bench_ctx *ctx, void *(*worker)(void *), long count,
+		      bench_result *out)
 {
 	ztoq_db *db = open_db(ctx, ctx->threads);
 	worker_arg args[64];
 	double t0;
 
 	for (int i = 0; i < ctx->threads; i++)
-		args[i] = (worker_arg){db, i, ctx->txns_per_thread};
+		args[i] = (worker_arg){db, i, count};
 	t0 = bench_now();
-	bench_threads(ctx->threads, txn_worker, args, sizeof(args[0]));
-	out->seconds = bench_now() - t0;
-	out->rows = (double)ctx->threads * (double)ctx->txns_per_thread;
+	bench_threads(ctx->threads, worker, args, sizeof(args[0]));
+	bench_done(out, t0, (double)ctx->threads * (double)count);
 	ztoq_db_close(db);
 	return 0;
+}
+
+int ztoq_txn(const bench_ctx *ctx, bench_result *out)
+{
+	return on_threads(ctx, txn_worker, ctx->txns_per_thread, out);
 }
 
 /* ---- the pool alone ---------------------------------------------------------------- */
@@ -310,27 +304,11 @@ static void *pool_worker(void *p)
 	return NULL;
 }
 
+/* Every connection is open from the start (bench_config): this measures the pool, not
+ * connects. */
 int ztoq_pool_ops(const bench_ctx *ctx, bench_result *out)
 {
-	ztoq_config *cfg = bench_config(ctx, ctx->threads);
-	worker_arg args[64];
-	ztoq_db *db;
-	double t0;
-	char min[16];
-
-	/* every connection open from the start: this measures the pool, not connects */
-	snprintf(min, sizeof(min), "%d", ctx->threads);
-	CHECK(ztoq_config_set(cfg, "min_connections", min));
-	CHECK(ztoq_db_open(&db, cfg));
-	ztoq_config_free(cfg);
-	for (int i = 0; i < ctx->threads; i++)
-		args[i] = (worker_arg){db, i, ctx->pool_ops};
-	t0 = bench_now();
-	bench_threads(ctx->threads, pool_worker, args, sizeof(args[0]));
-	out->seconds = bench_now() - t0;
-	out->rows = (double)ctx->threads * (double)ctx->pool_ops;
-	ztoq_db_close(db);
-	return 0;
+	return on_threads(ctx, pool_worker, ctx->pool_ops, out);
 }
 
 /* ---- pool versus a new connection per transaction ---------------------------------- */
@@ -344,8 +322,7 @@ int ztoq_connect_pooled(const bench_ctx *ctx, bench_result *out)
 		txn_arg a = {db, i % TXN_TABLE_ROWS};
 		CHECK(ztoq_db_transaction(db, NULL, read_update, &a));
 	}
-	out->seconds = bench_now() - t0;
-	out->rows = (double)ctx->pooled_txns;
+	bench_done(out, t0, (double)ctx->pooled_txns);
 	ztoq_db_close(db);
 	return 0;
 }
@@ -366,8 +343,7 @@ int ztoq_connect_new(const bench_ctx *ctx, bench_result *out)
 		CHECK(ztoq_db_transaction(db, NULL, read_update, &a));
 		ztoq_db_close(db);
 	}
-	out->seconds = bench_now() - t0;
-	out->rows = (double)ctx->connect_txns;
+	bench_done(out, t0, (double)ctx->connect_txns);
 	ztoq_config_free(cfg);
 	return 0;
 }

@@ -113,31 +113,32 @@ typedef struct {
 	bench_fn fn;          /* NULL: the Python peer runs it */
 } measurement;
 
+/* A measurement of the native C APIs, when they were found at configure time. */
+#ifdef HAVE_BENCH_NATIVE
+#define NATIVE(workload, impl, backends, fn) {workload, impl, backends, fn},
+#else
+#define NATIVE(workload, impl, backends, fn)
+#endif
+
 static const measurement plan[] = {
 	{"insert", "ztoq-row", BOTH, ztoq_insert_row},
 	{"insert", "ztoq-bulk", BOTH, ztoq_insert_bulk},
 	{"insert", "odbc-row", BOTH, odbc_insert_row},
 	{"insert", "odbc-array1000", BOTH, odbc_insert_array},
 	{"insert", "odbc-values", BOTH, odbc_insert_values},
-#ifdef HAVE_BENCH_NATIVE
-	{"insert", "native-row", BOTH, native_insert_row},
-	{"insert", "libpq-copy", PG, native_insert_copy},
-#endif
+	NATIVE("insert", "native-row", BOTH, native_insert_row)
+	NATIVE("insert", "libpq-copy", PG, native_insert_copy)
 	{"insert", "sqlalchemy-core", BOTH, NULL},
 	{"insert", "sqlalchemy-orm", BOTH, NULL},
 	{"read", "ztoq-stream", BOTH, ztoq_read_stream},
 	{"read", "ztoq-keyset", BOTH, ztoq_read_keyset},
 	{"read", "odbc-block", BOTH, odbc_read_block},
 	{"read", "odbc-block-buffered", PG, odbc_read_buffered},
-#ifdef HAVE_BENCH_NATIVE
-	{"read", "native", BOTH, native_read},
-#endif
+	NATIVE("read", "native", BOTH, native_read)
 	{"read", "sqlalchemy-core", BOTH, NULL},
 	{"txn", "ztoq", BOTH, ztoq_txn},
 	{"txn", "odbc", BOTH, odbc_txn},
-#ifdef HAVE_BENCH_NATIVE
-	{"txn", "native", BOTH, native_txn},
-#endif
+	NATIVE("txn", "native", BOTH, native_txn)
 	{"txn", "sqlalchemy-core", BOTH, NULL},
 	{"pool1", "ztoq", BOTH, ztoq_pool_ops},
 	{"pool1", "sqlalchemy", BOTH, NULL},
