@@ -79,13 +79,19 @@ ZTOQ_EXTERN(void) ztoq_stmt_finalize(ztoq_stmt *st);
  * reused as soon as the call returns. Bindings stay until replaced or cleared.
  */
 ZTOQ_EXTERN(int) ztoq_stmt_bind(ztoq_stmt *st, unsigned idx, const ztoq_value *value);
+/** Binds SQL NULL. */
 ZTOQ_EXTERN(int) ztoq_stmt_bind_null(ztoq_stmt *st, unsigned idx);
+/** Binds a boolean (0 false, anything else true). */
 ZTOQ_EXTERN(int) ztoq_stmt_bind_bool(ztoq_stmt *st, unsigned idx, int value);
+/** Binds a 64-bit integer. */
 ZTOQ_EXTERN(int) ztoq_stmt_bind_int64(ztoq_stmt *st, unsigned idx, int64_t value);
+/** Binds a double. */
 ZTOQ_EXTERN(int) ztoq_stmt_bind_double(ztoq_stmt *st, unsigned idx, double value);
 /** Text of `len` bytes (SIZE_MAX: up to the NUL). */
 ZTOQ_EXTERN(int) ztoq_stmt_bind_text(ztoq_stmt *st, unsigned idx, const char *text, size_t len);
+/** Binds `len` bytes of binary data (NUL bytes included). */
 ZTOQ_EXTERN(int) ztoq_stmt_bind_blob(ztoq_stmt *st, unsigned idx, const void *data, size_t len);
+/** Binds a timestamp; NULL binds SQL NULL. */
 ZTOQ_EXTERN(int) ztoq_stmt_bind_timestamp(ztoq_stmt *st, unsigned idx, const ztoq_timestamp *ts);
 
 /** Forgets every binding. */
@@ -117,14 +123,20 @@ ZTOQ_EXTERN(int) ztoq_stmt_column_index(const ztoq_stmt *st, const char *name);
  * receives 1 for SQL NULL, in which case *out is zero/empty. Numbers stored as text are
  * converted; a value that cannot be converted is ZTOQ_EINVALID. Text and blob pointers
  * are owned by the statement and valid until the next fetch; text is NUL-terminated.
+ * Not thread-safe (the statement's). This one reads the column as a 64-bit integer.
  */
 ZTOQ_EXTERN(int) ztoq_stmt_get_int64(ztoq_stmt *st, unsigned col, int64_t *out, int *is_null);
+/** The column as a double. */
 ZTOQ_EXTERN(int) ztoq_stmt_get_double(ztoq_stmt *st, unsigned col, double *out, int *is_null);
+/** The column as a boolean (PostgreSQL's "t"/"f" text too). */
 ZTOQ_EXTERN(int) ztoq_stmt_get_bool(ztoq_stmt *st, unsigned col, int *out, int *is_null);
+/** The column as NUL-terminated text of `*len` bytes (numbers rendered); not blobs. */
 ZTOQ_EXTERN(int) ztoq_stmt_get_text(ztoq_stmt *st, unsigned col, const char **out, size_t *len,
 				    int *is_null);
+/** The column as bytes (blob or text). */
 ZTOQ_EXTERN(int) ztoq_stmt_get_blob(ztoq_stmt *st, unsigned col, const void **out, size_t *len,
 				    int *is_null);
+/** The column as a timestamp. */
 ZTOQ_EXTERN(int) ztoq_stmt_get_timestamp(ztoq_stmt *st, unsigned col, ztoq_timestamp *out,
 					 int *is_null);
 /** The column as a typed value (its natural type); pointers as for get_text. */
