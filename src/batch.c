@@ -13,11 +13,12 @@
  *               FETCH FORWARD n), on the pooled connection as it is: psqlODBC's own
  *               UseDeclareFetch would make every small query pay cursor round trips.
  *   SQLite      the driver refuses SQLSetPos on a forward-only cursor, so a long
- *               value in a block would be lost. Rows are fetched one at a time into a
- *               bound scratch row, copied to their slot, and a long value is read with
- *               SQLGetData. The driver steps one row per sqlite3_step either way: this
- *               costs the same as its block fetch. (Its SQL_ATTR_ROW_BIND_OFFSET_PTR
- *               moves the values but not the length indicators, so it is not used.)
+ *               value in a block would be lost. When the result has a text or blob
+ *               column, rows are fetched one at a time into a bound scratch row,
+ *               copied to their slot, and a long value is read with SQLGetData. (The
+ *               driver's SQL_ATTR_ROW_BIND_OFFSET_PTR moves the values but not the
+ *               length indicators, so it is not used.) When every column is fixed
+ *               width nothing can be cut short: block fetch, as on PostgreSQL.
  *
  * The buffers are unbound and the statement attributes restored before a statement
  * goes back to its connection's cache.
@@ -52,7 +53,8 @@ struct bcol {
 struct ztoq_batch {
 	ztoq_session *session;
 	SQLHSTMT handle;     /* the statement being read */
-	int block;           /* one SQLFetch per batch (else one per row) */
+	int cursor;          /* streams read a server-side cursor (PostgreSQL) */
+	int block;           /* one SQLFetch per batch (else one per row), per result */
 	unsigned ncols;
 	struct bcol *cols;
 	size_t row_size;
@@ -63,6 +65,7 @@ struct ztoq_batch {
 	char *arena;
 	size_t arena_len, arena_cap;
 	size_t nrows;
+	int ended;           /* the last fetch said SQL_NO_DATA: the cursor is closed */
 	uint64_t first_row, index;
 	SQLULEN fetched;
 };
@@ -193,6 +196,15 @@ static int build_layout(ztoq_batch *b, struct bcol *cols, SQLSMALLINT n)
 	return ZTOQ_OK;
 }
 
+/* No text or blob column: no value can be longer than its slot. */
+static int fixed_width(const ztoq_batch *b)
+{
+	for (unsigned i = 0; i < b->ncols; i++)
+		if (b->cols[i].ctype == SQL_C_CHAR || b->cols[i].ctype == SQL_C_BINARY)
+			return 0;
+	return 1;
+}
+
 static void free_cols(struct bcol *cols, SQLSMALLINT n)
 {
 	for (SQLSMALLINT i = 0; cols && i < n; i++)
@@ -226,6 +238,7 @@ static int bind_columns(ztoq_batch *b, SQLHSTMT handle)
 		free_cols(cols, n);
 	else if ((code = build_layout(b, cols, n)) < 0)
 		return code;
+	b->block = b->cursor || fixed_width(b);
 	if ((code = set_attr(b, SQL_ATTR_ROW_BIND_TYPE, (SQLPOINTER)(uintptr_t)b->row_size)) < 0 ||
 	    (code = set_attr(b, SQL_ATTR_ROW_ARRAY_SIZE,
 			     (SQLPOINTER)(uintptr_t)(b->block ? b->capacity : 1))) < 0 ||
@@ -343,12 +356,12 @@ static int fill(ztoq_batch *b, int *done)
 
 	b->nrows = 0;
 	b->arena_len = 0;
-	*done = 0;
+	*done = b->ended = 0;
 	while (b->nrows < b->capacity) {
 		b->fetched = 0;
 		rc = SQLFetch(b->handle);
 		if (rc == SQL_NO_DATA) {
-			*done = 1;
+			*done = b->ended = 1;
 			break;
 		}
 		if (!SQL_SUCCEEDED(rc))
@@ -392,7 +405,7 @@ static int start_read(ztoq_batch *b, ztoq_batch_stats *stats, ztoq_session *s,
 		b->text_width = 2;
 	if (b->capacity > SIZE_MAX / 4096)
 		return ztoq__error_set(ZTOQ_EINVALID, "batch size %zu is too large", b->capacity);
-	b->block = ztoq_db_backend(ztoq_session_db(s)) == ZTOQ_DB_POSTGRESQL;
+	b->cursor = ztoq_db_backend(ztoq_session_db(s)) == ZTOQ_DB_POSTGRESQL;
 	return ZTOQ_OK;
 }
 
@@ -491,7 +504,7 @@ static int stream_direct(ztoq_batch *b, ztoq_batch_stats *stats, const char *sql
 	    (code = bind_columns(b, st->handle)) == ZTOQ_OK)
 		code = drain(b, stats, process, payload, &done);
 	unbind_columns(b);
-	if (done)
+	if (b->ended)
 		st->cursor_open = 0; /* read to its end: nothing to close */
 	ztoq_stmt_finalize(st);
 	return code;
@@ -586,7 +599,7 @@ ZTOQ_EXTERN(int) ztoq_batch_stream(ztoq_batch_stats *out, ztoq_session *s, const
 		return code;
 	if (!sql || (nparams && !params))
 		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_batch_stream: bad arguments");
-	if (b.block)
+	if (b.cursor)
 		code = stream_cursor(&b, out, sql, params, nparams, process, payload);
 	else
 		code = stream_direct(&b, out, sql, params, nparams, process, payload);

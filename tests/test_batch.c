@@ -445,6 +445,52 @@ TEST_BOTH(batch, stream_sql_error_is_classified)
 	teardown(&f);
 }
 
+/* Checks (id, score or NULL) rows: the score of id 3i + 1 is i / 2, NULL for even ids. */
+static int check_fixed_width(const ztoq_batch *b, void *payload)
+{
+	seen *w = payload;
+
+	cr_assert_eq(ztoq_batch_index(b), w->nbatches);
+	w->sizes[w->nbatches++] = ztoq_batch_rows(b);
+	for (size_t r = 0; r < ztoq_batch_rows(b); r++) {
+		int64_t id;
+		double score;
+		int is_null;
+
+		test_ok(ztoq_batch_get_int64(b, r, 0, &id, NULL));
+		test_ok(ztoq_batch_get_double(b, r, 1, &score, &is_null));
+		cr_assert_eq(id, (int64_t)(3 * w->nids + 1), "row %zu: id %lld", w->nids, (long long)id);
+		cr_assert_eq(is_null, id % 2 == 0, "id %lld", (long long)id);
+		cr_assert_float_eq(score, is_null ? 0 : (double)w->nids / 2, 1e-12);
+		w->nids++;
+	}
+	return 0;
+}
+
+/* No text or blob column: a block per fetch on both backends (values, NULLs, sizes). */
+TEST_BOTH(batch, fixed_width_results_in_blocks)
+{
+	fixture f;
+	const char *score = "CASE WHEN id % 2 = 0 THEN NULL ELSE score END";
+	char sql[256];
+
+	setup(&f, backend, 25, 7);
+	snprintf(sql, sizeof(sql), "SELECT id, %s FROM t ORDER BY id", score);
+	test_ok(ztoq_batch_stream(NULL, f.s, sql, NULL, 0, check_fixed_width, &f.w, &f.opts));
+	cr_assert_eq(f.w.nids, 25);
+	cr_assert_eq(f.w.nbatches, 4);
+	cr_assert_eq(f.w.sizes[3], 4);
+	memset(&f.w, 0, sizeof(f.w));
+	snprintf(sql, sizeof(sql), "SELECT id, %s FROM t WHERE id > ? ORDER BY id LIMIT ?", score);
+	test_ok(ztoq_batch_keyset(NULL, f.s, sql, 0, &ZTOQ_INT64(0), check_fixed_width, &f.w,
+				  &f.opts));
+	cr_assert_eq(f.w.nids, 25);
+	cr_assert_eq(f.w.nbatches, 4);
+	/* the statement goes back to the cache fit for row-at-a-time reading */
+	cr_assert_eq(test_scalar(f.s, "SELECT count(*) FROM t WHERE id % 2 = 0"), 12);
+	teardown(&f);
+}
+
 TEST_BOTH(batch, stream_many_rows_sums_right)
 {
 	ztoq_db *db;
