@@ -525,9 +525,8 @@ static int fetch_cursor(ztoq_batch *b, ztoq_batch_stats *stats, const char *name
 	int code = ZTOQ_OK, done = 0, bound = 0;
 
 	snprintf(sql, sizeof(sql), "FETCH FORWARD %zu FROM %s", b->capacity, name);
-	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, b->session->conn->dbc, &h)))
-		return ztoq__conn_error(b->session->conn, SQL_HANDLE_DBC, b->session->conn->dbc,
-					"cannot allocate a statement");
+	if ((code = ztoq__conn_alloc_stmt(b->session->conn, &h)) < 0)
+		return code;
 	b->handle = h;
 	if (!SQL_SUCCEEDED(SQLPrepare(h, (SQLCHAR *)sql, SQL_NTS)))
 		code = fail(b, "cannot prepare FETCH");
@@ -545,7 +544,7 @@ static int fetch_cursor(ztoq_batch *b, ztoq_batch_stats *stats, const char *name
 		code = deliver(b, stats, process, payload);
 	}
 	b->handle = SQL_NULL_HSTMT;
-	SQLFreeHandle(SQL_HANDLE_STMT, h);
+	ztoq__conn_free_stmt(h);
 	return code;
 }
 

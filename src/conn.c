@@ -14,21 +14,22 @@
 #include "stmt_cache.h"
 
 /*
- * The SQLite driver corrupts memory when two threads connect or disconnect on one
- * environment at the same time (DESIGN.md, driver table): those calls take this lock.
+ * Connecting and disconnecting take this lock, whatever the driver: the SQLite driver
+ * corrupts memory when two threads connect on one environment at once, psqlODBC calls
+ * setlocale() while connecting, and unixODBC's lists of environments and connections
+ * are unlocked on this platform (helgrind saw SQLAllocHandle race SQLDisconnect).
+ * Connections are pooled, so it is taken only when the pool opens or closes one.
  */
-static pthread_mutex_t connect_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t odbc_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void lock_connect(const ztoq__dialect *d)
+void ztoq__odbc_lock(void)
 {
-	if (d->serialize_connect)
-		pthread_mutex_lock(&connect_lock);
+	pthread_mutex_lock(&odbc_lock);
 }
 
-static void unlock_connect(const ztoq__dialect *d)
+void ztoq__odbc_unlock(void)
 {
-	if (d->serialize_connect)
-		pthread_mutex_unlock(&connect_lock);
+	pthread_mutex_unlock(&odbc_lock);
 }
 
 int ztoq__conn_error(ztoq__conn *c, SQLSMALLINT handle_type, SQLHANDLE handle,
@@ -84,7 +85,7 @@ int ztoq__conn_open(ztoq__conn **out, SQLHENV env, const ztoq__dialect *dialect,
 {
 	ztoq__conn *c;
 	SQLHDBC dbc = SQL_NULL_HDBC;
-	SQLRETURN rc;
+	SQLRETURN rc = SQL_ERROR;
 	int code;
 
 	*out = NULL;
@@ -92,24 +93,27 @@ int ztoq__conn_open(ztoq__conn **out, SQLHENV env, const ztoq__dialect *dialect,
 		return ztoq__error_nomem();
 	c->dialect = dialect;
 	c->secret = secret;
-	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_DBC, env, &dbc))) {
-		code = ztoq__error_odbc(dialect->type, SQL_HANDLE_ENV, env, secret, ZTOQ_ENOMEM,
-					"cannot allocate an ODBC connection handle");
-		ztoq__free(c);
-		return code;
+	ztoq__odbc_lock();
+	if (SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_DBC, env, &dbc))) {
+		if (login_timeout_s > 0)
+			SQLSetConnectAttr(dbc, SQL_ATTR_LOGIN_TIMEOUT,
+					  (SQLPOINTER)(intptr_t)login_timeout_s, SQL_IS_UINTEGER);
+		rc = SQLDriverConnect(dbc, NULL, (SQLCHAR *)connstr, SQL_NTS, NULL, 0, NULL,
+				      SQL_DRIVER_NOPROMPT);
+	} else {
+		dbc = SQL_NULL_HDBC;
 	}
-	if (login_timeout_s > 0)
-		SQLSetConnectAttr(dbc, SQL_ATTR_LOGIN_TIMEOUT, (SQLPOINTER)(intptr_t)login_timeout_s,
-				  SQL_IS_UINTEGER);
-	lock_connect(dialect);
-	rc = SQLDriverConnect(dbc, NULL, (SQLCHAR *)connstr, SQL_NTS, NULL, 0, NULL,
-			      SQL_DRIVER_NOPROMPT);
-	unlock_connect(dialect);
+	ztoq__odbc_unlock();
+	if (dbc == SQL_NULL_HDBC) {
+		ztoq__free(c);
+		return ztoq__error_odbc(dialect->type, SQL_HANDLE_ENV, env, secret, ZTOQ_ENOMEM,
+					"cannot allocate an ODBC connection handle");
+	}
 	if (!SQL_SUCCEEDED(rc)) {
 		code = connect_error(dialect, dbc, redacted, secret);
-		lock_connect(dialect);
+		ztoq__odbc_lock();
 		SQLFreeHandle(SQL_HANDLE_DBC, dbc);
-		unlock_connect(dialect);
+		ztoq__odbc_unlock();
 		ztoq__free(c);
 		return code;
 	}
@@ -130,11 +134,31 @@ void ztoq__conn_close(ztoq__conn *c)
 	ztoq__stmt_cache_free(c);
 	if (c->in_tx && !c->broken)
 		ztoq__conn_end(c, 0);
-	lock_connect(c->dialect);
+	ztoq__odbc_lock();
 	SQLDisconnect(c->dbc);
 	SQLFreeHandle(SQL_HANDLE_DBC, c->dbc);
-	unlock_connect(c->dialect);
+	ztoq__odbc_unlock();
 	ztoq__free(c);
+}
+
+int ztoq__conn_alloc_stmt(ztoq__conn *c, SQLHSTMT *out)
+{
+	SQLRETURN rc;
+
+	ztoq__odbc_lock();
+	rc = SQLAllocHandle(SQL_HANDLE_STMT, c->dbc, out);
+	ztoq__odbc_unlock();
+	if (SQL_SUCCEEDED(rc))
+		return ZTOQ_OK;
+	*out = SQL_NULL_HSTMT;
+	return ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc, "cannot allocate a statement");
+}
+
+void ztoq__conn_free_stmt(SQLHSTMT handle)
+{
+	ztoq__odbc_lock();
+	SQLFreeHandle(SQL_HANDLE_STMT, handle);
+	ztoq__odbc_unlock();
 }
 
 int ztoq__conn_exec(ztoq__conn *c, const char *sql)
@@ -143,12 +167,12 @@ int ztoq__conn_exec(ztoq__conn *c, const char *sql)
 	SQLRETURN rc;
 	int code = ZTOQ_OK;
 
-	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, c->dbc, &st)))
-		return ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc, "cannot allocate a statement");
+	if ((code = ztoq__conn_alloc_stmt(c, &st)) < 0)
+		return code;
 	rc = SQLExecDirect(st, (SQLCHAR *)sql, SQL_NTS);
 	if (!SQL_SUCCEEDED(rc) && rc != SQL_NO_DATA)
 		code = ztoq__conn_error(c, SQL_HANDLE_STMT, st, "%s", sql);
-	SQLFreeHandle(SQL_HANDLE_STMT, st);
+	ztoq__conn_free_stmt(st);
 	return code;
 }
 

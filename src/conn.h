@@ -32,9 +32,26 @@ typedef struct ztoq__conn {
 } ztoq__conn;
 
 /*
+ * The library-wide lock around ODBC calls that change the driver manager's or a
+ * driver's global lists: allocating and freeing environments and connections,
+ * connecting and disconnecting.
+ */
+void ztoq__odbc_lock(void);
+void ztoq__odbc_unlock(void);
+
+/*
+ * Allocates a statement handle on `c` under ztoq__odbc_lock() (unixODBC's handle lists
+ * are shared by every connection); records the error on failure.
+ */
+int ztoq__conn_alloc_stmt(ztoq__conn *c, SQLHSTMT *out);
+
+/* Frees a statement handle under ztoq__odbc_lock(). */
+void ztoq__conn_free_stmt(SQLHSTMT handle);
+
+/*
  * Opens a connection on `env` with `connstr`. `redacted` names it in error messages;
- * `secret` is scrubbed from driver messages. Serialises connect for drivers that need
- * it. Returns ZTOQ_OK or a classified error.
+ * `secret` is scrubbed from driver messages. Connects under ztoq__odbc_lock().
+ * Returns ZTOQ_OK or a classified error.
  */
 int ztoq__conn_open(ztoq__conn **out, SQLHENV env, const ztoq__dialect *dialect,
 		    const char *connstr, const char *redacted, const char *secret,

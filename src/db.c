@@ -38,7 +38,12 @@ static int private_memory_path(ztoq_config *cfg)
 
 static int make_environment(ztoq_db *db)
 {
-	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_ENV, SQL_NULL_HANDLE, &db->env))) {
+	SQLRETURN rc;
+
+	ztoq__odbc_lock(); /* the driver manager's list of environments */
+	rc = SQLAllocHandle(SQL_HANDLE_ENV, SQL_NULL_HANDLE, &db->env);
+	ztoq__odbc_unlock();
+	if (!SQL_SUCCEEDED(rc)) {
 		db->env = SQL_NULL_HENV;
 		return ztoq__error_set(ZTOQ_ENOMEM, "cannot allocate the ODBC environment");
 	}
@@ -157,8 +162,11 @@ ZTOQ_EXTERN(void) ztoq_db_close(ztoq_db *db)
 		return;
 	ztoq__session_reclaim_threads(db);
 	ztoq__pool_free(db->pool);
-	if (db->env)
+	if (db->env) {
+		ztoq__odbc_lock();
 		SQLFreeHandle(SQL_HANDLE_ENV, db->env);
+		ztoq__odbc_unlock();
+	}
 	free_secret(db->connstr);
 	free_secret(db->secret);
 	ztoq__free(db->redacted);

@@ -22,7 +22,6 @@ static const ztoq__dialect dialects[] = {
 	[ZTOQ_DB_SQLITE] = {
 		.type = ZTOQ_DB_SQLITE,
 		.name = "sqlite",
-		.serialize_connect = 1,
 		.native_isolation = 0,
 		.read_only_on = "PRAGMA query_only = 1",
 		.read_only_off = "PRAGMA query_only = 0",
@@ -51,9 +50,6 @@ static const ztoq__dialect dialects[] = {
 	[ZTOQ_DB_POSTGRESQL] = {
 		.type = ZTOQ_DB_POSTGRESQL,
 		.name = "postgresql",
-		/* psqlODBC calls setlocale() while connecting: not thread-safe (memcheck
-		 * saw the locale string leak when threads connected at once) */
-		.serialize_connect = 1,
 		.native_isolation = 1,
 		.read_only_on = NULL,
 		.read_only_off = NULL,
@@ -76,7 +72,6 @@ static const ztoq__dialect dialects[] = {
 	[ZTOQ_DB_ODBC] = {
 		.type = ZTOQ_DB_ODBC,
 		.name = "odbc",
-		.serialize_connect = 1, /* unknown driver: assume the worst */
 		.native_isolation = 1,
 		.read_only_on = NULL,
 		.read_only_off = NULL,

@@ -11,7 +11,6 @@
 typedef struct {
 	ztoq_db_type type;
 	const char *name;           /* "sqlite", "postgresql", "odbc" */
-	int serialize_connect;      /* the driver is unsafe when threads connect at once */
 	int native_isolation;       /* SQL_ATTR_TXN_ISOLATION really changes the level */
 	const char *read_only_on;   /* makes the connection read-only, or NULL */
 	const char *read_only_off;  /* undoes it, or NULL */

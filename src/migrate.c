@@ -541,8 +541,8 @@ static int run_sql(struct run *r, const ztoq__migration *m, int up)
 		if (shown > len)
 			shown = len;
 		index++;
-		if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, c->dbc, &h)))
-			return ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc, "cannot allocate a statement");
+		if ((code = ztoq__conn_alloc_stmt(c, &h)) < 0)
+			return code;
 		rc = SQLExecDirect(h, (SQLCHAR *)sql, (SQLINTEGER)len);
 		if (!SQL_SUCCEEDED(rc) && rc != SQL_NO_DATA)
 			code = ztoq__conn_error(c, SQL_HANDLE_STMT, h,
@@ -551,7 +551,7 @@ static int run_sql(struct run *r, const ztoq__migration *m, int up)
 						m->version, m->name, up ? "up" : "down", index, first,
 						(int)(shown > 100 ? 100 : shown), sql,
 						shown > 100 || shown < len ? " ..." : "");
-		SQLFreeHandle(SQL_HANDLE_STMT, h);
+		ztoq__conn_free_stmt(h);
 		if (code < 0)
 			return code;
 	}

@@ -50,7 +50,7 @@ static void free_columns(ztoq_stmt *st)
 static void free_stmt(ztoq_stmt *st)
 {
 	if (st->handle)
-		SQLFreeHandle(SQL_HANDLE_STMT, st->handle);
+		ztoq__conn_free_stmt(st->handle);
 	free_columns(st);
 	for (unsigned i = 0; i < st->nparams; i++)
 		ztoq__free(st->params[i].bytes);
@@ -94,6 +94,7 @@ static int new_stmt(ztoq_stmt **out, ztoq_session *s, const char *sql, unsigned 
 {
 	ztoq__conn *c = s->conn;
 	ztoq_stmt *st;
+	int code;
 
 	if (!(st = ztoq__calloc(1, sizeof(*st))) || !(st->sql = ztoq__strdup(sql))) {
 		ztoq__free(st);
@@ -103,14 +104,12 @@ static int new_stmt(ztoq_stmt **out, ztoq_session *s, const char *sql, unsigned 
 	st->session = s;
 	st->hash = hash;
 	st->ncolumns = -1;
-	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, c->dbc, &st->handle))) {
-		int code = ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc, "cannot allocate a statement");
-		st->handle = SQL_NULL_HSTMT;
+	if ((code = ztoq__conn_alloc_stmt(c, &st->handle)) < 0) {
 		free_stmt(st);
 		return code;
 	}
 	if (!SQL_SUCCEEDED(SQLPrepare(st->handle, (SQLCHAR *)sql, SQL_NTS))) {
-		int code = ztoq__stmt_error(st, "cannot prepare");
+		code = ztoq__stmt_error(st, "cannot prepare");
 		free_stmt(st);
 		return code;
 	}
