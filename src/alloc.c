@@ -59,6 +59,16 @@ void ztoq__free(void *ptr)
 	free(ptr);
 }
 
+void ztoq__free_secret(char *s)
+{
+	if (s) {
+		volatile char *p = s;
+		while (*p)
+			*p++ = '\0';
+		free(s);
+	}
+}
+
 ZTOQ_EXTERN(void) ztoq_free(void *ptr)
 {
 	free(ptr);

@@ -16,6 +16,9 @@ char *ztoq__strndup(const char *s, size_t len);
 char *ztoq__strdup(const char *s);
 void ztoq__free(void *ptr);
 
+/* Overwrites a string that held a secret (a password) with NULs, then frees it. */
+void ztoq__free_secret(char *s);
+
 /* Test hook: the `n`th allocation from now (1 = the next) fails; 0 disarms. */
 void ztoq__alloc_fail_after(long n);
 

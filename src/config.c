@@ -118,24 +118,13 @@ ZTOQ_EXTERN(int) ztoq_config_new(ztoq_config **out)
 	return *out ? ZTOQ_OK : ztoq__error_nomem();
 }
 
-/* Frees a value, wiping it first: it may be the password. */
-static void free_value(char *value)
-{
-	if (value) {
-		volatile char *p = value;
-		while (*p)
-			*p++ = '\0';
-		ztoq__free(value);
-	}
-}
-
 ZTOQ_EXTERN(void) ztoq_config_free(ztoq_config *cfg)
 {
 	if (!cfg)
 		return;
 	for (size_t i = 0; i < NOPTIONS; i++)
 		for (int s = 0; s < NSOURCES; s++)
-			free_value(cfg->values[i][s]);
+			ztoq__free_secret(cfg->values[i][s]);
 	ztoq__free(cfg);
 }
 
@@ -221,11 +210,11 @@ static int set_value(ztoq_config *cfg, ztoq_config_source source, int opt, const
 		if (!(copy = ztoq__strndup(value, len)))
 			return ztoq__error_nomem();
 		if ((rc = check_value(opt, copy, from)) < 0) {
-			free_value(copy);
+			ztoq__free_secret(copy);
 			return rc;
 		}
 	}
-	free_value(cfg->values[opt][source]);
+	ztoq__free_secret(cfg->values[opt][source]);
 	cfg->values[opt][source] = copy;
 	return ZTOQ_OK;
 }

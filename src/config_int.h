@@ -21,4 +21,10 @@ const char *ztoq__config_driver(const ztoq_config *cfg);
  */
 int ztoq__config_password(const ztoq_config *cfg, char **out);
 
+/*
+ * ztoq_connstr_build() with the password already resolved (NULL: none), so a caller
+ * that keeps the password reads a password file once. (connstr.c)
+ */
+int ztoq__connstr_compose(char **out, const ztoq_config *cfg, const char *password);
+
 #endif

@@ -91,21 +91,15 @@ int ztoq__config_password(const ztoq_config *cfg, char **out)
 }
 
 /* Appends Uid and Pwd when they are configured. */
-static int put_credentials(ztoq__buf *b, const ztoq_config *cfg)
+static void put_credentials(ztoq__buf *b, const ztoq_config *cfg, const char *password)
 {
 	const char *user = ztoq__config_str(cfg, "username");
-	char *password;
-	int rc;
 
 	if (user)
 		put_value(b, "Uid", user, 0);
-	if ((rc = ztoq__config_password(cfg, &password)) < 0 || !password)
-		return rc;
 	/* always braced: psqlODBC URL-decodes %XX and + in a bare password */
-	put_value(b, "Pwd", password, 1);
-	memset(password, 0, strlen(password));
-	ztoq__free(password);
-	return ZTOQ_OK;
+	if (password)
+		put_value(b, "Pwd", password, 1);
 }
 
 static int build_sqlite(ztoq__buf *b, const ztoq_config *cfg)
@@ -125,7 +119,7 @@ static int build_sqlite(ztoq__buf *b, const ztoq_config *cfg)
 	return ZTOQ_OK;
 }
 
-static int build_postgresql(ztoq__buf *b, const ztoq_config *cfg)
+static void build_postgresql(ztoq__buf *b, const ztoq_config *cfg, const char *password)
 {
 	put_value(b, "Driver", ztoq__config_driver(cfg), 1);
 	put_value(b, "Server", ztoq__config_str(cfg, "host"), 0);
@@ -133,42 +127,54 @@ static int build_postgresql(ztoq__buf *b, const ztoq_config *cfg)
 	put_value(b, "Database", ztoq__config_str(cfg, "database"), 0);
 	/* 7.4-0: an error aborts the whole transaction, with no per-statement savepoint */
 	put_plain(b, "Protocol", "7.4-0");
-	return put_credentials(b, cfg);
+	put_credentials(b, cfg, password);
 }
 
-static int build_dsn(ztoq__buf *b, const ztoq_config *cfg, const char *dsn)
+static void build_dsn(ztoq__buf *b, const ztoq_config *cfg, const char *dsn,
+		      const char *password)
 {
 	if (ztoq_config_db_type(cfg) == ZTOQ_DB_ODBC && strchr(dsn, '=')) {
 		ztoq__buf_puts(b, dsn); /* a full connection string, the caller's own */
 	} else {
 		put_value(b, "DSN", dsn, 0);
 	}
-	return put_credentials(b, cfg);
+	put_credentials(b, cfg, password);
 }
 
-ZTOQ_EXTERN(int) ztoq_connstr_build(char **out, const ztoq_config *cfg)
+int ztoq__connstr_compose(char **out, const ztoq_config *cfg, const char *password)
 {
 	ztoq__buf b = ZTOQ__BUF_INIT;
 	const char *dsn;
 	int rc;
 
-	if (!out || !cfg)
-		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_connstr_build: bad arguments");
 	*out = NULL;
 	if ((rc = ztoq_config_validate(cfg)) < 0)
 		return rc;
 	dsn = ztoq__config_str(cfg, "dsn");
 	if (dsn)
-		rc = build_dsn(&b, cfg, dsn);
+		build_dsn(&b, cfg, dsn, password);
 	else if (ztoq_config_db_type(cfg) == ZTOQ_DB_POSTGRESQL)
-		rc = build_postgresql(&b, cfg);
-	else
-		rc = build_sqlite(&b, cfg);
-	if (rc < 0) {
+		build_postgresql(&b, cfg, password);
+	else if ((rc = build_sqlite(&b, cfg)) < 0) {
 		ztoq__buf_dispose(&b);
 		return rc;
 	}
 	return ztoq__buf_detach(&b, out);
+}
+
+ZTOQ_EXTERN(int) ztoq_connstr_build(char **out, const ztoq_config *cfg)
+{
+	char *password;
+	int rc;
+
+	if (!out || !cfg)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_connstr_build: bad arguments");
+	*out = NULL;
+	if ((rc = ztoq__config_password(cfg, &password)) < 0)
+		return rc;
+	rc = ztoq__connstr_compose(out, cfg, password);
+	ztoq__free_secret(password);
+	return rc;
 }
 
 /* Length of the value starting at `p`: to the next ';', or a {...} with '}}' escapes. */

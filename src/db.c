@@ -121,7 +121,7 @@ ZTOQ_EXTERN(int) ztoq_db_open(ztoq_db **out, const ztoq_config *cfg)
 		goto fail;
 	db->login_timeout_s = ztoq__config_long(cfg, "connect_timeout_s");
 	if ((code = ztoq__config_password(db->cfg, &db->secret)) < 0 ||
-	    (code = ztoq_connstr_build(&db->connstr, db->cfg)) < 0 ||
+	    (code = ztoq__connstr_compose(&db->connstr, db->cfg, db->secret)) < 0 ||
 	    (code = ztoq_connstr_redact(&db->redacted, db->connstr)) < 0 ||
 	    (code = make_environment(db)) < 0 || (code = start_pool(db)) < 0)
 		goto fail;
@@ -145,17 +145,6 @@ ZTOQ_EXTERN(int) ztoq_db_open_env(ztoq_db **out)
 	return code;
 }
 
-/* Wipes and frees a string that held a secret. */
-static void free_secret(char *s)
-{
-	if (s) {
-		volatile char *p = s;
-		while (*p)
-			*p++ = '\0';
-		ztoq__free(s);
-	}
-}
-
 ZTOQ_EXTERN(void) ztoq_db_close(ztoq_db *db)
 {
 	if (!db)
@@ -167,8 +156,8 @@ ZTOQ_EXTERN(void) ztoq_db_close(ztoq_db *db)
 		SQLFreeHandle(SQL_HANDLE_ENV, db->env);
 		ztoq__odbc_unlock();
 	}
-	free_secret(db->connstr);
-	free_secret(db->secret);
+	ztoq__free_secret(db->connstr);
+	ztoq__free_secret(db->secret);
 	ztoq__free(db->redacted);
 	ztoq_config_free(db->cfg);
 	ztoq__free(db);
