@@ -16,68 +16,92 @@
 
 enum kind { KIND_STRING, KIND_INT, KIND_DB_TYPE };
 
-/* Validation rule of an option; same order as `options`. */
+/* Validation rule of an option (KIND_STRING, the zero value, checks nothing). */
 struct rule {
 	enum kind kind;
 	long min, max;
 };
 
-static const ztoq_config_option options[] = {
-	{"db_type", "db-type", "ZTOQ_DB_TYPE", NULL, "sqlite",
+/* Indices into the option table, so the two tables below cannot drift apart. */
+enum option_id {
+	OPT_DB_TYPE,
+	OPT_DB_PATH,
+	OPT_HOST,
+	OPT_PORT,
+	OPT_USERNAME,
+	OPT_PASSWORD,
+	OPT_PASSWORD_FILE,
+	OPT_DATABASE,
+	OPT_DSN,
+	OPT_DRIVER,
+	OPT_SQLITE_DRIVER,
+	OPT_PG_DRIVER,
+	OPT_MIN_CONNECTIONS,
+	OPT_MAX_CONNECTIONS,
+	OPT_ACQUIRE_TIMEOUT_MS,
+	OPT_IDLE_TIMEOUT_MS,
+	OPT_MAX_LIFETIME_MS,
+	OPT_VALIDATE_AFTER_MS,
+	OPT_BUSY_TIMEOUT_MS,
+	OPT_CONNECT_TIMEOUT_S,
+	OPT_LAZY_OPEN,
+	NOPTIONS
+};
+
+static const ztoq_config_option options[NOPTIONS] = {
+	[OPT_DB_TYPE] = {"db_type", "db-type", "ZTOQ_DB_TYPE", NULL, "sqlite",
 	 "backend: sqlite, postgresql or odbc", 0},
-	{"db_path", "db-path", "ZTOQ_DB_PATH", "ZTOQ_SQLITE_PATH", "ztoq_data.db",
+	[OPT_DB_PATH] = {"db_path", "db-path", "ZTOQ_DB_PATH", "ZTOQ_SQLITE_PATH", "ztoq_data.db",
 	 "SQLite database file (:memory: for a private in-memory database)", 0},
-	{"host", "host", "ZTOQ_PG_HOST", NULL, "localhost", "PostgreSQL server host", 0},
-	{"port", "port", "ZTOQ_PG_PORT", NULL, "5432", "PostgreSQL server port (1-65535)", 0},
-	{"username", "username", "ZTOQ_PG_USER", NULL, NULL, "PostgreSQL user name", 0},
-	{"password", "password", "ZTOQ_PG_PASSWORD", NULL, NULL,
+	[OPT_HOST] = {"host", "host", "ZTOQ_PG_HOST", NULL, "localhost", "PostgreSQL server host", 0},
+	[OPT_PORT] = {"port", "port", "ZTOQ_PG_PORT", NULL, "5432", "PostgreSQL server port (1-65535)", 0},
+	[OPT_USERNAME] = {"username", "username", "ZTOQ_PG_USER", NULL, NULL, "PostgreSQL user name", 0},
+	[OPT_PASSWORD] = {"password", "password", "ZTOQ_PG_PASSWORD", NULL, NULL,
 	 "PostgreSQL password (visible to other users on a command line: prefer "
 	 "--password-file or ZTOQ_PG_PASSWORD)", 1},
-	{"password_file", "password-file", "ZTOQ_PG_PASSWORD_FILE", NULL, NULL,
+	[OPT_PASSWORD_FILE] = {"password_file", "password-file", "ZTOQ_PG_PASSWORD_FILE", NULL, NULL,
 	 "file whose first line is the PostgreSQL password", 0},
-	{"database", "database", "ZTOQ_PG_DATABASE", NULL, "ztoq", "PostgreSQL database name", 0},
-	{"dsn", "dsn", "ZTOQ_DSN", NULL, NULL,
+	[OPT_DATABASE] = {"database", "database", "ZTOQ_PG_DATABASE", NULL, "ztoq", "PostgreSQL database name", 0},
+	[OPT_DSN] = {"dsn", "dsn", "ZTOQ_DSN", NULL, NULL,
 	 "DSN from odbc.ini, or a full connection string with --db-type odbc", 0},
-	{"driver", "driver", "ZTOQ_DB_DRIVER", NULL, NULL,
+	[OPT_DRIVER] = {"driver", "driver", "ZTOQ_DB_DRIVER", NULL, NULL,
 	 "ODBC driver name, overriding the per-backend default", 0},
-	{"sqlite_driver", "sqlite-driver", "ZTOQ_SQLITE_DRIVER", NULL, "SQLite3",
+	[OPT_SQLITE_DRIVER] = {"sqlite_driver", "sqlite-driver", "ZTOQ_SQLITE_DRIVER", NULL, "SQLite3",
 	 "ODBC driver name for SQLite", 0},
-	{"pg_driver", "pg-driver", "ZTOQ_PG_DRIVER", NULL, "PostgreSQL Unicode",
+	[OPT_PG_DRIVER] = {"pg_driver", "pg-driver", "ZTOQ_PG_DRIVER", NULL, "PostgreSQL Unicode",
 	 "ODBC driver name for PostgreSQL", 0},
-	{"min_connections", "min-connections", "ZTOQ_DB_MIN_CONNECTIONS", NULL, NULL,
+	[OPT_MIN_CONNECTIONS] = {"min_connections", "min-connections", "ZTOQ_DB_MIN_CONNECTIONS", NULL, NULL,
 	 "connections opened at start and kept (default 5; SQLite 1)", 0},
-	{"max_connections", "max-connections", "ZTOQ_DB_MAX_CONNECTIONS", NULL, NULL,
+	[OPT_MAX_CONNECTIONS] = {"max_connections", "max-connections", "ZTOQ_DB_MAX_CONNECTIONS", NULL, NULL,
 	 "most connections open at once (default 20; SQLite 8)", 0},
-	{"acquire_timeout_ms", "acquire-timeout", "ZTOQ_DB_ACQUIRE_TIMEOUT_MS", NULL, "30000",
+	[OPT_ACQUIRE_TIMEOUT_MS] = {"acquire_timeout_ms", "acquire-timeout", "ZTOQ_DB_ACQUIRE_TIMEOUT_MS", NULL, "30000",
 	 "how long to wait for a free pooled connection, ms", 0},
-	{"idle_timeout_ms", "idle-timeout", "ZTOQ_DB_IDLE_TIMEOUT_MS", NULL, "600000",
+	[OPT_IDLE_TIMEOUT_MS] = {"idle_timeout_ms", "idle-timeout", "ZTOQ_DB_IDLE_TIMEOUT_MS", NULL, "600000",
 	 "close connections idle this long (never below the minimum), ms; 0 never", 0},
-	{"max_lifetime_ms", "max-lifetime", "ZTOQ_DB_MAX_LIFETIME_MS", NULL, "1800000",
+	[OPT_MAX_LIFETIME_MS] = {"max_lifetime_ms", "max-lifetime", "ZTOQ_DB_MAX_LIFETIME_MS", NULL, "1800000",
 	 "close idle connections older than this, ms; 0 never", 0},
-	{"validate_after_ms", "validate-after", "ZTOQ_DB_VALIDATE_AFTER_MS", NULL, "1000",
+	[OPT_VALIDATE_AFTER_MS] = {"validate_after_ms", "validate-after", "ZTOQ_DB_VALIDATE_AFTER_MS", NULL, "1000",
 	 "check a connection idle this long with a round trip before use, ms; 0 never", 0},
-	{"busy_timeout_ms", "busy-timeout", "ZTOQ_DB_BUSY_TIMEOUT_MS", NULL, "5000",
+	[OPT_BUSY_TIMEOUT_MS] = {"busy_timeout_ms", "busy-timeout", "ZTOQ_DB_BUSY_TIMEOUT_MS", NULL, "5000",
 	 "SQLite: how long to wait for a lock, ms", 0},
-	{"connect_timeout_s", "connect-timeout", "ZTOQ_DB_CONNECT_TIMEOUT_S", NULL, "10",
+	[OPT_CONNECT_TIMEOUT_S] = {"connect_timeout_s", "connect-timeout", "ZTOQ_DB_CONNECT_TIMEOUT_S", NULL, "10",
 	 "how long to wait for a connection to open, s", 0},
-	{"lazy_open", "lazy-open", "ZTOQ_DB_LAZY_OPEN", NULL, "0",
+	[OPT_LAZY_OPEN] = {"lazy_open", "lazy-open", "ZTOQ_DB_LAZY_OPEN", NULL, "0",
 	 "1: open connections on first use instead of min_connections at start", 0},
 };
 
-#define NOPTIONS (sizeof(options) / sizeof(options[0]))
-
 static const struct rule rules[NOPTIONS] = {
-	[0] = {KIND_DB_TYPE, 0, 0},
-	[3] = {KIND_INT, 1, 65535},
-	[12] = {KIND_INT, 0, 10000},
-	[13] = {KIND_INT, 1, 10000},
-	[14] = {KIND_INT, 0, 86400000},
-	[15] = {KIND_INT, 0, LONG_MAX},
-	[16] = {KIND_INT, 0, LONG_MAX},
-	[17] = {KIND_INT, 0, LONG_MAX},
-	[18] = {KIND_INT, 0, INT_MAX},
-	[19] = {KIND_INT, 0, 3600},
-	[20] = {KIND_INT, 0, 1},
+	[OPT_DB_TYPE] = {KIND_DB_TYPE, 0, 0},
+	[OPT_PORT] = {KIND_INT, 1, 65535},
+	[OPT_MIN_CONNECTIONS] = {KIND_INT, 0, 10000},
+	[OPT_MAX_CONNECTIONS] = {KIND_INT, 1, 10000},
+	[OPT_ACQUIRE_TIMEOUT_MS] = {KIND_INT, 0, 86400000},
+	[OPT_IDLE_TIMEOUT_MS] = {KIND_INT, 0, LONG_MAX},
+	[OPT_MAX_LIFETIME_MS] = {KIND_INT, 0, LONG_MAX},
+	[OPT_VALIDATE_AFTER_MS] = {KIND_INT, 0, LONG_MAX},
+	[OPT_BUSY_TIMEOUT_MS] = {KIND_INT, 0, INT_MAX},
+	[OPT_CONNECT_TIMEOUT_S] = {KIND_INT, 0, 3600},
+	[OPT_LAZY_OPEN] = {KIND_INT, 0, 1},
 };
 
 struct ztoq_config {
@@ -335,9 +359,9 @@ ZTOQ_EXTERN(int) ztoq_config_parse_args(ztoq_config *cfg, int *argc, char **argv
 /* Defaults that depend on the backend. */
 static const char *derived_default(const ztoq_config *cfg, int opt)
 {
-	if (strcmp(options[opt].key, "min_connections") == 0)
+	if (opt == OPT_MIN_CONNECTIONS)
 		return ztoq_config_db_type(cfg) == ZTOQ_DB_SQLITE ? "1" : "5";
-	if (strcmp(options[opt].key, "max_connections") == 0)
+	if (opt == OPT_MAX_CONNECTIONS)
 		return ztoq_config_db_type(cfg) == ZTOQ_DB_SQLITE ? "8" : "20";
 	return options[opt].default_val;
 }
