@@ -23,6 +23,7 @@ static const ztoq__dialect dialects[] = {
 		.type = ZTOQ_DB_SQLITE,
 		.name = "sqlite",
 		.native_isolation = 0,
+		.reset_needs_prepare = 1,
 		.read_only_on = "PRAGMA query_only = 1",
 		.read_only_off = "PRAGMA query_only = 0",
 		.read_only_tx = NULL,

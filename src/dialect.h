@@ -18,6 +18,8 @@ typedef struct {
 	const char *begin_write;    /* starts a read-write transaction in SQL, or NULL: */
 	const char *begin_read;     /*   then autocommit stays on and COMMIT/ROLLBACK end it */
 	const char *ping_sql;       /* cheapest real round trip */
+	int reset_needs_prepare;    /* closing a result early leaves the statement where it
+				       stopped: prepare it again (see stmt.c close_cursor) */
 	const char *tables_sql;     /* names of the user tables, sorted, or NULL */
 	const char *dbms_name;      /* the SQL_DBMS_NAME its driver reports, or NULL */
 

@@ -144,21 +144,23 @@ ZTOQ_EXTERN(int) ztoq_stmt_prepare(ztoq_stmt **out, ztoq_session *s, const char 
 	return ZTOQ_OK;
 }
 
-static void close_cursor(ztoq_stmt *st)
+/* Closes the open result; `finished` says every row was fetched. */
+static void close_cursor(ztoq_stmt *st, int finished)
 {
-	if (st->cursor_open) {
-		SQLFreeStmt(st->handle, SQL_CLOSE);
-		st->cursor_open = 0;
-		/*
-		 * The SQLite driver (StepAPI=1) does not reset its statement on close: the
-		 * next execute would go on where this read stopped, and the table stays
-		 * locked. SQLCancel would reset it but interrupts every statement of the
-		 * connection; preparing again finalizes just this one.
-		 */
-		if (st->conn->dialect->type == ZTOQ_DB_SQLITE) {
-			SQLPrepare(st->handle, (SQLCHAR *)st->sql, SQL_NTS);
-			st->params_moved = 1;
-		}
+	if (!st->cursor_open)
+		return;
+	SQLFreeStmt(st->handle, SQL_CLOSE);
+	st->cursor_open = 0;
+	/*
+	 * The SQLite driver (StepAPI=1) does not reset a statement closed before its last
+	 * row: the next execute would go on where this read stopped, and the read lock
+	 * stays. SQLCancel would reset it but interrupts every statement of the
+	 * connection; preparing again finalizes just this one. A result read to its end
+	 * needs none of it. (Should the prepare fail, the next execute reports it.)
+	 */
+	if (!finished && st->conn->dialect->reset_needs_prepare) {
+		SQLPrepare(st->handle, (SQLCHAR *)st->sql, SQL_NTS);
+		st->params_moved = 1;
 	}
 }
 
@@ -166,7 +168,7 @@ ZTOQ_EXTERN(void) ztoq_stmt_finalize(ztoq_stmt *st)
 {
 	if (!st)
 		return;
-	close_cursor(st);
+	close_cursor(st, 0);
 	ztoq_stmt_clear_bindings(st);
 	st->in_use = 0;
 	st->last_used = ztoq__now_ns();
@@ -428,7 +430,7 @@ ZTOQ_EXTERN(int) ztoq_stmt_execute(ztoq_stmt *st)
 		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_stmt_execute: not a prepared statement");
 	if ((code = ztoq__session_check(st->session)) < 0)
 		return code;
-	close_cursor(st);
+	close_cursor(st, 0);
 	for (unsigned i = 0; i < st->nparams; i++)
 		if ((code = bind_param(st, i)) < 0)
 			return code;
@@ -535,7 +537,7 @@ ZTOQ_EXTERN(int) ztoq_stmt_fetch(ztoq_stmt *st)
 		return ZTOQ_DONE;
 	rc = SQLFetch(st->handle);
 	if (rc == SQL_NO_DATA) {
-		close_cursor(st);
+		close_cursor(st, 1);
 		return ZTOQ_DONE;
 	}
 	if (!SQL_SUCCEEDED(rc))
