@@ -134,6 +134,8 @@ void ztoq__conn_close(ztoq__conn *c)
 	ztoq__stmt_cache_free(c);
 	if (c->in_tx && !c->broken)
 		ztoq__conn_end(c, 0);
+	if (c->exec_handle)
+		ztoq__conn_free_stmt(c->exec_handle);
 	ztoq__odbc_lock();
 	SQLDisconnect(c->dbc);
 	SQLFreeHandle(SQL_HANDLE_DBC, c->dbc);
@@ -163,17 +165,24 @@ void ztoq__conn_free_stmt(SQLHSTMT handle)
 
 int ztoq__conn_exec(ztoq__conn *c, const char *sql)
 {
-	SQLHSTMT st;
+	SQLSMALLINT columns = 0;
 	SQLRETURN rc;
-	int code = ZTOQ_OK;
+	int code;
 
-	if ((code = ztoq__conn_alloc_stmt(c, &st)) < 0)
+	if (!c->exec_handle && (code = ztoq__conn_alloc_stmt(c, &c->exec_handle)) < 0)
 		return code;
-	rc = SQLExecDirect(st, (SQLCHAR *)sql, SQL_NTS);
-	if (!SQL_SUCCEEDED(rc) && rc != SQL_NO_DATA)
-		code = ztoq__conn_error(c, SQL_HANDLE_STMT, st, "%s", sql);
-	ztoq__conn_free_stmt(st);
-	return code;
+	rc = SQLExecDirect(c->exec_handle, (SQLCHAR *)sql, SQL_NTS);
+	if (!SQL_SUCCEEDED(rc) && rc != SQL_NO_DATA) {
+		code = ztoq__conn_error(c, SQL_HANDLE_STMT, c->exec_handle, "%s", sql);
+		SQLFreeStmt(c->exec_handle, SQL_CLOSE);
+		return code;
+	}
+	/* read a result to its end, so no driver keeps a statement (and a lock) open */
+	if (SQL_SUCCEEDED(SQLNumResultCols(c->exec_handle, &columns)) && columns > 0)
+		while (SQL_SUCCEEDED(SQLFetch(c->exec_handle)))
+			;
+	SQLFreeStmt(c->exec_handle, SQL_CLOSE);
+	return ZTOQ_OK;
 }
 
 int ztoq__conn_ping(ztoq__conn *c)

@@ -27,6 +27,7 @@ typedef struct ztoq__conn {
 	uint64_t created_ns;       /* when it was opened */
 	uint64_t released_ns;      /* when it last went back to the pool */
 	struct ztoq_stmt *stmts;   /* prepared statements cached on this connection */
+	SQLHSTMT exec_handle;      /* reused by ztoq__conn_exec; SQL_NULL_HSTMT until first use */
 	unsigned nstmts;
 	struct ztoq__conn *next;   /* pool's idle list */
 } ztoq__conn;
@@ -60,7 +61,10 @@ int ztoq__conn_open(ztoq__conn **out, SQLHENV env, const ztoq__dialect *dialect,
 /* Disconnects and frees (serialised like open). NULL is ignored. */
 void ztoq__conn_close(ztoq__conn *c);
 
-/* Executes one statement that returns no rows, outside the statement cache. */
+/*
+ * Executes one statement outside the statement cache (BEGIN, COMMIT, SAVEPOINT, the
+ * ping), on a handle the connection keeps; any rows are read and dropped.
+ */
 int ztoq__conn_exec(ztoq__conn *c, const char *sql);
 
 /* A real round trip (the dialect's ping query). Marks the conn broken on failure. */
