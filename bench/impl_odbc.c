@@ -29,7 +29,7 @@ static void die_odbc(SQLSMALLINT type, SQLHANDLE h, const char *what)
 			die_odbc(SQL_HANDLE_STMT, h, #call); \
 	} while (0)
 
-/* The SQLite driver corrupts memory when threads connect at once (DESIGN.md). */
+/* The SQLite driver corrupts memory when threads connect at once (docs/drivers.md). */
 static pthread_mutex_t connect_lock = PTHREAD_MUTEX_INITIALIZER;
 
 typedef struct {

@@ -11,7 +11,7 @@
  * So SQLite gets multi-row VALUES and PostgreSQL gets unnest(); other drivers get one
  * row per statement, which any SQL database accepts.
  *
- * Neither driver's per-row status array says which row failed (DESIGN.md), so the
+ * Neither driver's per-row status array says which row failed (docs/drivers.md), so the
  * database is asked directly: every chunk of rows runs in a savepoint; a chunk that
  * fails with a data error is rolled back and its halves are tried, down to single
  * rows. A chunk that succeeds is never run twice, so a row is written at most once.

@@ -112,7 +112,7 @@ static int build_sqlite(ztoq__buf *b, const ztoq_config *cfg)
 		return rc;
 	put_plain(b, "Timeout", ztoq_config_get(cfg, "busy_timeout_ms"));
 	put_plain(b, "FKSupport", "1");
-	/* rows are produced as they are stepped, not materialised (see DESIGN.md) */
+	/* rows are produced as they are stepped, not materialised (see docs/drivers.md) */
 	put_plain(b, "StepAPI", "1");
 	if (strcmp(path, ":memory:") != 0 && strncmp(path, "file:", 5) != 0)
 		put_plain(b, "JournalMode", "WAL");

@@ -3,7 +3,7 @@
  *
  * PostgreSQL reports the server's SQLSTATE intact; the SQLite driver reports nearly
  * everything as HY000 with the SQLite result code as the native error, so SQLite is
- * classified by native code (see the driver table in DESIGN.md).
+ * classified by native code (see the driver table in docs/drivers.md).
  */
 #include "dialect.h"
 
