@@ -15,9 +15,13 @@ int ztoq__error_set(int code, const char *fmt, ...) __attribute__((format(printf
 
 /*
  * Records the diagnostic records of an ODBC handle, classified for backend `type`
- * (ZTOQ_ERROR if nothing matches, or `fallback` when it is not ZTOQ_ERROR). Every
- * occurrence of `secret` (may be NULL) is replaced in the texts. The message is
- * "<context>: [SQLSTATE] driver text". Returns the code.
+ * (ZTOQ_ERROR if nothing matches, or `fallback` when it is not ZTOQ_ERROR). `secret`
+ * (may be NULL) is replaced by "***" in the texts wherever it stands as a token of its
+ * own, when it has 4 bytes or more (a shorter one would garble ordinary words; the
+ * connection strings in contexts are redacted by attribute, whatever the length). The
+ * message is "<context>: [SQLSTATE] driver text"; a context too long for the message
+ * is cut and ends in "...", so the SQLSTATE and the driver's text always survive.
+ * Returns the code.
  */
 int ztoq__error_odbc(ztoq_db_type type, SQLSMALLINT handle_type, SQLHANDLE handle,
 		     const char *secret, int fallback, const char *fmt, ...)

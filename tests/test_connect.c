@@ -5,9 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "support.h"
+
+TestSuite(connect, .timeout = 120);
 
 static void assert_no_secret(const char *secret)
 {
@@ -113,6 +117,37 @@ Test(connect, unknown_database_is_enotfound)
 	test_ok(ztoq_config_set(cfg, "database", "no_such_db"));
 	cr_assert_eq(open_fails(cfg), ZTOQ_ENOTFOUND, "%s", ztoq_error_last()->message);
 	cr_assert(strstr(ztoq_error_last()->message, "no_such_db"), "%s", ztoq_error_last()->message);
+}
+
+/*
+ * A 10 KiB value in the connection string fills the context: the message still ends
+ * with the SQLSTATE and the whole driver text, and the context is cut with "...".
+ */
+TEST_BOTH(connect, long_value_keeps_the_drivers_reason)
+{
+	ztoq_config *cfg = test_config(backend);
+	char value[10240 + 32];
+	const ztoq_error *e;
+	char state[16];
+	int found = 0;
+	size_t len;
+
+	strcpy(value, backend == ZTOQ_DB_SQLITE ? "/nonexistent-folder/" : "");
+	len = strlen(value);
+	memset(value + len, 'v', 10240);
+	value[len + 10240] = '\0';
+	test_ok(ztoq_config_set(cfg, backend == ZTOQ_DB_SQLITE ? "db_path" : "database", value));
+	open_fails(cfg);
+	e = ztoq_error_last();
+	cr_assert_neq(e->sqlstate[0], '\0', "%s", e->message);
+	snprintf(state, sizeof(state), ": [%s] ", e->sqlstate);
+	cr_assert(strstr(e->message, state), "no SQLSTATE in: %s", e->message);
+	cr_assert(strstr(e->message, "...: ["), "the context is cut: %.200s", e->message);
+	for (size_t i = 0; i < e->diag_count; i++)
+		if (strcmp(e->diags[i].sqlstate, e->sqlstate) == 0 &&
+		    strstr(e->message, e->diags[i].message))
+			found = 1;
+	cr_assert(found, "the driver's text is cut: %s", e->message);
 }
 
 TEST_BOTH(connect, unknown_driver_is_enotfound)
