@@ -14,7 +14,7 @@
 
 #define NSOURCES 4
 
-enum kind { KIND_STRING, KIND_INT, KIND_DB_TYPE };
+enum kind { KIND_STRING, KIND_INT, KIND_DB_TYPE, KIND_NONEMPTY };
 
 /* Validation rule of an option (KIND_STRING, the zero value, checks nothing). */
 struct rule {
@@ -102,6 +102,9 @@ static const struct rule rules[NOPTIONS] = {
 	[OPT_BUSY_TIMEOUT_MS] = {KIND_INT, 0, INT_MAX},
 	[OPT_CONNECT_TIMEOUT_S] = {KIND_INT, 0, 3600},
 	[OPT_LAZY_OPEN] = {KIND_INT, 0, 1},
+	[OPT_DRIVER] = {KIND_NONEMPTY, 0, 0},
+	[OPT_SQLITE_DRIVER] = {KIND_NONEMPTY, 0, 0},
+	[OPT_PG_DRIVER] = {KIND_NONEMPTY, 0, 0},
 };
 
 struct ztoq_config {
@@ -215,6 +218,11 @@ static int check_value(int opt, const char *value, const char *from)
 					       "%s: unsupported database type \"%s\" "
 					       "(expected sqlite, postgresql or odbc)",
 					       from, value);
+	} else if (r->kind == KIND_NONEMPTY && *value == '\0') {
+		return ztoq__error_set(ZTOQ_EINVALID,
+				       "%s: the value is empty (name an ODBC driver of "
+				       "odbcinst.ini, or leave it unset for the default)",
+				       from);
 	}
 	return ZTOQ_OK;
 }

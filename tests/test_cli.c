@@ -18,6 +18,8 @@
 #error "ZTOQ_CLI must name the ztoq program (set by Makefile.am)"
 #endif
 
+TestSuite(cli, .timeout = 240);
+
 /* One run of the command. */
 struct cmd {
 	pid_t pid;
@@ -210,6 +212,8 @@ Test(cli, usage_errors_exit_2_with_one_line)
 		{ARGS("db", "init", "--port=abc"), "option --port: \"abc\" is not a whole number"},
 		{ARGS("db", "init", "--db-type", "mysql"), "unsupported database type \"mysql\""},
 		{ARGS("db", "check", "--db-type", "postgresql", "--host", ""), "host is empty"},
+		{ARGS("db", "init", "--sqlite-driver", ""), "option --sqlite-driver: the value is empty"},
+		{ARGS("db", "init", "--pg-driver="), "option --pg-driver: the value is empty"},
 	};
 	struct cmd c;
 
@@ -222,6 +226,8 @@ Test(cli, usage_errors_exit_2_with_one_line)
 	}
 	run(&c, NULL, ARGS("ZTOQ_PG_PORT=abc"), ARGS("db", "status"));
 	expect_one_line_error(&c, 2, "environment variable ZTOQ_PG_PORT: \"abc\"");
+	run(&c, NULL, ARGS("ZTOQ_SQLITE_DRIVER="), ARGS("db", "status"));
+	expect_one_line_error(&c, 2, "environment variable ZTOQ_SQLITE_DRIVER: the value is empty");
 }
 
 /* ---- the commands ---------------------------------------------------------------------- */

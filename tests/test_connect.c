@@ -125,6 +125,30 @@ Test(connect, unknown_database_is_enotfound)
 }
 
 /*
+ * An empty driver name is refused with EINVALID naming the option (it crashed the
+ * composer with strlen(NULL) before).
+ */
+TEST_BOTH(connect, empty_driver_name_is_einvalid)
+{
+	static const char *const keys[] = {"driver", "sqlite_driver", "pg_driver"};
+
+	for (size_t i = 0; i < 3; i++) {
+		ztoq_config *cfg = test_config(backend);
+		int rc = ztoq_config_set(cfg, keys[i], "");
+
+		if (rc == 0)
+			rc = open_fails(cfg);
+		else
+			ztoq_config_free(cfg);
+		cr_assert_eq(rc, ZTOQ_EINVALID, "%s: %s", keys[i], ztoq_error_name(rc));
+		cr_assert(strstr(ztoq_error_last()->message, keys[i]), "%s",
+			  ztoq_error_last()->message);
+		cr_assert(strstr(ztoq_error_last()->message, "empty"), "%s",
+			  ztoq_error_last()->message);
+	}
+}
+
+/*
  * A 10 KiB value in the connection string fills the context: the message still ends
  * with the SQLSTATE and the whole driver text, and the context is cut with "...".
  */
