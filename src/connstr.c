@@ -3,6 +3,7 @@
  */
 #include "ztoq/connstr.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -177,11 +178,16 @@ ZTOQ_EXTERN(int) ztoq_connstr_build(char **out, const ztoq_config *cfg)
 	return rc;
 }
 
-/* Length of the value starting at `p`: to the next ';', or a {...} with '}}' escapes. */
+/*
+ * Length of the value starting at `p`: to the next ';', or white space then a {...}
+ * with '}}' escapes.
+ */
 static size_t value_length(const char *p)
 {
 	const char *q = p;
 
+	while (isspace((unsigned char)*q))
+		q++;
 	if (*q != '{')
 		return strcspn(p, ";");
 	for (q++; *q; q++) {
@@ -194,14 +200,24 @@ static size_t value_length(const char *p)
 	return (size_t)(q - p);
 }
 
-static int is_password_key(const char *key, size_t len)
+/*
+ * Attributes whose value can carry a secret: Pwd and Password (psqlODBC, the SQLite
+ * driver), psqlODBC's pqopt (libpq options such as password=...) and ConnSettings (SQL
+ * run at connect), with their abbreviations D5 and A6. Case and white space around the
+ * key do not matter, as they do not to the drivers.
+ */
+static int is_secret_key(const char *key, size_t len)
 {
-	while (len && key[0] == ' ')
+	static const char *const keys[] = {"pwd", "password", "pqopt", "d5", "connsettings", "a6"};
+
+	while (len && isspace((unsigned char)key[0]))
 		key++, len--;
-	while (len && key[len - 1] == ' ')
+	while (len && isspace((unsigned char)key[len - 1]))
 		len--;
-	return (len == 3 && strncasecmp(key, "pwd", 3) == 0) ||
-	       (len == 8 && strncasecmp(key, "password", 8) == 0);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (len == strlen(keys[i]) && strncasecmp(key, keys[i], len) == 0)
+			return 1;
+	return 0;
 }
 
 ZTOQ_EXTERN(int) ztoq_connstr_redact(char **out, const char *connstr)
@@ -224,7 +240,7 @@ ZTOQ_EXTERN(int) ztoq_connstr_redact(char **out, const char *connstr)
 		p++;
 		vlen = value_length(p);
 		ztoq__buf_puts(&b, "=");
-		if (is_password_key(p - klen - 1, klen))
+		if (is_secret_key(p - klen - 1, klen))
 			ztoq__buf_puts(&b, "***");
 		else
 			ztoq__buf_append(&b, p, vlen);

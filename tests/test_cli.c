@@ -480,3 +480,45 @@ Test(cli, connection_failures_are_one_line_without_the_password)
 	expect_no_secret(&c, pw);
 	ztoq_config_free(cfg);
 }
+
+/*
+ * A connection string of the caller's own (db_type odbc): the password given through
+ * pqopt authenticates and is not printed; a Pwd after a tab or a line break is masked.
+ */
+Test(cli, own_connection_string_never_shows_its_password)
+{
+	ztoq_config *cfg = test_config(ZTOQ_DB_POSTGRESQL);
+	const char *pw = ztoq_config_get(cfg, "password");
+	char connstr[1024], dsn[1100], quoted[256], *q = quoted;
+	struct cmd c;
+
+	/* libpq quoting inside pqopt's braces: '\'' and '\\' escaped, '}' doubled */
+	for (const char *p = pw; *p && q < quoted + sizeof(quoted) - 4; p++) {
+		if (*p == '\'' || *p == '\\')
+			*q++ = '\\';
+		if (*p == '}')
+			*q++ = '}';
+		*q++ = *p;
+	}
+	*q = '\0';
+	snprintf(connstr, sizeof(connstr),
+		 "Driver={PostgreSQL Unicode};Server=%s;Port=%s;Database=%s;Uid=%s;"
+		 "Protocol=7.4-0;pqopt={password='%s'}",
+		 ztoq_config_get(cfg, "host"), ztoq_config_get(cfg, "port"),
+		 ztoq_config_get(cfg, "database"), ztoq_config_get(cfg, "username"), quoted);
+	snprintf(dsn, sizeof(dsn), "ZTOQ_DSN=%s", connstr);
+	run(&c, NULL, ARGS("ZTOQ_DB_TYPE=odbc", dsn), ARGS("db", "check"));
+	expect_success(&c);
+	cr_assert(strstr(c.out, "pqopt=***"), "%s", c.out);
+	expect_no_secret(&c, pw);
+	expect_no_secret(&c, quoted);
+	snprintf(dsn, sizeof(dsn),
+		 "ZTOQ_DSN=Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=%d;Uid=u;"
+		 "\tPwd={tab-secret};\nPassword=newline-secret;Protocol=7.4-0",
+		 test_closed_port());
+	run(&c, NULL, ARGS("ZTOQ_DB_TYPE=odbc", dsn), ARGS("db", "check"));
+	expect_one_line_error(&c, 1, "Connection refused");
+	expect_no_secret(&c, "tab-secret");
+	expect_no_secret(&c, "newline-secret");
+	ztoq_config_free(cfg);
+}

@@ -7,6 +7,8 @@
 
 #include "support.h"
 
+TestSuite(connstr, .timeout = 30);
+
 struct build_case {
 	const char *settings[12]; /* key, value pairs, NULL-terminated */
 	const char *expected;     /* NULL: must be refused */
@@ -92,6 +94,12 @@ Test(connstr, redaction_hides_every_password_form)
 		{"Driver={PostgreSQL Unicode};Uid={u};Pwd={p;w{d}}=x y}}}", "Driver={PostgreSQL Unicode};Uid={u};Pwd=***"},
 		{"DSN=x;PWD=plain;Server=h", "DSN=x;PWD=***;Server=h"},
 		{"password = {a}}b};Port=1", "password =***;Port=1"},
+		{"Driver=x;\tPwd=tab;\nPassword=nl;\r\n pWd \t= {br;ace};Port=1",
+		 "Driver=x;\tPwd=***;\nPassword=***;\r\n pWd \t=***;Port=1"},
+		{"Driver={PostgreSQL Unicode};pqopt={password=s3cret sslmode=disable};Port=1",
+		 "Driver={PostgreSQL Unicode};pqopt=***;Port=1"},
+		{"PQOPT=password=s3cret;D5={password='x;y'};ConnSettings={SET a='s'};A6=z",
+		 "PQOPT=***;D5=***;ConnSettings=***;A6=***"},
 		{"Driver=x", "Driver=x"},
 		{"", ""},
 	};

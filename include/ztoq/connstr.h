@@ -23,9 +23,11 @@ ZTOQ_BEGIN_DECL
 ZTOQ_EXTERN(int) ztoq_connstr_build(char **out, const ztoq_config *cfg);
 
 /**
- * Copies a connection string with the value of every Pwd/Password attribute replaced
- * by "***": the form that logs and messages show. The caller frees *out with
- * ztoq_free(). Thread-safe.
+ * Copies a connection string with the value of every attribute that can carry a
+ * secret replaced by "***": Pwd, Password, pqopt (libpq options, password=... among
+ * them), ConnSettings and their psqlODBC abbreviations D5 and A6, in any case and with
+ * any white space around the key. This is the form that logs and messages show. The
+ * caller frees *out with ztoq_free(). Thread-safe.
  */
 ZTOQ_EXTERN(int) ztoq_connstr_redact(char **out, const char *connstr);
 
