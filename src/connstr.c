@@ -42,18 +42,21 @@ static void put_plain(ztoq__buf *b, const char *key, const char *value)
 }
 
 /*
- * The SQLite driver splits its connection string on ';' and understands no quoting:
- * a value with ';' (or starting with '{', which unixODBC would take as quoting) cannot
- * be expressed.
+ * Appends ";Key=value" for a driver that cannot take the value braced: the SQLite
+ * driver splits its connection string on ';' and understands no quoting, and psqlODBC
+ * keeps the braces of Server, Database and Uid as part of the name (measured: Database=
+ * {semi;colon} reaches the server as "{semi;colon}"). A ';', a leading '{' (which
+ * unixODBC takes as quoting) or surrounding spaces cannot be expressed: refused.
  */
-static int put_sqlite_value(ztoq__buf *b, const char *key, const char *option, const char *value)
+static int put_unquotable_value(ztoq__buf *b, const char *key, const char *option,
+				const char *value, const char *driver)
 {
 	if (strchr(value, ';') || value[0] == '{' || value[0] == ' ' ||
 	    value[strlen(value) - 1] == ' ')
 		return ztoq__error_set(ZTOQ_EINVALID,
-				       "%s \"%s\" cannot be passed to the SQLite ODBC driver, which "
+				       "%s \"%s\" cannot be passed to the %s ODBC driver, which "
 				       "cannot quote a ';', a leading '{' or surrounding spaces",
-				       option, value);
+				       option, value, driver);
 	put_plain(b, key, value);
 	return ZTOQ_OK;
 }
@@ -92,15 +95,17 @@ int ztoq__config_password(const ztoq_config *cfg, char **out)
 }
 
 /* Appends Uid and Pwd when they are configured. */
-static void put_credentials(ztoq__buf *b, const ztoq_config *cfg, const char *password)
+static int put_credentials(ztoq__buf *b, const ztoq_config *cfg, const char *password)
 {
 	const char *user = ztoq__config_str(cfg, "username");
+	int rc;
 
-	if (user)
-		put_value(b, "Uid", user, 0);
+	if (user && (rc = put_unquotable_value(b, "Uid", "username", user, "PostgreSQL")) < 0)
+		return rc;
 	/* always braced: psqlODBC URL-decodes %XX and + in a bare password */
 	if (password)
 		put_value(b, "Pwd", password, 1);
+	return ZTOQ_OK;
 }
 
 static int build_sqlite(ztoq__buf *b, const ztoq_config *cfg)
@@ -109,7 +114,7 @@ static int build_sqlite(ztoq__buf *b, const ztoq_config *cfg)
 	int rc;
 
 	put_value(b, "Driver", ztoq__config_driver(cfg), 1);
-	if ((rc = put_sqlite_value(b, "Database", "db_path", path)) < 0)
+	if ((rc = put_unquotable_value(b, "Database", "db_path", path, "SQLite")) < 0)
 		return rc;
 	put_plain(b, "Timeout", ztoq_config_get(cfg, "busy_timeout_ms"));
 	put_plain(b, "FKSupport", "1");
@@ -120,26 +125,32 @@ static int build_sqlite(ztoq__buf *b, const ztoq_config *cfg)
 	return ZTOQ_OK;
 }
 
-static void build_postgresql(ztoq__buf *b, const ztoq_config *cfg, const char *password)
+static int build_postgresql(ztoq__buf *b, const ztoq_config *cfg, const char *password)
 {
+	int rc;
+
 	put_value(b, "Driver", ztoq__config_driver(cfg), 1);
-	put_value(b, "Server", ztoq__config_str(cfg, "host"), 0);
+	if ((rc = put_unquotable_value(b, "Server", "host", ztoq__config_str(cfg, "host"),
+				       "PostgreSQL")) < 0)
+		return rc;
 	put_plain(b, "Port", ztoq_config_get(cfg, "port"));
-	put_value(b, "Database", ztoq__config_str(cfg, "database"), 0);
+	if ((rc = put_unquotable_value(b, "Database", "database",
+				       ztoq__config_str(cfg, "database"), "PostgreSQL")) < 0)
+		return rc;
 	/* 7.4-0: an error aborts the whole transaction, with no per-statement savepoint */
 	put_plain(b, "Protocol", "7.4-0");
-	put_credentials(b, cfg, password);
+	return put_credentials(b, cfg, password);
 }
 
-static void build_dsn(ztoq__buf *b, const ztoq_config *cfg, const char *dsn,
-		      const char *password)
+static int build_dsn(ztoq__buf *b, const ztoq_config *cfg, const char *dsn,
+		     const char *password)
 {
 	if (ztoq_config_db_type(cfg) == ZTOQ_DB_ODBC && strchr(dsn, '=')) {
 		ztoq__buf_puts(b, dsn); /* a full connection string, the caller's own */
 	} else {
 		put_value(b, "DSN", dsn, 0);
 	}
-	put_credentials(b, cfg, password);
+	return put_credentials(b, cfg, password);
 }
 
 int ztoq__connstr_compose(char **out, const ztoq_config *cfg, const char *password)
@@ -153,10 +164,12 @@ int ztoq__connstr_compose(char **out, const ztoq_config *cfg, const char *passwo
 		return rc;
 	dsn = ztoq__config_str(cfg, "dsn");
 	if (dsn)
-		build_dsn(&b, cfg, dsn, password);
+		rc = build_dsn(&b, cfg, dsn, password);
 	else if (ztoq_config_db_type(cfg) == ZTOQ_DB_POSTGRESQL)
-		build_postgresql(&b, cfg, password);
-	else if ((rc = build_sqlite(&b, cfg)) < 0) {
+		rc = build_postgresql(&b, cfg, password);
+	else
+		rc = build_sqlite(&b, cfg);
+	if (rc < 0) {
 		ztoq__buf_dispose(&b);
 		return rc;
 	}

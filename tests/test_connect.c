@@ -179,6 +179,42 @@ TEST_BOTH(connect, long_value_keeps_the_drivers_reason)
 	cr_assert(found, "the driver's text is cut: %s", e->message);
 }
 
+/*
+ * psqlODBC keeps the braces of Server, Database and Uid (measured: Database={x} reaches
+ * the server as "{x}"): braces inside a name go unquoted, and what cannot be expressed
+ * (';', a leading '{') is refused with the option's name.
+ */
+Test(connect, postgresql_names_with_braces_reach_the_server)
+{
+	ztoq_db *db = test_open(ZTOQ_DB_POSTGRESQL);
+	ztoq_config *cfg;
+	ztoq_session *s;
+
+	test_ok(ztoq_session_open(&s, db));
+	ztoq_session_exec(s, "DROP DATABASE IF EXISTS \"br{ace}s\"", NULL, 0, NULL);
+	test_exec(s, "CREATE DATABASE \"br{ace}s\"");
+	ztoq_session_close(s);
+	ztoq_db_close(db);
+	cfg = test_config(ZTOQ_DB_POSTGRESQL);
+	test_ok(ztoq_config_set(cfg, "database", "br{ace}s"));
+	test_ok(ztoq_db_open(&db, cfg));
+	test_ok(ztoq_session_open(&s, db));
+	cr_assert_eq(test_scalar(s, "SELECT CASE WHEN current_database() = 'br{ace}s' "
+				    "THEN 1 ELSE 0 END"), 1);
+	ztoq_session_close(s);
+	ztoq_db_close(db);
+	test_ok(ztoq_config_set(cfg, "database", "semi;colon"));
+	cr_assert_eq(ztoq_db_open(&db, cfg), ZTOQ_EINVALID);
+	cr_assert(strstr(ztoq_error_last()->message, "database \"semi;colon\" cannot be passed"),
+		  "%s", ztoq_error_last()->message);
+	test_ok(ztoq_config_set(cfg, "database", NULL));
+	test_ok(ztoq_config_set(cfg, "username", "{u}"));
+	cr_assert_eq(ztoq_db_open(&db, cfg), ZTOQ_EINVALID);
+	cr_assert(strstr(ztoq_error_last()->message, "username \"{u}\""), "%s",
+		  ztoq_error_last()->message);
+	ztoq_config_free(cfg);
+}
+
 TEST_BOTH(connect, unknown_driver_is_enotfound)
 {
 	ztoq_config *cfg = test_config(backend);

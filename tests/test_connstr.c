@@ -31,8 +31,12 @@ static const struct build_case cases[] = {
 	 "Driver={PostgreSQL Unicode};Server=db.example;Port=5433;Database=ztoq;Protocol=7.4-0;"
 	 "Uid=ztoq;Pwd={s3cret}", NULL},
 	{{"db_type", "postgresql", "password", "x;Driver=evil", "database", "a}b{c", NULL},
-	 "Driver={PostgreSQL Unicode};Server=localhost;Port=5432;Database={a}}b{c};Protocol=7.4-0;"
+	 "Driver={PostgreSQL Unicode};Server=localhost;Port=5432;Database=a}b{c;Protocol=7.4-0;"
 	 "Pwd={x;Driver=evil}", NULL},
+	{{"db_type", "postgresql", "database", "semi;colon", NULL}, NULL,
+	 "database \"semi;colon\" cannot be passed to the PostgreSQL ODBC driver"},
+	{{"db_type", "postgresql", "host", "{h}", NULL}, NULL, "host \"{h}\" cannot be passed"},
+	{{"db_type", "postgresql", "username", "u;Pwd=x", NULL}, NULL, "username \"u;Pwd=x\""},
 	{{"db_type", "postgresql", "password", "}", "driver", "PostgreSQL ANSI", NULL},
 	 "Driver={PostgreSQL ANSI};Server=localhost;Port=5432;Database=ztoq;Protocol=7.4-0;Pwd={}}}", NULL},
 	{{"dsn", "ztoq_pg", "username", "u", "password", "p", NULL}, "DSN=ztoq_pg;Uid=u;Pwd={p}", NULL},

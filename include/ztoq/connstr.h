@@ -15,8 +15,10 @@ ZTOQ_BEGIN_DECL
  *   postgresql:  Driver={PostgreSQL Unicode};Server=H;Port=P;Database=D;Uid=U;Pwd={...};...
  *   with a dsn:  DSN=NAME;Uid=U;Pwd=P   (db_type odbc and a dsn containing '=': used as is)
  * Values are wrapped in {...} with '}' doubled where the driver understands it, so no
- * value can add or override an attribute; a value the driver cannot express (a ';' in a
- * SQLite path) is refused with ZTOQ_EINVALID. The result contains the password: the
+ * value can add or override an attribute; a value the driver cannot express (a ';', a
+ * leading '{' or surrounding spaces in a SQLite path or in a PostgreSQL host, database
+ * or user name, which psqlODBC would receive with the braces on) is refused with
+ * ZTOQ_EINVALID. The result contains the password: the
  * caller owns it, frees it with ztoq_free(), and must never print it (see
  * ztoq_connstr_redact()). Thread-safe for distinct configurations.
  */
