@@ -116,7 +116,8 @@ static int build_sqlite(ztoq__buf *b, const ztoq_config *cfg)
 	put_value(b, "Driver", ztoq__config_driver(cfg), 1);
 	if ((rc = put_unquotable_value(b, "Database", "db_path", path, "SQLite")) < 0)
 		return rc;
-	put_plain(b, "Timeout", ztoq_config_get(cfg, "busy_timeout_ms"));
+	/* the driver waits twice its Timeout for a lock (measured: 1000 waits 2.08 s) */
+	ztoq__buf_printf(b, ";Timeout=%ld", (ztoq__config_long(cfg, "busy_timeout_ms") + 1) / 2);
 	put_plain(b, "FKSupport", "1");
 	/* rows are produced as they are stepped, not materialised (see DESIGN.md) */
 	put_plain(b, "StepAPI", "1");

@@ -17,15 +17,15 @@ struct build_case {
 
 static const struct build_case cases[] = {
 	{{"db_path", "/data/ztoq.db", NULL},
-	 "Driver={SQLite3};Database=/data/ztoq.db;Timeout=5000;FKSupport=1;StepAPI=1;JournalMode=WAL", NULL},
+	 "Driver={SQLite3};Database=/data/ztoq.db;Timeout=2500;FKSupport=1;StepAPI=1;JournalMode=WAL", NULL},
 	{{"db_path", "rel dir/a=b{c}.db", "busy_timeout_ms", "250", NULL},
-	 "Driver={SQLite3};Database=rel dir/a=b{c}.db;Timeout=250;FKSupport=1;StepAPI=1;JournalMode=WAL", NULL},
+	 "Driver={SQLite3};Database=rel dir/a=b{c}.db;Timeout=125;FKSupport=1;StepAPI=1;JournalMode=WAL", NULL},
 	{{"db_path", ":memory:", NULL},
-	 "Driver={SQLite3};Database=:memory:;Timeout=5000;FKSupport=1;StepAPI=1", NULL},
+	 "Driver={SQLite3};Database=:memory:;Timeout=2500;FKSupport=1;StepAPI=1", NULL},
 	{{"db_path", "/tmp/x;Timeout=1", NULL}, NULL, "cannot quote a ';'"},
 	{{"db_path", "{evil}", NULL}, NULL, "leading '{'"},
 	{{"sqlite_driver", "My SQLite", "db_path", "a.db", NULL},
-	 "Driver={My SQLite};Database=a.db;Timeout=5000;FKSupport=1;StepAPI=1;JournalMode=WAL", NULL},
+	 "Driver={My SQLite};Database=a.db;Timeout=2500;FKSupport=1;StepAPI=1;JournalMode=WAL", NULL},
 	{{"db_type", "postgresql", "host", "db.example", "port", "5433", "username", "ztoq",
 	  "password", "s3cret", NULL},
 	 "Driver={PostgreSQL Unicode};Server=db.example;Port=5433;Database=ztoq;Protocol=7.4-0;"
