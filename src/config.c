@@ -45,6 +45,7 @@ enum option_id {
 	OPT_BUSY_TIMEOUT_MS,
 	OPT_CONNECT_TIMEOUT_S,
 	OPT_LAZY_OPEN,
+	OPT_CREATE_IF_MISSING,
 	NOPTIONS
 };
 
@@ -88,6 +89,8 @@ static const ztoq_config_option options[NOPTIONS] = {
 	 "how long to wait for a connection to open, s", 0},
 	[OPT_LAZY_OPEN] = {"lazy_open", "lazy-open", "ZTOQ_DB_LAZY_OPEN", NULL, "0",
 	 "1: open connections on first use instead of min_connections at start", 0},
+	[OPT_CREATE_IF_MISSING] = {"create_if_missing", "create-if-missing", "ZTOQ_DB_CREATE_IF_MISSING",
+	 NULL, "1", "SQLite: 1 creates a missing database file, 0 refuses to open it", 0},
 };
 
 static const struct rule rules[NOPTIONS] = {
@@ -102,6 +105,7 @@ static const struct rule rules[NOPTIONS] = {
 	[OPT_BUSY_TIMEOUT_MS] = {KIND_INT, 0, INT_MAX},
 	[OPT_CONNECT_TIMEOUT_S] = {KIND_INT, 0, 3600},
 	[OPT_LAZY_OPEN] = {KIND_INT, 0, 1},
+	[OPT_CREATE_IF_MISSING] = {KIND_INT, 0, 1},
 	[OPT_DRIVER] = {KIND_NONEMPTY, 0, 0},
 	[OPT_SQLITE_DRIVER] = {KIND_NONEMPTY, 0, 0},
 	[OPT_PG_DRIVER] = {KIND_NONEMPTY, 0, 0},

@@ -119,6 +119,8 @@ static int build_sqlite(ztoq__buf *b, const ztoq_config *cfg)
 	/* the driver waits twice its Timeout for a lock (measured: 1000 waits 2.08 s) */
 	ztoq__buf_printf(b, ";Timeout=%ld", (ztoq__config_long(cfg, "busy_timeout_ms") + 1) / 2);
 	put_plain(b, "FKSupport", "1");
+	if (ztoq__config_long(cfg, "create_if_missing") == 0)
+		put_plain(b, "NoCreat", "1");
 	/* rows are produced as they are stepped, not materialised (see DESIGN.md) */
 	put_plain(b, "StepAPI", "1");
 	if (strcmp(path, ":memory:") != 0 && strncmp(path, "file:", 5) != 0)

@@ -230,6 +230,30 @@ Test(cli, usage_errors_exit_2_with_one_line)
 	expect_one_line_error(&c, 2, "environment variable ZTOQ_SQLITE_DRIVER: the value is empty");
 }
 
+/* Commands that only read (and downgrade) never create the database they are given. */
+Test(cli, reading_commands_do_not_create_a_database)
+{
+	static const char *const commands[] = {"status", "history", "check", "downgrade"};
+	char path[512];
+	struct stat st;
+	struct cmd c;
+
+	snprintf(path, sizeof(path), "%s", test_path("typo.db"));
+	for (size_t i = 0; i < 4; i++) {
+		run(&c, NULL, NO_ENV, ARGS("db", commands[i], "--db-path", path));
+		expect_one_line_error(&c, 1, "no such file");
+		cr_assert_neq(stat(path, &st), 0, "ztoq db %s created %s", commands[i], path);
+	}
+	run(&c, NULL, NO_ENV, ARGS("db", "stats", "--project-key", "P", "--db-path", path));
+	expect_one_line_error(&c, 1, "no such file");
+	cr_assert_neq(stat(path, &st), 0, "ztoq db stats created %s", path);
+	run(&c, NULL, NO_ENV, ARGS("db", "migrate", "--to", "1", "--db-path", path));
+	expect_success(&c);
+	run(&c, NULL, NO_ENV, ARGS("db", "status", "--db-path", path));
+	expect_success(&c);
+	cr_assert(strstr(c.out, "current:        1 initial_schema"), "%s", c.out);
+}
+
 /* ---- the commands ---------------------------------------------------------------------- */
 
 /* No options at all: the SQLite file ztoq_data.db in the working directory. */

@@ -172,6 +172,13 @@ Test(config, empty_driver_names_are_refused_naming_the_source)
 	cr_assert_str_eq(ztoq_config_get(cfg, "sqlite_driver"), "Mine");
 }
 
+Test(config, create_if_missing_is_a_switch)
+{
+	cr_assert_str_eq(ztoq_config_get(cfg, "create_if_missing"), "1");
+	test_ok(ztoq_config_set(cfg, "create_if_missing", "0"));
+	assert_invalid(ztoq_config_set(cfg, "create_if_missing", "2"), "out of range");
+}
+
 Test(config, whole_configuration_is_validated)
 {
 	cr_assert_eq(ztoq_config_validate(cfg), 0, "the defaults are valid");

@@ -256,6 +256,29 @@ Test(connect, busy_timeout_means_milliseconds)
 	ztoq_db_close(holder);
 }
 
+/* create_if_missing 0: a missing SQLite file is an error, and is not created. */
+Test(connect, create_if_missing_0_opens_only_an_existing_file)
+{
+	ztoq_config *cfg = test_config(ZTOQ_DB_SQLITE);
+	char path[512];
+	struct stat st;
+	ztoq_db *db;
+
+	snprintf(path, sizeof(path), "%s", ztoq_config_get(cfg, "db_path"));
+	test_ok(ztoq_config_set(cfg, "create_if_missing", "0"));
+	cr_assert_eq(ztoq_db_open(&db, cfg), ZTOQ_ENOTFOUND, "%s", ztoq_error_last()->message);
+	cr_assert(strstr(ztoq_error_last()->message, "no such file"), "%s",
+		  ztoq_error_last()->message);
+	cr_assert_neq(stat(path, &st), 0, "%s was created", path);
+	test_ok(ztoq_config_set(cfg, "create_if_missing", "1"));
+	test_ok(ztoq_db_open(&db, cfg));
+	ztoq_db_close(db);
+	test_ok(ztoq_config_set(cfg, "create_if_missing", "0"));
+	test_ok(ztoq_db_open(&db, cfg));
+	ztoq_db_close(db);
+	ztoq_config_free(cfg);
+}
+
 TEST_BOTH(connect, unknown_driver_is_enotfound)
 {
 	ztoq_config *cfg = test_config(backend);

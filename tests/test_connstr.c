@@ -37,6 +37,9 @@ static const struct build_case cases[] = {
 	 "database \"semi;colon\" cannot be passed to the PostgreSQL ODBC driver"},
 	{{"db_type", "postgresql", "host", "{h}", NULL}, NULL, "host \"{h}\" cannot be passed"},
 	{{"db_type", "postgresql", "username", "u;Pwd=x", NULL}, NULL, "username \"u;Pwd=x\""},
+	{{"db_path", "a.db", "busy_timeout_ms", "1001", "create_if_missing", "0", NULL},
+	 "Driver={SQLite3};Database=a.db;Timeout=501;FKSupport=1;NoCreat=1;StepAPI=1;"
+	 "JournalMode=WAL", NULL},
 	{{"db_type", "postgresql", "password", "}", "driver", "PostgreSQL ANSI", NULL},
 	 "Driver={PostgreSQL ANSI};Server=localhost;Port=5432;Database=ztoq;Protocol=7.4-0;Pwd={}}}", NULL},
 	{{"dsn", "ztoq_pg", "username", "u", "password", "p", NULL}, "DSN=ztoq_pg;Uid=u;Pwd={p}", NULL},

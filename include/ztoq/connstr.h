@@ -19,7 +19,7 @@ ZTOQ_BEGIN_DECL
  * leading '{' or surrounding spaces in a SQLite path or in a PostgreSQL host, database
  * or user name, which psqlODBC would receive with the braces on) is refused with
  * ZTOQ_EINVALID. Timeout is half of busy_timeout_ms: the SQLite driver waits twice its
- * value. The result contains the password: the
+ * value. create_if_missing 0 adds NoCreat=1. The result contains the password: the
  * caller owns it, frees it with ztoq_free(), and must never print it (see
  * ztoq_connstr_redact()). Thread-safe for distinct configurations.
  */

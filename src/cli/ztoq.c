@@ -65,6 +65,7 @@ struct command {
 	const char *summary;
 	int options[3]; /* own option ids, 0-terminated */
 	int (*run)(ztoq_db *db, const struct args *a);
+	int must_exist; /* 1: never creates the database (a missing SQLite file fails) */
 };
 
 static int cmd_init(ztoq_db *db, const struct args *a);
@@ -77,17 +78,18 @@ static int cmd_stats(ztoq_db *db, const struct args *a);
 
 static const struct command commands[] = {
 	{"init", "[--drop-existing]", "create ZTOQ's schema (upgrade to head); idempotent",
-	 {OPT_DROP, OPT_NO_DROP, 0}, cmd_init},
+	 {OPT_DROP, OPT_NO_DROP, 0}, cmd_init, 0},
 	{"migrate", "[--to V]", "apply the pending migrations, up to head or version V",
-	 {OPT_TO, 0}, cmd_migrate},
+	 {OPT_TO, 0}, cmd_migrate, 0},
 	{"downgrade", "[--to V | --steps N]", "revert migrations, newest first (default: one)",
-	 {OPT_TO, OPT_STEPS, 0}, cmd_downgrade},
+	 {OPT_TO, OPT_STEPS, 0}, cmd_downgrade, 1},
 	{"status", "[--json]", "current version, pending migrations, drift", {OPT_JSON, 0},
-	 cmd_status},
-	{"history", "", "the chain of migrations, and when each was applied", {0}, cmd_history},
-	{"check", "", "connectivity, server version and pool figures", {0}, cmd_check},
+	 cmd_status, 1},
+	{"history", "", "the chain of migrations, and when each was applied", {0}, cmd_history,
+	 1},
+	{"check", "", "connectivity, server version and pool figures", {0}, cmd_check, 1},
 	{"stats", "--project-key KEY", "row counts per entity for one project",
-	 {OPT_PROJECT_KEY, 0}, cmd_stats},
+	 {OPT_PROJECT_KEY, 0}, cmd_stats, 1},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -574,13 +576,16 @@ static int check_args(const struct args *a, const struct command *c)
 }
 
 /* Completes the configuration from the environment and the command's defaults. */
-static int configure(const struct args *a, ztoq_config *cfg)
+static int configure(const struct args *a, const struct command *c, ztoq_config *cfg)
 {
 	if (ztoq_config_load_env(cfg) < 0)
 		return fail(EXIT_USAGE, a->command, "%s", ztoq_error_last()->message);
 	/* One connection is all a command needs, unless the user says otherwise. */
 	if (ztoq_config_source_of(cfg, "min_connections") == ZTOQ_SOURCE_DEFAULT &&
 	    ztoq_config_set(cfg, "min_connections", "1") < 0)
+		return fail_lib(a, ZTOQ_ERROR);
+	/* Reading a database that is not there must not create an empty one. */
+	if (c->must_exist && ztoq_config_set(cfg, "create_if_missing", "0") < 0)
 		return fail_lib(a, ZTOQ_ERROR);
 	if (ztoq_config_validate(cfg) < 0)
 		return fail(EXIT_USAGE, a->command, "%s", ztoq_error_last()->message);
@@ -600,7 +605,7 @@ static int run_command(const struct command *c, int argc, char **argv)
 	if (ztoq_config_new(&cfg) < 0)
 		return fail(EXIT_FAILURE, name, "out of memory");
 	if ((status = parse_options(c, argc, argv, &a, cfg)) < 0 &&
-	    (status = check_args(&a, c)) < 0 && (status = configure(&a, cfg)) < 0) {
+	    (status = check_args(&a, c)) < 0 && (status = configure(&a, c, cfg)) < 0) {
 		if (ztoq_db_open(&db, cfg) < 0)
 			status = fail(EXIT_FAILURE, name, "%s", ztoq_error_last()->message);
 		else
