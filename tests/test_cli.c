@@ -212,8 +212,15 @@ Test(cli, usage_errors_exit_2_with_one_line)
 		{ARGS("db", "init", "--port=abc"), "option --port: \"abc\" is not a whole number"},
 		{ARGS("db", "init", "--db-type", "mysql"), "unsupported database type \"mysql\""},
 		{ARGS("db", "check", "--db-type", "postgresql", "--host", ""), "host is empty"},
+		{ARGS("db", "status", "--json=1"), "option --json takes no value"},
+		{ARGS("db", "status", "--help=x"), "option --help takes no value"},
+		{ARGS("db", "status", "--bogus=x"), "unknown option --bogus (see"},
+		{ARGS("db", "status", "-x"), "unknown option -x (see"},
 		{ARGS("db", "init", "--sqlite-driver", ""), "option --sqlite-driver: the value is empty"},
 		{ARGS("db", "init", "--pg-driver="), "option --pg-driver: the value is empty"},
+		{ARGS("db", "init", "--db-path", "/tmp/a;Timeout=1"), "cannot quote a ';'"},
+		{ARGS("db", "init", "--db-type", "postgresql", "--database", "semi;colon"),
+		 "database \"semi;colon\" cannot be passed"},
 	};
 	struct cmd c;
 
@@ -228,6 +235,26 @@ Test(cli, usage_errors_exit_2_with_one_line)
 	expect_one_line_error(&c, 2, "environment variable ZTOQ_PG_PORT: \"abc\"");
 	run(&c, NULL, ARGS("ZTOQ_SQLITE_DRIVER="), ARGS("db", "status"));
 	expect_one_line_error(&c, 2, "environment variable ZTOQ_SQLITE_DRIVER: the value is empty");
+}
+
+/* A --to target that does not exist is a bad value: exit 2, nothing applied. */
+TEST_BOTH(cli, bad_migration_target_is_bad_usage)
+{
+	struct env e;
+	ztoq_config *cfg;
+	const char *const *env = fresh_env(&e, backend, &cfg);
+	struct cmd c;
+
+	run(&c, NULL, env, ARGS("db", "migrate", "--to", "99"));
+	expect_one_line_error(&c, 2, "unknown upgrade target \"99\"");
+	run(&c, NULL, env, ARGS("db", "migrate", "--to", "nonsense"));
+	expect_one_line_error(&c, 2, "unknown upgrade target \"nonsense\"");
+	run(&c, NULL, env, ARGS("db", "downgrade", "--to", "nonsense"));
+	expect_one_line_error(&c, 2, "unknown downgrade target \"nonsense\"");
+	run(&c, NULL, env, ARGS("db", "status"));
+	expect_success(&c);
+	cr_assert(strstr(c.out, "current:        0 (empty)"), "%s", c.out);
+	ztoq_config_free(cfg);
 }
 
 /* Commands that only read (and downgrade) never create the database they are given. */

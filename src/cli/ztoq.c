@@ -125,11 +125,14 @@ static int fail(int status, const char *prefix, const char *fmt, ...)
 	return status;
 }
 
-/* Reports the library's last error. */
+/*
+ * Reports the library's last error: exit 2 when it refused a value the user gave (a bad
+ * --to target), 1 otherwise.
+ */
 static int fail_lib(const struct args *a, int code)
 {
-	(void)code;
-	return fail(EXIT_FAILURE, a->command, "%s", ztoq_error_last()->message);
+	return fail(code == ZTOQ_EINVALID && a->to ? EXIT_USAGE : EXIT_FAILURE, a->command,
+		    "%s", ztoq_error_last()->message);
 }
 
 static const char *own_flag(int id)
@@ -500,6 +503,23 @@ static struct option *long_options(const struct command *c)
 	return lo;
 }
 
+/*
+ * Reports the option getopt refused, named as the user wrote it: `arg` is the argument
+ * it was in (getopt has moved past it). A known long option given a value it does not
+ * take ("--json=1") and an unknown one differ; a short one is named by optopt.
+ */
+static int bad_option(const struct args *a, const struct command *c, const char *arg)
+{
+	if (strncmp(arg, "--", 2) != 0)
+		return fail(EXIT_USAGE, a->command, "unknown option -%c (see 'ztoq db %s --help')",
+			    optopt > ' ' && optopt < 127 ? optopt : '?', c->name);
+	if (optopt && strchr(arg, '='))
+		return fail(EXIT_USAGE, a->command, "option %.*s takes no value",
+			    (int)strcspn(arg, "="), arg);
+	return fail(EXIT_USAGE, a->command, "unknown option %.*s (see 'ztoq db %s --help')",
+		    (int)strcspn(arg, "="), arg, c->name);
+}
+
 /* Parses a command's options into `a` and `cfg`; returns -1 to go on, or an exit status. */
 static int parse_options(const struct command *c, int argc, char **argv, struct args *a,
 			 ztoq_config *cfg)
@@ -539,10 +559,7 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
 				      argv[optind - 1]);
 			break;
 		case '?':
-			status = fail(EXIT_USAGE, a->command,
-				      "unknown option %s (see 'ztoq db %s --help')",
-				      optopt ? (char[]){'-', (char)optopt, '\0'} : argv[optind - 1],
-				      c->name);
+			status = bad_option(a, c, argv[optind - 1]);
 			break;
 		default:
 			if (ztoq_config_set_from(cfg, ZTOQ_SOURCE_CLI, opt[ch - OPT_CONFIG].key,
@@ -606,8 +623,12 @@ static int run_command(const struct command *c, int argc, char **argv)
 		return fail(EXIT_FAILURE, name, "out of memory");
 	if ((status = parse_options(c, argc, argv, &a, cfg)) < 0 &&
 	    (status = check_args(&a, c)) < 0 && (status = configure(&a, c, cfg)) < 0) {
-		if (ztoq_db_open(&db, cfg) < 0)
-			status = fail(EXIT_FAILURE, name, "%s", ztoq_error_last()->message);
+		int code = ztoq_db_open(&db, cfg);
+
+		/* ZTOQ_EINVALID: a value the driver cannot take, an unreadable password file */
+		if (code < 0)
+			status = fail(code == ZTOQ_EINVALID ? EXIT_USAGE : EXIT_FAILURE, name, "%s",
+				      ztoq_error_last()->message);
 		else
 			status = c->run(db, &a);
 	}
