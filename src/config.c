@@ -210,8 +210,8 @@ static int check_value(int opt, const char *value, const char *from)
 		errno = 0;
 		n = strtol(value, &end, 10);
 		if (*value == '\0' || *end != '\0' || errno == ERANGE)
-			return ztoq__error_set(ZTOQ_EINVALID, "%s: \"%s\" is not a whole number",
-					       from, value);
+			return ztoq__error_set(ZTOQ_EINVALID, "%s: \"%.*s%s\" is not a whole number",
+					       from, ZTOQ__CLIP(value));
 		if (n < r->min || n > r->max)
 			return ztoq__error_set(ZTOQ_EINVALID, "%s: %ld is out of range (%ld-%ld)",
 					       from, n, r->min, r->max);
@@ -219,9 +219,9 @@ static int check_value(int opt, const char *value, const char *from)
 		if (strcmp(value, "sqlite") != 0 && strcmp(value, "postgresql") != 0 &&
 		    strcmp(value, "odbc") != 0)
 			return ztoq__error_set(ZTOQ_EINVALID,
-					       "%s: unsupported database type \"%s\" "
+					       "%s: unsupported database type \"%.*s%s\" "
 					       "(expected sqlite, postgresql or odbc)",
-					       from, value);
+					       from, ZTOQ__CLIP(value));
 	} else if (r->kind == KIND_NONEMPTY && *value == '\0') {
 		return ztoq__error_set(ZTOQ_EINVALID,
 				       "%s: the value is empty (name an ODBC driver of "

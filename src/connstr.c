@@ -54,9 +54,9 @@ static int put_unquotable_value(ztoq__buf *b, const char *key, const char *optio
 	if (strchr(value, ';') || value[0] == '{' || value[0] == ' ' ||
 	    value[strlen(value) - 1] == ' ')
 		return ztoq__error_set(ZTOQ_EINVALID,
-				       "%s \"%s\" cannot be passed to the %s ODBC driver, which "
-				       "cannot quote a ';', a leading '{' or surrounding spaces",
-				       option, value, driver);
+				       "%s \"%.*s%s\" cannot be passed to the %s ODBC driver, "
+				       "which cannot quote a ';', a leading '{' or surrounding spaces",
+				       option, ZTOQ__CLIP(value), driver);
 	put_plain(b, key, value);
 	return ZTOQ_OK;
 }

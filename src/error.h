@@ -33,6 +33,13 @@ int ztoq__error_append(const char *fmt, ...) __attribute__((format(printf, 1, 2)
 /* Changes the code of the last error (keeps message and diagnostics); returns it. */
 int ztoq__error_reclassify(int code);
 
+/*
+ * A value quoted in a message, cut to ZTOQ__SHOWN bytes with "..." so that the words
+ * after it survive a 10 KiB value: printf("\"%.*s%s\"", ZTOQ__CLIP(value)).
+ */
+#define ZTOQ__SHOWN 200
+#define ZTOQ__CLIP(v) (int)ZTOQ__SHOWN, (v), strlen(v) > ZTOQ__SHOWN ? "..." : ""
+
 /* Shorthand for the message of an allocation failure. */
 #define ztoq__error_nomem() ztoq__error_set(ZTOQ_ENOMEM, "out of memory")
 

@@ -172,6 +172,17 @@ Test(config, empty_driver_names_are_refused_naming_the_source)
 	cr_assert_str_eq(ztoq_config_get(cfg, "sqlite_driver"), "Mine");
 }
 
+/* A 10 KiB bad value is quoted cut short: the reason after it survives. */
+Test(config, long_bad_value_keeps_the_reason)
+{
+	static char value[10240 + 1];
+
+	memset(value, '9', 10240);
+	value[0] = 'x';
+	assert_invalid(ztoq_config_set(cfg, "port", value), "...\" is not a whole number");
+	assert_invalid(ztoq_config_set(cfg, "db_type", value), "...\" (expected sqlite");
+}
+
 Test(config, create_if_missing_is_a_switch)
 {
 	cr_assert_str_eq(ztoq_config_get(cfg, "create_if_missing"), "1");

@@ -73,6 +73,24 @@ Test(connstr, table_of_configurations_to_exact_strings)
 	}
 }
 
+/* A 10 KiB path the driver cannot take: the refusal's reason survives the value. */
+Test(connstr, long_refused_value_keeps_the_reason)
+{
+	static char path[10240 + 1];
+	ztoq_config *cfg;
+	char *out = NULL;
+
+	memset(path, 'p', 10240);
+	path[5000] = ';';
+	cr_assert_eq(ztoq_config_new(&cfg), 0);
+	test_ok(ztoq_config_set(cfg, "db_path", path));
+	cr_assert_eq(ztoq_connstr_build(&out, cfg), ZTOQ_EINVALID);
+	cr_assert(strstr(ztoq_error_last()->message, "...\" cannot be passed to the SQLite ODBC "
+						    "driver, which cannot quote a ';'"),
+		  "%s", ztoq_error_last()->message);
+	ztoq_config_free(cfg);
+}
+
 Test(connstr, password_file_first_line)
 {
 	const char *path = test_path("pw");
