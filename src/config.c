@@ -14,7 +14,7 @@
 
 #define NSOURCES 4
 
-enum kind { KIND_STRING, KIND_INT, KIND_DB_TYPE };
+enum kind { KIND_STRING, KIND_INT, KIND_DB_TYPE, KIND_NONEMPTY };
 
 /* Validation rule of an option (KIND_STRING, the zero value, checks nothing). */
 struct rule {
@@ -45,6 +45,7 @@ enum option_id {
 	OPT_BUSY_TIMEOUT_MS,
 	OPT_CONNECT_TIMEOUT_S,
 	OPT_LAZY_OPEN,
+	OPT_CREATE_IF_MISSING,
 	NOPTIONS
 };
 
@@ -88,6 +89,8 @@ static const ztoq_config_option options[NOPTIONS] = {
 	 "how long to wait for a connection to open, s", 0},
 	[OPT_LAZY_OPEN] = {"lazy_open", "lazy-open", "ZTOQ_DB_LAZY_OPEN", NULL, "0",
 	 "1: open connections on first use instead of min_connections at start", 0},
+	[OPT_CREATE_IF_MISSING] = {"create_if_missing", "create-if-missing", "ZTOQ_DB_CREATE_IF_MISSING",
+	 NULL, "1", "SQLite: 1 creates a missing database file, 0 refuses to open it", 0},
 };
 
 static const struct rule rules[NOPTIONS] = {
@@ -102,6 +105,10 @@ static const struct rule rules[NOPTIONS] = {
 	[OPT_BUSY_TIMEOUT_MS] = {KIND_INT, 0, INT_MAX},
 	[OPT_CONNECT_TIMEOUT_S] = {KIND_INT, 0, 3600},
 	[OPT_LAZY_OPEN] = {KIND_INT, 0, 1},
+	[OPT_CREATE_IF_MISSING] = {KIND_INT, 0, 1},
+	[OPT_DRIVER] = {KIND_NONEMPTY, 0, 0},
+	[OPT_SQLITE_DRIVER] = {KIND_NONEMPTY, 0, 0},
+	[OPT_PG_DRIVER] = {KIND_NONEMPTY, 0, 0},
 };
 
 struct ztoq_config {
@@ -203,8 +210,8 @@ static int check_value(int opt, const char *value, const char *from)
 		errno = 0;
 		n = strtol(value, &end, 10);
 		if (*value == '\0' || *end != '\0' || errno == ERANGE)
-			return ztoq__error_set(ZTOQ_EINVALID, "%s: \"%s\" is not a whole number",
-					       from, value);
+			return ztoq__error_set(ZTOQ_EINVALID, "%s: \"%.*s%s\" is not a whole number",
+					       from, ZTOQ__CLIP(value));
 		if (n < r->min || n > r->max)
 			return ztoq__error_set(ZTOQ_EINVALID, "%s: %ld is out of range (%ld-%ld)",
 					       from, n, r->min, r->max);
@@ -212,9 +219,14 @@ static int check_value(int opt, const char *value, const char *from)
 		if (strcmp(value, "sqlite") != 0 && strcmp(value, "postgresql") != 0 &&
 		    strcmp(value, "odbc") != 0)
 			return ztoq__error_set(ZTOQ_EINVALID,
-					       "%s: unsupported database type \"%s\" "
+					       "%s: unsupported database type \"%.*s%s\" "
 					       "(expected sqlite, postgresql or odbc)",
-					       from, value);
+					       from, ZTOQ__CLIP(value));
+	} else if (r->kind == KIND_NONEMPTY && *value == '\0') {
+		return ztoq__error_set(ZTOQ_EINVALID,
+				       "%s: the value is empty (name an ODBC driver of "
+				       "odbcinst.ini, or leave it unset for the default)",
+				       from);
 	}
 	return ZTOQ_OK;
 }

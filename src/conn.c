@@ -65,8 +65,11 @@ static int connect_error(const ztoq__dialect *d, SQLHDBC dbc, const char *redact
 	int code = ztoq__error_odbc(d->type, SQL_HANDLE_DBC, dbc, secret, ZTOQ_ERROR,
 				    "cannot connect (%s)", redacted);
 
+	/* Only the driver manager's own records mean a missing DSN or driver; a server's
+	 * "database does not exist" (08001) is the driver's reason and is kept as is. */
 	e = ztoq_error_last();
-	if (code == ZTOQ_ENOTFOUND && (e->sqlstate[0] == 'I' || e->sqlstate[0] == '0'))
+	if (code == ZTOQ_ENOTFOUND &&
+	    (strncmp(e->sqlstate, "IM", 2) == 0 || strstr(e->message, "[Driver Manager]")))
 		return ztoq__error_odbc(d->type, SQL_HANDLE_DBC, dbc, secret, code,
 					"%s (%s)",
 					strstr(redacted, "DSN=")

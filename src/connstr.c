@@ -3,6 +3,7 @@
  */
 #include "ztoq/connstr.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,18 +42,21 @@ static void put_plain(ztoq__buf *b, const char *key, const char *value)
 }
 
 /*
- * The SQLite driver splits its connection string on ';' and understands no quoting:
- * a value with ';' (or starting with '{', which unixODBC would take as quoting) cannot
- * be expressed.
+ * Appends ";Key=value" for a driver that cannot take the value braced: the SQLite
+ * driver splits its connection string on ';' and understands no quoting, and psqlODBC
+ * keeps the braces of Server, Database and Uid as part of the name (measured: Database=
+ * {semi;colon} reaches the server as "{semi;colon}"). A ';', a leading '{' (which
+ * unixODBC takes as quoting) or surrounding spaces cannot be expressed: refused.
  */
-static int put_sqlite_value(ztoq__buf *b, const char *key, const char *option, const char *value)
+static int put_unquotable_value(ztoq__buf *b, const char *key, const char *option,
+				const char *value, const char *driver)
 {
 	if (strchr(value, ';') || value[0] == '{' || value[0] == ' ' ||
 	    value[strlen(value) - 1] == ' ')
 		return ztoq__error_set(ZTOQ_EINVALID,
-				       "%s \"%s\" cannot be passed to the SQLite ODBC driver, which "
-				       "cannot quote a ';', a leading '{' or surrounding spaces",
-				       option, value);
+				       "%s \"%.*s%s\" cannot be passed to the %s ODBC driver, "
+				       "which cannot quote a ';', a leading '{' or surrounding spaces",
+				       option, ZTOQ__CLIP(value), driver);
 	put_plain(b, key, value);
 	return ZTOQ_OK;
 }
@@ -91,27 +95,35 @@ int ztoq__config_password(const ztoq_config *cfg, char **out)
 }
 
 /* Appends Uid and Pwd when they are configured. */
-static void put_credentials(ztoq__buf *b, const ztoq_config *cfg, const char *password)
+static int put_credentials(ztoq__buf *b, const ztoq_config *cfg, const char *password)
 {
 	const char *user = ztoq__config_str(cfg, "username");
+	int rc;
 
-	if (user)
-		put_value(b, "Uid", user, 0);
+	if (user && (rc = put_unquotable_value(b, "Uid", "username", user, "PostgreSQL")) < 0)
+		return rc;
 	/* always braced: psqlODBC URL-decodes %XX and + in a bare password */
 	if (password)
 		put_value(b, "Pwd", password, 1);
+	return ZTOQ_OK;
 }
 
 static int build_sqlite(ztoq__buf *b, const ztoq_config *cfg)
 {
 	const char *path = ztoq__config_str(cfg, "db_path");
+	long busy;
 	int rc;
 
 	put_value(b, "Driver", ztoq__config_driver(cfg), 1);
-	if ((rc = put_sqlite_value(b, "Database", "db_path", path)) < 0)
+	if ((rc = put_unquotable_value(b, "Database", "db_path", path, "SQLite")) < 0)
 		return rc;
-	put_plain(b, "Timeout", ztoq_config_get(cfg, "busy_timeout_ms"));
+	/* the driver waits twice its Timeout for a lock (measured: 1000 waits 2.08 s), and
+	 * Timeout=0 means 1000 s: 0 asks for 1, the shortest wait it has */
+	busy = ztoq__config_long(cfg, "busy_timeout_ms");
+	ztoq__buf_printf(b, ";Timeout=%ld", busy ? (busy + 1) / 2 : 1);
 	put_plain(b, "FKSupport", "1");
+	if (ztoq__config_long(cfg, "create_if_missing") == 0)
+		put_plain(b, "NoCreat", "1");
 	/* rows are produced as they are stepped, not materialised (see docs/drivers.md) */
 	put_plain(b, "StepAPI", "1");
 	if (strcmp(path, ":memory:") != 0 && strncmp(path, "file:", 5) != 0)
@@ -119,26 +131,32 @@ static int build_sqlite(ztoq__buf *b, const ztoq_config *cfg)
 	return ZTOQ_OK;
 }
 
-static void build_postgresql(ztoq__buf *b, const ztoq_config *cfg, const char *password)
+static int build_postgresql(ztoq__buf *b, const ztoq_config *cfg, const char *password)
 {
+	int rc;
+
 	put_value(b, "Driver", ztoq__config_driver(cfg), 1);
-	put_value(b, "Server", ztoq__config_str(cfg, "host"), 0);
+	if ((rc = put_unquotable_value(b, "Server", "host", ztoq__config_str(cfg, "host"),
+				       "PostgreSQL")) < 0)
+		return rc;
 	put_plain(b, "Port", ztoq_config_get(cfg, "port"));
-	put_value(b, "Database", ztoq__config_str(cfg, "database"), 0);
+	if ((rc = put_unquotable_value(b, "Database", "database",
+				       ztoq__config_str(cfg, "database"), "PostgreSQL")) < 0)
+		return rc;
 	/* 7.4-0: an error aborts the whole transaction, with no per-statement savepoint */
 	put_plain(b, "Protocol", "7.4-0");
-	put_credentials(b, cfg, password);
+	return put_credentials(b, cfg, password);
 }
 
-static void build_dsn(ztoq__buf *b, const ztoq_config *cfg, const char *dsn,
-		      const char *password)
+static int build_dsn(ztoq__buf *b, const ztoq_config *cfg, const char *dsn,
+		     const char *password)
 {
 	if (ztoq_config_db_type(cfg) == ZTOQ_DB_ODBC && strchr(dsn, '=')) {
 		ztoq__buf_puts(b, dsn); /* a full connection string, the caller's own */
 	} else {
 		put_value(b, "DSN", dsn, 0);
 	}
-	put_credentials(b, cfg, password);
+	return put_credentials(b, cfg, password);
 }
 
 int ztoq__connstr_compose(char **out, const ztoq_config *cfg, const char *password)
@@ -152,10 +170,12 @@ int ztoq__connstr_compose(char **out, const ztoq_config *cfg, const char *passwo
 		return rc;
 	dsn = ztoq__config_str(cfg, "dsn");
 	if (dsn)
-		build_dsn(&b, cfg, dsn, password);
+		rc = build_dsn(&b, cfg, dsn, password);
 	else if (ztoq_config_db_type(cfg) == ZTOQ_DB_POSTGRESQL)
-		build_postgresql(&b, cfg, password);
-	else if ((rc = build_sqlite(&b, cfg)) < 0) {
+		rc = build_postgresql(&b, cfg, password);
+	else
+		rc = build_sqlite(&b, cfg);
+	if (rc < 0) {
 		ztoq__buf_dispose(&b);
 		return rc;
 	}
@@ -177,11 +197,16 @@ ZTOQ_EXTERN(int) ztoq_connstr_build(char **out, const ztoq_config *cfg)
 	return rc;
 }
 
-/* Length of the value starting at `p`: to the next ';', or a {...} with '}}' escapes. */
+/*
+ * Length of the value starting at `p`: to the next ';', or white space then a {...}
+ * with '}}' escapes.
+ */
 static size_t value_length(const char *p)
 {
 	const char *q = p;
 
+	while (isspace((unsigned char)*q))
+		q++;
 	if (*q != '{')
 		return strcspn(p, ";");
 	for (q++; *q; q++) {
@@ -194,14 +219,24 @@ static size_t value_length(const char *p)
 	return (size_t)(q - p);
 }
 
-static int is_password_key(const char *key, size_t len)
+/*
+ * Attributes whose value can carry a secret: Pwd and Password (psqlODBC, the SQLite
+ * driver), psqlODBC's pqopt (libpq options such as password=...) and ConnSettings (SQL
+ * run at connect), with their abbreviations D5 and A6. Case and white space around the
+ * key do not matter, as they do not to the drivers.
+ */
+static int is_secret_key(const char *key, size_t len)
 {
-	while (len && key[0] == ' ')
+	static const char *const keys[] = {"pwd", "password", "pqopt", "d5", "connsettings", "a6"};
+
+	while (len && isspace((unsigned char)key[0]))
 		key++, len--;
-	while (len && key[len - 1] == ' ')
+	while (len && isspace((unsigned char)key[len - 1]))
 		len--;
-	return (len == 3 && strncasecmp(key, "pwd", 3) == 0) ||
-	       (len == 8 && strncasecmp(key, "password", 8) == 0);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (len == strlen(keys[i]) && strncasecmp(key, keys[i], len) == 0)
+			return 1;
+	return 0;
 }
 
 ZTOQ_EXTERN(int) ztoq_connstr_redact(char **out, const char *connstr)
@@ -224,7 +259,7 @@ ZTOQ_EXTERN(int) ztoq_connstr_redact(char **out, const char *connstr)
 		p++;
 		vlen = value_length(p);
 		ztoq__buf_puts(&b, "=");
-		if (is_password_key(p - klen - 1, klen))
+		if (is_secret_key(p - klen - 1, klen))
 			ztoq__buf_puts(&b, "***");
 		else
 			ztoq__buf_append(&b, p, vlen);

@@ -58,13 +58,20 @@ static uint64_t ms_setting(const ztoq_config *cfg, const char *key)
 	return (uint64_t)ztoq__config_long(cfg, key) * 1000000u;
 }
 
-/* Says why a SQLite file could not be opened when the reason is a missing folder. */
-static int explain_sqlite_open(int code, const char *path)
+/*
+ * Says why a SQLite file could not be opened when the reason is a missing folder, or a
+ * missing file that create_if_missing 0 forbids to create.
+ */
+static int explain_sqlite_open(int code, const char *path, int create)
 {
 	char folder[1024];
 	const char *slash = path ? strrchr(path, '/') : NULL;
 	struct stat st;
 
+	if (code == ZTOQ_ECONNECT && path && !create && stat(path, &st) != 0) {
+		ztoq__error_append(" (no such file %s; create_if_missing is 0)", path);
+		return ztoq__error_reclassify(ZTOQ_ENOTFOUND);
+	}
 	if (code != ZTOQ_ECONNECT || !slash || strncmp(path, "file:", 5) == 0 ||
 	    (size_t)(slash - path) >= sizeof(folder))
 		return code;
@@ -96,7 +103,8 @@ static int start_pool(ztoq_db *db)
 		set.lazy = 0;
 	}
 	return explain_sqlite_open(ztoq__pool_new(&db->pool, &set),
-				   db->dialect->type == ZTOQ_DB_SQLITE ? path : NULL);
+				   db->dialect->type == ZTOQ_DB_SQLITE ? path : NULL,
+				   ztoq__config_long(db->cfg, "create_if_missing"));
 }
 
 ZTOQ_EXTERN(int) ztoq_db_open(ztoq_db **out, const ztoq_config *cfg)

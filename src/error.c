@@ -14,6 +14,8 @@
 
 #define MESSAGE_SIZE 2048
 #define DIAG_MESSAGE_SIZE 1024
+/* Shortest secret scrubbed from free text (see scrub()). */
+#define ZTOQ__SCRUB_MIN 4
 
 struct error_state {
 	ztoq_error pub;
@@ -93,24 +95,57 @@ int ztoq__error_append(const char *fmt, ...)
 	return last.pub.code;
 }
 
+/* A byte of a word: a secret's edge that is one must not touch another word's byte. */
+static int is_word(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || (c & 0x80);
+}
+
 /*
- * Replaces every occurrence of `secret` in `text` (in place) with asterisks: "***" for
- * secrets of three bytes or more, so the length does not show, and as many as the
- * secret has otherwise, so the text never grows.
+ * Replaces (in place) with "***" every occurrence of `secret` in `text` that stands as
+ * a token of its own: where the secret begins (ends) with a word byte, the byte before
+ * (after) it must not be one. Secrets shorter than ZTOQ__SCRUB_MIN bytes are left to
+ * the redaction of connection strings by attribute: as free text they would match
+ * ordinary words ("a" in "cannot"). The text never grows.
  */
 static void scrub(char *text, const char *secret)
 {
 	size_t slen = secret ? strlen(secret) : 0;
-	size_t mask = slen < 3 ? slen : 3;
 	char *from = text, *hit;
 
-	if (slen == 0)
+	if (slen < ZTOQ__SCRUB_MIN)
 		return;
 	while ((hit = strstr(from, secret)) != NULL) {
-		memset(hit, '*', mask);
-		memmove(hit + mask, hit + slen, strlen(hit + slen) + 1);
-		from = hit + mask;
+		int alone = (hit == text || !is_word(secret[0]) || !is_word(hit[-1])) &&
+			    (!is_word(secret[slen - 1]) || !is_word(hit[slen]));
+
+		if (!alone) {
+			from = hit + 1;
+			continue;
+		}
+		memcpy(hit, "***", 3);
+		memmove(hit + 3, hit + slen, strlen(hit + slen) + 1);
+		from = hit + 3;
 	}
+}
+
+/*
+ * Cuts the context at the start of `message` so that `tail_len` more bytes fit in
+ * `size`: the context ends in "..." and is never cut inside a UTF-8 character.
+ * Returns the length of what is kept.
+ */
+static size_t fit_context(char *message, size_t size, size_t tail_len)
+{
+	size_t used = strlen(message), keep;
+
+	if (used + tail_len < size)
+		return used;
+	keep = size > tail_len + 4 ? size - tail_len - 4 : 0;
+	while (keep > 0 && ((unsigned char)message[keep] & 0xC0) == 0x80)
+		keep--;
+	memcpy(message + keep, "...", 4);
+	return keep + 3;
 }
 
 /* Warnings (class 01) say nothing about the failure; prefer the first real error. */
@@ -152,6 +187,7 @@ int ztoq__error_odbc(ztoq_db_type type, SQLSMALLINT handle_type, SQLHANDLE handl
 	va_start(ap, fmt);
 	vsnprintf(st->message, sizeof(st->message), fmt, ap);
 	va_end(ap);
+	scrub(st->message, secret);
 
 	first = significant_diag(st);
 	code = fallback;
@@ -161,11 +197,13 @@ int ztoq__error_odbc(ztoq_db_type type, SQLSMALLINT handle_type, SQLHANDLE handl
 		if (fallback == ZTOQ_ERROR)
 			code = ztoq__dialect_classify(type, first->sqlstate, first->native,
 						      first->message);
-		used = strlen(st->message);
+		/* the driver's reason always fits: a long context gives way to it */
+		used = fit_context(st->message, sizeof(st->message),
+				   strlen(": [] ") + strlen(first->sqlstate) +
+					   strlen(first->message));
 		snprintf(st->message + used, sizeof(st->message) - used, ": [%s] %s",
 			 first->sqlstate, first->message);
 	}
-	scrub(st->message, secret);
 	st->pub.code = code;
 	return code;
 }

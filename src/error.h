@@ -15,9 +15,13 @@ int ztoq__error_set(int code, const char *fmt, ...) __attribute__((format(printf
 
 /*
  * Records the diagnostic records of an ODBC handle, classified for backend `type`
- * (ZTOQ_ERROR if nothing matches, or `fallback` when it is not ZTOQ_ERROR). Every
- * occurrence of `secret` (may be NULL) is replaced in the texts. The message is
- * "<context>: [SQLSTATE] driver text". Returns the code.
+ * (ZTOQ_ERROR if nothing matches, or `fallback` when it is not ZTOQ_ERROR). `secret`
+ * (may be NULL) is replaced by "***" in the texts wherever it stands as a token of its
+ * own, when it has 4 bytes or more (a shorter one would garble ordinary words; the
+ * connection strings in contexts are redacted by attribute, whatever the length). The
+ * message is "<context>: [SQLSTATE] driver text"; a context too long for the message
+ * is cut and ends in "...", so the SQLSTATE and the driver's text always survive.
+ * Returns the code.
  */
 int ztoq__error_odbc(ztoq_db_type type, SQLSMALLINT handle_type, SQLHANDLE handle,
 		     const char *secret, int fallback, const char *fmt, ...)
@@ -28,6 +32,13 @@ int ztoq__error_append(const char *fmt, ...) __attribute__((format(printf, 1, 2)
 
 /* Changes the code of the last error (keeps message and diagnostics); returns it. */
 int ztoq__error_reclassify(int code);
+
+/*
+ * A value quoted in a message, cut to ZTOQ__SHOWN bytes with "..." so that the words
+ * after it survive a 10 KiB value: printf("\"%.*s%s\"", ZTOQ__CLIP(value)).
+ */
+#define ZTOQ__SHOWN 200
+#define ZTOQ__CLIP(v) (int)ZTOQ__SHOWN, (v), strlen(v) > ZTOQ__SHOWN ? "..." : ""
 
 /* Shorthand for the message of an allocation failure. */
 #define ztoq__error_nomem() ztoq__error_set(ZTOQ_ENOMEM, "out of memory")

@@ -18,6 +18,8 @@
 #error "ZTOQ_CLI must name the ztoq program (set by Makefile.am)"
 #endif
 
+TestSuite(cli, .timeout = 240);
+
 /* One run of the command. */
 struct cmd {
 	pid_t pid;
@@ -210,6 +212,15 @@ Test(cli, usage_errors_exit_2_with_one_line)
 		{ARGS("db", "init", "--port=abc"), "option --port: \"abc\" is not a whole number"},
 		{ARGS("db", "init", "--db-type", "mysql"), "unsupported database type \"mysql\""},
 		{ARGS("db", "check", "--db-type", "postgresql", "--host", ""), "host is empty"},
+		{ARGS("db", "status", "--json=1"), "option --json takes no value"},
+		{ARGS("db", "status", "--help=x"), "option --help takes no value"},
+		{ARGS("db", "status", "--bogus=x"), "unknown option --bogus (see"},
+		{ARGS("db", "status", "-x"), "unknown option -x (see"},
+		{ARGS("db", "init", "--sqlite-driver", ""), "option --sqlite-driver: the value is empty"},
+		{ARGS("db", "init", "--pg-driver="), "option --pg-driver: the value is empty"},
+		{ARGS("db", "init", "--db-path", "/tmp/a;Timeout=1"), "cannot quote a ';'"},
+		{ARGS("db", "init", "--db-type", "postgresql", "--database", "semi;colon"),
+		 "database \"semi;colon\" cannot be passed"},
 	};
 	struct cmd c;
 
@@ -222,6 +233,52 @@ Test(cli, usage_errors_exit_2_with_one_line)
 	}
 	run(&c, NULL, ARGS("ZTOQ_PG_PORT=abc"), ARGS("db", "status"));
 	expect_one_line_error(&c, 2, "environment variable ZTOQ_PG_PORT: \"abc\"");
+	run(&c, NULL, ARGS("ZTOQ_SQLITE_DRIVER="), ARGS("db", "status"));
+	expect_one_line_error(&c, 2, "environment variable ZTOQ_SQLITE_DRIVER: the value is empty");
+}
+
+/* A --to target that does not exist is a bad value: exit 2, nothing applied. */
+TEST_BOTH(cli, bad_migration_target_is_bad_usage)
+{
+	struct env e;
+	ztoq_config *cfg;
+	const char *const *env = fresh_env(&e, backend, &cfg);
+	struct cmd c;
+
+	run(&c, NULL, env, ARGS("db", "migrate", "--to", "99"));
+	expect_one_line_error(&c, 2, "unknown upgrade target \"99\"");
+	run(&c, NULL, env, ARGS("db", "migrate", "--to", "nonsense"));
+	expect_one_line_error(&c, 2, "unknown upgrade target \"nonsense\"");
+	run(&c, NULL, env, ARGS("db", "downgrade", "--to", "nonsense"));
+	expect_one_line_error(&c, 2, "unknown downgrade target \"nonsense\"");
+	run(&c, NULL, env, ARGS("db", "status"));
+	expect_success(&c);
+	cr_assert(strstr(c.out, "current:        0 (empty)"), "%s", c.out);
+	ztoq_config_free(cfg);
+}
+
+/* Commands that only read (and downgrade) never create the database they are given. */
+Test(cli, reading_commands_do_not_create_a_database)
+{
+	static const char *const commands[] = {"status", "history", "check", "downgrade"};
+	char path[512];
+	struct stat st;
+	struct cmd c;
+
+	snprintf(path, sizeof(path), "%s", test_path("typo.db"));
+	for (size_t i = 0; i < 4; i++) {
+		run(&c, NULL, NO_ENV, ARGS("db", commands[i], "--db-path", path));
+		expect_one_line_error(&c, 1, "no such file");
+		cr_assert_neq(stat(path, &st), 0, "ztoq db %s created %s", commands[i], path);
+	}
+	run(&c, NULL, NO_ENV, ARGS("db", "stats", "--project-key", "P", "--db-path", path));
+	expect_one_line_error(&c, 1, "no such file");
+	cr_assert_neq(stat(path, &st), 0, "ztoq db stats created %s", path);
+	run(&c, NULL, NO_ENV, ARGS("db", "migrate", "--to", "1", "--db-path", path));
+	expect_success(&c);
+	run(&c, NULL, NO_ENV, ARGS("db", "status", "--db-path", path));
+	expect_success(&c);
+	cr_assert(strstr(c.out, "current:        1 initial_schema"), "%s", c.out);
 }
 
 /* ---- the commands ---------------------------------------------------------------------- */
@@ -472,5 +529,47 @@ Test(cli, connection_failures_are_one_line_without_the_password)
 		 "ztoq_test"));
 	expect_one_line_error(&c, 1, "password authentication failed");
 	expect_no_secret(&c, pw);
+	ztoq_config_free(cfg);
+}
+
+/*
+ * A connection string of the caller's own (db_type odbc): the password given through
+ * pqopt authenticates and is not printed; a Pwd after a tab or a line break is masked.
+ */
+Test(cli, own_connection_string_never_shows_its_password)
+{
+	ztoq_config *cfg = test_config(ZTOQ_DB_POSTGRESQL);
+	const char *pw = ztoq_config_get(cfg, "password");
+	char connstr[1024], dsn[1100], quoted[256], *q = quoted;
+	struct cmd c;
+
+	/* libpq quoting inside pqopt's braces: '\'' and '\\' escaped, '}' doubled */
+	for (const char *p = pw; *p && q < quoted + sizeof(quoted) - 4; p++) {
+		if (*p == '\'' || *p == '\\')
+			*q++ = '\\';
+		if (*p == '}')
+			*q++ = '}';
+		*q++ = *p;
+	}
+	*q = '\0';
+	snprintf(connstr, sizeof(connstr),
+		 "Driver={PostgreSQL Unicode};Server=%s;Port=%s;Database=%s;Uid=%s;"
+		 "Protocol=7.4-0;pqopt={password='%s'}",
+		 ztoq_config_get(cfg, "host"), ztoq_config_get(cfg, "port"),
+		 ztoq_config_get(cfg, "database"), ztoq_config_get(cfg, "username"), quoted);
+	snprintf(dsn, sizeof(dsn), "ZTOQ_DSN=%s", connstr);
+	run(&c, NULL, ARGS("ZTOQ_DB_TYPE=odbc", dsn), ARGS("db", "check"));
+	expect_success(&c);
+	cr_assert(strstr(c.out, "pqopt=***"), "%s", c.out);
+	expect_no_secret(&c, pw);
+	expect_no_secret(&c, quoted);
+	snprintf(dsn, sizeof(dsn),
+		 "ZTOQ_DSN=Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=%d;Uid=u;"
+		 "\tPwd={tab-secret};\nPassword=newline-secret;Protocol=7.4-0",
+		 test_closed_port());
+	run(&c, NULL, ARGS("ZTOQ_DB_TYPE=odbc", dsn), ARGS("db", "check"));
+	expect_one_line_error(&c, 1, "Connection refused");
+	expect_no_secret(&c, "tab-secret");
+	expect_no_secret(&c, "newline-secret");
 	ztoq_config_free(cfg);
 }

@@ -18,7 +18,7 @@ static void teardown(void)
 	ztoq_config_free(cfg);
 }
 
-TestSuite(config, .init = setup, .fini = teardown);
+TestSuite(config, .init = setup, .fini = teardown, .timeout = 30);
 
 static void assert_invalid(int rc, const char *needle)
 {
@@ -152,6 +152,42 @@ Test(config, bad_values_name_the_problem)
 	setenv("ZTOQ_PG_PORT", "54x", 1);
 	assert_invalid(ztoq_config_load_env(cfg), "environment variable ZTOQ_PG_PORT");
 	unsetenv("ZTOQ_PG_PORT");
+}
+
+/* An empty driver name is refused where it is given, naming its source. */
+Test(config, empty_driver_names_are_refused_naming_the_source)
+{
+	char a0[] = "p", a1[] = "--pg-driver", a2[] = "";
+	char *argv[] = {a0, a1, a2, NULL};
+	int argc = 3;
+
+	assert_invalid(ztoq_config_set(cfg, "sqlite_driver", ""), "value \"sqlite_driver\": the value is empty");
+	assert_invalid(ztoq_config_set(cfg, "driver", ""), "\"driver\"");
+	assert_invalid(ztoq_config_parse_args(cfg, &argc, argv), "option --pg-driver: the value is empty");
+	setenv("ZTOQ_SQLITE_DRIVER", "", 1);
+	assert_invalid(ztoq_config_load_env(cfg), "environment variable ZTOQ_SQLITE_DRIVER");
+	unsetenv("ZTOQ_SQLITE_DRIVER");
+	cr_assert_str_eq(ztoq_config_get(cfg, "sqlite_driver"), "SQLite3");
+	test_ok(ztoq_config_set(cfg, "sqlite_driver", "Mine"));
+	cr_assert_str_eq(ztoq_config_get(cfg, "sqlite_driver"), "Mine");
+}
+
+/* A 10 KiB bad value is quoted cut short: the reason after it survives. */
+Test(config, long_bad_value_keeps_the_reason)
+{
+	static char value[10240 + 1];
+
+	memset(value, '9', 10240);
+	value[0] = 'x';
+	assert_invalid(ztoq_config_set(cfg, "port", value), "...\" is not a whole number");
+	assert_invalid(ztoq_config_set(cfg, "db_type", value), "...\" (expected sqlite");
+}
+
+Test(config, create_if_missing_is_a_switch)
+{
+	cr_assert_str_eq(ztoq_config_get(cfg, "create_if_missing"), "1");
+	test_ok(ztoq_config_set(cfg, "create_if_missing", "0"));
+	assert_invalid(ztoq_config_set(cfg, "create_if_missing", "2"), "out of range");
 }
 
 Test(config, whole_configuration_is_validated)

@@ -5,9 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "support.h"
+
+TestSuite(connect, .timeout = 120);
 
 static void assert_no_secret(const char *secret)
 {
@@ -106,13 +110,173 @@ Test(connect, wrong_password_is_eauth_and_not_shown)
 	assert_no_secret("Wr0ng;P4ss{word}");
 }
 
+/* The server's reason is the message: a missing database is not a missing driver. */
 Test(connect, unknown_database_is_enotfound)
 {
 	ztoq_config *cfg = test_config(ZTOQ_DB_POSTGRESQL);
+	const char *m;
 
 	test_ok(ztoq_config_set(cfg, "database", "no_such_db"));
 	cr_assert_eq(open_fails(cfg), ZTOQ_ENOTFOUND, "%s", ztoq_error_last()->message);
-	cr_assert(strstr(ztoq_error_last()->message, "no_such_db"), "%s", ztoq_error_last()->message);
+	m = ztoq_error_last()->message;
+	cr_assert(strstr(m, "database \"no_such_db\" does not exist"), "%s", m);
+	cr_assert_null(strstr(m, "odbcinst.ini"), "not a driver problem: %s", m);
+	cr_assert_null(strstr(m, "DSN"), "not a DSN problem: %s", m);
+}
+
+/*
+ * An empty driver name is refused with EINVALID naming the option (it crashed the
+ * composer with strlen(NULL) before).
+ */
+TEST_BOTH(connect, empty_driver_name_is_einvalid)
+{
+	static const char *const keys[] = {"driver", "sqlite_driver", "pg_driver"};
+
+	for (size_t i = 0; i < 3; i++) {
+		ztoq_config *cfg = test_config(backend);
+		int rc = ztoq_config_set(cfg, keys[i], "");
+
+		if (rc == 0)
+			rc = open_fails(cfg);
+		else
+			ztoq_config_free(cfg);
+		cr_assert_eq(rc, ZTOQ_EINVALID, "%s: %s", keys[i], ztoq_error_name(rc));
+		cr_assert(strstr(ztoq_error_last()->message, keys[i]), "%s",
+			  ztoq_error_last()->message);
+		cr_assert(strstr(ztoq_error_last()->message, "empty"), "%s",
+			  ztoq_error_last()->message);
+	}
+}
+
+/*
+ * A 10 KiB value in the connection string fills the context: the message still ends
+ * with the SQLSTATE and the whole driver text, and the context is cut with "...".
+ */
+TEST_BOTH(connect, long_value_keeps_the_drivers_reason)
+{
+	ztoq_config *cfg = test_config(backend);
+	char value[10240 + 32];
+	const ztoq_error *e;
+	char state[16];
+	int found = 0;
+	size_t len;
+
+	strcpy(value, backend == ZTOQ_DB_SQLITE ? "/nonexistent-folder/" : "");
+	len = strlen(value);
+	memset(value + len, 'v', 10240);
+	value[len + 10240] = '\0';
+	test_ok(ztoq_config_set(cfg, backend == ZTOQ_DB_SQLITE ? "db_path" : "database", value));
+	open_fails(cfg);
+	e = ztoq_error_last();
+	cr_assert_neq(e->sqlstate[0], '\0', "%s", e->message);
+	snprintf(state, sizeof(state), ": [%s] ", e->sqlstate);
+	cr_assert(strstr(e->message, state), "no SQLSTATE in: %s", e->message);
+	cr_assert(strstr(e->message, "...: ["), "the context is cut: %.200s", e->message);
+	for (size_t i = 0; i < e->diag_count; i++)
+		if (strcmp(e->diags[i].sqlstate, e->sqlstate) == 0 &&
+		    strstr(e->message, e->diags[i].message))
+			found = 1;
+	cr_assert(found, "the driver's text is cut: %s", e->message);
+}
+
+/*
+ * psqlODBC keeps the braces of Server, Database and Uid (measured: Database={x} reaches
+ * the server as "{x}"): braces inside a name go unquoted, and what cannot be expressed
+ * (';', a leading '{') is refused with the option's name.
+ */
+Test(connect, postgresql_names_with_braces_reach_the_server)
+{
+	ztoq_db *db = test_open(ZTOQ_DB_POSTGRESQL);
+	ztoq_config *cfg;
+	ztoq_session *s;
+
+	test_ok(ztoq_session_open(&s, db));
+	ztoq_session_exec(s, "DROP DATABASE IF EXISTS \"br{ace}s\"", NULL, 0, NULL);
+	test_exec(s, "CREATE DATABASE \"br{ace}s\"");
+	ztoq_session_close(s);
+	ztoq_db_close(db);
+	cfg = test_config(ZTOQ_DB_POSTGRESQL);
+	test_ok(ztoq_config_set(cfg, "database", "br{ace}s"));
+	test_ok(ztoq_db_open(&db, cfg));
+	test_ok(ztoq_session_open(&s, db));
+	cr_assert_eq(test_scalar(s, "SELECT CASE WHEN current_database() = 'br{ace}s' "
+				    "THEN 1 ELSE 0 END"), 1);
+	ztoq_session_close(s);
+	ztoq_db_close(db);
+	test_ok(ztoq_config_set(cfg, "database", "semi;colon"));
+	cr_assert_eq(ztoq_db_open(&db, cfg), ZTOQ_EINVALID);
+	cr_assert(strstr(ztoq_error_last()->message, "database \"semi;colon\" cannot be passed"),
+		  "%s", ztoq_error_last()->message);
+	test_ok(ztoq_config_set(cfg, "database", NULL));
+	test_ok(ztoq_config_set(cfg, "username", "{u}"));
+	cr_assert_eq(ztoq_db_open(&db, cfg), ZTOQ_EINVALID);
+	cr_assert(strstr(ztoq_error_last()->message, "username \"{u}\""), "%s",
+		  ztoq_error_last()->message);
+	ztoq_config_free(cfg);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * busy_timeout_ms is how long a statement waits for another connection's write lock
+ * (the SQLite driver waits twice its Timeout: 1000 waited 2.08 s before the fix).
+ */
+Test(connect, busy_timeout_means_milliseconds)
+{
+	ztoq_config *cfg = test_config(ZTOQ_DB_SQLITE);
+	ztoq_db *holder, *waiter;
+	ztoq_session *h, *w;
+	double start, waited;
+	int rc;
+
+	test_ok(ztoq_config_set(cfg, "busy_timeout_ms", "1000"));
+	test_ok(ztoq_db_open(&holder, cfg));
+	test_ok(ztoq_db_open(&waiter, cfg));
+	ztoq_config_free(cfg);
+	test_ok(ztoq_session_open(&h, holder));
+	test_exec(h, "CREATE TABLE t (x INTEGER)");
+	test_ok(ztoq_tx_begin(h, NULL));
+	test_exec(h, "INSERT INTO t VALUES (1)");
+	test_ok(ztoq_session_open(&w, waiter));
+	start = now_s();
+	rc = ztoq_session_exec(w, "INSERT INTO t VALUES (2)", NULL, 0, NULL);
+	waited = now_s() - start;
+	cr_assert_eq(rc, ZTOQ_EBUSY, "%s: %s", ztoq_error_name(rc), ztoq_error_last()->message);
+	cr_assert(waited >= 0.8 && waited < 1.6, "busy_timeout_ms 1000 waited %.3f s", waited);
+	ztoq_session_close(w);
+	ztoq_tx_rollback(h);
+	ztoq_session_close(h);
+	ztoq_db_close(waiter);
+	ztoq_db_close(holder);
+}
+
+/* create_if_missing 0: a missing SQLite file is an error, and is not created. */
+Test(connect, create_if_missing_0_opens_only_an_existing_file)
+{
+	ztoq_config *cfg = test_config(ZTOQ_DB_SQLITE);
+	char path[512];
+	struct stat st;
+	ztoq_db *db;
+
+	snprintf(path, sizeof(path), "%s", ztoq_config_get(cfg, "db_path"));
+	test_ok(ztoq_config_set(cfg, "create_if_missing", "0"));
+	cr_assert_eq(ztoq_db_open(&db, cfg), ZTOQ_ENOTFOUND, "%s", ztoq_error_last()->message);
+	cr_assert(strstr(ztoq_error_last()->message, "no such file"), "%s",
+		  ztoq_error_last()->message);
+	cr_assert_neq(stat(path, &st), 0, "%s was created", path);
+	test_ok(ztoq_config_set(cfg, "create_if_missing", "1"));
+	test_ok(ztoq_db_open(&db, cfg));
+	ztoq_db_close(db);
+	test_ok(ztoq_config_set(cfg, "create_if_missing", "0"));
+	test_ok(ztoq_db_open(&db, cfg));
+	ztoq_db_close(db);
+	ztoq_config_free(cfg);
 }
 
 TEST_BOTH(connect, unknown_driver_is_enotfound)

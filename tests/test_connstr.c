@@ -7,6 +7,8 @@
 
 #include "support.h"
 
+TestSuite(connstr, .timeout = 30);
+
 struct build_case {
 	const char *settings[12]; /* key, value pairs, NULL-terminated */
 	const char *expected;     /* NULL: must be refused */
@@ -15,22 +17,29 @@ struct build_case {
 
 static const struct build_case cases[] = {
 	{{"db_path", "/data/ztoq.db", NULL},
-	 "Driver={SQLite3};Database=/data/ztoq.db;Timeout=5000;FKSupport=1;StepAPI=1;JournalMode=WAL", NULL},
+	 "Driver={SQLite3};Database=/data/ztoq.db;Timeout=2500;FKSupport=1;StepAPI=1;JournalMode=WAL", NULL},
 	{{"db_path", "rel dir/a=b{c}.db", "busy_timeout_ms", "250", NULL},
-	 "Driver={SQLite3};Database=rel dir/a=b{c}.db;Timeout=250;FKSupport=1;StepAPI=1;JournalMode=WAL", NULL},
+	 "Driver={SQLite3};Database=rel dir/a=b{c}.db;Timeout=125;FKSupport=1;StepAPI=1;JournalMode=WAL", NULL},
 	{{"db_path", ":memory:", NULL},
-	 "Driver={SQLite3};Database=:memory:;Timeout=5000;FKSupport=1;StepAPI=1", NULL},
+	 "Driver={SQLite3};Database=:memory:;Timeout=2500;FKSupport=1;StepAPI=1", NULL},
 	{{"db_path", "/tmp/x;Timeout=1", NULL}, NULL, "cannot quote a ';'"},
 	{{"db_path", "{evil}", NULL}, NULL, "leading '{'"},
 	{{"sqlite_driver", "My SQLite", "db_path", "a.db", NULL},
-	 "Driver={My SQLite};Database=a.db;Timeout=5000;FKSupport=1;StepAPI=1;JournalMode=WAL", NULL},
+	 "Driver={My SQLite};Database=a.db;Timeout=2500;FKSupport=1;StepAPI=1;JournalMode=WAL", NULL},
 	{{"db_type", "postgresql", "host", "db.example", "port", "5433", "username", "ztoq",
 	  "password", "s3cret", NULL},
 	 "Driver={PostgreSQL Unicode};Server=db.example;Port=5433;Database=ztoq;Protocol=7.4-0;"
 	 "Uid=ztoq;Pwd={s3cret}", NULL},
 	{{"db_type", "postgresql", "password", "x;Driver=evil", "database", "a}b{c", NULL},
-	 "Driver={PostgreSQL Unicode};Server=localhost;Port=5432;Database={a}}b{c};Protocol=7.4-0;"
+	 "Driver={PostgreSQL Unicode};Server=localhost;Port=5432;Database=a}b{c;Protocol=7.4-0;"
 	 "Pwd={x;Driver=evil}", NULL},
+	{{"db_type", "postgresql", "database", "semi;colon", NULL}, NULL,
+	 "database \"semi;colon\" cannot be passed to the PostgreSQL ODBC driver"},
+	{{"db_type", "postgresql", "host", "{h}", NULL}, NULL, "host \"{h}\" cannot be passed"},
+	{{"db_type", "postgresql", "username", "u;Pwd=x", NULL}, NULL, "username \"u;Pwd=x\""},
+	{{"db_path", "a.db", "busy_timeout_ms", "1001", "create_if_missing", "0", NULL},
+	 "Driver={SQLite3};Database=a.db;Timeout=501;FKSupport=1;NoCreat=1;StepAPI=1;"
+	 "JournalMode=WAL", NULL},
 	{{"db_type", "postgresql", "password", "}", "driver", "PostgreSQL ANSI", NULL},
 	 "Driver={PostgreSQL ANSI};Server=localhost;Port=5432;Database=ztoq;Protocol=7.4-0;Pwd={}}}", NULL},
 	{{"dsn", "ztoq_pg", "username", "u", "password", "p", NULL}, "DSN=ztoq_pg;Uid=u;Pwd={p}", NULL},
@@ -64,6 +73,24 @@ Test(connstr, table_of_configurations_to_exact_strings)
 	}
 }
 
+/* A 10 KiB path the driver cannot take: the refusal's reason survives the value. */
+Test(connstr, long_refused_value_keeps_the_reason)
+{
+	static char path[10240 + 1];
+	ztoq_config *cfg;
+	char *out = NULL;
+
+	memset(path, 'p', 10240);
+	path[5000] = ';';
+	cr_assert_eq(ztoq_config_new(&cfg), 0);
+	test_ok(ztoq_config_set(cfg, "db_path", path));
+	cr_assert_eq(ztoq_connstr_build(&out, cfg), ZTOQ_EINVALID);
+	cr_assert(strstr(ztoq_error_last()->message, "...\" cannot be passed to the SQLite ODBC "
+						    "driver, which cannot quote a ';'"),
+		  "%s", ztoq_error_last()->message);
+	ztoq_config_free(cfg);
+}
+
 Test(connstr, password_file_first_line)
 {
 	const char *path = test_path("pw");
@@ -92,6 +119,12 @@ Test(connstr, redaction_hides_every_password_form)
 		{"Driver={PostgreSQL Unicode};Uid={u};Pwd={p;w{d}}=x y}}}", "Driver={PostgreSQL Unicode};Uid={u};Pwd=***"},
 		{"DSN=x;PWD=plain;Server=h", "DSN=x;PWD=***;Server=h"},
 		{"password = {a}}b};Port=1", "password =***;Port=1"},
+		{"Driver=x;\tPwd=tab;\nPassword=nl;\r\n pWd \t= {br;ace};Port=1",
+		 "Driver=x;\tPwd=***;\nPassword=***;\r\n pWd \t=***;Port=1"},
+		{"Driver={PostgreSQL Unicode};pqopt={password=s3cret sslmode=disable};Port=1",
+		 "Driver={PostgreSQL Unicode};pqopt=***;Port=1"},
+		{"PQOPT=password=s3cret;D5={password='x;y'};ConnSettings={SET a='s'};A6=z",
+		 "PQOPT=***;D5=***;ConnSettings=***;A6=***"},
 		{"Driver=x", "Driver=x"},
 		{"", ""},
 	};

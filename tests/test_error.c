@@ -2,6 +2,7 @@
  * test_error.c - the thread-local last error and the classifier.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -112,4 +113,77 @@ Test(error, classifier_maps_postgresql_by_sqlstate_and_sqlite_by_native_code)
 		cr_expect_eq(got, c->expected, "case %zu (%s %d %s): got %s, want %s", i, c->state,
 			     c->native, c->message, ztoq_error_name(got), ztoq_error_name(c->expected));
 	}
+}
+
+/* A connection handle whose diagnostics say the driver is not registered. */
+static SQLHDBC failed_connection(SQLHENV *env)
+{
+	SQLHDBC dbc;
+
+	cr_assert(SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_ENV, SQL_NULL_HANDLE, env)));
+	SQLSetEnvAttr(*env, SQL_ATTR_ODBC_VERSION, (SQLPOINTER)SQL_OV_ODBC3, 0);
+	cr_assert(SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_DBC, *env, &dbc)));
+	cr_assert_not(SQL_SUCCEEDED(SQLDriverConnect(dbc, NULL,
+						     (SQLCHAR *)"Driver={No Such Driver}",
+						     SQL_NTS, NULL, 0, NULL, SQL_DRIVER_NOPROMPT)));
+	return dbc;
+}
+
+static void free_connection(SQLHENV env, SQLHDBC dbc)
+{
+	SQLFreeHandle(SQL_HANDLE_DBC, dbc);
+	SQLFreeHandle(SQL_HANDLE_ENV, env);
+}
+
+/* A one-letter password must not turn "cannot" into "c*nnot". */
+Test(error, short_secret_does_not_garble_the_message, .timeout = 30)
+{
+	SQLHENV env;
+	SQLHDBC dbc = failed_connection(&env);
+	const ztoq_error *e;
+
+	ztoq__error_odbc(ZTOQ_DB_SQLITE, SQL_HANDLE_DBC, dbc, "a", ZTOQ_ERROR,
+			 "cannot connect a database (Pwd=***)");
+	e = ztoq_error_last();
+	cr_assert(strstr(e->message, "cannot connect a database (Pwd=***): [") == e->message,
+		  "%s", e->message);
+	cr_assert(strstr(e->message, e->diags[0].message), "%s", e->message);
+	cr_assert_null(strchr(e->diags[0].message, '*'), "%s", e->diags[0].message);
+	free_connection(env, dbc);
+}
+
+/* A secret of four bytes or more is masked wherever it stands as a token of its own. */
+Test(error, secret_is_masked_as_a_token, .timeout = 30)
+{
+	SQLHENV env;
+	SQLHDBC dbc = failed_connection(&env);
+	const char *m;
+
+	ztoq__error_odbc(ZTOQ_DB_SQLITE, SQL_HANDLE_DBC, dbc, "p;w{d}", ZTOQ_ERROR,
+			 "value p;w{d} and 'p;w{d}'");
+	m = ztoq_error_last()->message;
+	cr_assert(strstr(m, "value *** and '***': [") == m, "%s", m);
+	free_connection(env, dbc);
+}
+
+/* A context longer than the message gives way to the SQLSTATE and the driver's text. */
+Test(error, long_context_is_cut_before_the_reason, .timeout = 30)
+{
+	SQLHENV env;
+	SQLHDBC dbc = failed_connection(&env);
+	const ztoq_error *e;
+	static char context[10240 + 1];
+	char tail[1200];
+
+	for (size_t i = 0; i < 10240; i += 2) /* é: a UTF-8 character is never cut in two */
+		memcpy(context + i, "\xc3\xa9", 2);
+	ztoq__error_odbc(ZTOQ_DB_SQLITE, SQL_HANDLE_DBC, dbc, NULL, ZTOQ_ERROR, "%s", context);
+	e = ztoq_error_last();
+	snprintf(tail, sizeof(tail), "...: [%s] %s", e->diags[0].sqlstate, e->diags[0].message);
+	cr_assert_neq(e->sqlstate[0], '\0');
+	cr_assert(strlen(e->message) > strlen(tail) &&
+			  strcmp(e->message + strlen(e->message) - strlen(tail), tail) == 0,
+		  "the message ends with the reason: %s", e->message);
+	cr_assert_eq((strstr(e->message, "...") - e->message) % 2, 0, "cut inside a character");
+	free_connection(env, dbc);
 }

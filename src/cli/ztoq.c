@@ -65,6 +65,7 @@ struct command {
 	const char *summary;
 	int options[3]; /* own option ids, 0-terminated */
 	int (*run)(ztoq_db *db, const struct args *a);
+	int must_exist; /* 1: never creates the database (a missing SQLite file fails) */
 };
 
 static int cmd_init(ztoq_db *db, const struct args *a);
@@ -77,17 +78,18 @@ static int cmd_stats(ztoq_db *db, const struct args *a);
 
 static const struct command commands[] = {
 	{"init", "[--drop-existing]", "create ZTOQ's schema (upgrade to head); idempotent",
-	 {OPT_DROP, OPT_NO_DROP, 0}, cmd_init},
+	 {OPT_DROP, OPT_NO_DROP, 0}, cmd_init, 0},
 	{"migrate", "[--to V]", "apply the pending migrations, up to head or version V",
-	 {OPT_TO, 0}, cmd_migrate},
+	 {OPT_TO, 0}, cmd_migrate, 0},
 	{"downgrade", "[--to V | --steps N]", "revert migrations, newest first (default: one)",
-	 {OPT_TO, OPT_STEPS, 0}, cmd_downgrade},
+	 {OPT_TO, OPT_STEPS, 0}, cmd_downgrade, 1},
 	{"status", "[--json]", "current version, pending migrations, drift", {OPT_JSON, 0},
-	 cmd_status},
-	{"history", "", "the chain of migrations, and when each was applied", {0}, cmd_history},
-	{"check", "", "connectivity, server version and pool figures", {0}, cmd_check},
+	 cmd_status, 1},
+	{"history", "", "the chain of migrations, and when each was applied", {0}, cmd_history,
+	 1},
+	{"check", "", "connectivity, server version and pool figures", {0}, cmd_check, 1},
 	{"stats", "--project-key KEY", "row counts per entity for one project",
-	 {OPT_PROJECT_KEY, 0}, cmd_stats},
+	 {OPT_PROJECT_KEY, 0}, cmd_stats, 1},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -123,11 +125,14 @@ static int fail(int status, const char *prefix, const char *fmt, ...)
 	return status;
 }
 
-/* Reports the library's last error. */
+/*
+ * Reports the library's last error: exit 2 when it refused a value the user gave (a bad
+ * --to target), 1 otherwise.
+ */
 static int fail_lib(const struct args *a, int code)
 {
-	(void)code;
-	return fail(EXIT_FAILURE, a->command, "%s", ztoq_error_last()->message);
+	return fail(code == ZTOQ_EINVALID && a->to ? EXIT_USAGE : EXIT_FAILURE, a->command,
+		    "%s", ztoq_error_last()->message);
 }
 
 static const char *own_flag(int id)
@@ -498,6 +503,23 @@ static struct option *long_options(const struct command *c)
 	return lo;
 }
 
+/*
+ * Reports the option getopt refused, named as the user wrote it: `arg` is the argument
+ * it was in (getopt has moved past it). A known long option given a value it does not
+ * take ("--json=1") and an unknown one differ; a short one is named by optopt.
+ */
+static int bad_option(const struct args *a, const struct command *c, const char *arg)
+{
+	if (strncmp(arg, "--", 2) != 0)
+		return fail(EXIT_USAGE, a->command, "unknown option -%c (see 'ztoq db %s --help')",
+			    optopt > ' ' && optopt < 127 ? optopt : '?', c->name);
+	if (optopt && strchr(arg, '='))
+		return fail(EXIT_USAGE, a->command, "option %.*s takes no value",
+			    (int)strcspn(arg, "="), arg);
+	return fail(EXIT_USAGE, a->command, "unknown option %.*s (see 'ztoq db %s --help')",
+		    (int)strcspn(arg, "="), arg, c->name);
+}
+
 /* Parses a command's options into `a` and `cfg`; returns -1 to go on, or an exit status. */
 static int parse_options(const struct command *c, int argc, char **argv, struct args *a,
 			 ztoq_config *cfg)
@@ -537,10 +559,7 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
 				      argv[optind - 1]);
 			break;
 		case '?':
-			status = fail(EXIT_USAGE, a->command,
-				      "unknown option %s (see 'ztoq db %s --help')",
-				      optopt ? (char[]){'-', (char)optopt, '\0'} : argv[optind - 1],
-				      c->name);
+			status = bad_option(a, c, argv[optind - 1]);
 			break;
 		default:
 			if (ztoq_config_set_from(cfg, ZTOQ_SOURCE_CLI, opt[ch - OPT_CONFIG].key,
@@ -574,13 +593,16 @@ static int check_args(const struct args *a, const struct command *c)
 }
 
 /* Completes the configuration from the environment and the command's defaults. */
-static int configure(const struct args *a, ztoq_config *cfg)
+static int configure(const struct args *a, const struct command *c, ztoq_config *cfg)
 {
 	if (ztoq_config_load_env(cfg) < 0)
 		return fail(EXIT_USAGE, a->command, "%s", ztoq_error_last()->message);
 	/* One connection is all a command needs, unless the user says otherwise. */
 	if (ztoq_config_source_of(cfg, "min_connections") == ZTOQ_SOURCE_DEFAULT &&
 	    ztoq_config_set(cfg, "min_connections", "1") < 0)
+		return fail_lib(a, ZTOQ_ERROR);
+	/* Reading a database that is not there must not create an empty one. */
+	if (c->must_exist && ztoq_config_set(cfg, "create_if_missing", "0") < 0)
 		return fail_lib(a, ZTOQ_ERROR);
 	if (ztoq_config_validate(cfg) < 0)
 		return fail(EXIT_USAGE, a->command, "%s", ztoq_error_last()->message);
@@ -600,9 +622,13 @@ static int run_command(const struct command *c, int argc, char **argv)
 	if (ztoq_config_new(&cfg) < 0)
 		return fail(EXIT_FAILURE, name, "out of memory");
 	if ((status = parse_options(c, argc, argv, &a, cfg)) < 0 &&
-	    (status = check_args(&a, c)) < 0 && (status = configure(&a, cfg)) < 0) {
-		if (ztoq_db_open(&db, cfg) < 0)
-			status = fail(EXIT_FAILURE, name, "%s", ztoq_error_last()->message);
+	    (status = check_args(&a, c)) < 0 && (status = configure(&a, c, cfg)) < 0) {
+		int code = ztoq_db_open(&db, cfg);
+
+		/* ZTOQ_EINVALID: a value the driver cannot take, an unreadable password file */
+		if (code < 0)
+			status = fail(code == ZTOQ_EINVALID ? EXIT_USAGE : EXIT_FAILURE, name, "%s",
+				      ztoq_error_last()->message);
 		else
 			status = c->run(db, &a);
 	}
