@@ -627,3 +627,24 @@ Test(batch, bad_options_and_arguments)
 	cr_assert_eq(w.nbatches, 0);
 	test_close(db, s);
 }
+
+/*
+ * Issue 8: the SQLite driver dropped the rows of INSERT ... RETURNING (it runs any
+ * statement that does not start with SELECT, WITH, PRAGMA or EXPLAIN as one without
+ * a result). PostgreSQL cannot DECLARE a cursor for a write, so this is SQLite's.
+ */
+Test(batch, stream_delivers_returning_rows_once, .timeout = 60)
+{
+	fixture f;
+
+	setup(&f, ZTOQ_DB_SQLITE, 5, 4);
+	test_ok(stream(&f, "INSERT INTO t (id) VALUES (1000), (1001) RETURNING id"));
+	f.w.nbatches = 0; /* a new stream counts its batches from 0 */
+	test_ok(stream(&f, "WITH c(x) AS (SELECT 2000) INSERT INTO t (id) SELECT x FROM c "
+			   "RETURNING id"));
+	cr_assert_eq(f.w.nids, 3);
+	cr_assert_eq(f.w.ids[0], 1000);
+	cr_assert_eq(f.w.ids[2], 2000);
+	cr_assert_eq(test_scalar(f.s, "SELECT COUNT(*) FROM t"), 8);
+	teardown(&f);
+}
