@@ -117,6 +117,7 @@ struct run {
 	size_t count;
 	const ztoq_migrate_options *opts;
 	int locked;
+	int open_tx; /* prepare() left its transaction open for the first step */
 };
 
 /* What the tracking tables say. */
@@ -159,7 +160,8 @@ static int tx_begin(struct run *r)
 
 	if (!r->d->migration_begin)
 		return ztoq_tx_begin(r->s, NULL);
-	if ((code = exec_plain(r, r->d->migration_begin)) < 0)
+	/* only a wait says anything about other migrators ("file is not a database" not) */
+	if ((code = exec_plain(r, r->d->migration_begin)) == ZTOQ_EBUSY || code == ZTOQ_ETIMEOUT)
 		ztoq__error_append(" (waiting for the schema lock, which another migrator holds)");
 	return code;
 }
@@ -574,8 +576,9 @@ static int step(struct run *r, int direction, int want, int *done)
 	uint64_t start;
 	int64_t ms;
 
-	if ((code = tx_begin(r)) < 0)
+	if (!r->open_tx && (code = tx_begin(r)) < 0)
 		return code;
+	r->open_tx = 0;
 	if ((code = load_state(r, &st)) == ZTOQ_OK && (code = check_state(r, &st)) < 0)
 		state_clear(&st);
 	if (code < 0)
@@ -607,16 +610,21 @@ static int step(struct run *r, int direction, int want, int *done)
 
 /*
  * Creates the tracking tables if needed, adopts an Alembic-only database, checks the
- * records and resolves the target, in one transaction.
+ * records and resolves the target, in one transaction. When it created a table, that
+ * transaction is left open for the first step (r->open_tx): a run whose first
+ * migration fails leaves the database exactly as it was, on both backends (their DDL
+ * is transactional).
  */
 static int prepare(struct run *r, const char *target, int direction, int *want)
 {
 	struct state st = {0};
-	int code;
+	int code, tracked = 0, alembic = 0;
 
 	if ((code = tx_begin(r)) < 0)
 		return code;
-	if ((code = exec_plain(r, r->d->tracking_sql)) == ZTOQ_OK &&
+	if ((code = table_exists(r, ZTOQ__TRACKING_TABLE, &tracked)) == ZTOQ_OK &&
+	    (code = table_exists(r, ALEMBIC_TABLE, &alembic)) == ZTOQ_OK &&
+	    (code = exec_plain(r, r->d->tracking_sql)) == ZTOQ_OK &&
 	    (code = exec_plain(r, create_alembic)) == ZTOQ_OK &&
 	    (code = load_state(r, &st)) == ZTOQ_OK) {
 		if (st.n == 0 && st.alembic[0])
@@ -629,6 +637,10 @@ static int prepare(struct run *r, const char *target, int direction, int *want)
 	state_clear(&st);
 	if (code < 0)
 		return tx_abort(r, code);
+	if (!tracked || !alembic) {
+		r->open_tx = 1;
+		return ZTOQ_OK;
+	}
 	return tx_end(r, 1);
 }
 
