@@ -139,8 +139,8 @@ static int is_one_of(const char *w, size_t n, const char *keywords)
 
 #define WRITE_VERBS "insert|update|delete|replace"
 
-/* No-op CTE put before a write with RETURNING (see plan_sqlite()). */
-static const char returning_prefix[] = "WITH ztoq__returning(x) AS (SELECT 1) ";
+/* No-op CTE put before a write with RETURNING and a VALUES query (see plan_sqlite()). */
+static const char query_prefix[] = "WITH ztoq__query(x) AS (SELECT 1) ";
 
 /*
  * Measured with the SQLite driver 0.9998 (docs/design.md): it decides how to run a
@@ -148,39 +148,42 @@ static const char returning_prefix[] = "WITH ztoq__returning(x) AS (SELECT 1) ";
  * EXPLAIN or WITH is stepped only at the first fetch (without parameters, outside the
  * driver's own transactions), so a PRAGMA assignment or a write with a CTE, which
  * have no result columns, never ran; its SQLRowCount is always 0. Any other statement
- * runs at execute and its rows are dropped, so INSERT ... RETURNING lost its rows.
+ * runs at execute and its rows are dropped, so INSERT ... RETURNING lost its rows,
+ * and so did a VALUES query.
  *
  * So: PRAGMA and writes that start with WITH get a static cursor, which makes the
  * driver run them at execute (their rows, if any, kept in memory); a write with
- * RETURNING gets a no-op WITH in front too, so its rows are kept; the rows such a
- * write changed are then read with changes(). Other statements are left as they
- * were: a SELECT still streams. Called once per statement, before it is prepared.
+ * RETURNING gets a no-op WITH in front too, so its rows are kept, and so does a
+ * VALUES query, which then streams like a SELECT; the rows such a write changed are
+ * read with changes(). Other statements are left as they were: a SELECT still
+ * streams. Called once per statement, before it is prepared.
  */
 static int plan_sqlite(ztoq_stmt *st, const char *sql)
 {
 	const char *pos = sql, *w = "";
-	int depth = 0, write = 0, with, returning = 0;
+	int depth = 0, returning = 0;
 	size_t n = next_word(&pos, &depth, &w);
+	int with = is_one_of(w, n, "with"), pragma = is_one_of(w, n, "pragma");
+	int values = is_one_of(w, n, "values"), write;
 
-	if ((with = is_one_of(w, n, "with")))
-		while ((n = next_word(&pos, &depth, &w)) &&
-		       (depth > 0 || !is_one_of(w, n, "select|values|" WRITE_VERBS)))
-			;
+	while (with && (n = next_word(&pos, &depth, &w)) &&
+	       (depth > 0 || !is_one_of(w, n, "select|values|" WRITE_VERBS)))
+		;
 	write = is_one_of(w, n, WRITE_VERBS);
 	while (write && !returning && (n = next_word(&pos, &depth, &w)))
 		returning = depth == 0 && is_one_of(w, n, "returning");
-	if (returning && !with) {
+	if ((returning || values) && !with) {
 		size_t len = strlen(sql);
 
-		if (!(st->prepared = ztoq__malloc(sizeof(returning_prefix) + len)))
+		if (!(st->prepared = ztoq__malloc(sizeof(query_prefix) + len)))
 			return ztoq__error_nomem();
-		memcpy(st->prepared, returning_prefix, sizeof(returning_prefix) - 1);
-		memcpy(st->prepared + sizeof(returning_prefix) - 1, sql, len + 1);
+		memcpy(st->prepared, query_prefix, sizeof(query_prefix) - 1);
+		memcpy(st->prepared + sizeof(query_prefix) - 1, sql, len + 1);
 		with = 1;
 	}
 	st->count_changes = write && with;
 	/* before SQLPrepare: the driver manager refuses the attribute after it */
-	if ((st->count_changes || is_one_of(w, n, "pragma")) &&
+	if ((st->count_changes || pragma) &&
 	    !SQL_SUCCEEDED(SQLSetStmtAttr(st->handle, SQL_ATTR_CURSOR_TYPE,
 					  (SQLPOINTER)SQL_CURSOR_STATIC, 0)))
 		return ztoq__stmt_error(st, "cannot ask for a static cursor");

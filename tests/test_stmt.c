@@ -370,3 +370,14 @@ Test(stmt, pragma_assignments_run)
 	cr_assert_eq(test_scalar(s, "PRAGMA user_version"), 42);
 	close_items();
 }
+
+/* A VALUES statement is a query: the SQLite driver ran it as a write, rows dropped. */
+TEST_BOTH(stmt, values_statement_delivers_its_rows)
+{
+	int rows = 0;
+
+	open_items(backend);
+	test_ok(ztoq_session_query(s, "VALUES (1), (2), (3)", NULL, 0, count_rows, &rows));
+	cr_assert_eq(rows, 3);
+	close_items();
+}
