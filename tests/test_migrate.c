@@ -6,9 +6,11 @@
  * Failing and changed migrations are injected with ztoq__migrate_use(), which makes
  * the engine run a given list instead of the embedded one.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -943,4 +945,37 @@ Test(migrate, a_file_that_is_not_a_database_says_so)
 	cr_assert(strstr(ztoq_error_last()->message, "file is not a database"), "%s",
 		  ztoq_error_last()->message);
 	cr_assert(!strstr(ztoq_error_last()->message, "lock"), "%s", ztoq_error_last()->message);
+}
+
+/*
+ * SQLite: a migration whose write fails with an I/O error (SQLite then rolls back by
+ * itself) reports that error; the ROLLBACK after it, which fails with "no
+ * transaction is active", used to come first in the message. A file size limit of
+ * one byte stands in for a full disk; 16 MiB overflow the page cache.
+ */
+Test(migrate, io_error_in_a_migration_is_what_is_reported)
+{
+	ztoq__migration big = migration_6(
+		"big", "-- ztoq-migration: 6 big -\nCREATE TABLE big (b BLOB);\n"
+		       "INSERT INTO big VALUES (zeroblob(16777216));\n",
+		"-- ztoq-migration: 6 big -\nDROP TABLE big;\n");
+	ztoq_db *db = db_at_head(ZTOQ_DB_SQLITE);
+	struct rlimit old, tight;
+	const char *msg;
+	int rc;
+
+	use_with(&big, 1);
+	signal(SIGXFSZ, SIG_IGN);
+	cr_assert_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+	tight = old;
+	tight.rlim_cur = 1;
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &tight), 0);
+	rc = ztoq_migrate_upgrade(db, NULL, NULL);
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+	msg = ztoq_error_last()->message;
+	cr_assert_lt(rc, 0);
+	cr_assert(strncmp(msg, "migration 6 big (up) failed at statement 2", 42) == 0, "%s", msg);
+	cr_assert(strstr(msg, "disk I/O error"), "%s", msg);
+	cr_assert_eq(current_of(db), 5);
+	ztoq_db_close(db);
 }
