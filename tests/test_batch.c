@@ -648,3 +648,31 @@ Test(batch, stream_delivers_returning_rows_once, .timeout = 60)
 	cr_assert_eq(test_scalar(f.s, "SELECT COUNT(*) FROM t"), 8);
 	teardown(&f);
 }
+
+/* Closes the stream's cursor behind its back, then fails with an error of its own. */
+static int close_cursor_then_fail(const ztoq_batch *b, void *payload)
+{
+	int64_t v;
+
+	test_exec(payload, "CLOSE ztoq_stream_1");
+	return ztoq_batch_get_int64(b, 0, 99, &v, NULL);
+}
+
+/*
+ * Issue 8: the CLOSE of a stream's cursor after a failed callback must not replace
+ * the callback's error (PostgreSQL: streams use a server cursor there).
+ */
+Test(batch, stream_close_after_a_failure_keeps_its_error, .timeout = 60)
+{
+	fixture f;
+	int rc;
+
+	setup(&f, ZTOQ_DB_POSTGRESQL, 10, 4);
+	rc = ztoq_batch_stream(&f.stats, f.s, "SELECT id FROM t ORDER BY id", NULL, 0,
+			       close_cursor_then_fail, f.s, &f.opts);
+	cr_assert_eq(rc, ZTOQ_EINVALID, "%s: %s", ztoq_error_name(rc), ztoq_error_last()->message);
+	cr_assert_eq(ztoq_error_last()->code, ZTOQ_EINVALID, "%s", ztoq_error_last()->message);
+	cr_assert(strstr(ztoq_error_last()->message, "99"), "%s", ztoq_error_last()->message);
+	cr_assert_eq(ztoq_tx_depth(f.s), 0);
+	teardown(&f);
+}
