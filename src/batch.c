@@ -575,14 +575,20 @@ static int stream_cursor(ztoq_batch *b, ztoq_batch_stats *stats, const char *sql
 		code = fetch_cursor(b, stats, name, process, payload);
 		cursor_depth--;
 		/* a failed transaction has lost the cursor already; its rollback ends it */
-		if (!s->failed && (closed = ztoq_session_exec(s, close_sql, NULL, 0, NULL)) < 0 &&
-		    code >= 0)
-			code = closed;
+		if (!s->failed) {
+			if (code < 0)
+				ztoq__error_hold(); /* the failure's own error stays the last one */
+			closed = ztoq_session_exec(s, close_sql, NULL, 0, NULL);
+			if (code < 0)
+				ztoq__error_release();
+			else
+				code = closed;
+		}
 	}
 	if (own_tx && code >= 0 && (closed = ztoq_tx_commit(s)) < 0)
 		code = closed;
 	else if (own_tx && code < 0)
-		ztoq_tx_rollback(s);
+		ztoq__tx_rollback_after(s, code);
 	return code;
 }
 

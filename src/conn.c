@@ -135,8 +135,11 @@ void ztoq__conn_close(ztoq__conn *c)
 	if (!c)
 		return;
 	ztoq__stmt_cache_free(c);
-	if (c->in_tx && !c->broken)
+	if (c->in_tx && !c->broken) {
+		ztoq__error_hold(); /* closing records nothing: the last error stays */
 		ztoq__conn_end(c, 0);
+		ztoq__error_release();
+	}
 	if (c->exec_handle)
 		ztoq__conn_free_stmt(c->exec_handle);
 	ztoq__odbc_lock();
@@ -262,18 +265,26 @@ int ztoq__conn_end(ztoq__conn *c, int commit)
 {
 	int code = ZTOQ_OK;
 
-	if (c->dialect->begin_write) {
+	if (c->dialect->begin_write)
 		code = ztoq__conn_exec(c, commit ? "COMMIT" : "ROLLBACK");
-		/* a failed COMMIT leaves the transaction open: end it */
-		if (code < 0 && commit && ztoq__conn_exec(c, "ROLLBACK") < 0)
-			c->broken = 1;
-	} else if (!SQL_SUCCEEDED(SQLEndTran(SQL_HANDLE_DBC, c->dbc, commit ? SQL_COMMIT : SQL_ROLLBACK))) {
+	else if (!SQL_SUCCEEDED(SQLEndTran(SQL_HANDLE_DBC, c->dbc, commit ? SQL_COMMIT : SQL_ROLLBACK)))
 		code = ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc, "%s failed",
 					commit ? "commit" : "rollback");
-	}
 	c->in_tx = 0;
+	/* After a failure the rest is cleanup: the failure's own error stays the last one. */
+	if (code < 0)
+		ztoq__error_hold();
+	/*
+	 * A failed COMMIT may leave the transaction open (SQLite: busy, a deferred foreign
+	 * key): end it. SQLite has rolled back by itself after an I/O error or a full
+	 * disk, and then this ROLLBACK fails with "no transaction is active".
+	 */
+	if (code < 0 && commit && c->dialect->begin_write && ztoq__conn_exec(c, "ROLLBACK") < 0)
+		c->broken = 1;
 	if (set_autocommit(c, 1) < 0)
 		c->broken = 1;
+	if (code < 0)
+		ztoq__error_release();
 	return code;
 }
 
@@ -283,12 +294,15 @@ int ztoq__conn_reset(ztoq__conn *c)
 
 	if (c->broken)
 		return ZTOQ_EDISCONNECTED;
+	/* a reset is cleanup: whatever the caller last saw failing stays the last error */
+	ztoq__error_hold();
 	if (c->in_tx)
 		code = ztoq__conn_end(c, 0);
 	if (code == ZTOQ_OK)
 		code = ztoq__conn_set_read_only(c, 0);
 	if (code == ZTOQ_OK)
 		code = ztoq__conn_set_isolation(c, c->default_isolation);
+	ztoq__error_release();
 	if (code < 0)
 		c->broken = 1;
 	return code;

@@ -82,7 +82,12 @@ int ztoq__conn_set_read_only(ztoq__conn *c, int on);
  */
 int ztoq__conn_begin(ztoq__conn *c, int read_only);
 
-/* Ends the open transaction (commit or rollback) and puts the conn back in autocommit. */
+/*
+ * Ends the open transaction (commit or rollback) and puts the conn back in autocommit.
+ * When the commit or rollback fails, its error stays the last error: the cleanup
+ * after it (a ROLLBACK, autocommit back on) records nothing, and marks the conn broken
+ * when it fails too.
+ */
 int ztoq__conn_end(ztoq__conn *c, int commit);
 
 /*
@@ -96,7 +101,7 @@ int ztoq__conn_error(ztoq__conn *c, SQLSMALLINT handle_type, SQLHANDLE handle,
 /*
  * Puts the conn back to the pool defaults: rolls back an open transaction, autocommit
  * on, default isolation, read-write. Costs no round trip when nothing changed. On
- * failure the conn is marked broken.
+ * failure the conn is marked broken; the last error is never changed.
  */
 int ztoq__conn_reset(ztoq__conn *c);
 #endif

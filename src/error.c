@@ -26,20 +26,47 @@ struct error_state {
 
 static _Thread_local struct error_state last;
 
+/* While held, errors go to `discarded`, which nobody reads (see ztoq__error_hold()). */
+static _Thread_local struct error_state discarded;
+static _Thread_local unsigned held;
+
+static struct error_state *reset_state(struct error_state *st, int code)
+{
+	memset(&st->pub, 0, sizeof(st->pub));
+	st->pub.code = code;
+	st->pub.message = st->message;
+	st->pub.diags = st->diags;
+	st->message[0] = '\0';
+	return st;
+}
+
+/* Where the next error is recorded. */
+static struct error_state *target(void)
+{
+	struct error_state *st = held ? &discarded : &last;
+
+	return st->pub.message ? st : reset_state(st, ZTOQ_OK);
+}
+
 static struct error_state *reset(int code)
 {
-	memset(&last.pub, 0, sizeof(last.pub));
-	last.pub.code = code;
-	last.pub.message = last.message;
-	last.pub.diags = last.diags;
-	last.message[0] = '\0';
-	return &last;
+	return reset_state(target(), code);
+}
+
+void ztoq__error_hold(void)
+{
+	held++;
+}
+
+void ztoq__error_release(void)
+{
+	held--;
 }
 
 ZTOQ_EXTERN(const ztoq_error *) ztoq_error_last(void)
 {
 	if (!last.pub.message)
-		reset(ZTOQ_OK);
+		reset_state(&last, ZTOQ_OK);
 	return &last.pub;
 }
 
@@ -79,20 +106,20 @@ int ztoq__error_set(int code, const char *fmt, ...)
 
 int ztoq__error_reclassify(int code)
 {
-	ztoq_error_last();
-	last.pub.code = code;
+	target()->pub.code = code;
 	return code;
 }
 
 int ztoq__error_append(const char *fmt, ...)
 {
-	size_t used = strlen(ztoq_error_last()->message);
+	struct error_state *st = target();
+	size_t used = strlen(st->message);
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(last.message + used, sizeof(last.message) - used, fmt, ap);
+	vsnprintf(st->message + used, sizeof(st->message) - used, fmt, ap);
 	va_end(ap);
-	return last.pub.code;
+	return st->pub.code;
 }
 
 /* A byte of a word: a secret's edge that is one must not touch another word's byte. */

@@ -40,6 +40,14 @@ int ztoq__error_reclassify(int code);
 #define ZTOQ__SHOWN 200
 #define ZTOQ__CLIP(v) (int)ZTOQ__SHOWN, (v), strlen(v) > ZTOQ__SHOWN ? "..." : ""
 
+/*
+ * The first error wins: between ztoq__error_hold() and ztoq__error_release(), a
+ * cleanup after a failure (a rollback, a close) records nothing, though every function
+ * still returns its code. Holds nest; per thread, like the last error.
+ */
+void ztoq__error_hold(void);
+void ztoq__error_release(void);
+
 /* Shorthand for the message of an allocation failure. */
 #define ztoq__error_nomem() ztoq__error_set(ZTOQ_ENOMEM, "out of memory")
 

@@ -117,6 +117,7 @@ struct run {
 	size_t count;
 	const ztoq_migrate_options *opts;
 	int locked;
+	int open_tx; /* prepare() left its transaction open for the first step */
 };
 
 /* What the tracking tables say. */
@@ -159,36 +160,40 @@ static int tx_begin(struct run *r)
 
 	if (!r->d->migration_begin)
 		return ztoq_tx_begin(r->s, NULL);
-	if ((code = exec_plain(r, r->d->migration_begin)) < 0)
+	/* only a wait says anything about other migrators ("file is not a database" not) */
+	if ((code = exec_plain(r, r->d->migration_begin)) == ZTOQ_EBUSY || code == ZTOQ_ETIMEOUT)
 		ztoq__error_append(" (waiting for the schema lock, which another migrator holds)");
 	return code;
 }
 
-/* Ends the transaction; a failed commit is rolled back. */
+static int tx_abort(struct run *r, int code);
+
+/* Ends the transaction; a failed commit is rolled back, its error kept. */
 static int tx_end(struct run *r, int commit)
 {
 	int code;
 
 	if (!r->d->migration_begin)
 		return commit ? ztoq_tx_commit(r->s) : ztoq_tx_rollback(r->s);
-	code = exec_plain(r, commit ? "COMMIT" : "ROLLBACK");
-	if (code < 0 && commit && exec_plain(r, "ROLLBACK") < 0)
-		r->s->conn->broken = 1; /* still in a transaction: the pool must not reuse it */
+	if ((code = exec_plain(r, commit ? "COMMIT" : "ROLLBACK")) < 0 && commit)
+		tx_abort(r, code); /* a failed COMMIT may leave the transaction open */
 	return code;
 }
 
 /*
- * Rolls back after a failure that is the last error. If the rollback fails too, the
- * connection is not reused and the error says both.
+ * Rolls back after a failure that is the last error, which stays the last error. If
+ * the rollback fails too, the connection is not reused and the error says so.
  */
 static int tx_abort(struct run *r, int code)
 {
-	char failure[512];
+	int failed;
 
-	copy(failure, sizeof(failure), ztoq_error_last()->message);
-	if (tx_end(r, 0) < 0) {
-		r->s->conn->broken = 1;
-		ztoq__error_append(" (rolling back after: %s)", failure);
+	ztoq__error_hold();
+	failed = tx_end(r, 0) < 0;
+	ztoq__error_release();
+	if (failed) {
+		r->s->conn->broken = 1; /* maybe still in a transaction: never reuse it */
+		ztoq__error_append(" (the rollback after it failed too)");
 	}
 	return code;
 }
@@ -571,8 +576,9 @@ static int step(struct run *r, int direction, int want, int *done)
 	uint64_t start;
 	int64_t ms;
 
-	if ((code = tx_begin(r)) < 0)
+	if (!r->open_tx && (code = tx_begin(r)) < 0)
 		return code;
+	r->open_tx = 0;
 	if ((code = load_state(r, &st)) == ZTOQ_OK && (code = check_state(r, &st)) < 0)
 		state_clear(&st);
 	if (code < 0)
@@ -604,16 +610,21 @@ static int step(struct run *r, int direction, int want, int *done)
 
 /*
  * Creates the tracking tables if needed, adopts an Alembic-only database, checks the
- * records and resolves the target, in one transaction.
+ * records and resolves the target, in one transaction. When it created a table, that
+ * transaction is left open for the first step (r->open_tx): a run whose first
+ * migration fails leaves the database exactly as it was, on both backends (their DDL
+ * is transactional).
  */
 static int prepare(struct run *r, const char *target, int direction, int *want)
 {
 	struct state st = {0};
-	int code;
+	int code, tracked = 0, alembic = 0;
 
 	if ((code = tx_begin(r)) < 0)
 		return code;
-	if ((code = exec_plain(r, r->d->tracking_sql)) == ZTOQ_OK &&
+	if ((code = table_exists(r, ZTOQ__TRACKING_TABLE, &tracked)) == ZTOQ_OK &&
+	    (code = table_exists(r, ALEMBIC_TABLE, &alembic)) == ZTOQ_OK &&
+	    (code = exec_plain(r, r->d->tracking_sql)) == ZTOQ_OK &&
 	    (code = exec_plain(r, create_alembic)) == ZTOQ_OK &&
 	    (code = load_state(r, &st)) == ZTOQ_OK) {
 		if (st.n == 0 && st.alembic[0])
@@ -626,6 +637,10 @@ static int prepare(struct run *r, const char *target, int direction, int *want)
 	state_clear(&st);
 	if (code < 0)
 		return tx_abort(r, code);
+	if (!tracked || !alembic) {
+		r->open_tx = 1;
+		return ZTOQ_OK;
+	}
 	return tx_end(r, 1);
 }
 
@@ -696,15 +711,19 @@ static int drop_all(struct run *r)
 {
 	uint64_t start = ztoq__now_ns();
 	size_t count = 0;
-	int code;
+	int code, failed;
 
 	if (r->d->foreign_keys_off && (code = exec_plain(r, r->d->foreign_keys_off)) < 0)
 		return code;
-	code = drop_tables(r, &count);
+	failed = (code = drop_tables(r, &count)) < 0;
+	if (failed)
+		ztoq__error_hold(); /* the drop's own error stays the last one */
 	if (r->d->foreign_keys_on && exec_plain(r, r->d->foreign_keys_on) < 0) {
 		r->s->conn->broken = 1; /* never hand out a connection without foreign keys */
-		code = code < 0 ? code : ztoq_error_last()->code;
+		code = failed ? code : ztoq_error_last()->code;
 	}
+	if (failed)
+		ztoq__error_release();
 	if (code == ZTOQ_OK)
 		report(r, ZTOQ_MIGRATE_DROPPED, NULL,
 		       (int64_t)((ztoq__now_ns() - start) / 1000000u), count);
@@ -738,14 +757,17 @@ static int run_open(struct run *r, ztoq_db *db, const ztoq_migrate_options *opts
 	return ZTOQ_OK;
 }
 
+/* Ends a run; records no error of its own, so the run's outcome stays the last error. */
 static void run_close(struct run *r)
 {
 	if (!r->s)
 		return;
+	ztoq__error_hold();
 	/* A connection that may still hold the lock must not go back to the pool. */
 	if (r->locked && exec_plain(r, r->d->migration_unlock) < 0)
 		r->s->conn->broken = 1;
 	ztoq_session_close(r->s);
+	ztoq__error_release();
 }
 
 /* Upgrades (+1) or downgrades (-1) to `target`, one transaction per migration. */

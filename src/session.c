@@ -58,12 +58,16 @@ ZTOQ_EXTERN(int) ztoq_session_open_timeout(ztoq_session **out, ztoq_db *db, unsi
 /* Ends a session whatever its kind: rollback, reset, back to the pool. */
 static int end_session(ztoq_session *s)
 {
-	int code = ZTOQ_OK;
+	int code = ZTOQ_OK, failed = s->failed;
 
 	if (s->depth > 0) {
+		ztoq__error_hold(); /* rolling back is cleanup: it records nothing */
 		ztoq__tx_abort_all(s);
-		code = ztoq__error_set(ZTOQ_ESTATE,
-				       "session closed with a transaction open: rolled back");
+		ztoq__error_release();
+		/* a failed transaction can only be rolled back: its error stays the last one */
+		if (!failed)
+			code = ztoq__error_set(ZTOQ_ESTATE,
+					       "session closed with a transaction open: rolled back");
 	}
 	ztoq__pool_release(s->db->pool, s->conn);
 	ztoq__free(s);

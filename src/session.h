@@ -24,6 +24,12 @@ int ztoq__session_check(ztoq_session *s);
 /* Records a failed statement: fails the innermost open level. Returns `code`. */
 int ztoq__session_failed(ztoq_session *s, int code);
 
+/*
+ * Rolls back the innermost level after a failure whose error is the last error; the
+ * rollback's own failure records nothing (the first error wins). Returns `code`.
+ */
+int ztoq__tx_rollback_after(ztoq_session *s, int code);
+
 /* Rolls back every open level (used on close and on thread exit). */
 int ztoq__tx_abort_all(ztoq_session *s);
 

@@ -8,6 +8,7 @@
  */
 #include "stmt.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -55,6 +56,7 @@ static void free_stmt(ztoq_stmt *st)
 	for (unsigned i = 0; i < st->nparams; i++)
 		ztoq__free(st->params[i].bytes);
 	ztoq__free(st->params);
+	ztoq__free(st->prepared);
 	ztoq__free(st->sql);
 	ztoq__free(st);
 }
@@ -90,6 +92,104 @@ static void evict_one(ztoq__conn *c)
 	free_stmt(victim);
 }
 
+/* ---- how SQLite's driver runs a statement --------------------------------------- */
+
+/*
+ * The next word of SQL text at *pos, outside comments, strings and quoted names, with
+ * the depth of parentheses it is at; returns its length, 0 at the end. Enough to find
+ * the keywords that decide how a statement is run.
+ */
+static size_t next_word(const char **pos, int *depth, const char **word)
+{
+	const char *p = *pos, *end;
+	size_t n;
+
+	while (*p) {
+		if (p[0] == '-' && p[1] == '-') {
+			p += strcspn(p, "\n");
+		} else if (p[0] == '/' && p[1] == '*') {
+			end = strstr(p + 2, "*/");
+			p = end ? end + 2 : p + strlen(p);
+		} else if (*p == '\'' || *p == '"' || *p == '`' || *p == '[') {
+			end = strchr(p + 1, *p == '[' ? ']' : *p);
+			p = end ? end + 1 : p + strlen(p);
+		} else if (isalpha((unsigned char)*p) || *p == '_') {
+			for (n = 1; isalnum((unsigned char)p[n]) || p[n] == '_' || p[n] == '$'; n++)
+				;
+			*word = p;
+			*pos = p + n;
+			return n;
+		} else {
+			*depth += (*p == '(') - (*p == ')');
+			p++;
+		}
+	}
+	*pos = p;
+	return 0;
+}
+
+/* 1 when the word of length `n` at `w` is one of the `|`-separated keywords. */
+static int is_one_of(const char *w, size_t n, const char *keywords)
+{
+	for (const char *k = keywords; *k; k += strcspn(k, "|") + (k[strcspn(k, "|")] != 0))
+		if (strcspn(k, "|") == n && strncasecmp(w, k, n) == 0)
+			return 1;
+	return 0;
+}
+
+#define WRITE_VERBS "insert|update|delete|replace"
+
+/* No-op CTE put before a write with RETURNING and a VALUES query (see plan_sqlite()). */
+static const char query_prefix[] = "WITH ztoq__query(x) AS (SELECT 1) ";
+
+/*
+ * Measured with the SQLite driver 0.9998 (docs/design.md): it decides how to run a
+ * statement from its first keyword alone. One that starts with SELECT, PRAGMA,
+ * EXPLAIN or WITH is stepped only at the first fetch (without parameters, outside the
+ * driver's own transactions), so a PRAGMA assignment or a write with a CTE, which
+ * have no result columns, never ran; its SQLRowCount is always 0. Any other statement
+ * runs at execute and its rows are dropped, so INSERT ... RETURNING lost its rows,
+ * and so did a VALUES query.
+ *
+ * So: PRAGMA and writes that start with WITH get a static cursor, which makes the
+ * driver run them at execute (their rows, if any, kept in memory); a write with
+ * RETURNING gets a no-op WITH in front too, so its rows are kept, and so does a
+ * VALUES query, which then streams like a SELECT; the rows such a write changed are
+ * read with changes(). Other statements are left as they were: a SELECT still
+ * streams. Called once per statement, before it is prepared.
+ */
+static int plan_sqlite(ztoq_stmt *st, const char *sql)
+{
+	const char *pos = sql, *w = "";
+	int depth = 0, returning = 0;
+	size_t n = next_word(&pos, &depth, &w);
+	int with = is_one_of(w, n, "with"), pragma = is_one_of(w, n, "pragma");
+	int values = is_one_of(w, n, "values"), write;
+
+	while (with && (n = next_word(&pos, &depth, &w)) &&
+	       (depth > 0 || !is_one_of(w, n, "select|values|" WRITE_VERBS)))
+		;
+	write = is_one_of(w, n, WRITE_VERBS);
+	while (write && !returning && (n = next_word(&pos, &depth, &w)))
+		returning = depth == 0 && is_one_of(w, n, "returning");
+	if ((returning || values) && !with) {
+		size_t len = strlen(sql);
+
+		if (!(st->prepared = ztoq__malloc(sizeof(query_prefix) + len)))
+			return ztoq__error_nomem();
+		memcpy(st->prepared, query_prefix, sizeof(query_prefix) - 1);
+		memcpy(st->prepared + sizeof(query_prefix) - 1, sql, len + 1);
+		with = 1;
+	}
+	st->count_changes = write && with;
+	/* before SQLPrepare: the driver manager refuses the attribute after it */
+	if ((st->count_changes || pragma) &&
+	    !SQL_SUCCEEDED(SQLSetStmtAttr(st->handle, SQL_ATTR_CURSOR_TYPE,
+					  (SQLPOINTER)SQL_CURSOR_STATIC, 0)))
+		return ztoq__stmt_error(st, "cannot ask for a static cursor");
+	return ZTOQ_OK;
+}
+
 static int new_stmt(ztoq_stmt **out, ztoq_session *s, const char *sql, unsigned long hash)
 {
 	ztoq__conn *c = s->conn;
@@ -104,11 +204,14 @@ static int new_stmt(ztoq_stmt **out, ztoq_session *s, const char *sql, unsigned 
 	st->session = s;
 	st->hash = hash;
 	st->ncolumns = -1;
-	if ((code = ztoq__conn_alloc_stmt(c, &st->handle)) < 0) {
+	st->changes = -1;
+	if ((code = ztoq__conn_alloc_stmt(c, &st->handle)) < 0 ||
+	    (c->dialect->type == ZTOQ_DB_SQLITE && (code = plan_sqlite(st, sql)) < 0)) {
 		free_stmt(st);
 		return code;
 	}
-	if (!SQL_SUCCEEDED(SQLPrepare(st->handle, (SQLCHAR *)sql, SQL_NTS))) {
+	if (!SQL_SUCCEEDED(SQLPrepare(st->handle, (SQLCHAR *)(st->prepared ? st->prepared : sql),
+				      SQL_NTS))) {
 		code = ztoq__stmt_error(st, "cannot prepare");
 		free_stmt(st);
 		return code;
@@ -159,7 +262,7 @@ static void close_cursor(ztoq_stmt *st, int finished)
 	 * needs none of it. (Should the prepare fail, the next execute reports it.)
 	 */
 	if (!finished && st->conn->dialect->reset_needs_prepare) {
-		SQLPrepare(st->handle, (SQLCHAR *)st->sql, SQL_NTS);
+		SQLPrepare(st->handle, (SQLCHAR *)(st->prepared ? st->prepared : st->sql), SQL_NTS);
 		st->params_moved = 1;
 	}
 }
@@ -421,6 +524,21 @@ static int describe(ztoq_stmt *st)
 	return ZTOQ_OK;
 }
 
+/* SQLite: the rows the write just run changed (count_changes; it ran at execute). */
+static int read_changes(ztoq_stmt *st)
+{
+	ztoq_stmt *q;
+	int code;
+
+	if ((code = ztoq_stmt_prepare(&q, st->session, "SELECT changes()")) < 0)
+		return code;
+	if ((code = ztoq_stmt_execute(q)) == ZTOQ_OK && (code = ztoq_stmt_fetch(q)) == ZTOQ_ROW &&
+	    (code = ztoq_stmt_get_int64(q, 0, &st->changes, NULL)) == ZTOQ_OK)
+		code = ztoq_stmt_fetch(q); /* read to its end: nothing stays open */
+	ztoq_stmt_finalize(q);
+	return code < 0 ? code : ZTOQ_OK;
+}
+
 ZTOQ_EXTERN(int) ztoq_stmt_execute(ztoq_stmt *st)
 {
 	SQLRETURN rc;
@@ -435,6 +553,7 @@ ZTOQ_EXTERN(int) ztoq_stmt_execute(ztoq_stmt *st)
 		if ((code = bind_param(st, i)) < 0)
 			return code;
 	st->params_moved = 0;
+	st->changes = -1;
 	rc = SQLExecute(st->handle);
 	if (!SQL_SUCCEEDED(rc) && rc != SQL_NO_DATA)
 		return ztoq__stmt_error(st, "execute failed");
@@ -444,7 +563,7 @@ ZTOQ_EXTERN(int) ztoq_stmt_execute(ztoq_stmt *st)
 			return code;
 	}
 	st->cursor_open = st->ncolumns > 0;
-	return ZTOQ_OK;
+	return st->count_changes ? read_changes(st) : ZTOQ_OK;
 }
 
 /*
@@ -552,6 +671,8 @@ ZTOQ_EXTERN(int64_t) ztoq_stmt_rows_affected(const ztoq_stmt *st)
 {
 	SQLLEN count = -1;
 
+	if (st && st->in_use && st->count_changes)
+		return st->changes;
 	/* asked of the driver only when wanted: a driver call fewer per execute */
 	if (!st || !st->in_use || !SQL_SUCCEEDED(SQLRowCount(st->handle, &count)))
 		return -1;

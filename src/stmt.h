@@ -52,6 +52,9 @@ struct ztoq_stmt {
 	struct param *params;
 	unsigned nparams, params_cap;
 	int params_moved;
+	char *prepared;    /* what the driver was given, when it differs from `sql` */
+	int count_changes; /* SQLite: rows affected are changes(), not SQLRowCount */
+	int64_t changes;   /* that count for the last execute, -1 before */
 	struct column *columns;
 	int ncolumns; /* -1 until described */
 	struct ztoq_stmt *next; /* the connection's cache list */

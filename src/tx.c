@@ -61,10 +61,8 @@ static int begin_outer(ztoq_session *s, const ztoq_tx_options *opts)
 		return code;
 	s->read_only = read_only;
 	s->depth = 1;
-	if (read_only && d->read_only_tx && (code = ztoq__conn_exec(s->conn, d->read_only_tx)) < 0) {
-		ztoq__tx_abort_all(s);
-		return code;
-	}
+	if (read_only && d->read_only_tx && (code = ztoq__conn_exec(s->conn, d->read_only_tx)) < 0)
+		return ztoq__tx_rollback_after(s, code);
 	return ZTOQ_OK;
 }
 
@@ -87,9 +85,13 @@ ZTOQ_EXTERN(int) ztoq_tx_begin(ztoq_session *s, const ztoq_tx_options *opts)
 /* Ends the outermost level: the connection is back in autocommit, read-write. */
 static int end_outer(ztoq_session *s, int commit)
 {
-	int code = ztoq__conn_end(s->conn, commit);
-	int reset = ztoq__conn_set_read_only(s->conn, 0);
+	int code = ztoq__conn_end(s->conn, commit), reset;
 
+	if (code < 0)
+		ztoq__error_hold(); /* the end's own error stays the last one */
+	reset = ztoq__conn_set_read_only(s->conn, 0);
+	if (code < 0)
+		ztoq__error_release();
 	s->depth = 0;
 	s->failed = 0;
 	s->read_only = 0;
@@ -139,6 +141,14 @@ ZTOQ_EXTERN(int) ztoq_tx_commit(ztoq_session *s)
 	return ZTOQ_OK;
 }
 
+int ztoq__tx_rollback_after(ztoq_session *s, int code)
+{
+	ztoq__error_hold();
+	ztoq_tx_rollback(s);
+	ztoq__error_release();
+	return code;
+}
+
 int ztoq__tx_abort_all(ztoq_session *s)
 {
 	if (s->depth == 0)
@@ -174,10 +184,8 @@ ZTOQ_EXTERN(int) ztoq_session_transaction(ztoq_session *s, const ztoq_tx_options
 	if ((code = ztoq_tx_begin(s, opts)) < 0)
 		return code;
 	result = fn(s, payload);
-	if (result != 0) {
-		ztoq_tx_rollback(s);
-		return result;
-	}
+	if (result != 0)
+		return ztoq__tx_rollback_after(s, result);
 	return ztoq_tx_commit(s);
 }
 

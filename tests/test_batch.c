@@ -627,3 +627,52 @@ Test(batch, bad_options_and_arguments)
 	cr_assert_eq(w.nbatches, 0);
 	test_close(db, s);
 }
+
+/*
+ * Issue 8: the SQLite driver dropped the rows of INSERT ... RETURNING (it runs any
+ * statement that does not start with SELECT, WITH, PRAGMA or EXPLAIN as one without
+ * a result). PostgreSQL cannot DECLARE a cursor for a write, so this is SQLite's.
+ */
+Test(batch, stream_delivers_returning_rows_once, .timeout = 60)
+{
+	fixture f;
+
+	setup(&f, ZTOQ_DB_SQLITE, 5, 4);
+	test_ok(stream(&f, "INSERT INTO t (id) VALUES (1000), (1001) RETURNING id"));
+	f.w.nbatches = 0; /* a new stream counts its batches from 0 */
+	test_ok(stream(&f, "WITH c(x) AS (SELECT 2000) INSERT INTO t (id) SELECT x FROM c "
+			   "RETURNING id"));
+	cr_assert_eq(f.w.nids, 3);
+	cr_assert_eq(f.w.ids[0], 1000);
+	cr_assert_eq(f.w.ids[2], 2000);
+	cr_assert_eq(test_scalar(f.s, "SELECT COUNT(*) FROM t"), 8);
+	teardown(&f);
+}
+
+/* Closes the stream's cursor behind its back, then fails with an error of its own. */
+static int close_cursor_then_fail(const ztoq_batch *b, void *payload)
+{
+	int64_t v;
+
+	test_exec(payload, "CLOSE ztoq_stream_1");
+	return ztoq_batch_get_int64(b, 0, 99, &v, NULL);
+}
+
+/*
+ * Issue 8: the CLOSE of a stream's cursor after a failed callback must not replace
+ * the callback's error (PostgreSQL: streams use a server cursor there).
+ */
+Test(batch, stream_close_after_a_failure_keeps_its_error, .timeout = 60)
+{
+	fixture f;
+	int rc;
+
+	setup(&f, ZTOQ_DB_POSTGRESQL, 10, 4);
+	rc = ztoq_batch_stream(&f.stats, f.s, "SELECT id FROM t ORDER BY id", NULL, 0,
+			       close_cursor_then_fail, f.s, &f.opts);
+	cr_assert_eq(rc, ZTOQ_EINVALID, "%s: %s", ztoq_error_name(rc), ztoq_error_last()->message);
+	cr_assert_eq(ztoq_error_last()->code, ZTOQ_EINVALID, "%s", ztoq_error_last()->message);
+	cr_assert(strstr(ztoq_error_last()->message, "99"), "%s", ztoq_error_last()->message);
+	cr_assert_eq(ztoq_tx_depth(f.s), 0);
+	teardown(&f);
+}

@@ -3,8 +3,11 @@
  * one transaction, and both bad-row policies checked row by row (rows before and
  * after the bad ones), never trusting a driver's status array.
  */
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "support.h"
 
@@ -458,5 +461,44 @@ Test(bulk, postgresql_column_types_by_name)
 	test_ok(ztoq_bulk_insert(NULL, s, &jt, v, 2, NULL));
 	cr_assert_eq(test_scalar(s, "SELECT count(*) FROM j WHERE doc->'a'->>1 = 'x,y'"), 1);
 	cr_assert_eq(test_scalar(s, "SELECT count(*) FROM j WHERE doc IS NULL"), 1);
+	test_close(db, s);
+}
+
+/*
+ * Issue 8: a write that fails with an I/O error (SQLite rolls the whole transaction
+ * back by itself) is what the bulk call reports, not the failed ROLLBACK TO of its
+ * savepoint. A file size limit of one byte stands in for a full disk; 4 rows of 4 MiB
+ * overflow the page cache, so the write reaches the file.
+ */
+Test(bulk, io_error_is_reported_not_the_rollback_after_it, .timeout = 60)
+{
+	size_t len = 4u << 20;
+	char *big = malloc(len + 1);
+	struct rlimit old, tight;
+	ztoq_session *s;
+	ztoq_db *db;
+	const char *msg;
+	int rc;
+
+	cr_assert_not_null(big);
+	memset(big, 'x', len);
+	big[len] = '\0';
+	make_rows(4);
+	for (size_t i = 0; i < 4; i++)
+		rows[3 * i + 1] = (ztoq_value)ZTOQ_TEXT(big);
+	s = with_table(&db, ZTOQ_DB_SQLITE);
+	signal(SIGXFSZ, SIG_IGN);
+	cr_assert_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+	tight = old;
+	tight.rlim_cur = 1;
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &tight), 0);
+	rc = ztoq_bulk_insert(NULL, s, &table, rows, 4, NULL);
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+	msg = ztoq_error_last()->message;
+	cr_assert_eq(rc, ZTOQ_ERROR, "%s: %s", ztoq_error_name(rc), msg);
+	cr_assert(strstr(msg, "disk I/O error"), "the write's own error: %s", msg);
+	cr_assert_eq(ztoq_tx_depth(s), 0);
+	cr_assert_eq(test_scalar(s, "SELECT COUNT(*) FROM t"), 0);
+	free(big);
 	test_close(db, s);
 }

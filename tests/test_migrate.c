@@ -6,9 +6,11 @@
  * Failing and changed migrations are injected with ztoq__migrate_use(), which makes
  * the engine run a given list instead of the embedded one.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +19,8 @@
 #include "migrate_int.h"
 #include "migrate_support.h"
 #include "support.h"
+
+TestSuite(migrate, .timeout = 120);
 
 /* ---- helpers ---------------------------------------------------------------------- */
 
@@ -890,4 +894,88 @@ Test(migrate, sqlite_abandoned_cursor_keeps_no_read_transaction)
 	ztoq_db_close(a);
 	ztoq_db_close(b);
 	ztoq_config_free(cfg);
+}
+
+/* ---- failures that leave nothing behind (issue 8) --------------------------------- */
+
+/*
+ * init on a database with a foreign `projects` table fails at the first migration; it
+ * used to leave the tracking tables behind (created and committed first).
+ */
+TEST_BOTH(migrate, failed_init_leaves_the_database_as_it_was)
+{
+	ztoq_db *db = fresh_db(backend);
+	ztoq_session *s;
+	int rc;
+
+	exec_on(db, "CREATE TABLE projects (name TEXT)");
+	rc = ztoq_migrate_init(db, NULL);
+	cr_assert_lt(rc, 0);
+	cr_assert(strstr(ztoq_error_last()->message, "migration 1"), "%s",
+		  ztoq_error_last()->message);
+	test_ok(ztoq_session_open(&s, db));
+	cr_assert(catalog_has_table(s, "projects"));
+	cr_assert(!catalog_has_table(s, "alembic_version"), "alembic_version was left behind");
+	cr_assert(!catalog_has_table(s, "ztoq_schema_migrations"), "the tracking table was left");
+	ztoq_session_close(s);
+	ztoq_db_close(db);
+}
+
+/* A file that is not a database is named as such, not as a wait for the schema lock. */
+Test(migrate, a_file_that_is_not_a_database_says_so)
+{
+	const char *path = test_path("not-a-database.db");
+	ztoq_config *cfg = test_config(ZTOQ_DB_SQLITE);
+	FILE *f = fopen(path, "w");
+	ztoq_db *db;
+	int rc;
+
+	cr_assert_not_null(f);
+	for (int i = 0; i < 200; i++)
+		fputs("these are notes, not a database\n", f);
+	fclose(f);
+	test_ok(ztoq_config_set(cfg, "db_path", path));
+	rc = ztoq_db_open(&db, cfg);
+	ztoq_config_free(cfg);
+	if (rc == ZTOQ_OK) {
+		rc = ztoq_migrate_init(db, NULL);
+		ztoq_db_close(db);
+	}
+	cr_assert_eq(rc, ZTOQ_ECONNECT, "%s: %s", ztoq_error_name(rc), ztoq_error_last()->message);
+	cr_assert(strstr(ztoq_error_last()->message, "file is not a database"), "%s",
+		  ztoq_error_last()->message);
+	cr_assert(!strstr(ztoq_error_last()->message, "lock"), "%s", ztoq_error_last()->message);
+}
+
+/*
+ * SQLite: a migration whose write fails with an I/O error (SQLite then rolls back by
+ * itself) reports that error; the ROLLBACK after it, which fails with "no
+ * transaction is active", used to come first in the message. A file size limit of
+ * one byte stands in for a full disk; 16 MiB overflow the page cache.
+ */
+Test(migrate, io_error_in_a_migration_is_what_is_reported)
+{
+	ztoq__migration big = migration_6(
+		"big", "-- ztoq-migration: 6 big -\nCREATE TABLE big (b BLOB);\n"
+		       "INSERT INTO big VALUES (zeroblob(16777216));\n",
+		"-- ztoq-migration: 6 big -\nDROP TABLE big;\n");
+	ztoq_db *db = db_at_head(ZTOQ_DB_SQLITE);
+	struct rlimit old, tight;
+	const char *msg;
+	int rc;
+
+	use_with(&big, 1);
+	signal(SIGXFSZ, SIG_IGN);
+	cr_assert_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+	tight = old;
+	tight.rlim_cur = 1;
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &tight), 0);
+	rc = ztoq_migrate_upgrade(db, NULL, NULL);
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+	msg = ztoq_error_last()->message;
+	cr_assert_lt(rc, 0);
+	cr_assert(strncmp(msg, "migration 6 big (up) failed at statement 2", 42) == 0, "%s", msg);
+	cr_assert(strstr(msg, "disk I/O error"), "%s", msg);
+	cr_assert_eq(current_of(db), 5);
+	ztoq_db_close(db);
 }

@@ -12,6 +12,8 @@
 static ztoq_db *db;
 static ztoq_session *s;
 
+TestSuite(stmt, .timeout = 60);
+
 static void open_items(ztoq_db_type backend)
 {
 	db = test_open(backend);
@@ -250,5 +252,132 @@ Test(stmt, typed_getters_refuse_what_cannot_convert)
 	cr_assert_eq(ztoq_stmt_get_timestamp(st, 2, &ts, NULL), ZTOQ_EINVALID);
 	cr_assert_eq(ztoq_stmt_get_int64(st, 9, &n, NULL), ZTOQ_EINVALID);
 	ztoq_stmt_finalize(st);
+	close_items();
+}
+
+/* ---- statements the SQLite driver only steps when a row is fetched -------------- */
+
+static int count_rows(ztoq_stmt *st, void *payload)
+{
+	(void)st;
+	(*(int *)payload)++;
+	return 0;
+}
+
+/* Runs `sql` through ztoq_session_exec and checks rows affected and the table's size. */
+static void exec_counts(const char *sql, const ztoq_value *params, size_t n, int64_t affected,
+			int64_t total)
+{
+	int64_t got = -7;
+
+	test_ok(ztoq_session_exec(s, sql, params, n, &got));
+	cr_assert_eq(got, affected, "%s: %lld rows affected, expected %lld", sql, (long long)got,
+		     (long long)affected);
+	cr_assert_eq(test_scalar(s, "SELECT COUNT(*) FROM items"), total, "%s: table size", sql);
+}
+
+/*
+ * Issue 8: with StepAPI=1 the SQLite driver defers every statement that starts with
+ * WITH, SELECT, PRAGMA or EXPLAIN (and has no parameter, outside its own
+ * transactions) to the first fetch. A write with a CTE has no result columns, so it
+ * was never run: no error, 0 rows.
+ */
+TEST_BOTH(stmt, cte_writes_run_once_with_their_row_count)
+{
+	const char *ins = "WITH c(x) AS (SELECT 1 UNION ALL SELECT 2) "
+			  "INSERT INTO items (id) SELECT x FROM c";
+	ztoq_value base = ZTOQ_INT64(10);
+	ztoq_stmt *st;
+	int rows = 0;
+
+	open_items(backend);
+	exec_counts(ins, NULL, 0, 2, 2);
+	exec_counts("  /* leading comment */ with c(x) AS (SELECT 5) "
+		    "UPDATE items SET n = (SELECT x FROM c)",
+		    NULL, 0, 2, 2);
+	cr_assert_eq(test_scalar(s, "SELECT SUM(n) FROM items"), 10);
+	exec_counts("WITH c(x) AS (SELECT 1) DELETE FROM items WHERE id IN (SELECT x FROM c)",
+		    NULL, 0, 1, 1);
+	exec_counts("WITH c(x) AS (SELECT ? + 1 UNION ALL SELECT ? + 2) "
+		    "INSERT INTO items (id) SELECT x FROM c",
+		    (ztoq_value[]){base, base}, 2, 2, 3);
+
+	/* a prepared statement runs once per execute */
+	test_ok(ztoq_stmt_prepare(&st, s, "WITH c(x) AS (SELECT MAX(id) + 1 FROM items) "
+					  "INSERT INTO items (id) SELECT x FROM c"));
+	for (int i = 0; i < 3; i++) {
+		test_ok(ztoq_stmt_execute(st));
+		cr_assert_eq(ztoq_stmt_rows_affected(st), 1);
+	}
+	ztoq_stmt_finalize(st);
+	cr_assert_eq(test_scalar(s, "SELECT COUNT(*) FROM items"), 6);
+
+	/* through query, and inside a transaction */
+	test_ok(ztoq_session_query(s, "WITH c(x) AS (SELECT 100) INSERT INTO items (id) "
+				      "SELECT x FROM c",
+				   NULL, 0, count_rows, &rows));
+	cr_assert_eq(rows, 0);
+	cr_assert_eq(test_scalar(s, "SELECT COUNT(*) FROM items"), 7);
+	test_ok(ztoq_tx_begin(s, NULL));
+	exec_counts("WITH c(x) AS (SELECT 200 UNION ALL SELECT 201) "
+		    "INSERT INTO items (id) SELECT x FROM c",
+		    NULL, 0, 2, 9);
+	test_ok(ztoq_tx_commit(s));
+	cr_assert_eq(test_scalar(s, "SELECT COUNT(*) FROM items"), 9);
+	close_items();
+}
+
+/* A CTE write with RETURNING: exec runs it and counts it; query delivers its rows once. */
+TEST_BOTH(stmt, cte_writes_with_returning_run_once)
+{
+	int rows = 0;
+
+	open_items(backend);
+	exec_counts("WITH c(x) AS (SELECT 1 UNION ALL SELECT 2) "
+		    "INSERT INTO items (id) SELECT x FROM c RETURNING id",
+		    NULL, 0, 2, 2);
+	test_ok(ztoq_session_query(s, "WITH c(x) AS (SELECT 3 UNION ALL SELECT 4) "
+				      "INSERT INTO items (id) SELECT x FROM c RETURNING id",
+				   NULL, 0, count_rows, &rows));
+	cr_assert_eq(rows, 2);
+	cr_assert_eq(test_scalar(s, "SELECT COUNT(*) FROM items"), 4);
+	close_items();
+}
+
+/* Plain RETURNING: the rows come back, and exec counts them. */
+TEST_BOTH(stmt, returning_delivers_its_rows)
+{
+	int rows = 0;
+
+	open_items(backend);
+	exec_counts("INSERT INTO items (id) VALUES (1), (2) RETURNING id", NULL, 0, 2, 2);
+	test_ok(ztoq_session_query(s, "INSERT INTO items (id) VALUES (3), (4) RETURNING id", NULL,
+				   0, count_rows, &rows));
+	cr_assert_eq(rows, 2);
+	rows = 0;
+	test_ok(ztoq_session_query(s, "DELETE FROM items WHERE id > 2 RETURNING id", NULL, 0,
+				   count_rows, &rows));
+	cr_assert_eq(rows, 2);
+	cr_assert_eq(test_scalar(s, "SELECT COUNT(*) FROM items"), 2);
+	close_items();
+}
+
+/* PRAGMA assignments return nothing and were not run either. */
+Test(stmt, pragma_assignments_run)
+{
+	open_items(ZTOQ_DB_SQLITE);
+	test_ok(ztoq_session_exec(s, "PRAGMA user_version = 42", NULL, 0, NULL));
+	cr_assert_eq(test_scalar(s, "PRAGMA user_version"), 42);
+	close_items();
+}
+
+/* A VALUES statement is a query: the SQLite driver ran it as a write, rows dropped. */
+TEST_BOTH(stmt, values_statement_delivers_its_rows)
+{
+	int rows = 0;
+
+	open_items(backend);
+	test_ok(ztoq_session_query(s, "VALUES (1), (2), (3)", NULL, 0, count_rows, &rows));
+	cr_assert_eq(rows, 3);
 	close_items();
 }

@@ -4,11 +4,16 @@
  * return to the pool, and retry of retryable failures only.
  */
 #include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "support.h"
 
 static ztoq_db *db;
+
+TestSuite(tx, .timeout = 60);
 
 static void setup_db(ztoq_db_type backend, const char *max_connections)
 {
@@ -406,5 +411,145 @@ TEST_BOTH(tx, constraint_violations_are_never_retried)
 	cr_assert_eq(ztoq_db_transaction(db, &opts, duplicate_insert, &runs), ZTOQ_ECONSTRAINT);
 	cr_assert_eq(attempts, 1);
 	cr_assert_eq(runs, 1);
+	ztoq_db_close(db);
+}
+
+/* ---- a failed COMMIT keeps its own error (issue 8) ------------------------------- */
+
+/* Asserts that `rc` is `code` with `needle` in the message, and not the cleanup's. */
+static void assert_first_error(int rc, int code, const char *needle)
+{
+	const char *msg = ztoq_error_last()->message;
+
+	cr_assert_eq(rc, code, "%s: %s", ztoq_error_name(rc), msg);
+	cr_assert(strstr(msg, needle), "the commit's own error: %s", msg);
+	cr_assert(!strstr(msg, "no transaction is active"), "the rollback's error won: %s", msg);
+}
+
+/* The session is usable after the failed commit, and nothing was committed. */
+static void assert_usable_after(ztoq_session *s)
+{
+	cr_assert_eq(ztoq_tx_depth(s), 0);
+	test_ok(ztoq_tx_begin(s, NULL));
+	insert(s, 7);
+	test_ok(ztoq_tx_commit(s));
+	cr_assert_eq(committed(7), 1);
+}
+
+/*
+ * A deferred foreign key is checked at COMMIT on both backends: the commit fails with
+ * the constraint's own error and the transaction is gone.
+ */
+TEST_BOTH(tx, failed_commit_reports_the_commit_error)
+{
+	ztoq_session *s;
+
+	setup_db(backend, NULL);
+	test_ok(ztoq_session_open(&s, db));
+	test_exec(s, "DROP TABLE IF EXISTS child");
+	test_exec(s, "CREATE TABLE child (id INTEGER PRIMARY KEY, tid INTEGER REFERENCES t (id) "
+		     "DEFERRABLE INITIALLY DEFERRED)");
+	test_ok(ztoq_tx_begin(s, NULL));
+	test_exec(s, "INSERT INTO child VALUES (1, 99)");
+	assert_first_error(ztoq_tx_commit(s), ZTOQ_ECONSTRAINT,
+			   backend == ZTOQ_DB_SQLITE ? "FOREIGN KEY" : "23503");
+	cr_assert_eq(test_scalar(s, "SELECT COUNT(*) FROM child"), 0);
+	assert_usable_after(s);
+	test_exec(s, "DROP TABLE child"); /* PostgreSQL: the next test drops t */
+	ztoq_session_close(s);
+	ztoq_db_close(db);
+}
+
+/*
+ * SQLite: a COMMIT that cannot write its WAL (a file size limit stands in for a full
+ * disk: SQLite says "disk I/O error") is rolled back by SQLite itself; the ROLLBACK
+ * the library sent after it failed with "cannot rollback - no transaction is
+ * active", which replaced the real error.
+ */
+Test(tx, commit_that_cannot_write_reports_the_write_error)
+{
+	struct rlimit old, tight;
+	ztoq_session *s;
+	int rc;
+
+	setup_db(ZTOQ_DB_SQLITE, "1");
+	test_ok(ztoq_session_open(&s, db));
+	test_ok(ztoq_tx_begin(s, NULL));
+	insert(s, 1);
+	signal(SIGXFSZ, SIG_IGN); /* a write past the limit fails with EFBIG instead */
+	cr_assert_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+	tight = old;
+	tight.rlim_cur = 1;
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &tight), 0);
+	rc = ztoq_tx_commit(s);
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_first_error(rc, ZTOQ_ERROR, "disk I/O error");
+	cr_assert_eq(ztoq_tx_depth(s), 0);
+	ztoq_session_close(s);
+	ztoq_db_close(db);
+}
+
+/*
+ * Inserts a value larger than SQLite's page cache with the file size limit at one
+ * byte: the cache spills, the write fails ("disk I/O error") and SQLite rolls the
+ * whole transaction back by itself. Returns the insert's result.
+ */
+static int insert_past_the_disk(ztoq_session *s, void *payload)
+{
+	size_t len = 8u << 20;
+	char *big = malloc(len);
+	ztoq_value v[2];
+	struct rlimit old, tight;
+	int rc;
+
+	(void)payload;
+	cr_assert_not_null(big);
+	memset(big, 'x', len - 1);
+	big[len - 1] = '\0';
+	v[0] = (ztoq_value)ZTOQ_INT64(3);
+	v[1] = (ztoq_value)ZTOQ_TEXT(big);
+	signal(SIGXFSZ, SIG_IGN);
+	cr_assert_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+	tight = old;
+	tight.rlim_cur = 1;
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &tight), 0);
+	rc = ztoq_session_exec(s, "INSERT INTO t VALUES (?, ?)", v, 2, NULL);
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+	free(big);
+	return rc;
+}
+
+/* The rollback after a statement's I/O error fails too; the statement's error wins. */
+Test(tx, failed_statement_keeps_its_error_past_a_failed_rollback)
+{
+	ztoq_session *s;
+
+	setup_db(ZTOQ_DB_SQLITE, NULL);
+	test_ok(ztoq_session_open(&s, db));
+	assert_first_error(ztoq_session_transaction(s, NULL, insert_past_the_disk, NULL),
+			   ZTOQ_ERROR, "disk I/O error");
+	cr_assert_eq(ztoq_tx_depth(s), 0);
+	test_ok(ztoq_tx_begin(s, NULL));
+	assert_first_error(insert_past_the_disk(s, NULL), ZTOQ_ERROR, "disk I/O error");
+	cr_assert_eq(ztoq_session_close(s), ZTOQ_OK, "a failed transaction is rolled back quietly");
+	assert_first_error(ZTOQ_ERROR, ZTOQ_ERROR, "disk I/O error");
+	test_ok(ztoq_session_open(&s, db));
+	assert_usable_after(s);
+	ztoq_session_close(s);
+	ztoq_db_close(db);
+}
+
+/* Closing a session whose transaction failed keeps the failure as the last error. */
+TEST_BOTH(tx, close_after_a_failed_statement_keeps_its_error)
+{
+	ztoq_session *s;
+
+	setup_db(backend, NULL);
+	test_ok(ztoq_session_open(&s, db));
+	test_ok(ztoq_tx_begin(s, NULL));
+	cr_assert_eq(ztoq_session_exec(s, "INSERT INTO t (id) VALUES (0)", NULL, 0, NULL),
+		     ZTOQ_ECONSTRAINT);
+	cr_assert_eq(ztoq_session_close(s), ZTOQ_OK, "%s", ztoq_error_last()->message);
+	cr_assert_eq(ztoq_error_last()->code, ZTOQ_ECONSTRAINT, "%s", ztoq_error_last()->message);
 	ztoq_db_close(db);
 }

@@ -59,7 +59,9 @@ ZTOQ_EXTERN(int) ztoq_session_open_timeout(ztoq_session **out, ztoq_db *db, unsi
 /**
  * Rolls back anything still open, returns the connection to the pool (reset to the
  * pool defaults; a broken one is evicted) and frees the session. Returns
- * ZTOQ_ESTATE if a transaction had to be rolled back, so forgotten commits show.
+ * ZTOQ_ESTATE if a transaction had to be rolled back, so forgotten commits show;
+ * one in which a statement failed is rolled back quietly, its error kept as the
+ * last error.
  * NULL is ignored. A thread-local session is closed with
  * ztoq_db_close_thread_session() instead.
  */
