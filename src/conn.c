@@ -267,6 +267,9 @@ int ztoq__conn_end(ztoq__conn *c, int commit)
 	} else if (!SQL_SUCCEEDED(SQLEndTran(SQL_HANDLE_DBC, c->dbc, commit ? SQL_COMMIT : SQL_ROLLBACK))) {
 		code = ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc, "%s failed",
 					commit ? "commit" : "rollback");
+		/* likewise, or turning autocommit back on below would commit it */
+		if (commit && !SQL_SUCCEEDED(SQLEndTran(SQL_HANDLE_DBC, c->dbc, SQL_ROLLBACK)))
+			c->broken = 1;
 	}
 	c->in_tx = 0;
 	if (set_autocommit(c, 1) < 0)
