@@ -177,12 +177,17 @@ int ztoq__conn_exec(ztoq__conn *c, const char *sql)
 		SQLFreeStmt(c->exec_handle, SQL_CLOSE);
 		return code;
 	}
-	/* read a result to its end, so no driver keeps a statement (and a lock) open */
-	if (SQL_SUCCEEDED(SQLNumResultCols(c->exec_handle, &columns)) && columns > 0)
-		while (SQL_SUCCEEDED(SQLFetch(c->exec_handle)))
+	/* read a result to its end, so no driver keeps a statement (and a lock) open; a
+	 * read that fails is an error (the ping's, when the link broke) */
+	code = ZTOQ_OK;
+	if (SQL_SUCCEEDED(SQLNumResultCols(c->exec_handle, &columns)) && columns > 0) {
+		while (SQL_SUCCEEDED(rc = SQLFetch(c->exec_handle)))
 			;
+		if (rc != SQL_NO_DATA)
+			code = ztoq__conn_error(c, SQL_HANDLE_STMT, c->exec_handle, "%s", sql);
+	}
 	SQLFreeStmt(c->exec_handle, SQL_CLOSE);
-	return ZTOQ_OK;
+	return code;
 }
 
 int ztoq__conn_ping(ztoq__conn *c)
