@@ -156,10 +156,11 @@ static void close_cursor(ztoq_stmt *st, int finished)
 	 * row: the next execute would go on where this read stopped, and the read lock
 	 * stays. SQLCancel would reset it but interrupts every statement of the
 	 * connection; preparing again finalizes just this one. A result read to its end
-	 * needs none of it. (Should the prepare fail, the next execute reports it.)
+	 * needs none of it. Should the prepare fail, the next execute prepares again and
+	 * reports that failure (executing would only give HY010, for good).
 	 */
 	if (!finished && st->conn->dialect->reset_needs_prepare) {
-		SQLPrepare(st->handle, (SQLCHAR *)st->sql, SQL_NTS);
+		st->unprepared = !SQL_SUCCEEDED(SQLPrepare(st->handle, (SQLCHAR *)st->sql, SQL_NTS));
 		st->params_moved = 1;
 	}
 }
@@ -431,6 +432,11 @@ ZTOQ_EXTERN(int) ztoq_stmt_execute(ztoq_stmt *st)
 	if ((code = ztoq__session_check(st->session)) < 0)
 		return code;
 	close_cursor(st, 0);
+	if (st->unprepared) {
+		if (!SQL_SUCCEEDED(SQLPrepare(st->handle, (SQLCHAR *)st->sql, SQL_NTS)))
+			return ztoq__stmt_error(st, "cannot prepare");
+		st->unprepared = 0;
+	}
 	for (unsigned i = 0; i < st->nparams; i++)
 		if ((code = bind_param(st, i)) < 0)
 			return code;

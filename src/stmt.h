@@ -52,6 +52,7 @@ struct ztoq_stmt {
 	struct param *params;
 	unsigned nparams, params_cap;
 	int params_moved;
+	int unprepared; /* a prepare again (close_cursor) failed: execute retries it */
 	struct column *columns;
 	int ncolumns; /* -1 until described */
 	struct ztoq_stmt *next; /* the connection's cache list */
