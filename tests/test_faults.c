@@ -22,8 +22,10 @@ static void run_loop(ztoq_db_type backend, loop_size size)
 	if (backend == ZTOQ_DB_POSTGRESQL)
 		ztoq_config_free(test_config(backend)); /* skips loudly without a server */
 	rc = loop_run(backend, size, &r);
+	cr_log_info("calls in a clean unit: %s", r.calls);
 	cr_log_info("%u units with a fault, %u absorbed, %u not fired, %u failed checks", r.units,
 		    r.survived, r.unfired, r.failed);
+	cr_log_info("absorbed: %s", r.absorbed);
 	cr_assert_eq(rc, 0, "%u of %u units failed a check; first: %s", r.failed, r.units, r.first);
 	cr_assert_gt(r.units, 0);
 }

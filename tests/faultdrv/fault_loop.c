@@ -24,6 +24,7 @@ int main(int argc, char **argv)
 	}
 	backend = strcmp(argv[1], "sqlite") == 0 ? ZTOQ_DB_SQLITE : ZTOQ_DB_POSTGRESQL;
 	rc = loop_run(backend, LOOP_SHORT, &r);
+	printf("fault loop on %s: calls in a clean unit: %s\n", argv[1], r.calls);
 	printf("fault loop on %s: %u units with a fault, %u absorbed, %u failed checks\n", argv[1],
 	       r.units, r.survived, r.failed);
 	if (rc < 0)

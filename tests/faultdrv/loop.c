@@ -407,6 +407,16 @@ int loop_one(ztoq_db_type backend, const char *rule, char *why, size_t len)
 	return rc == 0 && !fired ? fmt(why, len, "the fault never fired") : rc;
 }
 
+/* 1 when call `n` of `calls` is in the short loop's sample: the first, the last and
+ * four spread between them. */
+static int sampled(unsigned long n, unsigned long calls)
+{
+	for (unsigned long k = 0; k < 6; k++)
+		if (n == 1 + k * (calls - 1) / 5)
+			return 1;
+	return 0;
+}
+
 int loop_run(ztoq_db_type backend, loop_size size, loop_result *out)
 {
 	unsigned long calls[NSITES];
@@ -422,8 +432,13 @@ int loop_run(ztoq_db_type backend, loop_size size, loop_result *out)
 	/* a clean run counts the calls of each site: the loop injects at each of them */
 	loop_rule("");
 	unit_run(&u, &db, backend, tag);
-	for (size_t f = 0; f < NSITES; f++)
+	for (size_t f = 0; f < NSITES; f++) {
+		size_t used = strlen(out->calls);
+
 		calls[f] = drv[backend == ZTOQ_DB_POSTGRESQL].calls(sites[f]);
+		snprintf(out->calls + used, sizeof(out->calls) - used, "%s%s=%lu", used ? " " : "",
+			 sites[f] + 3, calls[f]);
+	}
 	ztoq_db_close(db);
 	if (u.rc < 0 || check_data(backend, &u, tag++, out->first, sizeof(out->first)) < 0) {
 		if (u.rc < 0)
@@ -433,7 +448,7 @@ int loop_run(ztoq_db_type backend, loop_size size, loop_result *out)
 	}
 	for (size_t f = 0; f < NSITES; f++) {
 		for (unsigned long n = 1; n <= calls[f]; n++) {
-			if (size == LOOP_SHORT && n != 1 && n != calls[f] && n != (calls[f] + 1) / 2)
+			if (size == LOOP_SHORT && !sampled(n, calls[f]))
 				continue;
 			for (size_t k = 0; k < NSTATES; k++) {
 				const char *state = states[size == LOOP_SHORT ? pick++ % NSTATES : k];
@@ -446,7 +461,13 @@ int loop_run(ztoq_db_type backend, loop_size size, loop_result *out)
 						snprintf(out->first, sizeof(out->first), "%s", why);
 					fprintf(stderr, "faults: %s\n", why);
 				}
-				out->survived += survived && fired;
+				if (survived && fired) {
+					size_t used = strlen(out->absorbed);
+
+					out->survived++;
+					snprintf(out->absorbed + used, sizeof(out->absorbed) - used,
+						 "%s%s", used ? " " : "", rule);
+				}
 				out->unfired += !fired;
 				if (size == LOOP_SHORT)
 					break;

@@ -16,7 +16,8 @@
 
 /* How much of the loop to run. */
 typedef enum {
-	LOOP_SHORT, /* every fault site, its first, middle and last call, SQLSTATEs rotating */
+	LOOP_SHORT, /* every fault site at up to 6 calls spread from first to last, one
+		       SQLSTATE each, rotating through all six */
 	LOOP_LONG   /* every call of every fault site, with every SQLSTATE */
 } loop_size;
 
@@ -27,6 +28,8 @@ typedef struct {
 	unsigned survived; /* the library absorbed the fault (ZTOQ_OK, data complete) */
 	unsigned unfired;  /* the call did not come that often this time (still checked) */
 	char first[1024];  /* the first check that did not hold, "" if none */
+	char calls[256];   /* the clean unit's calls per fault site, "Prepare=12 ..." */
+	char absorbed[512]; /* the first rules the library absorbed, "SQLFetch:3:HY000 ..." */
 } loop_result;
 
 /* Runs the loop on `backend` into `out`; returns 0 when every check held, -1 otherwise
