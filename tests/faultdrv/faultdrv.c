@@ -83,102 +83,39 @@ static struct handle *handles;
 
 /* ---- the target ---------------------------------------------------------------- */
 
+/* Every entry point forwarded (each has its prototype in sql.h, sqlext.h, sqlucode.h). */
 #define ANSI_FUNCS(X) \
-	X(SQLAllocHandle, (SQLSMALLINT, SQLHANDLE, SQLHANDLE *)) \
-	X(SQLFreeHandle, (SQLSMALLINT, SQLHANDLE)) \
-	X(SQLFreeStmt, (SQLHSTMT, SQLUSMALLINT)) \
-	X(SQLSetEnvAttr, (SQLHENV, SQLINTEGER, SQLPOINTER, SQLINTEGER)) \
-	X(SQLGetEnvAttr, (SQLHENV, SQLINTEGER, SQLPOINTER, SQLINTEGER, SQLINTEGER *)) \
-	X(SQLDriverConnect, (SQLHDBC, SQLHWND, SQLCHAR *, SQLSMALLINT, SQLCHAR *, SQLSMALLINT, \
-			     SQLSMALLINT *, SQLUSMALLINT)) \
-	X(SQLConnect, (SQLHDBC, SQLCHAR *, SQLSMALLINT, SQLCHAR *, SQLSMALLINT, SQLCHAR *, \
-		       SQLSMALLINT)) \
-	X(SQLDisconnect, (SQLHDBC)) \
-	X(SQLSetConnectAttr, (SQLHDBC, SQLINTEGER, SQLPOINTER, SQLINTEGER)) \
-	X(SQLGetConnectAttr, (SQLHDBC, SQLINTEGER, SQLPOINTER, SQLINTEGER, SQLINTEGER *)) \
-	X(SQLGetInfo, (SQLHDBC, SQLUSMALLINT, SQLPOINTER, SQLSMALLINT, SQLSMALLINT *)) \
-	X(SQLGetFunctions, (SQLHDBC, SQLUSMALLINT, SQLUSMALLINT *)) \
-	X(SQLEndTran, (SQLSMALLINT, SQLHANDLE, SQLSMALLINT)) \
-	X(SQLNativeSql, (SQLHDBC, SQLCHAR *, SQLINTEGER, SQLCHAR *, SQLINTEGER, SQLINTEGER *)) \
-	X(SQLPrepare, (SQLHSTMT, SQLCHAR *, SQLINTEGER)) \
-	X(SQLExecute, (SQLHSTMT)) \
-	X(SQLExecDirect, (SQLHSTMT, SQLCHAR *, SQLINTEGER)) \
-	X(SQLFetch, (SQLHSTMT)) \
-	X(SQLFetchScroll, (SQLHSTMT, SQLSMALLINT, SQLLEN)) \
-	X(SQLExtendedFetch, (SQLHSTMT, SQLUSMALLINT, SQLLEN, SQLULEN *, SQLUSMALLINT *)) \
-	X(SQLGetData, (SQLHSTMT, SQLUSMALLINT, SQLSMALLINT, SQLPOINTER, SQLLEN, SQLLEN *)) \
-	X(SQLSetPos, (SQLHSTMT, SQLSETPOSIROW, SQLUSMALLINT, SQLUSMALLINT)) \
-	X(SQLMoreResults, (SQLHSTMT)) \
-	X(SQLNumResultCols, (SQLHSTMT, SQLSMALLINT *)) \
-	X(SQLDescribeCol, (SQLHSTMT, SQLUSMALLINT, SQLCHAR *, SQLSMALLINT, SQLSMALLINT *, \
-			   SQLSMALLINT *, SQLULEN *, SQLSMALLINT *, SQLSMALLINT *)) \
-	X(SQLColAttribute, (SQLHSTMT, SQLUSMALLINT, SQLUSMALLINT, SQLPOINTER, SQLSMALLINT, \
-			    SQLSMALLINT *, SQLLEN *)) \
-	X(SQLRowCount, (SQLHSTMT, SQLLEN *)) \
-	X(SQLBindCol, (SQLHSTMT, SQLUSMALLINT, SQLSMALLINT, SQLPOINTER, SQLLEN, SQLLEN *)) \
-	X(SQLBindParameter, (SQLHSTMT, SQLUSMALLINT, SQLSMALLINT, SQLSMALLINT, SQLSMALLINT, \
-			     SQLULEN, SQLSMALLINT, SQLPOINTER, SQLLEN, SQLLEN *)) \
-	X(SQLNumParams, (SQLHSTMT, SQLSMALLINT *)) \
-	X(SQLDescribeParam, (SQLHSTMT, SQLUSMALLINT, SQLSMALLINT *, SQLULEN *, SQLSMALLINT *, \
-			     SQLSMALLINT *)) \
-	X(SQLSetStmtAttr, (SQLHSTMT, SQLINTEGER, SQLPOINTER, SQLINTEGER)) \
-	X(SQLGetStmtAttr, (SQLHSTMT, SQLINTEGER, SQLPOINTER, SQLINTEGER, SQLINTEGER *)) \
-	X(SQLCloseCursor, (SQLHSTMT)) \
-	X(SQLCancel, (SQLHSTMT)) \
-	X(SQLParamData, (SQLHSTMT, SQLPOINTER *)) \
-	X(SQLPutData, (SQLHSTMT, SQLPOINTER, SQLLEN)) \
-	X(SQLTables, (SQLHSTMT, SQLCHAR *, SQLSMALLINT, SQLCHAR *, SQLSMALLINT, SQLCHAR *, \
-		      SQLSMALLINT, SQLCHAR *, SQLSMALLINT)) \
-	X(SQLColumns, (SQLHSTMT, SQLCHAR *, SQLSMALLINT, SQLCHAR *, SQLSMALLINT, SQLCHAR *, \
-		       SQLSMALLINT, SQLCHAR *, SQLSMALLINT)) \
-	X(SQLGetTypeInfo, (SQLHSTMT, SQLSMALLINT)) \
-	X(SQLGetDiagRec, (SQLSMALLINT, SQLHANDLE, SQLSMALLINT, SQLCHAR *, SQLINTEGER *, \
-			  SQLCHAR *, SQLSMALLINT, SQLSMALLINT *)) \
-	X(SQLGetDiagField, (SQLSMALLINT, SQLHANDLE, SQLSMALLINT, SQLSMALLINT, SQLPOINTER, \
-			    SQLSMALLINT, SQLSMALLINT *))
+	X(SQLAllocHandle) X(SQLFreeHandle) X(SQLFreeStmt) X(SQLSetEnvAttr) \
+	X(SQLGetEnvAttr) X(SQLDriverConnect) X(SQLConnect) X(SQLDisconnect) \
+	X(SQLSetConnectAttr) X(SQLGetConnectAttr) X(SQLGetInfo) X(SQLGetFunctions) \
+	X(SQLEndTran) X(SQLNativeSql) X(SQLPrepare) X(SQLExecute) X(SQLExecDirect) \
+	X(SQLFetch) X(SQLFetchScroll) X(SQLExtendedFetch) X(SQLGetData) X(SQLSetPos) \
+	X(SQLMoreResults) X(SQLNumResultCols) X(SQLDescribeCol) X(SQLColAttribute) \
+	X(SQLRowCount) X(SQLBindCol) X(SQLBindParameter) X(SQLNumParams) \
+	X(SQLDescribeParam) X(SQLSetStmtAttr) X(SQLGetStmtAttr) X(SQLCloseCursor) \
+	X(SQLCancel) X(SQLParamData) X(SQLPutData) X(SQLTables) X(SQLColumns) \
+	X(SQLGetTypeInfo) X(SQLGetDiagRec) X(SQLGetDiagField)
 
 #ifdef FAULTDRV_WIDE
 #define ODBC2_FUNCS(X)
 #define WIDE_FUNCS(X) \
-	X(SQLDriverConnectW, (SQLHDBC, SQLHWND, SQLWCHAR *, SQLSMALLINT, SQLWCHAR *, \
-			      SQLSMALLINT, SQLSMALLINT *, SQLUSMALLINT)) \
-	X(SQLConnectW, (SQLHDBC, SQLWCHAR *, SQLSMALLINT, SQLWCHAR *, SQLSMALLINT, SQLWCHAR *, \
-			SQLSMALLINT)) \
-	X(SQLSetConnectAttrW, (SQLHDBC, SQLINTEGER, SQLPOINTER, SQLINTEGER)) \
-	X(SQLGetConnectAttrW, (SQLHDBC, SQLINTEGER, SQLPOINTER, SQLINTEGER, SQLINTEGER *)) \
-	X(SQLGetInfoW, (SQLHDBC, SQLUSMALLINT, SQLPOINTER, SQLSMALLINT, SQLSMALLINT *)) \
-	X(SQLNativeSqlW, (SQLHDBC, SQLWCHAR *, SQLINTEGER, SQLWCHAR *, SQLINTEGER, \
-			  SQLINTEGER *)) \
-	X(SQLPrepareW, (SQLHSTMT, SQLWCHAR *, SQLINTEGER)) \
-	X(SQLExecDirectW, (SQLHSTMT, SQLWCHAR *, SQLINTEGER)) \
-	X(SQLDescribeColW, (SQLHSTMT, SQLUSMALLINT, SQLWCHAR *, SQLSMALLINT, SQLSMALLINT *, \
-			    SQLSMALLINT *, SQLULEN *, SQLSMALLINT *, SQLSMALLINT *)) \
-	X(SQLColAttributeW, (SQLHSTMT, SQLUSMALLINT, SQLUSMALLINT, SQLPOINTER, SQLSMALLINT, \
-			     SQLSMALLINT *, SQLLEN *)) \
-	X(SQLSetStmtAttrW, (SQLHSTMT, SQLINTEGER, SQLPOINTER, SQLINTEGER)) \
-	X(SQLGetStmtAttrW, (SQLHSTMT, SQLINTEGER, SQLPOINTER, SQLINTEGER, SQLINTEGER *)) \
-	X(SQLTablesW, (SQLHSTMT, SQLWCHAR *, SQLSMALLINT, SQLWCHAR *, SQLSMALLINT, SQLWCHAR *, \
-		       SQLSMALLINT, SQLWCHAR *, SQLSMALLINT)) \
-	X(SQLColumnsW, (SQLHSTMT, SQLWCHAR *, SQLSMALLINT, SQLWCHAR *, SQLSMALLINT, SQLWCHAR *, \
-			SQLSMALLINT, SQLWCHAR *, SQLSMALLINT)) \
-	X(SQLGetTypeInfoW, (SQLHSTMT, SQLSMALLINT)) \
-	X(SQLGetDiagRecW, (SQLSMALLINT, SQLHANDLE, SQLSMALLINT, SQLWCHAR *, SQLINTEGER *, \
-			   SQLWCHAR *, SQLSMALLINT, SQLSMALLINT *)) \
-	X(SQLGetDiagFieldW, (SQLSMALLINT, SQLHANDLE, SQLSMALLINT, SQLSMALLINT, SQLPOINTER, \
-			     SQLSMALLINT, SQLSMALLINT *))
+	X(SQLDriverConnectW) X(SQLConnectW) X(SQLSetConnectAttrW) X(SQLGetConnectAttrW) \
+	X(SQLGetInfoW) X(SQLNativeSqlW) X(SQLPrepareW) X(SQLExecDirectW) \
+	X(SQLDescribeColW) X(SQLColAttributeW) X(SQLSetStmtAttrW) X(SQLGetStmtAttrW) \
+	X(SQLTablesW) X(SQLColumnsW) X(SQLGetTypeInfoW) X(SQLGetDiagRecW) \
+	X(SQLGetDiagFieldW)
 #else
 /* the SQLite driver's ODBC 2 error function: unixODBC asks it for diagnostics */
-#define ODBC2_FUNCS(X) \
-	X(SQLError, (SQLHENV, SQLHDBC, SQLHSTMT, SQLCHAR *, SQLINTEGER *, SQLCHAR *, \
-		     SQLSMALLINT, SQLSMALLINT *))
+#define ODBC2_FUNCS(X) X(SQLError)
 #define WIDE_FUNCS(X)
 #endif
 
 #define ALL_FUNCS(X) ANSI_FUNCS(X) ODBC2_FUNCS(X) WIDE_FUNCS(X)
 
-/* The target's entry points, NULL where it has none. */
+/* The target's entry points, NULL where it has none; CALL() gives each the type of
+ * our entry point of the same name. */
 static struct {
-#define X(name, params) SQLRETURN(SQL_API *name) params;
+#define X(name) void *name;
 	ALL_FUNCS(X)
 #undef X
 } target;
@@ -198,7 +135,7 @@ static void target_load(void)
 		fprintf(stderr, "faultdrv: cannot load %s: %s\n", path, dlerror());
 		return;
 	}
-#define X(name, params) *(void **)&target.name = dlsym(lib, #name);
+#define X(name) target.name = dlsym(lib, #name);
 	ALL_FUNCS(X)
 #undef X
 }
@@ -412,7 +349,7 @@ EXPORT unsigned long faultdrv_fired(void)
 /* ---- forwarders ----------------------------------------------------------------- */
 
 #define CALL(name, ...) \
-	(target.name ? target.name(__VA_ARGS__) : missing(#name))
+	(target.name ? ((__typeof__(&name))target.name)(__VA_ARGS__) : missing(#name))
 
 static SQLRETURN missing(const char *name)
 {
@@ -428,30 +365,79 @@ static SQLRETURN missing(const char *name)
 		return rc_ != SQL_SUCCESS ? rc_ : CALL(name, __VA_ARGS__); \
 	}
 
+/* Runs m(name, SQLCHAR) and, in the Unicode build, m(nameW, SQLWCHAR). */
+#ifdef FAULTDRV_WIDE
+#define ANSI_AND_WIDE(m, name) m(name, SQLCHAR) m(name##W, SQLWCHAR)
+#else
+#define ANSI_AND_WIDE(m, name) m(name, SQLCHAR)
+#endif
+
+/* The entry points that have a W variant, with T the character type. */
+#define F_DRIVERCONNECT(name, T) \
+	FORWARD(SITE_DRIVERCONNECT, name, c, \
+		(SQLHDBC c, SQLHWND w, T *in, SQLSMALLINT inl, T *out, SQLSMALLINT outl, \
+		 SQLSMALLINT *outp, SQLUSMALLINT compl), c, w, in, inl, out, outl, outp, compl)
+#define F_CONNECT(name, T) \
+	FORWARD(LIVE, name, c, \
+		(SQLHDBC c, T *d, SQLSMALLINT dl, T *u, SQLSMALLINT ul, T *p, SQLSMALLINT pl), \
+		c, d, dl, u, ul, p, pl)
+#define F_SETCONNECTATTR(name, T) \
+	FORWARD(SITE_SETCONNECTATTR, name, c, \
+		(SQLHDBC c, SQLINTEGER a, SQLPOINTER v, SQLINTEGER l), c, a, v, l)
+#define F_GETINFO(name, T) \
+	FORWARD(PASS, name, c, \
+		(SQLHDBC c, SQLUSMALLINT i, SQLPOINTER v, SQLSMALLINT l, SQLSMALLINT *o), \
+		c, i, v, l, o)
+#define F_NATIVESQL(name, T) \
+	FORWARD(PASS, name, c, \
+		(SQLHDBC c, T *in, SQLINTEGER inl, T *out, SQLINTEGER outl, SQLINTEGER *o), \
+		c, in, inl, out, outl, o)
+#define F_PREPARE(name, T) \
+	FORWARD(SITE_PREPARE, name, s, (SQLHSTMT s, T *q, SQLINTEGER l), s, q, l)
+#define F_EXECDIRECT(name, T) \
+	FORWARD(SITE_EXECDIRECT, name, s, (SQLHSTMT s, T *q, SQLINTEGER l), s, q, l)
+#define F_DESCRIBECOL(name, T) \
+	FORWARD(PASS, name, s, \
+		(SQLHSTMT s, SQLUSMALLINT c, T *n, SQLSMALLINT nl, SQLSMALLINT *np, \
+		 SQLSMALLINT *t, SQLULEN *sz, SQLSMALLINT *d, SQLSMALLINT *nu), \
+		s, c, n, nl, np, t, sz, d, nu)
+#define F_COLATTRIBUTE(name, T) \
+	FORWARD(PASS, name, s, \
+		(SQLHSTMT s, SQLUSMALLINT c, SQLUSMALLINT f, SQLPOINTER v, SQLSMALLINT l, \
+		 SQLSMALLINT *o, SQLLEN *n), s, c, f, v, l, o, n)
+#define F_GETSTMTATTR(name, T) \
+	FORWARD(PASS, name, s, \
+		(SQLHSTMT s, SQLINTEGER a, SQLPOINTER v, SQLINTEGER l, SQLINTEGER *o), \
+		s, a, v, l, o)
+#define F_CATALOG(name, T) \
+	FORWARD(LIVE, name, s, \
+		(SQLHSTMT s, T *c, SQLSMALLINT cl, T *sc, SQLSMALLINT scl, T *t, \
+		 SQLSMALLINT tl, T *x, SQLSMALLINT xl), s, c, cl, sc, scl, t, tl, x, xl)
+#define F_GETTYPEINFO(name, T) \
+	FORWARD(LIVE, name, s, (SQLHSTMT s, SQLSMALLINT t), s, t)
+
+ANSI_AND_WIDE(F_DRIVERCONNECT, SQLDriverConnect)
+ANSI_AND_WIDE(F_CONNECT, SQLConnect)
+ANSI_AND_WIDE(F_SETCONNECTATTR, SQLSetConnectAttr)
+ANSI_AND_WIDE(F_GETINFO, SQLGetInfo)
+ANSI_AND_WIDE(F_NATIVESQL, SQLNativeSql)
+ANSI_AND_WIDE(F_PREPARE, SQLPrepare)
+ANSI_AND_WIDE(F_EXECDIRECT, SQLExecDirect)
+ANSI_AND_WIDE(F_DESCRIBECOL, SQLDescribeCol)
+ANSI_AND_WIDE(F_COLATTRIBUTE, SQLColAttribute)
+ANSI_AND_WIDE(F_GETSTMTATTR, SQLGetStmtAttr)
+ANSI_AND_WIDE(F_CATALOG, SQLTables)
+ANSI_AND_WIDE(F_CATALOG, SQLColumns)
+ANSI_AND_WIDE(F_GETTYPEINFO, SQLGetTypeInfo)
+
+/* The entry points without a W variant. */
 FORWARD(PASS, SQLFreeStmt, s, (SQLHSTMT s, SQLUSMALLINT o), s, o)
 FORWARD(PASS, SQLSetEnvAttr, e, (SQLHENV e, SQLINTEGER a, SQLPOINTER v, SQLINTEGER l), e, a, v, l)
 FORWARD(PASS, SQLGetEnvAttr, e,
 	(SQLHENV e, SQLINTEGER a, SQLPOINTER v, SQLINTEGER l, SQLINTEGER *o), e, a, v, l, o)
-FORWARD(SITE_DRIVERCONNECT, SQLDriverConnect, c,
-	(SQLHDBC c, SQLHWND w, SQLCHAR *in, SQLSMALLINT inl, SQLCHAR *out, SQLSMALLINT outl,
-	 SQLSMALLINT *outp, SQLUSMALLINT compl),
-	c, w, in, inl, out, outl, outp, compl)
-FORWARD(LIVE, SQLConnect, c,
-	(SQLHDBC c, SQLCHAR *d, SQLSMALLINT dl, SQLCHAR *u, SQLSMALLINT ul, SQLCHAR *p,
-	 SQLSMALLINT pl),
-	c, d, dl, u, ul, p, pl)
-FORWARD(SITE_SETCONNECTATTR, SQLSetConnectAttr, c,
-	(SQLHDBC c, SQLINTEGER a, SQLPOINTER v, SQLINTEGER l), c, a, v, l)
-FORWARD(PASS, SQLGetInfo, c,
-	(SQLHDBC c, SQLUSMALLINT i, SQLPOINTER v, SQLSMALLINT l, SQLSMALLINT *o), c, i, v, l, o)
 FORWARD(PASS, SQLGetFunctions, c, (SQLHDBC c, SQLUSMALLINT f, SQLUSMALLINT *o), c, f, o)
 FORWARD(SITE_ENDTRAN, SQLEndTran, h, (SQLSMALLINT t, SQLHANDLE h, SQLSMALLINT k), t, h, k)
-FORWARD(PASS, SQLNativeSql, c,
-	(SQLHDBC c, SQLCHAR *in, SQLINTEGER inl, SQLCHAR *out, SQLINTEGER outl, SQLINTEGER *o),
-	c, in, inl, out, outl, o)
-FORWARD(SITE_PREPARE, SQLPrepare, s, (SQLHSTMT s, SQLCHAR *q, SQLINTEGER l), s, q, l)
 FORWARD(SITE_EXECUTE, SQLExecute, s, (SQLHSTMT s), s)
-FORWARD(SITE_EXECDIRECT, SQLExecDirect, s, (SQLHSTMT s, SQLCHAR *q, SQLINTEGER l), s, q, l)
 FORWARD(SITE_FETCH, SQLFetch, s, (SQLHSTMT s), s)
 FORWARD(LIVE, SQLFetchScroll, s, (SQLHSTMT s, SQLSMALLINT o, SQLLEN n), s, o, n)
 FORWARD(LIVE, SQLExtendedFetch, s,
@@ -463,14 +449,6 @@ FORWARD(LIVE, SQLSetPos, s, (SQLHSTMT s, SQLSETPOSIROW r, SQLUSMALLINT o, SQLUSM
 	s, r, o, k)
 FORWARD(LIVE, SQLMoreResults, s, (SQLHSTMT s), s)
 FORWARD(PASS, SQLNumResultCols, s, (SQLHSTMT s, SQLSMALLINT *n), s, n)
-FORWARD(PASS, SQLDescribeCol, s,
-	(SQLHSTMT s, SQLUSMALLINT c, SQLCHAR *n, SQLSMALLINT nl, SQLSMALLINT *np,
-	 SQLSMALLINT *t, SQLULEN *sz, SQLSMALLINT *d, SQLSMALLINT *nu),
-	s, c, n, nl, np, t, sz, d, nu)
-FORWARD(PASS, SQLColAttribute, s,
-	(SQLHSTMT s, SQLUSMALLINT c, SQLUSMALLINT f, SQLPOINTER v, SQLSMALLINT l,
-	 SQLSMALLINT *o, SQLLEN *n),
-	s, c, f, v, l, o, n)
 FORWARD(PASS, SQLRowCount, s, (SQLHSTMT s, SQLLEN *n), s, n)
 FORWARD(PASS, SQLBindCol, s,
 	(SQLHSTMT s, SQLUSMALLINT c, SQLSMALLINT t, SQLPOINTER v, SQLLEN l, SQLLEN *i),
@@ -484,61 +462,10 @@ FORWARD(PASS, SQLDescribeParam, s,
 	(SQLHSTMT s, SQLUSMALLINT p, SQLSMALLINT *t, SQLULEN *sz, SQLSMALLINT *d,
 	 SQLSMALLINT *n),
 	s, p, t, sz, d, n)
-FORWARD(PASS, SQLGetStmtAttr, s,
-	(SQLHSTMT s, SQLINTEGER a, SQLPOINTER v, SQLINTEGER l, SQLINTEGER *o), s, a, v, l, o)
 FORWARD(PASS, SQLCloseCursor, s, (SQLHSTMT s), s)
 FORWARD(PASS, SQLCancel, s, (SQLHSTMT s), s)
 FORWARD(LIVE, SQLParamData, s, (SQLHSTMT s, SQLPOINTER *v), s, v)
 FORWARD(LIVE, SQLPutData, s, (SQLHSTMT s, SQLPOINTER v, SQLLEN l), s, v, l)
-FORWARD(LIVE, SQLTables, s,
-	(SQLHSTMT s, SQLCHAR *c, SQLSMALLINT cl, SQLCHAR *sc, SQLSMALLINT scl, SQLCHAR *t,
-	 SQLSMALLINT tl, SQLCHAR *ty, SQLSMALLINT tyl),
-	s, c, cl, sc, scl, t, tl, ty, tyl)
-FORWARD(LIVE, SQLColumns, s,
-	(SQLHSTMT s, SQLCHAR *c, SQLSMALLINT cl, SQLCHAR *sc, SQLSMALLINT scl, SQLCHAR *t,
-	 SQLSMALLINT tl, SQLCHAR *co, SQLSMALLINT col),
-	s, c, cl, sc, scl, t, tl, co, col)
-FORWARD(LIVE, SQLGetTypeInfo, s, (SQLHSTMT s, SQLSMALLINT t), s, t)
-
-#ifdef FAULTDRV_WIDE
-FORWARD(SITE_DRIVERCONNECT, SQLDriverConnectW, c,
-	(SQLHDBC c, SQLHWND w, SQLWCHAR *in, SQLSMALLINT inl, SQLWCHAR *out, SQLSMALLINT outl,
-	 SQLSMALLINT *outp, SQLUSMALLINT compl),
-	c, w, in, inl, out, outl, outp, compl)
-FORWARD(LIVE, SQLConnectW, c,
-	(SQLHDBC c, SQLWCHAR *d, SQLSMALLINT dl, SQLWCHAR *u, SQLSMALLINT ul, SQLWCHAR *p,
-	 SQLSMALLINT pl),
-	c, d, dl, u, ul, p, pl)
-FORWARD(SITE_SETCONNECTATTR, SQLSetConnectAttrW, c,
-	(SQLHDBC c, SQLINTEGER a, SQLPOINTER v, SQLINTEGER l), c, a, v, l)
-FORWARD(PASS, SQLGetInfoW, c,
-	(SQLHDBC c, SQLUSMALLINT i, SQLPOINTER v, SQLSMALLINT l, SQLSMALLINT *o), c, i, v, l, o)
-FORWARD(PASS, SQLNativeSqlW, c,
-	(SQLHDBC c, SQLWCHAR *in, SQLINTEGER inl, SQLWCHAR *out, SQLINTEGER outl,
-	 SQLINTEGER *o),
-	c, in, inl, out, outl, o)
-FORWARD(SITE_PREPARE, SQLPrepareW, s, (SQLHSTMT s, SQLWCHAR *q, SQLINTEGER l), s, q, l)
-FORWARD(SITE_EXECDIRECT, SQLExecDirectW, s, (SQLHSTMT s, SQLWCHAR *q, SQLINTEGER l), s, q, l)
-FORWARD(PASS, SQLDescribeColW, s,
-	(SQLHSTMT s, SQLUSMALLINT c, SQLWCHAR *n, SQLSMALLINT nl, SQLSMALLINT *np,
-	 SQLSMALLINT *t, SQLULEN *sz, SQLSMALLINT *d, SQLSMALLINT *nu),
-	s, c, n, nl, np, t, sz, d, nu)
-FORWARD(PASS, SQLColAttributeW, s,
-	(SQLHSTMT s, SQLUSMALLINT c, SQLUSMALLINT f, SQLPOINTER v, SQLSMALLINT l,
-	 SQLSMALLINT *o, SQLLEN *n),
-	s, c, f, v, l, o, n)
-FORWARD(PASS, SQLGetStmtAttrW, s,
-	(SQLHSTMT s, SQLINTEGER a, SQLPOINTER v, SQLINTEGER l, SQLINTEGER *o), s, a, v, l, o)
-FORWARD(LIVE, SQLTablesW, s,
-	(SQLHSTMT s, SQLWCHAR *c, SQLSMALLINT cl, SQLWCHAR *sc, SQLSMALLINT scl, SQLWCHAR *t,
-	 SQLSMALLINT tl, SQLWCHAR *ty, SQLSMALLINT tyl),
-	s, c, cl, sc, scl, t, tl, ty, tyl)
-FORWARD(LIVE, SQLColumnsW, s,
-	(SQLHSTMT s, SQLWCHAR *c, SQLSMALLINT cl, SQLWCHAR *sc, SQLSMALLINT scl, SQLWCHAR *t,
-	 SQLSMALLINT tl, SQLWCHAR *co, SQLSMALLINT col),
-	s, c, cl, sc, scl, t, tl, co, col)
-FORWARD(LIVE, SQLGetTypeInfoW, s, (SQLHSTMT s, SQLSMALLINT t), s, t)
-#endif
 
 /* ---- entry points with their own work --------------------------------------------- */
 
