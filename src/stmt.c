@@ -165,11 +165,28 @@ static void close_cursor(ztoq_stmt *st, int finished)
 	}
 }
 
+/* Takes `st` out of its connection's cache and frees it. */
+static void drop_stmt(ztoq_stmt *st)
+{
+	ztoq_stmt **link;
+
+	for (link = &st->conn->stmts; *link != st; link = &(*link)->next)
+		;
+	*link = st->next;
+	st->conn->nstmts--;
+	free_stmt(st);
+}
+
 ZTOQ_EXTERN(void) ztoq_stmt_finalize(ztoq_stmt *st)
 {
 	if (!st)
 		return;
 	close_cursor(st, 0);
+	/* not reset (its prepare again failed): it would keep its read lock in the cache */
+	if (st->unprepared) {
+		drop_stmt(st);
+		return;
+	}
 	ztoq_stmt_clear_bindings(st);
 	st->in_use = 0;
 	st->last_used = ztoq__now_ns();

@@ -143,3 +143,25 @@ Test(faults, failed_reprepare_is_retried)
 	test_ok(ztoq_session_close(s));
 	ztoq_db_close(db);
 }
+
+/* ... and it does not keep its read lock meanwhile: DDL on the same connection works
+ * (the SQLite driver leaves an unreset statement holding the table). */
+Test(faults, failed_reprepare_releases_the_table)
+{
+	ztoq_db *db = fault_open(ZTOQ_DB_SQLITE, NULL, NULL);
+	ztoq_session *s;
+	ztoq_stmt *st;
+
+	test_ok(ztoq_session_open(&s, db));
+	test_exec(s, "INSERT INTO fault_t (id, tag, kind) VALUES (1, 1, 'a'), (2, 1, 'b')");
+	test_ok(ztoq_stmt_prepare(&st, s, "SELECT id FROM fault_t ORDER BY id"));
+	test_ok(ztoq_stmt_execute(st));
+	cr_assert_eq(ztoq_stmt_fetch(st), ZTOQ_ROW);
+	loop_rule("SQLPrepare:1:HYT00");
+	ztoq_stmt_finalize(st);
+	cr_assert_eq(loop_fired(ZTOQ_DB_SQLITE), 1);
+	test_exec(s, "CREATE INDEX fault_t_kind ON fault_t (kind)");
+	test_exec(s, "DROP INDEX fault_t_kind");
+	test_ok(ztoq_session_close(s));
+	ztoq_db_close(db);
+}
