@@ -4,8 +4,13 @@
  * The short loop runs in make check; make check-faults-long sets ZTOQ_TEST_FAULTS_LONG
  * and runs every call site with every SQLSTATE.
  */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+
+#include <sql.h>
+#include <sqlext.h>
 
 #include "faultdrv/loop.h"
 #include "support.h"
@@ -95,6 +100,9 @@ TEST_BOTH(faults, failed_commit_rolls_back)
 	loop_rule(backend == ZTOQ_DB_POSTGRESQL ? "SQLEndTran:1:40001" : "SQLExecDirect:1:40001");
 	cr_assert_eq(ztoq_tx_commit(s), ZTOQ_ERETRY, "%s", ztoq_error_last()->message);
 	cr_assert_eq(loop_fired(backend), 1);
+	cr_assert_str_eq(ztoq_error_last()->sqlstate, "40001");
+	cr_assert(strstr(ztoq_error_last()->message, "injected fault"), "%s",
+		  ztoq_error_last()->message);
 	test_ok(ztoq_session_close(s));
 	ztoq_db_close(db);
 	cr_assert_eq(loop_count(backend, "SELECT count(*) FROM fault_t", why, sizeof(why)), 0,
@@ -164,4 +172,60 @@ Test(faults, failed_reprepare_releases_the_table)
 	test_exec(s, "DROP INDEX fault_t_kind");
 	test_ok(ztoq_session_close(s));
 	ztoq_db_close(db);
+}
+
+/* The SQLSTATE and message of the first diagnostic record of `h`. */
+static void diag(SQLSMALLINT type, SQLHANDLE h, char state[6], char *msg, SQLSMALLINT size)
+{
+	SQLINTEGER native;
+
+	cr_assert(SQL_SUCCEEDED(SQLGetDiagRec(type, h, 1, (SQLCHAR *)state, &native,
+					      (SQLCHAR *)msg, size, NULL)));
+}
+
+/* The driver itself, through plain ODBC: an injected 08S01 is reported on its handle,
+ * and then the link behaves as broken (every call fails with 08S01, the connection
+ * says it is dead) until it is disconnected and freed. */
+TEST_BOTH(faults, driver_breaks_the_link)
+{
+	char state[6], msg[256], why[1024], *connstr;
+	ztoq_config *cfg;
+	SQLHENV env;
+	SQLHDBC dbc;
+	SQLHSTMT st;
+	SQLUINTEGER dead = SQL_CD_FALSE;
+
+	if (backend == ZTOQ_DB_POSTGRESQL)
+		ztoq_config_free(test_config(backend));
+	cfg = loop_config(backend, 1);
+	test_ok(ztoq_connstr_build(&connstr, cfg));
+	ztoq_config_free(cfg);
+	cr_assert_eq(loop_setup(backend, why, sizeof(why)), 0, "%s", why);
+	cr_assert(SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_ENV, SQL_NULL_HANDLE, &env)));
+	SQLSetEnvAttr(env, SQL_ATTR_ODBC_VERSION, (SQLPOINTER)SQL_OV_ODBC3, 0);
+	cr_assert(SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_DBC, env, &dbc)));
+	loop_rule("SQLExecDirect:2:08S01");
+	if (!SQL_SUCCEEDED(SQLDriverConnect(dbc, NULL, (SQLCHAR *)connstr, SQL_NTS, NULL, 0, NULL,
+					   SQL_DRIVER_NOPROMPT))) {
+		diag(SQL_HANDLE_DBC, dbc, state, msg, sizeof(msg));
+		cr_assert_fail("connect: %s %s", state, msg);
+	}
+	cr_assert(SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, dbc, &st)));
+	cr_assert(SQL_SUCCEEDED(SQLExecDirect(st, (SQLCHAR *)"SELECT 1", SQL_NTS)));
+	SQLFreeStmt(st, SQL_CLOSE);
+	cr_assert_eq(SQLExecDirect(st, (SQLCHAR *)"SELECT 2", SQL_NTS), SQL_ERROR);
+	diag(SQL_HANDLE_STMT, st, state, msg, sizeof(msg));
+	cr_assert_str_eq(state, "08S01");
+	cr_assert(strstr(msg, "injected fault: 08S01 in SQLExecDirect"), "%s", msg);
+	cr_assert_eq(SQLExecDirect(st, (SQLCHAR *)"SELECT 3", SQL_NTS), SQL_ERROR);
+	diag(SQL_HANDLE_STMT, st, state, msg, sizeof(msg));
+	cr_assert_str_eq(state, "08S01", "a dead link stays dead");
+	cr_assert(SQL_SUCCEEDED(SQLGetConnectAttr(dbc, SQL_ATTR_CONNECTION_DEAD, &dead, 0, NULL)));
+	cr_assert_eq(dead, SQL_CD_TRUE);
+	cr_assert_eq(loop_fired(backend), 1);
+	SQLFreeHandle(SQL_HANDLE_STMT, st);
+	SQLDisconnect(dbc);
+	SQLFreeHandle(SQL_HANDLE_DBC, dbc);
+	SQLFreeHandle(SQL_HANDLE_ENV, env);
+	ztoq_free(connstr);
 }
