@@ -169,17 +169,19 @@ static void handle_add(SQLSMALLINT type, SQLHANDLE parent, SQLHANDLE h)
 	pthread_mutex_unlock(&lock);
 }
 
-/* Forgets a freed handle. */
+/* Forgets a freed handle, and a freed connection's statements with it. */
 static void handle_remove(SQLHANDLE h)
 {
-	struct handle **p, *e;
+	struct handle **p = &handles, *e, *gone;
 
 	pthread_mutex_lock(&lock);
-	for (p = &handles; (e = *p); p = &e->next) {
-		if (e->h == h) {
+	gone = handle_find(h);
+	while ((e = *p)) {
+		if (e == gone || (gone && e->dbc == gone)) {
 			*p = e->next;
 			free(e);
-			break;
+		} else {
+			p = &e->next;
 		}
 	}
 	pthread_mutex_unlock(&lock);
@@ -487,7 +489,7 @@ EXPORT SQLRETURN SQL_API SQLFreeHandle(SQLSMALLINT type, SQLHANDLE h)
 
 	pthread_once(&target_once, target_load);
 	rc = CALL(SQLFreeHandle, type, h);
-	if (rc == SQL_SUCCESS)
+	if (SQL_SUCCEEDED(rc))
 		handle_remove(h);
 	return rc;
 }
