@@ -131,22 +131,32 @@ TEST_BOTH(faults, probe_finds_a_dead_link)
 	ztoq_db_close(db);
 }
 
-/* A SQLite statement closed before its last row is prepared again; when that prepare
- * fails, the next use prepares it once more instead of failing with HY010 for good. */
-Test(faults, failed_reprepare_is_retried)
+/* A session on SQLite through the fault driver where a statement closed before its last
+ * row (so prepared again by the library) had that prepare fail. */
+static ztoq_session *reprepare_fails(ztoq_db **db)
 {
-	ztoq_db *db = fault_open(ZTOQ_DB_SQLITE, NULL, NULL);
 	ztoq_session *s;
 	ztoq_stmt *st;
 
-	test_ok(ztoq_session_open(&s, db));
+	*db = fault_open(ZTOQ_DB_SQLITE, NULL, NULL);
+	test_ok(ztoq_session_open(&s, *db));
 	test_exec(s, "INSERT INTO fault_t (id, tag, kind) VALUES (1, 1, 'a'), (2, 1, 'b')");
 	test_ok(ztoq_stmt_prepare(&st, s, "SELECT id FROM fault_t ORDER BY id"));
 	test_ok(ztoq_stmt_execute(st));
 	cr_assert_eq(ztoq_stmt_fetch(st), ZTOQ_ROW);
 	loop_rule("SQLPrepare:1:HYT00");
-	ztoq_stmt_finalize(st); /* closed before its last row: prepared again, which fails */
+	ztoq_stmt_finalize(st);
 	cr_assert_eq(loop_fired(ZTOQ_DB_SQLITE), 1);
+	return s;
+}
+
+/* A SQLite statement closed before its last row is prepared again; when that prepare
+ * fails, the next use prepares it once more instead of failing with HY010 for good. */
+Test(faults, failed_reprepare_is_retried)
+{
+	ztoq_db *db;
+	ztoq_session *s = reprepare_fails(&db);
+
 	cr_assert_eq(test_scalar(s, "SELECT id FROM fault_t ORDER BY id"), 1);
 	test_ok(ztoq_session_close(s));
 	ztoq_db_close(db);
@@ -156,18 +166,9 @@ Test(faults, failed_reprepare_is_retried)
  * (the SQLite driver leaves an unreset statement holding the table). */
 Test(faults, failed_reprepare_releases_the_table)
 {
-	ztoq_db *db = fault_open(ZTOQ_DB_SQLITE, NULL, NULL);
-	ztoq_session *s;
-	ztoq_stmt *st;
+	ztoq_db *db;
+	ztoq_session *s = reprepare_fails(&db);
 
-	test_ok(ztoq_session_open(&s, db));
-	test_exec(s, "INSERT INTO fault_t (id, tag, kind) VALUES (1, 1, 'a'), (2, 1, 'b')");
-	test_ok(ztoq_stmt_prepare(&st, s, "SELECT id FROM fault_t ORDER BY id"));
-	test_ok(ztoq_stmt_execute(st));
-	cr_assert_eq(ztoq_stmt_fetch(st), ZTOQ_ROW);
-	loop_rule("SQLPrepare:1:HYT00");
-	ztoq_stmt_finalize(st);
-	cr_assert_eq(loop_fired(ZTOQ_DB_SQLITE), 1);
 	test_exec(s, "CREATE INDEX fault_t_kind ON fault_t (kind)");
 	test_exec(s, "DROP INDEX fault_t_kind");
 	test_ok(ztoq_session_close(s));

@@ -528,25 +528,15 @@ static void note_stmt_attr(SQLHSTMT s, SQLINTEGER attr, SQLPOINTER value)
 	pthread_mutex_unlock(&lock);
 }
 
-EXPORT SQLRETURN SQL_API SQLSetStmtAttr(SQLHSTMT s, SQLINTEGER a, SQLPOINTER v, SQLINTEGER l)
-{
-	SQLRETURN rc = enter(PASS, s, "SQLSetStmtAttr");
-
-	if (rc == SQL_SUCCESS && SQL_SUCCEEDED(rc = CALL(SQLSetStmtAttr, s, a, v, l)))
-		note_stmt_attr(s, a, v);
-	return rc;
-}
-
-#ifdef FAULTDRV_WIDE
-EXPORT SQLRETURN SQL_API SQLSetStmtAttrW(SQLHSTMT s, SQLINTEGER a, SQLPOINTER v, SQLINTEGER l)
-{
-	SQLRETURN rc = enter(PASS, s, "SQLSetStmtAttrW");
-
-	if (rc == SQL_SUCCESS && SQL_SUCCEEDED(rc = CALL(SQLSetStmtAttrW, s, a, v, l)))
-		note_stmt_attr(s, a, v);
-	return rc;
-}
-#endif
+#define F_SETSTMTATTR(name, T) \
+	EXPORT SQLRETURN SQL_API name(SQLHSTMT s, SQLINTEGER a, SQLPOINTER v, SQLINTEGER l) \
+	{ \
+		SQLRETURN rc = enter(PASS, s, #name); \
+		if (rc == SQL_SUCCESS && SQL_SUCCEEDED(rc = CALL(name, s, a, v, l))) \
+			note_stmt_attr(s, a, v); \
+		return rc; \
+	}
+ANSI_AND_WIDE(F_SETSTMTATTR, SQLSetStmtAttr)
 
 /* SQL_ATTR_CONNECTION_DEAD answers true after an injected 08S01. */
 static int answer_dead(SQLHDBC c, SQLINTEGER attr, SQLPOINTER value)
@@ -565,27 +555,16 @@ static int answer_dead(SQLHDBC c, SQLINTEGER attr, SQLPOINTER value)
 	return dead;
 }
 
-EXPORT SQLRETURN SQL_API SQLGetConnectAttr(SQLHDBC c, SQLINTEGER a, SQLPOINTER v, SQLINTEGER l,
-					    SQLINTEGER *o)
-{
-	SQLRETURN rc = enter(PASS, c, "SQLGetConnectAttr");
-
-	if (rc != SQL_SUCCESS || answer_dead(c, a, v))
-		return rc;
-	return CALL(SQLGetConnectAttr, c, a, v, l, o);
-}
-
-#ifdef FAULTDRV_WIDE
-EXPORT SQLRETURN SQL_API SQLGetConnectAttrW(SQLHDBC c, SQLINTEGER a, SQLPOINTER v, SQLINTEGER l,
-					     SQLINTEGER *o)
-{
-	SQLRETURN rc = enter(PASS, c, "SQLGetConnectAttrW");
-
-	if (rc != SQL_SUCCESS || answer_dead(c, a, v))
-		return rc;
-	return CALL(SQLGetConnectAttrW, c, a, v, l, o);
-}
-#endif
+#define F_GETCONNECTATTR(name, T) \
+	EXPORT SQLRETURN SQL_API name(SQLHDBC c, SQLINTEGER a, SQLPOINTER v, SQLINTEGER l, \
+				      SQLINTEGER *o) \
+	{ \
+		SQLRETURN rc = enter(PASS, c, #name); \
+		if (rc != SQL_SUCCESS || answer_dead(c, a, v)) \
+			return rc; \
+		return CALL(name, c, a, v, l, o); \
+	}
+ANSI_AND_WIDE(F_GETCONNECTATTR, SQLGetConnectAttr)
 
 /* ---- diagnostics of an injected fault ----------------------------------------------- */
 
@@ -606,14 +585,14 @@ static int pending(SQLHANDLE h, char state[6], char *message, size_t size)
 }
 
 /* Writes `text` as `width`-byte characters (1: SQLCHAR, 2: SQLWCHAR) into `buf` of
- * `size` bytes; `*len` gets the full length in characters. */
+ * `size` bytes, truncated and NUL-terminated; `*len` gets its full length in bytes. */
 static SQLRETURN put_text(const char *text, int width, void *buf, SQLSMALLINT size,
 			  SQLSMALLINT *len)
 {
 	SQLSMALLINT n = (SQLSMALLINT)strlen(text), room = size / width;
 
 	if (len)
-		*len = (SQLSMALLINT)(n * (width == 1 ? 1 : width));
+		*len = (SQLSMALLINT)(n * width);
 	if (!buf || room <= 0)
 		return n ? SQL_SUCCESS_WITH_INFO : SQL_SUCCESS;
 	for (SQLSMALLINT i = 0; i <= n && i < room; i++) {
@@ -698,24 +677,30 @@ static SQLRETURN diag_field(SQLHANDLE h, SQLSMALLINT rec, SQLSMALLINT field, int
 	return rc;
 }
 
-EXPORT SQLRETURN SQL_API SQLGetDiagRec(SQLSMALLINT t, SQLHANDLE h, SQLSMALLINT r, SQLCHAR *st,
-				       SQLINTEGER *n, SQLCHAR *m, SQLSMALLINT l, SQLSMALLINT *o)
-{
-	int handled;
-	SQLRETURN rc = diag_rec(h, r, 1, st, n, m, l, o, &handled);
+/* SQLGetDiagRec(W) and SQLGetDiagField(W): the injected record, else the target's.
+ * Buffer lengths are in characters for the record, in bytes for the field. */
+#define F_GETDIAGREC(name, T) \
+	EXPORT SQLRETURN SQL_API name(SQLSMALLINT t, SQLHANDLE h, SQLSMALLINT r, T *st, \
+				      SQLINTEGER *n, T *m, SQLSMALLINT l, SQLSMALLINT *o) \
+	{ \
+		int handled; \
+		SQLRETURN rc = diag_rec(h, r, sizeof(T), st, n, m, \
+					(SQLSMALLINT)(l * (SQLSMALLINT)sizeof(T)), o, &handled); \
+		if (handled && o) \
+			*o = (SQLSMALLINT)(*o / (SQLSMALLINT)sizeof(T)); \
+		return handled ? rc : CALL(name, t, h, r, st, n, m, l, o); \
+	}
+#define F_GETDIAGFIELD(name, T) \
+	EXPORT SQLRETURN SQL_API name(SQLSMALLINT t, SQLHANDLE h, SQLSMALLINT r, SQLSMALLINT f, \
+				      SQLPOINTER v, SQLSMALLINT l, SQLSMALLINT *o) \
+	{ \
+		int handled; \
+		SQLRETURN rc = diag_field(h, r, f, sizeof(T), v, l, o, &handled); \
+		return handled ? rc : CALL(name, t, h, r, f, v, l, o); \
+	}
 
-	return handled ? rc : CALL(SQLGetDiagRec, t, h, r, st, n, m, l, o);
-}
-
-EXPORT SQLRETURN SQL_API SQLGetDiagField(SQLSMALLINT t, SQLHANDLE h, SQLSMALLINT r,
-					 SQLSMALLINT f, SQLPOINTER v, SQLSMALLINT l,
-					 SQLSMALLINT *o)
-{
-	int handled;
-	SQLRETURN rc = diag_field(h, r, f, 1, v, l, o, &handled);
-
-	return handled ? rc : CALL(SQLGetDiagField, t, h, r, f, v, l, o);
-}
+ANSI_AND_WIDE(F_GETDIAGREC, SQLGetDiagRec)
+ANSI_AND_WIDE(F_GETDIAGFIELD, SQLGetDiagField)
 
 #ifndef FAULTDRV_WIDE
 /* ODBC 2: returns the pending injected record once (SQLError consumes what it returns). */
@@ -734,30 +719,5 @@ EXPORT SQLRETURN SQL_API SQLError(SQLHENV e, SQLHDBC c, SQLHSTMT s, SQLCHAR *st,
 		entry->state[0] = 0;
 	pthread_mutex_unlock(&lock);
 	return rc;
-}
-#endif
-
-#ifdef FAULTDRV_WIDE
-EXPORT SQLRETURN SQL_API SQLGetDiagRecW(SQLSMALLINT t, SQLHANDLE h, SQLSMALLINT r,
-					SQLWCHAR *st, SQLINTEGER *n, SQLWCHAR *m,
-					SQLSMALLINT l, SQLSMALLINT *o)
-{
-	int handled;
-	/* the buffer length of SQLGetDiagRecW is in characters */
-	SQLRETURN rc = diag_rec(h, r, 2, st, n, m, (SQLSMALLINT)(l * 2), o, &handled);
-
-	if (handled && o)
-		*o = (SQLSMALLINT)(*o / 2);
-	return handled ? rc : CALL(SQLGetDiagRecW, t, h, r, st, n, m, l, o);
-}
-
-EXPORT SQLRETURN SQL_API SQLGetDiagFieldW(SQLSMALLINT t, SQLHANDLE h, SQLSMALLINT r,
-					  SQLSMALLINT f, SQLPOINTER v, SQLSMALLINT l,
-					  SQLSMALLINT *o)
-{
-	int handled;
-	SQLRETURN rc = diag_field(h, r, f, 2, v, l, o, &handled);
-
-	return handled ? rc : CALL(SQLGetDiagFieldW, t, h, r, f, v, l, o);
 }
 #endif
