@@ -183,12 +183,17 @@ int ztoq__conn_exec(ztoq__conn *c, const char *sql)
 		SQLFreeStmt(c->exec_handle, SQL_CLOSE);
 		return code;
 	}
-	/* read a result to its end, so no driver keeps a statement (and a lock) open */
-	if (SQL_SUCCEEDED(SQLNumResultCols(c->exec_handle, &columns)) && columns > 0)
-		while (SQL_SUCCEEDED(SQLFetch(c->exec_handle)))
+	/* read a result to its end, so no driver keeps a statement (and a lock) open; a
+	 * read that fails is an error (the ping's, when the link broke) */
+	code = ZTOQ_OK;
+	if (SQL_SUCCEEDED(SQLNumResultCols(c->exec_handle, &columns)) && columns > 0) {
+		while (SQL_SUCCEEDED(rc = SQLFetch(c->exec_handle)))
 			;
+		if (rc != SQL_NO_DATA)
+			code = ztoq__conn_error(c, SQL_HANDLE_STMT, c->exec_handle, "%s", sql);
+	}
 	SQLFreeStmt(c->exec_handle, SQL_CLOSE);
-	return ZTOQ_OK;
+	return code;
 }
 
 int ztoq__conn_ping(ztoq__conn *c)
@@ -276,11 +281,17 @@ int ztoq__conn_end(ztoq__conn *c, int commit)
 		ztoq__error_hold();
 	/*
 	 * A failed COMMIT may leave the transaction open (SQLite: busy, a deferred foreign
-	 * key): end it. SQLite has rolled back by itself after an I/O error or a full
-	 * disk, and then this ROLLBACK fails with "no transaction is active".
+	 * key; PostgreSQL after SQLEndTran failed): end it, or turning autocommit back on
+	 * below would commit it. SQLite has rolled back by itself after an I/O error or a
+	 * full disk, and then this ROLLBACK fails with "no transaction is active".
 	 */
-	if (code < 0 && commit && c->dialect->begin_write && ztoq__conn_exec(c, "ROLLBACK") < 0)
-		c->broken = 1;
+	if (code < 0 && commit) {
+		int ended = c->dialect->begin_write
+				    ? ztoq__conn_exec(c, "ROLLBACK") == ZTOQ_OK
+				    : SQL_SUCCEEDED(SQLEndTran(SQL_HANDLE_DBC, c->dbc, SQL_ROLLBACK));
+		if (!ended)
+			c->broken = 1;
+	}
 	if (set_autocommit(c, 1) < 0)
 		c->broken = 1;
 	if (code < 0)

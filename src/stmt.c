@@ -190,6 +190,12 @@ static int plan_sqlite(ztoq_stmt *st, const char *sql)
 	return ZTOQ_OK;
 }
 
+/* Gives the driver the statement's text: its SQLite rewrite when it has one. */
+static SQLRETURN driver_prepare(ztoq_stmt *st)
+{
+	return SQLPrepare(st->handle, (SQLCHAR *)(st->prepared ? st->prepared : st->sql), SQL_NTS);
+}
+
 static int new_stmt(ztoq_stmt **out, ztoq_session *s, const char *sql, unsigned long hash)
 {
 	ztoq__conn *c = s->conn;
@@ -210,8 +216,7 @@ static int new_stmt(ztoq_stmt **out, ztoq_session *s, const char *sql, unsigned 
 		free_stmt(st);
 		return code;
 	}
-	if (!SQL_SUCCEEDED(SQLPrepare(st->handle, (SQLCHAR *)(st->prepared ? st->prepared : sql),
-				      SQL_NTS))) {
+	if (!SQL_SUCCEEDED(driver_prepare(st))) {
 		code = ztoq__stmt_error(st, "cannot prepare");
 		free_stmt(st);
 		return code;
@@ -259,12 +264,25 @@ static void close_cursor(ztoq_stmt *st, int finished)
 	 * row: the next execute would go on where this read stopped, and the read lock
 	 * stays. SQLCancel would reset it but interrupts every statement of the
 	 * connection; preparing again finalizes just this one. A result read to its end
-	 * needs none of it. (Should the prepare fail, the next execute reports it.)
+	 * needs none of it. Should the prepare fail, the next execute prepares again and
+	 * reports that failure (executing would only give HY010, for good).
 	 */
 	if (!finished && st->conn->dialect->reset_needs_prepare) {
-		SQLPrepare(st->handle, (SQLCHAR *)(st->prepared ? st->prepared : st->sql), SQL_NTS);
+		st->unprepared = !SQL_SUCCEEDED(driver_prepare(st));
 		st->params_moved = 1;
 	}
+}
+
+/* Takes `st` out of its connection's cache and frees it. */
+static void drop_stmt(ztoq_stmt *st)
+{
+	ztoq_stmt **link;
+
+	for (link = &st->conn->stmts; *link != st; link = &(*link)->next)
+		;
+	*link = st->next;
+	st->conn->nstmts--;
+	free_stmt(st);
 }
 
 ZTOQ_EXTERN(void) ztoq_stmt_finalize(ztoq_stmt *st)
@@ -272,6 +290,11 @@ ZTOQ_EXTERN(void) ztoq_stmt_finalize(ztoq_stmt *st)
 	if (!st)
 		return;
 	close_cursor(st, 0);
+	/* not reset (its prepare again failed): it would keep its read lock in the cache */
+	if (st->unprepared) {
+		drop_stmt(st);
+		return;
+	}
 	ztoq_stmt_clear_bindings(st);
 	st->in_use = 0;
 	st->last_used = ztoq__now_ns();
@@ -549,6 +572,11 @@ ZTOQ_EXTERN(int) ztoq_stmt_execute(ztoq_stmt *st)
 	if ((code = ztoq__session_check(st->session)) < 0)
 		return code;
 	close_cursor(st, 0);
+	if (st->unprepared) {
+		if (!SQL_SUCCEEDED(driver_prepare(st)))
+			return ztoq__stmt_error(st, "cannot prepare");
+		st->unprepared = 0;
+	}
 	for (unsigned i = 0; i < st->nparams; i++)
 		if ((code = bind_param(st, i)) < 0)
 			return code;

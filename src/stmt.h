@@ -55,6 +55,7 @@ struct ztoq_stmt {
 	char *prepared;    /* what the driver was given, when it differs from `sql` */
 	int count_changes; /* SQLite: rows affected are changes(), not SQLRowCount */
 	int64_t changes;   /* that count for the last execute, -1 before */
+	int unprepared; /* a prepare again (close_cursor) failed: execute retries it */
 	struct column *columns;
 	int ncolumns; /* -1 until described */
 	struct ztoq_stmt *next; /* the connection's cache list */

@@ -1,0 +1,232 @@
+/*
+ * test_faults.c - the fault loop of issue 8 (tests/faultdrv/loop.c) on both backends:
+ * a unit of work through the fault-injecting driver, failed at each call site in turn.
+ * The short loop runs in make check; make check-faults-long sets ZTOQ_TEST_FAULTS_LONG
+ * and runs every call site with every SQLSTATE.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sql.h>
+#include <sqlext.h>
+
+#include "faultdrv/loop.h"
+#include "support.h"
+
+/* Every test has a deadline: the suite's, or its own below. */
+TestSuite(faults, .timeout = 30);
+TestSuite(faults_long, .timeout = 7200);
+
+static void run_loop(ztoq_db_type backend, loop_size size)
+{
+	loop_result r;
+	int rc;
+
+	if (backend == ZTOQ_DB_POSTGRESQL)
+		ztoq_config_free(test_config(backend)); /* skips loudly without a server */
+	rc = loop_run(backend, size, &r);
+	cr_log_info("calls in a clean unit: %s", r.calls);
+	cr_log_info("%u units with a fault, %u absorbed, %u not fired, %u failed checks", r.units,
+		    r.survived, r.unfired, r.failed);
+	cr_log_info("absorbed: %s", r.absorbed);
+	cr_assert_eq(rc, 0, "%u of %u units failed a check; first: %s", r.failed, r.units, r.first);
+	cr_assert_gt(r.units, 0);
+}
+
+static void run_long(ztoq_db_type backend)
+{
+	if (!getenv("ZTOQ_TEST_FAULTS_LONG"))
+		cr_skip_test("the long fault loop runs in make check-faults-long");
+	run_loop(backend, LOOP_LONG);
+}
+
+Test(faults, short_loop_sqlite, .timeout = 60) { run_loop(ZTOQ_DB_SQLITE, LOOP_SHORT); }
+Test(faults, short_loop_postgresql, .timeout = 90) { run_loop(ZTOQ_DB_POSTGRESQL, LOOP_SHORT); }
+Test(faults_long, loop_sqlite) { run_long(ZTOQ_DB_SQLITE); }
+Test(faults_long, loop_postgresql) { run_long(ZTOQ_DB_POSTGRESQL); }
+
+/* A stalled call slows the unit down and changes nothing else. */
+TEST_BOTH(faults, stall_is_only_slow)
+{
+	struct timespec t0, t1;
+	char why[1024];
+	int rc;
+
+	if (backend == ZTOQ_DB_POSTGRESQL)
+		ztoq_config_free(test_config(backend));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = loop_one(backend, "SQLExecute:2:stall=300", why, sizeof(why));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	cr_assert_eq(rc, 0, "%s", why);
+	cr_assert_geq((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000, 300);
+}
+
+/* A manager through the fault driver on a prepared database (PostgreSQL: skips loudly
+ * without a server). */
+static ztoq_db *fault_open(ztoq_db_type backend, const char *option, const char *value)
+{
+	ztoq_config *cfg;
+	ztoq_db *db;
+	char why[1024];
+
+	if (backend == ZTOQ_DB_POSTGRESQL)
+		ztoq_config_free(test_config(backend));
+	cr_assert_eq(loop_setup(backend, why, sizeof(why)), 0, "%s", why);
+	cfg = loop_config(backend, 1);
+	if (option)
+		test_ok(ztoq_config_set(cfg, option, value));
+	loop_rule("");
+	test_ok(ztoq_db_open(&db, cfg));
+	ztoq_config_free(cfg);
+	return db;
+}
+
+/* A COMMIT that fails leaves nothing behind: the transaction is rolled back, not
+ * committed by the return to autocommit (PostgreSQL ends transactions with SQLEndTran,
+ * SQLite with COMMIT, the second statement run directly after BEGIN). */
+TEST_BOTH(faults, failed_commit_rolls_back)
+{
+	ztoq_db *db = fault_open(backend, NULL, NULL);
+	ztoq_value row[] = {ZTOQ_INT64(1), ZTOQ_INT64(1)};
+	ztoq_session *s;
+	char why[1024];
+
+	test_ok(ztoq_session_open(&s, db));
+	test_ok(ztoq_tx_begin(s, NULL));
+	test_ok(ztoq_session_exec(s, "INSERT INTO fault_t (id, tag, kind) VALUES (?, ?, 'c')", row,
+				  2, NULL));
+	loop_rule(backend == ZTOQ_DB_POSTGRESQL ? "SQLEndTran:1:40001" : "SQLExecDirect:1:40001");
+	cr_assert_eq(ztoq_tx_commit(s), ZTOQ_ERETRY, "%s", ztoq_error_last()->message);
+	cr_assert_eq(loop_fired(backend), 1);
+	cr_assert_str_eq(ztoq_error_last()->sqlstate, "40001");
+	cr_assert(strstr(ztoq_error_last()->message, "injected fault"), "%s",
+		  ztoq_error_last()->message);
+	test_ok(ztoq_session_close(s));
+	ztoq_db_close(db);
+	cr_assert_eq(loop_count(backend, "SELECT count(*) FROM fault_t", why, sizeof(why)), 0,
+		     "the failed commit's row is there: %s", why);
+}
+
+/* A connection that breaks while a probe reads its result is not handed out: the
+ * acquire's validation (after 1 ms idle here) evicts it and opens a new one. */
+TEST_BOTH(faults, probe_finds_a_dead_link)
+{
+	ztoq_db *db = fault_open(backend, "validate_after_ms", "1");
+	ztoq_pool_stats st;
+	ztoq_session *s;
+
+	test_ok(ztoq_session_open(&s, db));
+	test_ok(ztoq_session_close(s));
+	loop_rule("SQLFetch:1:08S01");
+	test_sleep_ms(20);
+	test_ok(ztoq_session_open(&s, db));
+	cr_assert_eq(loop_fired(backend), 1, "the probe read no row");
+	test_ok(ztoq_session_exec(s, "SELECT 1", NULL, 0, NULL));
+	test_ok(ztoq_session_close(s));
+	test_ok(ztoq_pool_stats_get(db, &st));
+	cr_assert_eq(st.evicted, 1);
+	cr_assert_eq(st.total, st.idle + st.in_use);
+	ztoq_db_close(db);
+}
+
+/* A session on SQLite through the fault driver where a statement closed before its last
+ * row (so prepared again by the library) had that prepare fail. */
+static ztoq_session *reprepare_fails(ztoq_db **db)
+{
+	ztoq_session *s;
+	ztoq_stmt *st;
+
+	*db = fault_open(ZTOQ_DB_SQLITE, NULL, NULL);
+	test_ok(ztoq_session_open(&s, *db));
+	test_exec(s, "INSERT INTO fault_t (id, tag, kind) VALUES (1, 1, 'a'), (2, 1, 'b')");
+	test_ok(ztoq_stmt_prepare(&st, s, "SELECT id FROM fault_t ORDER BY id"));
+	test_ok(ztoq_stmt_execute(st));
+	cr_assert_eq(ztoq_stmt_fetch(st), ZTOQ_ROW);
+	loop_rule("SQLPrepare:1:HYT00");
+	ztoq_stmt_finalize(st);
+	cr_assert_eq(loop_fired(ZTOQ_DB_SQLITE), 1);
+	return s;
+}
+
+/* A SQLite statement closed before its last row is prepared again; when that prepare
+ * fails, the next use prepares it once more instead of failing with HY010 for good. */
+Test(faults, failed_reprepare_is_retried)
+{
+	ztoq_db *db;
+	ztoq_session *s = reprepare_fails(&db);
+
+	cr_assert_eq(test_scalar(s, "SELECT id FROM fault_t ORDER BY id"), 1);
+	test_ok(ztoq_session_close(s));
+	ztoq_db_close(db);
+}
+
+/* ... and it does not keep its read lock meanwhile: DDL on the same connection works
+ * (the SQLite driver leaves an unreset statement holding the table). */
+Test(faults, failed_reprepare_releases_the_table)
+{
+	ztoq_db *db;
+	ztoq_session *s = reprepare_fails(&db);
+
+	test_exec(s, "CREATE INDEX fault_t_kind ON fault_t (kind)");
+	test_exec(s, "DROP INDEX fault_t_kind");
+	test_ok(ztoq_session_close(s));
+	ztoq_db_close(db);
+}
+
+/* The SQLSTATE and message of the first diagnostic record of `h`. */
+static void diag(SQLSMALLINT type, SQLHANDLE h, char state[6], char *msg, SQLSMALLINT size)
+{
+	SQLINTEGER native;
+
+	cr_assert(SQL_SUCCEEDED(SQLGetDiagRec(type, h, 1, (SQLCHAR *)state, &native,
+					      (SQLCHAR *)msg, size, NULL)));
+}
+
+/* The driver itself, through plain ODBC: an injected 08S01 is reported on its handle,
+ * and then the link behaves as broken (every call fails with 08S01, the connection
+ * says it is dead) until it is disconnected and freed. */
+TEST_BOTH(faults, driver_breaks_the_link)
+{
+	char state[6], msg[256], why[1024], *connstr;
+	ztoq_config *cfg;
+	SQLHENV env;
+	SQLHDBC dbc;
+	SQLHSTMT st;
+	SQLUINTEGER dead = SQL_CD_FALSE;
+
+	if (backend == ZTOQ_DB_POSTGRESQL)
+		ztoq_config_free(test_config(backend));
+	cfg = loop_config(backend, 1);
+	test_ok(ztoq_connstr_build(&connstr, cfg));
+	ztoq_config_free(cfg);
+	cr_assert_eq(loop_setup(backend, why, sizeof(why)), 0, "%s", why);
+	cr_assert(SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_ENV, SQL_NULL_HANDLE, &env)));
+	SQLSetEnvAttr(env, SQL_ATTR_ODBC_VERSION, (SQLPOINTER)SQL_OV_ODBC3, 0);
+	cr_assert(SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_DBC, env, &dbc)));
+	loop_rule("SQLExecDirect:2:08S01");
+	if (!SQL_SUCCEEDED(SQLDriverConnect(dbc, NULL, (SQLCHAR *)connstr, SQL_NTS, NULL, 0, NULL,
+					   SQL_DRIVER_NOPROMPT))) {
+		diag(SQL_HANDLE_DBC, dbc, state, msg, sizeof(msg));
+		cr_assert_fail("connect: %s %s", state, msg);
+	}
+	cr_assert(SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, dbc, &st)));
+	cr_assert(SQL_SUCCEEDED(SQLExecDirect(st, (SQLCHAR *)"SELECT 1", SQL_NTS)));
+	SQLFreeStmt(st, SQL_CLOSE);
+	cr_assert_eq(SQLExecDirect(st, (SQLCHAR *)"SELECT 2", SQL_NTS), SQL_ERROR);
+	diag(SQL_HANDLE_STMT, st, state, msg, sizeof(msg));
+	cr_assert_str_eq(state, "08S01");
+	cr_assert(strstr(msg, "injected fault: 08S01 in SQLExecDirect"), "%s", msg);
+	cr_assert_eq(SQLExecDirect(st, (SQLCHAR *)"SELECT 3", SQL_NTS), SQL_ERROR);
+	diag(SQL_HANDLE_STMT, st, state, msg, sizeof(msg));
+	cr_assert_str_eq(state, "08S01", "a dead link stays dead");
+	cr_assert(SQL_SUCCEEDED(SQLGetConnectAttr(dbc, SQL_ATTR_CONNECTION_DEAD, &dead, 0, NULL)));
+	cr_assert_eq(dead, SQL_CD_TRUE);
+	cr_assert_eq(loop_fired(backend), 1);
+	SQLFreeHandle(SQL_HANDLE_STMT, st);
+	SQLDisconnect(dbc);
+	SQLFreeHandle(SQL_HANDLE_DBC, dbc);
+	SQLFreeHandle(SQL_HANDLE_ENV, env);
+	ztoq_free(connstr);
+}
