@@ -45,6 +45,7 @@ enum option_id {
 	OPT_BUSY_TIMEOUT_MS,
 	OPT_CONNECT_TIMEOUT_S,
 	OPT_LAZY_OPEN,
+	OPT_STATEMENT_TIMEOUT_MS,
 	NOPTIONS
 };
 
@@ -85,9 +86,11 @@ static const ztoq_config_option options[NOPTIONS] = {
 	[OPT_BUSY_TIMEOUT_MS] = {"busy_timeout_ms", "busy-timeout", "ZTOQ_DB_BUSY_TIMEOUT_MS", NULL, "5000",
 	 "SQLite: how long to wait for a lock, ms", 0},
 	[OPT_CONNECT_TIMEOUT_S] = {"connect_timeout_s", "connect-timeout", "ZTOQ_DB_CONNECT_TIMEOUT_S", NULL, "10",
-	 "how long to wait for a connection to open, s", 0},
+	 "how long to wait for a connection to open, s; 0 waits for ever", 0},
 	[OPT_LAZY_OPEN] = {"lazy_open", "lazy-open", "ZTOQ_DB_LAZY_OPEN", NULL, "0",
 	 "1: open connections on first use instead of min_connections at start", 0},
+	[OPT_STATEMENT_TIMEOUT_MS] = {"statement_timeout_ms", "statement-timeout", "ZTOQ_DB_STATEMENT_TIMEOUT_MS", NULL, "0",
+	 "cancel a statement running longer than this (ZTOQ_ETIMEOUT), ms; 0 never", 0},
 };
 
 static const struct rule rules[NOPTIONS] = {
@@ -102,6 +105,7 @@ static const struct rule rules[NOPTIONS] = {
 	[OPT_BUSY_TIMEOUT_MS] = {KIND_INT, 0, INT_MAX},
 	[OPT_CONNECT_TIMEOUT_S] = {KIND_INT, 0, 3600},
 	[OPT_LAZY_OPEN] = {KIND_INT, 0, 1},
+	[OPT_STATEMENT_TIMEOUT_MS] = {KIND_INT, 0, INT_MAX},
 };
 
 struct ztoq_config {
