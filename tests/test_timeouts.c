@@ -1,0 +1,221 @@
+/*
+ * test_timeouts.c - every call has a bounded time (issue 8, section 1), on the real
+ * drivers: statement timeouts, a network that goes silent (tests/stall_proxy.c) and
+ * the validation ping within the acquire deadline.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "stall_proxy.h"
+#include "support.h"
+
+/* Every test has a deadline, so that a regression fails instead of hanging. */
+TestSuite(timeouts, .timeout = 30);
+
+/* Recursion that runs for minutes on either backend unless it is stopped. */
+#define SLOW_SQL \
+	"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000000) " \
+	"SELECT count(*) FROM c"
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The pool's figures agree with each other: open = idle + in use = opened - dropped. */
+static ztoq_pool_stats check_figures(ztoq_db *db)
+{
+	ztoq_pool_stats st;
+
+	test_ok(ztoq_pool_stats_get(db, &st));
+	cr_assert_eq(st.total, st.idle + st.in_use, "total %zu, idle %zu, in use %zu", st.total,
+		     st.idle, st.in_use);
+	cr_assert_eq((uint64_t)st.total, st.created - st.closed - st.evicted,
+		     "total %zu, created %llu, closed %llu, evicted %llu", st.total,
+		     (unsigned long long)st.created, (unsigned long long)st.closed,
+		     (unsigned long long)st.evicted);
+	return st;
+}
+
+/* Runs `sql` and reads its first row; returns the first error (SQLite computes rows
+ * as they are fetched, PostgreSQL when the statement executes). */
+static int query(ztoq_session *s, const char *sql)
+{
+	ztoq_stmt *st;
+	int rc;
+
+	if ((rc = ztoq_stmt_prepare(&st, s, sql)) < 0)
+		return rc;
+	if ((rc = ztoq_stmt_execute(st)) == ZTOQ_OK)
+		rc = ztoq_stmt_fetch(st);
+	ztoq_stmt_finalize(st);
+	return rc;
+}
+
+/* A config for `backend` with the given statement timeout. */
+static ztoq_config *config_with_timeout(ztoq_db_type backend, const char *statement_ms)
+{
+	ztoq_config *cfg = test_config(backend);
+
+	test_ok(ztoq_config_set(cfg, "statement_timeout_ms", statement_ms));
+	return cfg;
+}
+
+static ztoq_db *open_cfg(ztoq_config *cfg)
+{
+	ztoq_db *db = NULL;
+
+	test_ok(ztoq_db_open(&db, cfg));
+	ztoq_config_free(cfg);
+	return db;
+}
+
+/* A PostgreSQL config that goes through `proxy`. */
+static ztoq_config *proxied_config(stall_proxy *proxy)
+{
+	ztoq_config *cfg = test_config(ZTOQ_DB_POSTGRESQL);
+
+	test_ok(ztoq_config_set(cfg, "port", stall_proxy_port(proxy)));
+	return cfg;
+}
+
+static stall_proxy *start_proxy(void)
+{
+	test_config(ZTOQ_DB_POSTGRESQL); /* skips, loudly, without a server */
+	return stall_proxy_start(atoi(getenv("ZTOQ_TEST_PG_PORT")));
+}
+
+/*
+ * A statement running past statement_timeout_ms returns ZTOQ_ETIMEOUT; its transaction
+ * is rolled back; the connection, which can be trusted, stays in the pool.
+ */
+TEST_BOTH(timeouts, statement_timeout_cancels_a_long_statement)
+{
+	ztoq_db *db = open_cfg(config_with_timeout(backend, "1000"));
+	ztoq_session *s;
+	uint64_t t0;
+	int rc;
+
+	test_ok(ztoq_session_open(&s, db));
+	test_exec(s, "CREATE TABLE IF NOT EXISTS t_timeout (id INTEGER)");
+	test_exec(s, "DELETE FROM t_timeout");
+	test_ok(ztoq_tx_begin(s, NULL));
+	test_exec(s, "INSERT INTO t_timeout VALUES (1)");
+	t0 = now_ms();
+	rc = query(s, SLOW_SQL);
+	cr_assert_eq(rc, ZTOQ_ETIMEOUT, "got %s: %s", ztoq_error_name(rc),
+		     ztoq_error_last()->message);
+	cr_assert(now_ms() - t0 < 3000, "took %llu ms", (unsigned long long)(now_ms() - t0));
+	cr_assert_eq(ztoq_tx_commit(s), ZTOQ_ETXFAILED);
+	cr_assert_eq(test_scalar(s, "SELECT COUNT(*) FROM t_timeout"), 0);
+	test_ok(ztoq_session_close(s));
+	cr_assert_eq(check_figures(db).evicted, 0);
+	test_ok(ztoq_session_open(&s, db));
+	cr_assert_eq(test_scalar(s, "SELECT 42"), 42);
+	test_close(db, s);
+}
+
+/*
+ * The network goes silent under a statement: the server's own timeout never arrives,
+ * the watchdog closes the socket, the call returns ZTOQ_ETIMEOUT and the connection,
+ * which cannot be trusted, is evicted.
+ */
+Test(timeouts, silent_network_statement_returns, .timeout = 30)
+{
+	stall_proxy *proxy = start_proxy();
+	ztoq_config *cfg = proxied_config(proxy);
+	ztoq_session *s;
+	ztoq_pool_stats st;
+	ztoq_db *db;
+	uint64_t t0;
+	int rc;
+
+	test_ok(ztoq_config_set(cfg, "statement_timeout_ms", "1000"));
+	db = open_cfg(cfg);
+	test_ok(ztoq_session_open(&s, db));
+	test_ok(ztoq_tx_begin(s, NULL));
+	cr_assert_eq(test_scalar(s, "SELECT 1"), 1);
+	stall_proxy_stall(proxy);
+	t0 = now_ms();
+	rc = query(s, "SELECT 2");
+	cr_assert_eq(rc, ZTOQ_ETIMEOUT, "got %s: %s", ztoq_error_name(rc),
+		     ztoq_error_last()->message);
+	cr_assert(now_ms() - t0 < 5000, "took %llu ms", (unsigned long long)(now_ms() - t0));
+	cr_assert(strstr(ztoq_error_last()->message, "timed out"), "%s", ztoq_error_last()->message);
+	ztoq_tx_rollback(s);
+	ztoq_session_close(s);
+	st = check_figures(db);
+	cr_assert_eq(st.evicted, 1);
+	cr_assert_eq(st.in_use, 0);
+	stall_proxy_resume(proxy);
+	test_ok(ztoq_session_open(&s, db));
+	cr_assert_eq(test_scalar(s, "SELECT 3"), 3);
+	test_close(db, s);
+	stall_proxy_stop(proxy);
+}
+
+/*
+ * The idle connection picked for a session is due for its validation ping and the
+ * network is silent: the ping ends with the acquire deadline, the connection is
+ * evicted and the open fails with ZTOQ_ETIMEOUT, figures intact.
+ */
+Test(timeouts, validation_ping_within_acquire_deadline, .timeout = 30)
+{
+	stall_proxy *proxy = start_proxy();
+	ztoq_config *cfg = proxied_config(proxy);
+	ztoq_session *s;
+	ztoq_pool_stats st;
+	ztoq_db *db;
+	uint64_t t0;
+	int rc;
+
+	test_ok(ztoq_config_set(cfg, "validate_after_ms", "1"));
+	test_ok(ztoq_config_set(cfg, "max_connections", "1"));
+	db = open_cfg(cfg);
+	test_sleep_ms(20);
+	stall_proxy_stall(proxy);
+	t0 = now_ms();
+	rc = ztoq_session_open_timeout(&s, db, 1000);
+	cr_assert_eq(rc, ZTOQ_ETIMEOUT, "got %s: %s", ztoq_error_name(rc),
+		     ztoq_error_last()->message);
+	cr_assert(now_ms() - t0 < 3000, "took %llu ms", (unsigned long long)(now_ms() - t0));
+	st = check_figures(db);
+	cr_assert_eq(st.evicted, 1);
+	cr_assert_eq(st.timeouts, 1);
+	cr_assert_eq(st.total, 0);
+	stall_proxy_resume(proxy);
+	test_ok(ztoq_session_open_timeout(&s, db, 5000));
+	cr_assert_eq(test_scalar(s, "SELECT 4"), 4);
+	test_close(db, s);
+	stall_proxy_stop(proxy);
+}
+
+/* The new options come from every source, like every other option. */
+Test(timeouts, options_from_every_source, .timeout = 10)
+{
+	static const char *const keys[] = {"statement_timeout_ms"};
+	static const char *const vars[] = {"ZTOQ_DB_STATEMENT_TIMEOUT_MS"};
+	static const char *const flags[] = {"--statement-timeout=250"};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		ztoq_config *cfg;
+		char *argv[] = {"prog", (char *)flags[i], NULL};
+		int argc = 2;
+
+		test_ok(ztoq_config_new(&cfg));
+		setenv(vars[i], "125", 1);
+		test_ok(ztoq_config_load_env(cfg));
+		cr_assert_str_eq(ztoq_config_get(cfg, keys[i]), "125");
+		test_ok(ztoq_config_parse_args(cfg, &argc, argv));
+		cr_assert_str_eq(ztoq_config_get(cfg, keys[i]), "250");
+		test_ok(ztoq_config_set(cfg, keys[i], "500"));
+		cr_assert_str_eq(ztoq_config_get(cfg, keys[i]), "500");
+		cr_assert_eq(ztoq_config_set(cfg, keys[i], "-1"), ZTOQ_EINVALID);
+		unsetenv(vars[i]);
+		ztoq_config_free(cfg);
+	}
+}
