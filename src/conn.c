@@ -14,11 +14,12 @@
 #include "stmt_cache.h"
 
 /*
- * Connecting and disconnecting take this lock, whatever the driver: the SQLite driver
- * corrupts memory when two threads connect on one environment at once, psqlODBC calls
- * setlocale() while connecting, and unixODBC's lists of environments and connections
- * are unlocked on this platform (helgrind saw SQLAllocHandle race SQLDisconnect).
- * Connections are pooled, so it is taken only when the pool opens or closes one.
+ * Allocating and freeing handles and disconnecting take this lock, whatever the
+ * driver: unixODBC's lists of environments, connections and statements are unlocked on
+ * this platform (helgrind saw SQLAllocHandle race SQLDisconnect). The SQLite driver's
+ * connect takes it too: it corrupts memory when two threads connect on one environment
+ * at once. A PostgreSQL connect does not: it waits on the network, for as long as
+ * connect_timeout_s allows, and every other manager would wait with it.
  */
 static pthread_mutex_t odbc_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -116,7 +117,7 @@ static int connect_error(const ztoq__dialect *d, SQLHDBC dbc, const char *redact
 int ztoq__conn_open(ztoq__conn **out, const ztoq__conn_target *t)
 {
 	const ztoq__dialect *dialect = t->dialect;
-	int pg = dialect->type == ZTOQ_DB_POSTGRESQL;
+	int serialise = dialect->type != ZTOQ_DB_POSTGRESQL;
 	ztoq__socket_snapshot before;
 	ztoq__conn *c;
 	SQLHDBC dbc = SQL_NULL_HDBC;
@@ -130,18 +131,21 @@ int ztoq__conn_open(ztoq__conn **out, const ztoq__conn_target *t)
 	c->secret = t->secret;
 	c->sock = -1;
 	ztoq__odbc_lock();
-	if (SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_DBC, t->env, &dbc))) {
+	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_DBC, t->env, &dbc)))
+		dbc = SQL_NULL_HDBC;
+	if (!serialise)
+		ztoq__odbc_unlock();
+	if (dbc != SQL_NULL_HDBC) {
 		if (t->login_timeout_s > 0)
 			SQLSetConnectAttr(dbc, SQL_ATTR_LOGIN_TIMEOUT,
 					  (SQLPOINTER)(intptr_t)t->login_timeout_s, SQL_IS_UINTEGER);
-		if (pg)
+		if (!serialise)
 			ztoq__watchdog_socket_snapshot(&before, t->port);
 		rc = SQLDriverConnect(dbc, NULL, (SQLCHAR *)t->connstr, SQL_NTS, NULL, 0, NULL,
 				      SQL_DRIVER_NOPROMPT);
-	} else {
-		dbc = SQL_NULL_HDBC;
 	}
-	ztoq__odbc_unlock();
+	if (serialise)
+		ztoq__odbc_unlock();
 	if (dbc == SQL_NULL_HDBC) {
 		ztoq__free(c);
 		return ztoq__error_odbc(dialect->type, SQL_HANDLE_ENV, t->env, t->secret, ZTOQ_ENOMEM,
@@ -159,7 +163,7 @@ int ztoq__conn_open(ztoq__conn **out, const ztoq__conn_target *t)
 	c->autocommit = 1;
 	c->watchdog = t->watchdog;
 	c->statement_timeout_ns = t->statement_timeout_ns;
-	if (pg) {
+	if (!serialise) {
 		c->grace_ns = SERVER_TIMEOUT_GRACE_NS;
 		ztoq__watchdog_claim_socket(c, t->port, &before);
 	}
@@ -181,6 +185,8 @@ void ztoq__conn_close(ztoq__conn *c)
 	if (c->exec_handle)
 		ztoq__conn_free_stmt(c->exec_handle);
 	ztoq__watchdog_release_socket(c); /* before the driver closes it */
+	/* under the lock for unixODBC's lists; psqlODBC only writes its short Terminate
+	 * message, which fits in the socket's buffer, and waits for no answer */
 	ztoq__odbc_lock();
 	SQLDisconnect(c->dbc);
 	SQLFreeHandle(SQL_HANDLE_DBC, c->dbc);

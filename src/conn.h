@@ -65,8 +65,8 @@ typedef struct ztoq__conn {
 
 /*
  * The library-wide lock around ODBC calls that change the driver manager's or a
- * driver's global lists: allocating and freeing environments and connections,
- * connecting and disconnecting.
+ * driver's global lists: allocating and freeing handles, disconnecting, and the
+ * SQLite driver's connect. Never held across a PostgreSQL connect (network I/O).
  */
 void ztoq__odbc_lock(void);
 void ztoq__odbc_unlock(void);
@@ -81,7 +81,8 @@ int ztoq__conn_alloc_stmt(ztoq__conn *c, SQLHSTMT *out);
 void ztoq__conn_free_stmt(SQLHSTMT handle);
 
 /*
- * Opens a connection to `t` (which must outlive it). Connects under ztoq__odbc_lock().
+ * Opens a connection to `t` (which must outlive it). Only the SQLite driver's connect
+ * (and any driver the dialect does not know) runs under ztoq__odbc_lock().
  * Returns ZTOQ_OK or a classified error.
  */
 int ztoq__conn_open(ztoq__conn **out, const ztoq__conn_target *t);

@@ -1,8 +1,10 @@
 /*
  * test_timeouts.c - every call has a bounded time (issue 8, section 1), on the real
- * drivers: statement timeouts, a network that goes silent (tests/stall_proxy.c) and
- * the validation ping within the acquire deadline.
+ * drivers: statement timeouts, a network that goes silent (tests/stall_proxy.c), the
+ * validation ping within the acquire deadline and a PostgreSQL connect that stalls while
+ * other managers work.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,6 +193,58 @@ Test(timeouts, validation_ping_within_acquire_deadline, .timeout = 30)
 	test_ok(ztoq_session_open_timeout(&s, db, 5000));
 	cr_assert_eq(test_scalar(s, "SELECT 4"), 4);
 	test_close(db, s);
+	stall_proxy_stop(proxy);
+}
+
+struct stalled_open {
+	ztoq_config *cfg;
+	int rc;
+	volatile int done;
+};
+
+static void *open_through_stall(void *arg)
+{
+	struct stalled_open *o = arg;
+	ztoq_db *db = NULL;
+
+	o->rc = ztoq_db_open(&db, o->cfg);
+	ztoq_db_close(db);
+	o->done = 1;
+	return NULL;
+}
+
+/*
+ * While one thread's PostgreSQL connect waits on a silent network, a SQLite
+ * :memory: manager opens, runs statements and closes without waiting for it.
+ */
+Test(timeouts, stalled_connect_blocks_no_other_manager, .timeout = 30)
+{
+	stall_proxy *proxy = start_proxy();
+	struct stalled_open o = {.cfg = proxied_config(proxy)};
+	ztoq_config *mem = test_config(ZTOQ_DB_SQLITE);
+	ztoq_session *s;
+	ztoq_db *db;
+	pthread_t thread;
+	uint64_t t0;
+
+	test_ok(ztoq_config_set(o.cfg, "connect_timeout_s", "4"));
+	test_ok(ztoq_config_set(mem, "db_path", ":memory:"));
+	stall_proxy_stall(proxy);
+	cr_assert_eq(pthread_create(&thread, NULL, open_through_stall, &o), 0);
+	test_sleep_ms(300); /* the connect is under way */
+	t0 = now_ms();
+	db = open_cfg(mem);
+	test_ok(ztoq_session_open(&s, db));
+	test_exec(s, "CREATE TABLE m (x INTEGER)");
+	test_exec(s, "INSERT INTO m VALUES (1)");
+	cr_assert_eq(test_scalar(s, "SELECT COUNT(*) FROM m"), 1);
+	test_close(db, s);
+	cr_assert(now_ms() - t0 < 1500, "SQLite waited %llu ms for the PostgreSQL connect",
+		  (unsigned long long)(now_ms() - t0));
+	cr_assert(!o.done, "the stalled connect ended too early");
+	pthread_join(thread, NULL);
+	cr_assert(o.rc < 0, "a connect through a silent network succeeded");
+	ztoq_config_free(o.cfg);
 	stall_proxy_stop(proxy);
 }
 
