@@ -46,6 +46,7 @@ enum option_id {
 	OPT_CONNECT_TIMEOUT_S,
 	OPT_LAZY_OPEN,
 	OPT_STATEMENT_TIMEOUT_MS,
+	OPT_LOCK_TIMEOUT_MS,
 	NOPTIONS
 };
 
@@ -91,6 +92,8 @@ static const ztoq_config_option options[NOPTIONS] = {
 	 "1: open connections on first use instead of min_connections at start", 0},
 	[OPT_STATEMENT_TIMEOUT_MS] = {"statement_timeout_ms", "statement-timeout", "ZTOQ_DB_STATEMENT_TIMEOUT_MS", NULL, "0",
 	 "cancel a statement running longer than this (ZTOQ_ETIMEOUT), ms; 0 never", 0},
+	[OPT_LOCK_TIMEOUT_MS] = {"lock_timeout_ms", "lock-timeout", "ZTOQ_DB_LOCK_TIMEOUT_MS", NULL, "60000",
+	 "PostgreSQL: how long a migrator waits for another's migration lock, ms", 0},
 };
 
 static const struct rule rules[NOPTIONS] = {
@@ -106,6 +109,7 @@ static const struct rule rules[NOPTIONS] = {
 	[OPT_CONNECT_TIMEOUT_S] = {KIND_INT, 0, 3600},
 	[OPT_LAZY_OPEN] = {KIND_INT, 0, 1},
 	[OPT_STATEMENT_TIMEOUT_MS] = {KIND_INT, 0, INT_MAX},
+	[OPT_LOCK_TIMEOUT_MS] = {KIND_INT, 1, INT_MAX},
 };
 
 struct ztoq_config {

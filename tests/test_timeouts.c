@@ -1,8 +1,8 @@
 /*
  * test_timeouts.c - every call has a bounded time (issue 8, section 1), on the real
  * drivers: statement timeouts, a network that goes silent (tests/stall_proxy.c), the
- * validation ping within the acquire deadline and a PostgreSQL connect that stalls while
- * other managers work.
+ * validation ping within the acquire deadline, a PostgreSQL connect that stalls while
+ * other managers work, and a migrator waiting for another's lock.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -248,14 +248,43 @@ Test(timeouts, stalled_connect_blocks_no_other_manager, .timeout = 30)
 	stall_proxy_stop(proxy);
 }
 
+/* A migrator waits for another's lock at most lock_timeout_ms, then says why. */
+Test(timeouts, migration_lock_wait_is_bounded, .timeout = 30)
+{
+	ztoq_config *cfg = test_config(ZTOQ_DB_POSTGRESQL);
+	ztoq_session *holder;
+	ztoq_db *db;
+	uint64_t t0;
+	int rc;
+
+	test_pg_reset();
+	test_ok(ztoq_config_set(cfg, "lock_timeout_ms", "1000"));
+	db = open_cfg(cfg);
+	test_ok(ztoq_session_open(&holder, db));
+	cr_assert_eq(test_scalar(holder, "SELECT COUNT(*) FROM "
+					 "(SELECT pg_advisory_lock(8823800102648637799)) l"), 1);
+	t0 = now_ms();
+	rc = ztoq_migrate_upgrade(db, "head", NULL);
+	cr_assert_eq(rc, ZTOQ_ETIMEOUT, "got %s: %s", ztoq_error_name(rc),
+		     ztoq_error_last()->message);
+	cr_assert(now_ms() - t0 < 5000, "took %llu ms", (unsigned long long)(now_ms() - t0));
+	cr_assert(strstr(ztoq_error_last()->message, "migration lock"), "%s",
+		  ztoq_error_last()->message);
+	test_exec(holder, "SELECT pg_advisory_unlock_all()");
+	test_ok(ztoq_session_close(holder));
+	test_ok(ztoq_migrate_upgrade(db, "head", NULL));
+	check_figures(db);
+	ztoq_db_close(db);
+}
+
 /* The new options come from every source, like every other option. */
 Test(timeouts, options_from_every_source, .timeout = 10)
 {
-	static const char *const keys[] = {"statement_timeout_ms"};
-	static const char *const vars[] = {"ZTOQ_DB_STATEMENT_TIMEOUT_MS"};
-	static const char *const flags[] = {"--statement-timeout=250"};
+	static const char *const keys[] = {"statement_timeout_ms", "lock_timeout_ms"};
+	static const char *const vars[] = {"ZTOQ_DB_STATEMENT_TIMEOUT_MS", "ZTOQ_DB_LOCK_TIMEOUT_MS"};
+	static const char *const flags[] = {"--statement-timeout=250", "--lock-timeout=250"};
 
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+	for (int i = 0; i < 2; i++) {
 		ztoq_config *cfg;
 		char *argv[] = {"prog", (char *)flags[i], NULL};
 		int argc = 2;
