@@ -28,6 +28,16 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* `rc` is ZTOQ_ETIMEOUT, returned less than `within_ms` after `t0`. */
+static void expect_timeout(int rc, uint64_t t0, uint64_t within_ms)
+{
+	uint64_t took = now_ms() - t0;
+
+	cr_assert_eq(rc, ZTOQ_ETIMEOUT, "got %s: %s", ztoq_error_name(rc),
+		     ztoq_error_last()->message);
+	cr_assert(took < within_ms, "took %llu ms", (unsigned long long)took);
+}
+
 /* The pool's figures agree with each other: open = idle + in use = opened - dropped. */
 static ztoq_pool_stats check_figures(ztoq_db *db)
 {
@@ -58,6 +68,17 @@ static int query(ztoq_session *s, const char *sql)
 	return rc;
 }
 
+/* One connection was evicted, none is in use or open, `timeouts` acquires timed out. */
+static void expect_evicted(ztoq_db *db, uint64_t timeouts)
+{
+	ztoq_pool_stats st = check_figures(db);
+
+	cr_assert_eq(st.evicted, 1);
+	cr_assert_eq(st.timeouts, timeouts);
+	cr_assert_eq(st.in_use, 0);
+	cr_assert_eq(st.total, 0);
+}
+
 /* A config for `backend` with the given statement timeout. */
 static ztoq_config *config_with_timeout(ztoq_db_type backend, const char *statement_ms)
 {
@@ -85,6 +106,35 @@ static ztoq_config *proxied_config(stall_proxy *proxy)
 	return cfg;
 }
 
+/* Forwards again, and `db` works again (a new connection), then closes it all. */
+static void resume_and_finish(stall_proxy *proxy, ztoq_db *db)
+{
+	ztoq_session *s;
+
+	stall_proxy_resume(proxy);
+	test_ok(ztoq_session_open_timeout(&s, db, 5000));
+	cr_assert_eq(test_scalar(s, "SELECT 3"), 3);
+	test_close(db, s);
+	stall_proxy_stop(proxy);
+}
+
+/* Stalls `proxy`; returns when, for the deadline checks. */
+static uint64_t stall_now(stall_proxy *proxy)
+{
+	stall_proxy_stall(proxy);
+	return now_ms();
+}
+
+/* A manager (one connection at most) through `proxy`, with `key` set to `value`. */
+static ztoq_db *open_proxied(stall_proxy *proxy, const char *key, const char *value)
+{
+	ztoq_config *cfg = proxied_config(proxy);
+
+	test_ok(ztoq_config_set(cfg, "max_connections", "1"));
+	test_ok(ztoq_config_set(cfg, key, value));
+	return open_cfg(cfg);
+}
+
 static stall_proxy *start_proxy(void)
 {
 	test_config(ZTOQ_DB_POSTGRESQL); /* skips, loudly, without a server */
@@ -109,9 +159,7 @@ TEST_BOTH(timeouts, statement_timeout_cancels_a_long_statement)
 	test_exec(s, "INSERT INTO t_timeout VALUES (1)");
 	t0 = now_ms();
 	rc = query(s, SLOW_SQL);
-	cr_assert_eq(rc, ZTOQ_ETIMEOUT, "got %s: %s", ztoq_error_name(rc),
-		     ztoq_error_last()->message);
-	cr_assert(now_ms() - t0 < 3000, "took %llu ms", (unsigned long long)(now_ms() - t0));
+	expect_timeout(rc, t0, 3000);
 	cr_assert_eq(ztoq_tx_commit(s), ZTOQ_ETXFAILED);
 	cr_assert_eq(test_scalar(s, "SELECT COUNT(*) FROM t_timeout"), 0);
 	test_ok(ztoq_session_close(s));
@@ -129,35 +177,20 @@ TEST_BOTH(timeouts, statement_timeout_cancels_a_long_statement)
 Test(timeouts, silent_network_statement_returns, .timeout = 30)
 {
 	stall_proxy *proxy = start_proxy();
-	ztoq_config *cfg = proxied_config(proxy);
+	ztoq_db *db = open_proxied(proxy, "statement_timeout_ms", "1000");
 	ztoq_session *s;
-	ztoq_pool_stats st;
-	ztoq_db *db;
 	uint64_t t0;
-	int rc;
 
-	test_ok(ztoq_config_set(cfg, "statement_timeout_ms", "1000"));
-	db = open_cfg(cfg);
 	test_ok(ztoq_session_open(&s, db));
 	test_ok(ztoq_tx_begin(s, NULL));
 	cr_assert_eq(test_scalar(s, "SELECT 1"), 1);
-	stall_proxy_stall(proxy);
-	t0 = now_ms();
-	rc = query(s, "SELECT 2");
-	cr_assert_eq(rc, ZTOQ_ETIMEOUT, "got %s: %s", ztoq_error_name(rc),
-		     ztoq_error_last()->message);
-	cr_assert(now_ms() - t0 < 5000, "took %llu ms", (unsigned long long)(now_ms() - t0));
+	t0 = stall_now(proxy);
+	expect_timeout(query(s, "SELECT 2"), t0, 5000);
 	cr_assert(strstr(ztoq_error_last()->message, "timed out"), "%s", ztoq_error_last()->message);
 	ztoq_tx_rollback(s);
 	ztoq_session_close(s);
-	st = check_figures(db);
-	cr_assert_eq(st.evicted, 1);
-	cr_assert_eq(st.in_use, 0);
-	stall_proxy_resume(proxy);
-	test_ok(ztoq_session_open(&s, db));
-	cr_assert_eq(test_scalar(s, "SELECT 3"), 3);
-	test_close(db, s);
-	stall_proxy_stop(proxy);
+	expect_evicted(db, 0);
+	resume_and_finish(proxy, db);
 }
 
 /*
@@ -168,32 +201,15 @@ Test(timeouts, silent_network_statement_returns, .timeout = 30)
 Test(timeouts, validation_ping_within_acquire_deadline, .timeout = 30)
 {
 	stall_proxy *proxy = start_proxy();
-	ztoq_config *cfg = proxied_config(proxy);
+	ztoq_db *db = open_proxied(proxy, "validate_after_ms", "1");
 	ztoq_session *s;
-	ztoq_pool_stats st;
-	ztoq_db *db;
 	uint64_t t0;
-	int rc;
 
-	test_ok(ztoq_config_set(cfg, "validate_after_ms", "1"));
-	test_ok(ztoq_config_set(cfg, "max_connections", "1"));
-	db = open_cfg(cfg);
 	test_sleep_ms(20);
-	stall_proxy_stall(proxy);
-	t0 = now_ms();
-	rc = ztoq_session_open_timeout(&s, db, 1000);
-	cr_assert_eq(rc, ZTOQ_ETIMEOUT, "got %s: %s", ztoq_error_name(rc),
-		     ztoq_error_last()->message);
-	cr_assert(now_ms() - t0 < 3000, "took %llu ms", (unsigned long long)(now_ms() - t0));
-	st = check_figures(db);
-	cr_assert_eq(st.evicted, 1);
-	cr_assert_eq(st.timeouts, 1);
-	cr_assert_eq(st.total, 0);
-	stall_proxy_resume(proxy);
-	test_ok(ztoq_session_open_timeout(&s, db, 5000));
-	cr_assert_eq(test_scalar(s, "SELECT 4"), 4);
-	test_close(db, s);
-	stall_proxy_stop(proxy);
+	t0 = stall_now(proxy);
+	expect_timeout(ztoq_session_open_timeout(&s, db, 1000), t0, 3000);
+	expect_evicted(db, 1);
+	resume_and_finish(proxy, db);
 }
 
 struct stalled_open {
@@ -265,9 +281,7 @@ Test(timeouts, migration_lock_wait_is_bounded, .timeout = 30)
 					 "(SELECT pg_advisory_lock(8823800102648637799)) l"), 1);
 	t0 = now_ms();
 	rc = ztoq_migrate_upgrade(db, "head", NULL);
-	cr_assert_eq(rc, ZTOQ_ETIMEOUT, "got %s: %s", ztoq_error_name(rc),
-		     ztoq_error_last()->message);
-	cr_assert(now_ms() - t0 < 5000, "took %llu ms", (unsigned long long)(now_ms() - t0));
+	expect_timeout(rc, t0, 5000);
 	cr_assert(strstr(ztoq_error_last()->message, "migration lock"), "%s",
 		  ztoq_error_last()->message);
 	test_exec(holder, "SELECT pg_advisory_unlock_all()");
