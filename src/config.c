@@ -46,6 +46,8 @@ enum option_id {
 	OPT_CONNECT_TIMEOUT_S,
 	OPT_LAZY_OPEN,
 	OPT_CREATE_IF_MISSING,
+	OPT_STATEMENT_TIMEOUT_MS,
+	OPT_LOCK_TIMEOUT_MS,
 	NOPTIONS
 };
 
@@ -86,11 +88,15 @@ static const ztoq_config_option options[NOPTIONS] = {
 	[OPT_BUSY_TIMEOUT_MS] = {"busy_timeout_ms", "busy-timeout", "ZTOQ_DB_BUSY_TIMEOUT_MS", NULL, "5000",
 	 "SQLite: how long to wait for a lock, ms", 0},
 	[OPT_CONNECT_TIMEOUT_S] = {"connect_timeout_s", "connect-timeout", "ZTOQ_DB_CONNECT_TIMEOUT_S", NULL, "10",
-	 "how long to wait for a connection to open, s", 0},
+	 "how long to wait for a connection to open, s; 0 waits for ever", 0},
 	[OPT_LAZY_OPEN] = {"lazy_open", "lazy-open", "ZTOQ_DB_LAZY_OPEN", NULL, "0",
 	 "1: open connections on first use instead of min_connections at start", 0},
 	[OPT_CREATE_IF_MISSING] = {"create_if_missing", "create-if-missing", "ZTOQ_DB_CREATE_IF_MISSING",
 	 NULL, "1", "SQLite: 1 creates a missing database file, 0 refuses to open it", 0},
+	[OPT_STATEMENT_TIMEOUT_MS] = {"statement_timeout_ms", "statement-timeout", "ZTOQ_DB_STATEMENT_TIMEOUT_MS", NULL, "0",
+	 "cancel a statement running longer than this (ZTOQ_ETIMEOUT), ms; 0 never", 0},
+	[OPT_LOCK_TIMEOUT_MS] = {"lock_timeout_ms", "lock-timeout", "ZTOQ_DB_LOCK_TIMEOUT_MS", NULL, "60000",
+	 "PostgreSQL: how long a migrator waits for another's migration lock, ms", 0},
 };
 
 static const struct rule rules[NOPTIONS] = {
@@ -109,6 +115,8 @@ static const struct rule rules[NOPTIONS] = {
 	[OPT_DRIVER] = {KIND_NONEMPTY, 0, 0},
 	[OPT_SQLITE_DRIVER] = {KIND_NONEMPTY, 0, 0},
 	[OPT_PG_DRIVER] = {KIND_NONEMPTY, 0, 0},
+	[OPT_STATEMENT_TIMEOUT_MS] = {KIND_INT, 0, INT_MAX},
+	[OPT_LOCK_TIMEOUT_MS] = {KIND_INT, 1, INT_MAX},
 };
 
 struct ztoq_config {

@@ -14,11 +14,12 @@
 #include "stmt_cache.h"
 
 /*
- * Connecting and disconnecting take this lock, whatever the driver: the SQLite driver
- * corrupts memory when two threads connect on one environment at once, psqlODBC calls
- * setlocale() while connecting, and unixODBC's lists of environments and connections
- * are unlocked on this platform (helgrind saw SQLAllocHandle race SQLDisconnect).
- * Connections are pooled, so it is taken only when the pool opens or closes one.
+ * Allocating and freeing handles and disconnecting take this lock, whatever the
+ * driver: unixODBC's lists of environments, connections and statements are unlocked on
+ * this platform (helgrind saw SQLAllocHandle race SQLDisconnect). The SQLite driver's
+ * connect takes it too: it corrupts memory when two threads connect on one environment
+ * at once. A PostgreSQL connect does not: it waits on the network, for as long as
+ * connect_timeout_s allows, and every other manager would wait with it.
  */
 static pthread_mutex_t odbc_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -44,7 +45,7 @@ int ztoq__conn_error(ztoq__conn *c, SQLSMALLINT handle_type, SQLHANDLE handle,
 	va_end(ap);
 	code = ztoq__error_odbc(c->dialect->type, handle_type, handle, c->secret, ZTOQ_ERROR,
 				"%s", context);
-	if (code != ZTOQ_EDISCONNECTED) {
+	if (code != ZTOQ_EDISCONNECTED && !c->timed_out) {
 		/* The driver may know better than the message (psqlODBC after an I/O failure). */
 		SQLUINTEGER dead = SQL_CD_FALSE;
 		if (SQL_SUCCEEDED(SQLGetConnectAttr(c->dbc, SQL_ATTR_CONNECTION_DEAD, &dead, 0, NULL)) &&
@@ -52,9 +53,37 @@ int ztoq__conn_error(ztoq__conn *c, SQLSMALLINT handle_type, SQLHANDLE handle,
 			code = ztoq__error_reclassify(ZTOQ_EDISCONNECTED);
 		}
 	}
-	if (code == ZTOQ_EDISCONNECTED)
+	if (code == ZTOQ_EDISCONNECTED || c->timed_out == ZTOQ__TIMED_OUT_CLOSED)
 		c->broken = 1;
+	if (c->timed_out) {
+		code = ztoq__error_reclassify(ZTOQ_ETIMEOUT);
+		ztoq__error_append(" (timed out: %s)", c->timed_out == ZTOQ__TIMED_OUT_CLOSED
+			? "no answer from the server in time; the connection was closed"
+			: "cancelled after the time limit");
+		c->timed_out = 0;
+	}
 	return code;
+}
+
+void ztoq__conn_watch(ztoq__conn *c, SQLHSTMT handle, uint64_t deadline_ns)
+{
+	if (!c->watchdog || (!deadline_ns && !c->statement_timeout_ns))
+		return;
+	if (!deadline_ns)
+		deadline_ns = ztoq__now_ns() + c->statement_timeout_ns + c->grace_ns;
+	c->timed_out = 0;
+	c->watched = 1;
+	ztoq__watchdog_arm(c->watchdog, c, handle, deadline_ns);
+}
+
+void ztoq__conn_unwatch(ztoq__conn *c, SQLRETURN rc)
+{
+	if (!c->watched)
+		return;
+	c->watched = 0;
+	ztoq__watchdog_disarm(c->watchdog, c);
+	if (SQL_SUCCEEDED(rc) || rc == SQL_NO_DATA)
+		c->timed_out = 0; /* it finished as the watchdog fired */
 }
 
 /* Turns a failed connect into a message that says which part of the setup is wrong. */
@@ -82,10 +111,17 @@ static int connect_error(const ztoq__dialect *d, SQLHDBC dbc, const char *redact
 	return code;
 }
 
-int ztoq__conn_open(ztoq__conn **out, SQLHENV env, const ztoq__dialect *dialect,
-		    const char *connstr, const char *redacted, const char *secret,
-		    long login_timeout_s)
+/*
+ * PostgreSQL bounds statements itself (the server's statement_timeout, set through
+ * pqopt): the watchdog steps in only when that answer does not come, after this grace.
+ */
+#define SERVER_TIMEOUT_GRACE_NS 1000000000u
+
+int ztoq__conn_open(ztoq__conn **out, const ztoq__conn_target *t)
 {
+	const ztoq__dialect *dialect = t->dialect;
+	int serialise = dialect->type != ZTOQ_DB_POSTGRESQL;
+	ztoq__socket_snapshot before;
 	ztoq__conn *c;
 	SQLHDBC dbc = SQL_NULL_HDBC;
 	SQLRETURN rc = SQL_ERROR;
@@ -95,25 +131,31 @@ int ztoq__conn_open(ztoq__conn **out, SQLHENV env, const ztoq__dialect *dialect,
 	if (!(c = ztoq__calloc(1, sizeof(*c))))
 		return ztoq__error_nomem();
 	c->dialect = dialect;
-	c->secret = secret;
+	c->secret = t->secret;
+	c->sock = -1;
 	ztoq__odbc_lock();
-	if (SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_DBC, env, &dbc))) {
-		if (login_timeout_s > 0)
-			SQLSetConnectAttr(dbc, SQL_ATTR_LOGIN_TIMEOUT,
-					  (SQLPOINTER)(intptr_t)login_timeout_s, SQL_IS_UINTEGER);
-		rc = SQLDriverConnect(dbc, NULL, (SQLCHAR *)connstr, SQL_NTS, NULL, 0, NULL,
-				      SQL_DRIVER_NOPROMPT);
-	} else {
+	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_DBC, t->env, &dbc)))
 		dbc = SQL_NULL_HDBC;
+	if (!serialise)
+		ztoq__odbc_unlock();
+	if (dbc != SQL_NULL_HDBC) {
+		if (t->login_timeout_s > 0)
+			SQLSetConnectAttr(dbc, SQL_ATTR_LOGIN_TIMEOUT,
+					  (SQLPOINTER)(intptr_t)t->login_timeout_s, SQL_IS_UINTEGER);
+		if (!serialise)
+			ztoq__watchdog_socket_snapshot(&before, t->port);
+		rc = SQLDriverConnect(dbc, NULL, (SQLCHAR *)t->connstr, SQL_NTS, NULL, 0, NULL,
+				      SQL_DRIVER_NOPROMPT);
 	}
-	ztoq__odbc_unlock();
+	if (serialise)
+		ztoq__odbc_unlock();
 	if (dbc == SQL_NULL_HDBC) {
 		ztoq__free(c);
-		return ztoq__error_odbc(dialect->type, SQL_HANDLE_ENV, env, secret, ZTOQ_ENOMEM,
+		return ztoq__error_odbc(dialect->type, SQL_HANDLE_ENV, t->env, t->secret, ZTOQ_ENOMEM,
 					"cannot allocate an ODBC connection handle");
 	}
 	if (!SQL_SUCCEEDED(rc)) {
-		code = connect_error(dialect, dbc, redacted, secret);
+		code = connect_error(dialect, dbc, t->redacted, t->secret);
 		ztoq__odbc_lock();
 		SQLFreeHandle(SQL_HANDLE_DBC, dbc);
 		ztoq__odbc_unlock();
@@ -122,6 +164,12 @@ int ztoq__conn_open(ztoq__conn **out, SQLHENV env, const ztoq__dialect *dialect,
 	}
 	c->dbc = dbc;
 	c->autocommit = 1;
+	c->watchdog = t->watchdog;
+	c->statement_timeout_ns = t->statement_timeout_ns;
+	if (!serialise) {
+		c->grace_ns = SERVER_TIMEOUT_GRACE_NS;
+		ztoq__watchdog_claim_socket(c, t->port, &before);
+	}
 	if (!SQL_SUCCEEDED(SQLGetConnectAttr(dbc, SQL_ATTR_TXN_ISOLATION, &c->isolation, 0, NULL)))
 		c->isolation = 0;
 	c->default_isolation = c->isolation;
@@ -142,6 +190,9 @@ void ztoq__conn_close(ztoq__conn *c)
 	}
 	if (c->exec_handle)
 		ztoq__conn_free_stmt(c->exec_handle);
+	ztoq__watchdog_release_socket(c); /* before the driver closes it */
+	/* under the lock for unixODBC's lists; psqlODBC only writes its short Terminate
+	 * message, which fits in the socket's buffer, and waits for no answer */
 	ztoq__odbc_lock();
 	SQLDisconnect(c->dbc);
 	SQLFreeHandle(SQL_HANDLE_DBC, c->dbc);
@@ -156,8 +207,15 @@ int ztoq__conn_alloc_stmt(ztoq__conn *c, SQLHSTMT *out)
 	ztoq__odbc_lock();
 	rc = SQLAllocHandle(SQL_HANDLE_STMT, c->dbc, out);
 	ztoq__odbc_unlock();
-	if (SQL_SUCCEEDED(rc))
+	if (SQL_SUCCEEDED(rc)) {
+		/* drivers that bound statements themselves (not psqlODBC, which would send
+		 * SET statement_timeout in whole seconds, nor SQLite, which ignores it) */
+		if (c->statement_timeout_ns && c->dialect->type == ZTOQ_DB_ODBC)
+			SQLSetStmtAttr(*out, SQL_ATTR_QUERY_TIMEOUT,
+				       (SQLPOINTER)(uintptr_t)((c->statement_timeout_ns + 999999999u) /
+							       1000000000u), 0);
 		return ZTOQ_OK;
+	}
 	*out = SQL_NULL_HSTMT;
 	return ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc, "cannot allocate a statement");
 }
@@ -169,36 +227,37 @@ void ztoq__conn_free_stmt(SQLHSTMT handle)
 	ztoq__odbc_unlock();
 }
 
-int ztoq__conn_exec(ztoq__conn *c, const char *sql)
+/* ztoq__conn_exec bounded by `deadline_ns` (0: the statement timeout). */
+static int exec_until(ztoq__conn *c, const char *sql, uint64_t deadline_ns)
 {
 	SQLSMALLINT columns = 0;
 	SQLRETURN rc;
-	int code;
+	int code = ZTOQ_OK;
 
 	if (!c->exec_handle && (code = ztoq__conn_alloc_stmt(c, &c->exec_handle)) < 0)
 		return code;
+	ztoq__conn_watch(c, c->exec_handle, deadline_ns);
 	rc = SQLExecDirect(c->exec_handle, (SQLCHAR *)sql, SQL_NTS);
-	if (!SQL_SUCCEEDED(rc) && rc != SQL_NO_DATA) {
-		code = ztoq__conn_error(c, SQL_HANDLE_STMT, c->exec_handle, "%s", sql);
-		SQLFreeStmt(c->exec_handle, SQL_CLOSE);
-		return code;
-	}
-	/* read a result to its end, so no driver keeps a statement (and a lock) open; a
-	 * read that fails is an error (the ping's, when the link broke) */
-	code = ZTOQ_OK;
-	if (SQL_SUCCEEDED(SQLNumResultCols(c->exec_handle, &columns)) && columns > 0) {
+	/* read a result to its end, so no driver keeps a statement (and a lock) open */
+	if ((SQL_SUCCEEDED(rc) || rc == SQL_NO_DATA) &&
+	    SQL_SUCCEEDED(SQLNumResultCols(c->exec_handle, &columns)) && columns > 0)
 		while (SQL_SUCCEEDED(rc = SQLFetch(c->exec_handle)))
 			;
-		if (rc != SQL_NO_DATA)
-			code = ztoq__conn_error(c, SQL_HANDLE_STMT, c->exec_handle, "%s", sql);
-	}
+	ztoq__conn_unwatch(c, rc);
+	if (!SQL_SUCCEEDED(rc) && rc != SQL_NO_DATA)
+		code = ztoq__conn_error(c, SQL_HANDLE_STMT, c->exec_handle, "%s", sql);
 	SQLFreeStmt(c->exec_handle, SQL_CLOSE);
 	return code;
 }
 
-int ztoq__conn_ping(ztoq__conn *c)
+int ztoq__conn_exec(ztoq__conn *c, const char *sql)
 {
-	int code = ztoq__conn_exec(c, c->dialect->ping_sql);
+	return exec_until(c, sql, 0);
+}
+
+int ztoq__conn_ping(ztoq__conn *c, uint64_t deadline_ns)
+{
+	int code = exec_until(c, c->dialect->ping_sql, deadline_ns);
 
 	if (code < 0)
 		c->broken = 1;

@@ -11,8 +11,28 @@
 #include <stdint.h>
 
 #include "dialect.h"
+#include "watchdog.h"
 
 struct ztoq_stmt;
+
+/* What the watchdog did to a call that overran its deadline (ztoq__conn.timed_out). */
+enum {
+	ZTOQ__TIMED_OUT_CANCELLED = 1, /* SQLCancel: the connection can be trusted */
+	ZTOQ__TIMED_OUT_CLOSED = 2     /* its socket was shut down: the connection is gone */
+};
+
+/* Where and how a manager's connections are opened (owned by the manager). */
+typedef struct {
+	SQLHENV env;
+	const ztoq__dialect *dialect;
+	const char *connstr;
+	const char *redacted;        /* names it in error messages */
+	const char *secret;          /* scrubbed from driver messages; may be NULL */
+	long login_timeout_s;        /* 0: the driver's default (psqlODBC: wait for ever) */
+	int port;                    /* PostgreSQL's TCP port, to find the socket; 0: any */
+	uint64_t statement_timeout_ns; /* 0: statements are not bounded */
+	ztoq__watchdog *watchdog;
+} ztoq__conn_target;
 
 typedef struct ztoq__conn {
 	SQLHDBC dbc;
@@ -30,12 +50,23 @@ typedef struct ztoq__conn {
 	SQLHSTMT exec_handle;      /* reused by ztoq__conn_exec; SQL_NULL_HSTMT until first use */
 	unsigned nstmts;
 	struct ztoq__conn *next;   /* pool's idle list */
+
+	/* bounded calls (watchdog.c); the watch_ fields are guarded by the watchdog */
+	ztoq__watchdog *watchdog;
+	uint64_t statement_timeout_ns; /* 0: statements are not bounded */
+	uint64_t grace_ns;         /* added to it where the server bounds statements itself */
+	int watched;               /* a watched call is running (owner's view) */
+	int timed_out;             /* ZTOQ__TIMED_OUT_*: the watchdog ended the last call */
+	int sock;                  /* the connection's TCP socket, or -1 when unknown */
+	uint64_t watch_deadline;   /* 0: not on the watchdog's list */
+	SQLHSTMT watch_handle;
+	struct ztoq__conn *watch_next, *watch_prev, *sock_next;
 } ztoq__conn;
 
 /*
  * The library-wide lock around ODBC calls that change the driver manager's or a
- * driver's global lists: allocating and freeing environments and connections,
- * connecting and disconnecting.
+ * driver's global lists: allocating and freeing handles, disconnecting, and the
+ * SQLite driver's connect. Never held across a PostgreSQL connect (network I/O).
  */
 void ztoq__odbc_lock(void);
 void ztoq__odbc_unlock(void);
@@ -50,25 +81,36 @@ int ztoq__conn_alloc_stmt(ztoq__conn *c, SQLHSTMT *out);
 void ztoq__conn_free_stmt(SQLHSTMT handle);
 
 /*
- * Opens a connection on `env` with `connstr`. `redacted` names it in error messages;
- * `secret` is scrubbed from driver messages. Connects under ztoq__odbc_lock().
+ * Opens a connection to `t` (which must outlive it). Only the SQLite driver's connect
+ * (and any driver the dialect does not know) runs under ztoq__odbc_lock().
  * Returns ZTOQ_OK or a classified error.
  */
-int ztoq__conn_open(ztoq__conn **out, SQLHENV env, const ztoq__dialect *dialect,
-		    const char *connstr, const char *redacted, const char *secret,
-		    long login_timeout_s);
+int ztoq__conn_open(ztoq__conn **out, const ztoq__conn_target *t);
 
 /* Disconnects and frees (serialised like open). NULL is ignored. */
 void ztoq__conn_close(ztoq__conn *c);
 
 /*
  * Executes one statement outside the statement cache (BEGIN, COMMIT, SAVEPOINT, the
- * ping), on a handle the connection keeps; any rows are read and dropped.
+ * ping), on a handle the connection keeps; any rows are read and dropped. Bounded by
+ * the statement timeout.
  */
 int ztoq__conn_exec(ztoq__conn *c, const char *sql);
 
-/* A real round trip (the dialect's ping query). Marks the conn broken on failure. */
-int ztoq__conn_ping(ztoq__conn *c);
+/*
+ * A real round trip (the dialect's ping query), bounded by `deadline_ns`
+ * (CLOCK_MONOTONIC; 0: the statement timeout). Marks the conn broken on failure.
+ */
+int ztoq__conn_ping(ztoq__conn *c, uint64_t deadline_ns);
+
+/*
+ * Puts the driver call about to run on `handle` under the watchdog until `deadline_ns`
+ * (0: now + the statement timeout, or no watch when there is none). Owner thread only.
+ */
+void ztoq__conn_watch(ztoq__conn *c, SQLHSTMT handle, uint64_t deadline_ns);
+
+/* Ends the watch begun by ztoq__conn_watch; `rc` is what the call returned. */
+void ztoq__conn_unwatch(ztoq__conn *c, SQLRETURN rc);
 
 /* Sets SQL_ATTR_TXN_ISOLATION, only when it differs from the level in force. */
 int ztoq__conn_set_isolation(ztoq__conn *c, SQLULEN level);
@@ -92,7 +134,8 @@ int ztoq__conn_end(ztoq__conn *c, int commit);
 
 /*
  * Records the diagnostics of `handle` as the last error (context printf-style) and
- * marks the conn broken when the error says the connection is gone.
+ * marks the conn broken when the error says the connection is gone. A call the
+ * watchdog ended is reported as ZTOQ_ETIMEOUT.
  */
 int ztoq__conn_error(ztoq__conn *c, SQLSMALLINT handle_type, SQLHANDLE handle,
 		     const char *fmt, ...) __attribute__((format(printf, 4, 5)));

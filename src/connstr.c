@@ -131,6 +131,24 @@ static int build_sqlite(ztoq__buf *b, const ztoq_config *cfg)
 	return ZTOQ_OK;
 }
 
+/*
+ * libpq options psqlODBC passes through: keepalives and tcp_user_timeout notice a peer
+ * that is gone within about a minute, and the server's own statement_timeout cancels
+ * a statement that runs too long (statement_timeout_ms, exact to the millisecond).
+ */
+static void put_pqopt(ztoq__buf *b, const ztoq_config *cfg)
+{
+	long timeout_ms = ztoq__config_long(cfg, "statement_timeout_ms");
+	char opt[256];
+
+	snprintf(opt, sizeof(opt), "keepalives=1 keepalives_idle=30 keepalives_interval=10 "
+		 "keepalives_count=3 tcp_user_timeout=60000");
+	if (timeout_ms > 0)
+		snprintf(opt + strlen(opt), sizeof(opt) - strlen(opt),
+			 " options='-c statement_timeout=%ld'", timeout_ms);
+	put_value(b, "pqopt", opt, 1);
+}
+
 static int build_postgresql(ztoq__buf *b, const ztoq_config *cfg, const char *password)
 {
 	int rc;
@@ -145,6 +163,7 @@ static int build_postgresql(ztoq__buf *b, const ztoq_config *cfg, const char *pa
 		return rc;
 	/* 7.4-0: an error aborts the whole transaction, with no per-statement savepoint */
 	put_plain(b, "Protocol", "7.4-0");
+	put_pqopt(b, cfg);
 	return put_credentials(b, cfg, password);
 }
 

@@ -18,8 +18,7 @@
 static int open_conn(ztoq__conn **out, void *ctx)
 {
 	ztoq_db *db = ctx;
-	return ztoq__conn_open(out, db->env, db->dialect, db->connstr, db->redacted, db->secret,
-			       db->login_timeout_s);
+	return ztoq__conn_open(out, &db->target);
 }
 
 /*
@@ -107,6 +106,22 @@ static int start_pool(ztoq_db *db)
 				   ztoq__config_long(db->cfg, "create_if_missing"));
 }
 
+/* Fills db->target from the manager's settings, once they are all resolved. */
+static void set_target(ztoq_db *db)
+{
+	ztoq__conn_target *t = &db->target;
+
+	t->env = db->env;
+	t->dialect = db->dialect;
+	t->connstr = db->connstr;
+	t->redacted = db->redacted;
+	t->secret = db->secret;
+	t->login_timeout_s = ztoq__config_long(db->cfg, "connect_timeout_s");
+	/* the port the socket goes to, unless a DSN decides it */
+	t->port = ztoq__config_str(db->cfg, "dsn") ? 0 : (int)ztoq__config_long(db->cfg, "port");
+	t->statement_timeout_ns = ms_setting(db->cfg, "statement_timeout_ms");
+}
+
 ZTOQ_EXTERN(int) ztoq_db_open(ztoq_db **out, const ztoq_config *cfg)
 {
 	ztoq_db *db;
@@ -127,11 +142,14 @@ ZTOQ_EXTERN(int) ztoq_db_open(ztoq_db **out, const ztoq_config *cfg)
 	if (db->dialect->type == ZTOQ_DB_SQLITE && !ztoq__config_str(cfg, "dsn") &&
 	    strcmp(path, ":memory:") == 0 && (code = private_memory_path(db->cfg)) < 0)
 		goto fail;
-	db->login_timeout_s = ztoq__config_long(cfg, "connect_timeout_s");
 	if ((code = ztoq__config_password(db->cfg, &db->secret)) < 0 ||
 	    (code = ztoq__connstr_compose(&db->connstr, db->cfg, db->secret)) < 0 ||
 	    (code = ztoq_connstr_redact(&db->redacted, db->connstr)) < 0 ||
-	    (code = make_environment(db)) < 0 || (code = start_pool(db)) < 0)
+	    (code = make_environment(db)) < 0 ||
+	    (code = ztoq__watchdog_new(&db->target.watchdog)) < 0)
+		goto fail;
+	set_target(db);
+	if ((code = start_pool(db)) < 0)
 		goto fail;
 	*out = db;
 	return ZTOQ_OK;
@@ -159,6 +177,7 @@ ZTOQ_EXTERN(void) ztoq_db_close(ztoq_db *db)
 		return;
 	ztoq__session_reclaim_threads(db);
 	ztoq__pool_free(db->pool);
+	ztoq__watchdog_free(db->target.watchdog);
 	if (db->env) {
 		ztoq__odbc_lock();
 		SQLFreeHandle(SQL_HANDLE_ENV, db->env);
@@ -236,7 +255,7 @@ ZTOQ_EXTERN(int) ztoq_db_check(ztoq_db *db)
 		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_db_check: db is NULL");
 	if ((code = ztoq__pool_acquire(db->pool, &c, UINT64_MAX)) < 0)
 		return code;
-	code = ztoq__conn_ping(c);
+	code = ztoq__conn_ping(c, 0);
 	ztoq__pool_release(db->pool, c);
 	return code;
 }

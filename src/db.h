@@ -19,7 +19,7 @@ struct ztoq_db {
 	char *connstr;    /* contains the password */
 	char *redacted;   /* what messages show */
 	char *secret;     /* the password, scrubbed from driver messages; NULL if none */
-	long login_timeout_s;
+	ztoq__conn_target target; /* how connections are opened (points into the above) */
 	ztoq__pool *pool;
 	struct ztoq__thread_slot *thread_slots; /* sessions held by threads (session.c) */
 };

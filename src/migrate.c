@@ -25,6 +25,7 @@
 #include "alloc.h"
 #include "buf.h"
 #include "clock.h"
+#include "config_int.h"
 #include "dialect.h"
 #include "error.h"
 #include "session.h"
@@ -732,6 +733,31 @@ static int drop_all(struct run *r)
 
 /* ---- the public entry points ------------------------------------------------------- */
 
+/*
+ * Takes the run lock, waiting at most lock_timeout_ms for another migrator to finish
+ * (the server's lock_timeout, set for this wait only).
+ */
+static int take_lock(struct run *r, ztoq_db *db)
+{
+	long timeout_ms = ztoq__config_long(ztoq_db_config(db), "lock_timeout_ms");
+	char set[64];
+	int code;
+
+	snprintf(set, sizeof(set), "SET lock_timeout = %ld", timeout_ms);
+	if ((code = exec_plain(r, set)) < 0)
+		return code;
+	code = exec_plain(r, r->d->migration_lock);
+	if (code == ZTOQ_ETIMEOUT)
+		ztoq__error_append(" (another migrator held the migration lock, %s, for longer "
+				   "than lock_timeout_ms %ld)", r->d->migration_lock, timeout_ms);
+	if (exec_plain(r, "RESET lock_timeout") < 0) {
+		r->s->conn->broken = 1; /* it may hold the lock: never pool it */
+		if (code == ZTOQ_OK)
+			code = ztoq_error_last()->code;
+	}
+	return code;
+}
+
 /* Starts a run on a session of its own; `lock` takes the run lock (PostgreSQL). */
 static int run_open(struct run *r, ztoq_db *db, const ztoq_migrate_options *opts, int lock)
 {
@@ -750,7 +776,7 @@ static int run_open(struct run *r, ztoq_db *db, const ztoq_migrate_options *opts
 	if ((code = find_dialect(db, &r->d)) < 0 || (code = ztoq_session_open(&r->s, db)) < 0)
 		return code;
 	if (lock && r->d->migration_lock) {
-		if ((code = exec_plain(r, r->d->migration_lock)) < 0)
+		if ((code = take_lock(r, db)) < 0)
 			return code;
 		r->locked = 1;
 	}

@@ -270,13 +270,22 @@ int ztoq__pool_acquire(ztoq__pool *p, ztoq__conn **out, uint64_t timeout_ns)
 		if (open_new) {
 			if ((code = open_reserved(p, &c)) < 0)
 				return code;
-		} else if (ztoq__conn_ping(c) < 0) {
-			/* Stale or dead: drop it and try again within the same deadline. */
+		} else if (ztoq__conn_ping(c, deadline) < 0) {
+			/* Stale, dead or silent: drop it and try again within the same deadline. */
+			int late = ztoq__now_ns() >= deadline;
+
 			pthread_mutex_lock(&p->lock);
 			p->evicted++;
 			pass_slot(p);
+			if (late) {
+				p->timeouts++;
+				ztoq__error_reclassify(ZTOQ_ETIMEOUT);
+			}
 			pthread_mutex_unlock(&p->lock);
 			ztoq__conn_close(c);
+			if (late)
+				return ztoq__error_append(" (validating an idle connection within the "
+							  "acquire deadline; it was evicted)");
 			continue;
 		}
 		c->next = NULL;

@@ -15,6 +15,12 @@ struct build_case {
 	const char *error;        /* words the refusal must contain */
 };
 
+/* The libpq options every PostgreSQL connection string carries (issue 8). */
+#define KEEPALIVE_OPTS \
+	"keepalives=1 keepalives_idle=30 keepalives_interval=10 keepalives_count=3 " \
+	"tcp_user_timeout=60000"
+#define KEEPALIVES "pqopt={" KEEPALIVE_OPTS "}"
+
 static const struct build_case cases[] = {
 	{{"db_path", "/data/ztoq.db", NULL},
 	 "Driver={SQLite3};Database=/data/ztoq.db;Timeout=2500;FKSupport=1;StepAPI=1;JournalMode=WAL", NULL},
@@ -28,10 +34,10 @@ static const struct build_case cases[] = {
 	 "Driver={My SQLite};Database=a.db;Timeout=2500;FKSupport=1;StepAPI=1;JournalMode=WAL", NULL},
 	{{"db_type", "postgresql", "host", "db.example", "port", "5433", "username", "ztoq",
 	  "password", "s3cret", NULL},
-	 "Driver={PostgreSQL Unicode};Server=db.example;Port=5433;Database=ztoq;Protocol=7.4-0;"
+	 "Driver={PostgreSQL Unicode};Server=db.example;Port=5433;Database=ztoq;Protocol=7.4-0;" KEEPALIVES ";"
 	 "Uid=ztoq;Pwd={s3cret}", NULL},
 	{{"db_type", "postgresql", "password", "x;Driver=evil", "database", "a}b{c", NULL},
-	 "Driver={PostgreSQL Unicode};Server=localhost;Port=5432;Database=a}b{c;Protocol=7.4-0;"
+	 "Driver={PostgreSQL Unicode};Server=localhost;Port=5432;Database=a}b{c;Protocol=7.4-0;" KEEPALIVES ";"
 	 "Pwd={x;Driver=evil}", NULL},
 	{{"db_type", "postgresql", "database", "semi;colon", NULL}, NULL,
 	 "database \"semi;colon\" cannot be passed to the PostgreSQL ODBC driver"},
@@ -41,7 +47,10 @@ static const struct build_case cases[] = {
 	 "Driver={SQLite3};Database=a.db;Timeout=501;FKSupport=1;NoCreat=1;StepAPI=1;"
 	 "JournalMode=WAL", NULL},
 	{{"db_type", "postgresql", "password", "}", "driver", "PostgreSQL ANSI", NULL},
-	 "Driver={PostgreSQL ANSI};Server=localhost;Port=5432;Database=ztoq;Protocol=7.4-0;Pwd={}}}", NULL},
+	 "Driver={PostgreSQL ANSI};Server=localhost;Port=5432;Database=ztoq;Protocol=7.4-0;" KEEPALIVES ";Pwd={}}}", NULL},
+	{{"db_type", "postgresql", "statement_timeout_ms", "1500", NULL},
+	 "Driver={PostgreSQL Unicode};Server=localhost;Port=5432;Database=ztoq;Protocol=7.4-0;"
+	 "pqopt={" KEEPALIVE_OPTS " options='-c statement_timeout=1500'}", NULL},
 	{{"dsn", "ztoq_pg", "username", "u", "password", "p", NULL}, "DSN=ztoq_pg;Uid=u;Pwd={p}", NULL},
 	{{"db_type", "odbc", "dsn", "Driver={Other};Host=h", NULL}, "Driver={Other};Host=h", NULL},
 	{{"db_type", "odbc", "dsn", "OtherDSN", NULL}, "DSN=OtherDSN", NULL},

@@ -1,0 +1,30 @@
+/*
+ * stall_proxy.h - a TCP proxy on 127.0.0.1 that can stop forwarding without closing.
+ *
+ * It runs in a child process (so none of its sockets are the test's), accepts on an
+ * ephemeral port of 127.0.0.1 and forwards every connection to 127.0.0.1:target. When
+ * stalled it reads nothing and accepts nothing, but closes nothing: the kernel still
+ * completes handshakes, acknowledges data and answers keepalives, as a network that
+ * went silent behind a live router would. Not thread-safe: one test thread drives it.
+ */
+#ifndef ZTOQ_TEST_STALL_PROXY_H
+#define ZTOQ_TEST_STALL_PROXY_H
+
+typedef struct stall_proxy stall_proxy;
+
+/* Starts a proxy to 127.0.0.1:`target_port` (fails the test if it cannot). */
+stall_proxy *stall_proxy_start(int target_port);
+
+/* The port it listens on, as a string for ztoq_config_set. */
+const char *stall_proxy_port(const stall_proxy *p);
+
+/* Stops forwarding (returns once the proxy has stopped), keeping every socket open. */
+void stall_proxy_stall(stall_proxy *p);
+
+/* Forwards again. */
+void stall_proxy_resume(stall_proxy *p);
+
+/* Closes every connection, ends the child process and frees. NULL is ignored. */
+void stall_proxy_stop(stall_proxy *p);
+
+#endif

@@ -1,0 +1,318 @@
+/*
+ * test_timeouts.c - every call has a bounded time (issue 8, section 1), on the real
+ * drivers: statement timeouts, a network that goes silent (tests/stall_proxy.c), the
+ * validation ping within the acquire deadline, a PostgreSQL connect that stalls while
+ * other managers work, and a migrator waiting for another's lock.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "stall_proxy.h"
+#include "support.h"
+
+/* Every test has a deadline, so that a regression fails instead of hanging. */
+TestSuite(timeouts, .timeout = 30);
+
+/* Recursion that runs for minutes on either backend unless it is stopped. */
+#define SLOW_SQL \
+	"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000000) " \
+	"SELECT count(*) FROM c"
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* `rc` is ZTOQ_ETIMEOUT, returned less than `within_ms` after `t0`. */
+static void expect_timeout(int rc, uint64_t t0, uint64_t within_ms)
+{
+	uint64_t took = now_ms() - t0;
+
+	cr_assert_eq(rc, ZTOQ_ETIMEOUT, "got %s: %s", ztoq_error_name(rc),
+		     ztoq_error_last()->message);
+	cr_assert(took < within_ms, "took %llu ms", (unsigned long long)took);
+}
+
+/* The pool's figures agree with each other: open = idle + in use = opened - dropped. */
+static ztoq_pool_stats check_figures(ztoq_db *db)
+{
+	ztoq_pool_stats st;
+
+	test_ok(ztoq_pool_stats_get(db, &st));
+	cr_assert_eq(st.total, st.idle + st.in_use, "total %zu, idle %zu, in use %zu", st.total,
+		     st.idle, st.in_use);
+	cr_assert_eq((uint64_t)st.total, st.created - st.closed - st.evicted,
+		     "total %zu, created %llu, closed %llu, evicted %llu", st.total,
+		     (unsigned long long)st.created, (unsigned long long)st.closed,
+		     (unsigned long long)st.evicted);
+	return st;
+}
+
+/* Runs `sql` and reads its first row; returns the first error (SQLite computes rows
+ * as they are fetched, PostgreSQL when the statement executes). */
+static int query(ztoq_session *s, const char *sql)
+{
+	ztoq_stmt *st;
+	int rc;
+
+	if ((rc = ztoq_stmt_prepare(&st, s, sql)) < 0)
+		return rc;
+	if ((rc = ztoq_stmt_execute(st)) == ZTOQ_OK)
+		rc = ztoq_stmt_fetch(st);
+	ztoq_stmt_finalize(st);
+	return rc;
+}
+
+/* One connection was evicted, none is in use or open, `timeouts` acquires timed out. */
+static void expect_evicted(ztoq_db *db, uint64_t timeouts)
+{
+	ztoq_pool_stats st = check_figures(db);
+
+	cr_assert_eq(st.evicted, 1);
+	cr_assert_eq(st.timeouts, timeouts);
+	cr_assert_eq(st.in_use, 0);
+	cr_assert_eq(st.total, 0);
+}
+
+/* A config for `backend` with the given statement timeout. */
+static ztoq_config *config_with_timeout(ztoq_db_type backend, const char *statement_ms)
+{
+	ztoq_config *cfg = test_config(backend);
+
+	test_ok(ztoq_config_set(cfg, "statement_timeout_ms", statement_ms));
+	return cfg;
+}
+
+static ztoq_db *open_cfg(ztoq_config *cfg)
+{
+	ztoq_db *db = NULL;
+
+	test_ok(ztoq_db_open(&db, cfg));
+	ztoq_config_free(cfg);
+	return db;
+}
+
+/* A PostgreSQL config that goes through `proxy`. */
+static ztoq_config *proxied_config(stall_proxy *proxy)
+{
+	ztoq_config *cfg = test_config(ZTOQ_DB_POSTGRESQL);
+
+	test_ok(ztoq_config_set(cfg, "port", stall_proxy_port(proxy)));
+	return cfg;
+}
+
+/* Forwards again, and `db` works again (a new connection), then closes it all. */
+static void resume_and_finish(stall_proxy *proxy, ztoq_db *db)
+{
+	ztoq_session *s;
+
+	stall_proxy_resume(proxy);
+	test_ok(ztoq_session_open_timeout(&s, db, 5000));
+	cr_assert_eq(test_scalar(s, "SELECT 3"), 3);
+	test_close(db, s);
+	stall_proxy_stop(proxy);
+}
+
+/* Stalls `proxy`; returns when, for the deadline checks. */
+static uint64_t stall_now(stall_proxy *proxy)
+{
+	stall_proxy_stall(proxy);
+	return now_ms();
+}
+
+/* A manager (one connection at most) through `proxy`, with `key` set to `value`. */
+static ztoq_db *open_proxied(stall_proxy *proxy, const char *key, const char *value)
+{
+	ztoq_config *cfg = proxied_config(proxy);
+
+	test_ok(ztoq_config_set(cfg, "max_connections", "1"));
+	test_ok(ztoq_config_set(cfg, key, value));
+	return open_cfg(cfg);
+}
+
+static stall_proxy *start_proxy(void)
+{
+	test_config(ZTOQ_DB_POSTGRESQL); /* skips, loudly, without a server */
+	return stall_proxy_start(atoi(getenv("ZTOQ_TEST_PG_PORT")));
+}
+
+/*
+ * A statement running past statement_timeout_ms returns ZTOQ_ETIMEOUT; its transaction
+ * is rolled back; the connection, which can be trusted, stays in the pool.
+ */
+TEST_BOTH(timeouts, statement_timeout_cancels_a_long_statement)
+{
+	ztoq_db *db = open_cfg(config_with_timeout(backend, "1000"));
+	ztoq_session *s;
+	uint64_t t0;
+	int rc;
+
+	test_ok(ztoq_session_open(&s, db));
+	test_exec(s, "CREATE TABLE IF NOT EXISTS t_timeout (id INTEGER)");
+	test_exec(s, "DELETE FROM t_timeout");
+	test_ok(ztoq_tx_begin(s, NULL));
+	test_exec(s, "INSERT INTO t_timeout VALUES (1)");
+	t0 = now_ms();
+	rc = query(s, SLOW_SQL);
+	expect_timeout(rc, t0, 3000);
+	cr_assert_eq(ztoq_tx_commit(s), ZTOQ_ETXFAILED);
+	cr_assert_eq(test_scalar(s, "SELECT COUNT(*) FROM t_timeout"), 0);
+	test_ok(ztoq_session_close(s));
+	cr_assert_eq(check_figures(db).evicted, 0);
+	test_ok(ztoq_session_open(&s, db));
+	cr_assert_eq(test_scalar(s, "SELECT 42"), 42);
+	test_close(db, s);
+}
+
+/*
+ * The network goes silent under a statement: the server's own timeout never arrives,
+ * the watchdog closes the socket, the call returns ZTOQ_ETIMEOUT and the connection,
+ * which cannot be trusted, is evicted.
+ */
+Test(timeouts, silent_network_statement_returns, .timeout = 30)
+{
+	stall_proxy *proxy = start_proxy();
+	ztoq_db *db = open_proxied(proxy, "statement_timeout_ms", "1000");
+	ztoq_session *s;
+	uint64_t t0;
+
+	test_ok(ztoq_session_open(&s, db));
+	test_ok(ztoq_tx_begin(s, NULL));
+	cr_assert_eq(test_scalar(s, "SELECT 1"), 1);
+	t0 = stall_now(proxy);
+	expect_timeout(query(s, "SELECT 2"), t0, 5000);
+	cr_assert(strstr(ztoq_error_last()->message, "timed out"), "%s", ztoq_error_last()->message);
+	ztoq_tx_rollback(s);
+	ztoq_session_close(s);
+	expect_evicted(db, 0);
+	resume_and_finish(proxy, db);
+}
+
+/*
+ * The idle connection picked for a session is due for its validation ping and the
+ * network is silent: the ping ends with the acquire deadline, the connection is
+ * evicted and the open fails with ZTOQ_ETIMEOUT, figures intact.
+ */
+Test(timeouts, validation_ping_within_acquire_deadline, .timeout = 30)
+{
+	stall_proxy *proxy = start_proxy();
+	ztoq_db *db = open_proxied(proxy, "validate_after_ms", "1");
+	ztoq_session *s;
+	uint64_t t0;
+
+	test_sleep_ms(20);
+	t0 = stall_now(proxy);
+	expect_timeout(ztoq_session_open_timeout(&s, db, 1000), t0, 3000);
+	expect_evicted(db, 1);
+	resume_and_finish(proxy, db);
+}
+
+struct stalled_open {
+	ztoq_config *cfg;
+	int rc;
+	volatile int done;
+};
+
+static void *open_through_stall(void *arg)
+{
+	struct stalled_open *o = arg;
+	ztoq_db *db = NULL;
+
+	o->rc = ztoq_db_open(&db, o->cfg);
+	ztoq_db_close(db);
+	o->done = 1;
+	return NULL;
+}
+
+/*
+ * While one thread's PostgreSQL connect waits on a silent network, a SQLite
+ * :memory: manager opens, runs statements and closes without waiting for it.
+ */
+Test(timeouts, stalled_connect_blocks_no_other_manager, .timeout = 30)
+{
+	stall_proxy *proxy = start_proxy();
+	struct stalled_open o = {.cfg = proxied_config(proxy)};
+	ztoq_config *mem = test_config(ZTOQ_DB_SQLITE);
+	ztoq_session *s;
+	ztoq_db *db;
+	pthread_t thread;
+	uint64_t t0;
+
+	test_ok(ztoq_config_set(o.cfg, "connect_timeout_s", "4"));
+	test_ok(ztoq_config_set(mem, "db_path", ":memory:"));
+	stall_proxy_stall(proxy);
+	cr_assert_eq(pthread_create(&thread, NULL, open_through_stall, &o), 0);
+	test_sleep_ms(300); /* the connect is under way */
+	t0 = now_ms();
+	db = open_cfg(mem);
+	test_ok(ztoq_session_open(&s, db));
+	test_exec(s, "CREATE TABLE m (x INTEGER)");
+	test_exec(s, "INSERT INTO m VALUES (1)");
+	cr_assert_eq(test_scalar(s, "SELECT COUNT(*) FROM m"), 1);
+	test_close(db, s);
+	cr_assert(now_ms() - t0 < 1500, "SQLite waited %llu ms for the PostgreSQL connect",
+		  (unsigned long long)(now_ms() - t0));
+	cr_assert(!o.done, "the stalled connect ended too early");
+	pthread_join(thread, NULL);
+	cr_assert(o.rc < 0, "a connect through a silent network succeeded");
+	ztoq_config_free(o.cfg);
+	stall_proxy_stop(proxy);
+}
+
+/* A migrator waits for another's lock at most lock_timeout_ms, then says why. */
+Test(timeouts, migration_lock_wait_is_bounded, .timeout = 30)
+{
+	ztoq_config *cfg = test_config(ZTOQ_DB_POSTGRESQL);
+	ztoq_session *holder;
+	ztoq_db *db;
+	uint64_t t0;
+	int rc;
+
+	test_pg_reset();
+	test_ok(ztoq_config_set(cfg, "lock_timeout_ms", "1000"));
+	db = open_cfg(cfg);
+	test_ok(ztoq_session_open(&holder, db));
+	cr_assert_eq(test_scalar(holder, "SELECT COUNT(*) FROM "
+					 "(SELECT pg_advisory_lock(8823800102648637799)) l"), 1);
+	t0 = now_ms();
+	rc = ztoq_migrate_upgrade(db, "head", NULL);
+	expect_timeout(rc, t0, 5000);
+	cr_assert(strstr(ztoq_error_last()->message, "migration lock"), "%s",
+		  ztoq_error_last()->message);
+	test_exec(holder, "SELECT pg_advisory_unlock_all()");
+	test_ok(ztoq_session_close(holder));
+	test_ok(ztoq_migrate_upgrade(db, "head", NULL));
+	check_figures(db);
+	ztoq_db_close(db);
+}
+
+/* The new options come from every source, like every other option. */
+Test(timeouts, options_from_every_source, .timeout = 10)
+{
+	static const char *const keys[] = {"statement_timeout_ms", "lock_timeout_ms"};
+	static const char *const vars[] = {"ZTOQ_DB_STATEMENT_TIMEOUT_MS", "ZTOQ_DB_LOCK_TIMEOUT_MS"};
+	static const char *const flags[] = {"--statement-timeout=250", "--lock-timeout=250"};
+
+	for (int i = 0; i < 2; i++) {
+		ztoq_config *cfg;
+		char *argv[] = {"prog", (char *)flags[i], NULL};
+		int argc = 2;
+
+		test_ok(ztoq_config_new(&cfg));
+		setenv(vars[i], "125", 1);
+		test_ok(ztoq_config_load_env(cfg));
+		cr_assert_str_eq(ztoq_config_get(cfg, keys[i]), "125");
+		test_ok(ztoq_config_parse_args(cfg, &argc, argv));
+		cr_assert_str_eq(ztoq_config_get(cfg, keys[i]), "250");
+		test_ok(ztoq_config_set(cfg, keys[i], "500"));
+		cr_assert_str_eq(ztoq_config_get(cfg, keys[i]), "500");
+		cr_assert_eq(ztoq_config_set(cfg, keys[i], "-1"), ZTOQ_EINVALID);
+		unsetenv(vars[i]);
+		ztoq_config_free(cfg);
+	}
+}
