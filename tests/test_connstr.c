@@ -43,6 +43,9 @@ static const struct build_case cases[] = {
 	 "database \"semi;colon\" cannot be passed to the PostgreSQL ODBC driver"},
 	{{"db_type", "postgresql", "host", "{h}", NULL}, NULL, "host \"{h}\" cannot be passed"},
 	{{"db_type", "postgresql", "username", "u;Pwd=x", NULL}, NULL, "username \"u;Pwd=x\""},
+	/* the driver's Timeout=0 waits 1000 s: no wait is the shortest one it has */
+	{{"db_path", "a.db", "busy_timeout_ms", "0", NULL},
+	 "Driver={SQLite3};Database=a.db;Timeout=1;FKSupport=1;StepAPI=1;JournalMode=WAL", NULL},
 	{{"db_path", "a.db", "busy_timeout_ms", "1001", "create_if_missing", "0", NULL},
 	 "Driver={SQLite3};Database=a.db;Timeout=501;FKSupport=1;NoCreat=1;StepAPI=1;"
 	 "JournalMode=WAL", NULL},
