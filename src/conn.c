@@ -19,7 +19,8 @@
  * this platform (helgrind saw SQLAllocHandle race SQLDisconnect). The SQLite driver's
  * connect takes it too: it corrupts memory when two threads connect on one environment
  * at once. A PostgreSQL connect does not: it waits on the network, for as long as
- * connect_timeout_s allows, and every other manager would wait with it.
+ * connect_timeout_s allows, and every other manager would wait with it (it takes
+ * pg_connect_lock below instead).
  */
 static pthread_mutex_t odbc_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -31,6 +32,37 @@ void ztoq__odbc_lock(void)
 void ztoq__odbc_unlock(void)
 {
 	pthread_mutex_unlock(&odbc_lock);
+}
+
+/*
+ * psqlODBC's connect is not safe against itself either: once logged in it calls
+ * setlocale(LC_CTYPE, "") and reads the name it returns, which glibc frees when another
+ * thread calls setlocale (memcheck: an invalid read in pg_char_to_encoding, with eight
+ * threads connecting). PostgreSQL connects therefore take turns on a lock of their own,
+ * which nothing else takes: no statement, no SQLite connect, no handle allocation waits
+ * behind a stalled one. The wait for a turn is bounded by the connect's own timeout.
+ * Taking turns also lets the watchdog tell which new socket is the connection's.
+ */
+static pthread_mutex_t pg_connect_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Waits for a PostgreSQL connect's turn, at most `timeout_s` seconds (0: for ever). */
+static int pg_connect_turn(long timeout_s)
+{
+	struct timespec until;
+
+	if (timeout_s <= 0) {
+		pthread_mutex_lock(&pg_connect_lock);
+		return ZTOQ_OK;
+	}
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_s;
+	if (pthread_mutex_timedlock(&pg_connect_lock, &until) == 0)
+		return ZTOQ_OK;
+	return ztoq__error_set(ZTOQ_ETIMEOUT,
+			       "cannot connect: another PostgreSQL connect of this process has "
+			       "not finished within connect_timeout_s (%ld s); psqlODBC's "
+			       "connects take turns",
+			       timeout_s);
 }
 
 int ztoq__conn_error(ztoq__conn *c, SQLSMALLINT handle_type, SQLHANDLE handle,
@@ -133,6 +165,10 @@ int ztoq__conn_open(ztoq__conn **out, const ztoq__conn_target *t)
 	c->dialect = dialect;
 	c->secret = t->secret;
 	c->sock = -1;
+	if (!serialise && (code = pg_connect_turn(t->login_timeout_s)) < 0) {
+		ztoq__free(c);
+		return code;
+	}
 	ztoq__odbc_lock();
 	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_DBC, t->env, &dbc)))
 		dbc = SQL_NULL_HDBC;
@@ -146,9 +182,14 @@ int ztoq__conn_open(ztoq__conn **out, const ztoq__conn_target *t)
 			ztoq__watchdog_socket_snapshot(&before, t->port);
 		rc = SQLDriverConnect(dbc, NULL, (SQLCHAR *)t->connstr, SQL_NTS, NULL, 0, NULL,
 				      SQL_DRIVER_NOPROMPT);
+		/* still our turn: no other connect's socket can appear meanwhile */
+		if (!serialise && SQL_SUCCEEDED(rc))
+			ztoq__watchdog_claim_socket(c, t->port, &before);
 	}
 	if (serialise)
 		ztoq__odbc_unlock();
+	else
+		pthread_mutex_unlock(&pg_connect_lock);
 	if (dbc == SQL_NULL_HDBC) {
 		ztoq__free(c);
 		return ztoq__error_odbc(dialect->type, SQL_HANDLE_ENV, t->env, t->secret, ZTOQ_ENOMEM,
@@ -166,10 +207,8 @@ int ztoq__conn_open(ztoq__conn **out, const ztoq__conn_target *t)
 	c->autocommit = 1;
 	c->watchdog = t->watchdog;
 	c->statement_timeout_ns = t->statement_timeout_ns;
-	if (!serialise) {
+	if (!serialise)
 		c->grace_ns = SERVER_TIMEOUT_GRACE_NS;
-		ztoq__watchdog_claim_socket(c, t->port, &before);
-	}
 	if (!SQL_SUCCEEDED(SQLGetConnectAttr(dbc, SQL_ATTR_TXN_ISOLATION, &c->isolation, 0, NULL)))
 		c->isolation = 0;
 	c->default_isolation = c->isolation;
