@@ -86,6 +86,40 @@ void ztoq__conn_unwatch(ztoq__conn *c, SQLRETURN rc)
 		c->timed_out = 0; /* it finished as the watchdog fired */
 }
 
+SQLRETURN ztoq__conn_execute(ztoq__conn *c, SQLHSTMT h, const char *sql, SQLINTEGER len)
+{
+	SQLRETURN rc;
+
+	ztoq__conn_watch(c, h, 0);
+	rc = sql ? SQLExecDirect(h, (SQLCHAR *)sql, len) : SQLExecute(h);
+	ztoq__conn_unwatch(c, rc);
+	return rc;
+}
+
+SQLRETURN ztoq__conn_fetch(ztoq__conn *c, SQLHSTMT h)
+{
+	SQLRETURN rc;
+
+	ztoq__conn_watch(c, h, 0);
+	rc = SQLFetch(h);
+	ztoq__conn_unwatch(c, rc);
+	return rc;
+}
+
+/*
+ * SQLEndTran under the watchdog (psqlODBC sends COMMIT or ROLLBACK and waits for the
+ * answer); SQLite ends its transactions in SQL, through ztoq__conn_exec.
+ */
+static SQLRETURN end_tran(ztoq__conn *c, int commit)
+{
+	SQLRETURN rc;
+
+	ztoq__conn_watch(c, SQL_NULL_HSTMT, 0);
+	rc = SQLEndTran(SQL_HANDLE_DBC, c->dbc, commit ? SQL_COMMIT : SQL_ROLLBACK);
+	ztoq__conn_unwatch(c, rc);
+	return rc;
+}
+
 /* Turns a failed connect into a message that says which part of the setup is wrong. */
 static int connect_error(const ztoq__dialect *d, SQLHDBC dbc, const char *redacted,
 			 const char *secret)
@@ -331,7 +365,7 @@ int ztoq__conn_end(ztoq__conn *c, int commit)
 
 	if (c->dialect->begin_write)
 		code = ztoq__conn_exec(c, commit ? "COMMIT" : "ROLLBACK");
-	else if (!SQL_SUCCEEDED(SQLEndTran(SQL_HANDLE_DBC, c->dbc, commit ? SQL_COMMIT : SQL_ROLLBACK)))
+	else if (!SQL_SUCCEEDED(end_tran(c, commit)))
 		code = ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc, "%s failed",
 					commit ? "commit" : "rollback");
 	c->in_tx = 0;
@@ -347,7 +381,7 @@ int ztoq__conn_end(ztoq__conn *c, int commit)
 	if (code < 0 && commit) {
 		int ended = c->dialect->begin_write
 				    ? ztoq__conn_exec(c, "ROLLBACK") == ZTOQ_OK
-				    : SQL_SUCCEEDED(SQLEndTran(SQL_HANDLE_DBC, c->dbc, SQL_ROLLBACK));
+				    : SQL_SUCCEEDED(end_tran(c, 0));
 		if (!ended)
 			c->broken = 1;
 	}
