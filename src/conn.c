@@ -120,6 +120,22 @@ static SQLRETURN end_tran(ztoq__conn *c, int commit)
 	return rc;
 }
 
+/*
+ * SQLSetConnectAttr of a connection open, under the watchdog: psqlODBC sends SET
+ * SESSION CHARACTERISTICS for SQL_ATTR_TXN_ISOLATION and waits for the answer (seen
+ * hanging behind the stall proxy), and a COMMIT when autocommit is turned on in a
+ * transaction.
+ */
+static SQLRETURN set_connect_attr(ztoq__conn *c, SQLINTEGER attr, SQLULEN value)
+{
+	SQLRETURN rc;
+
+	ztoq__conn_watch(c, SQL_NULL_HSTMT, 0);
+	rc = SQLSetConnectAttr(c->dbc, attr, (SQLPOINTER)(uintptr_t)value, SQL_IS_UINTEGER);
+	ztoq__conn_unwatch(c, rc);
+	return rc;
+}
+
 /* Turns a failed connect into a message that says which part of the setup is wrong. */
 static int connect_error(const ztoq__dialect *d, SQLHDBC dbc, const char *redacted,
 			 const char *secret)
@@ -304,9 +320,7 @@ static int set_autocommit(ztoq__conn *c, int on)
 
 	if (c->autocommit == on)
 		return ZTOQ_OK;
-	rc = SQLSetConnectAttr(c->dbc, SQL_ATTR_AUTOCOMMIT,
-			       (SQLPOINTER)(uintptr_t)(on ? SQL_AUTOCOMMIT_ON : SQL_AUTOCOMMIT_OFF),
-			       SQL_IS_UINTEGER);
+	rc = set_connect_attr(c, SQL_ATTR_AUTOCOMMIT, on ? SQL_AUTOCOMMIT_ON : SQL_AUTOCOMMIT_OFF);
 	if (!SQL_SUCCEEDED(rc))
 		return ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc, "cannot set autocommit %s",
 					on ? "on" : "off");
@@ -320,8 +334,7 @@ int ztoq__conn_set_isolation(ztoq__conn *c, SQLULEN level)
 
 	if (c->isolation == level || level == 0)
 		return ZTOQ_OK;
-	rc = SQLSetConnectAttr(c->dbc, SQL_ATTR_TXN_ISOLATION, (SQLPOINTER)(uintptr_t)level,
-			       SQL_IS_UINTEGER);
+	rc = set_connect_attr(c, SQL_ATTR_TXN_ISOLATION, level);
 	if (!SQL_SUCCEEDED(rc))
 		return ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc,
 					"cannot set the transaction isolation level");
@@ -337,9 +350,7 @@ int ztoq__conn_set_read_only(ztoq__conn *c, int on)
 
 	if (c->read_only == on)
 		return ZTOQ_OK;
-	rc = SQLSetConnectAttr(c->dbc, SQL_ATTR_ACCESS_MODE,
-			       (SQLPOINTER)(uintptr_t)(on ? SQL_MODE_READ_ONLY : SQL_MODE_READ_WRITE),
-			       SQL_IS_UINTEGER);
+	rc = set_connect_attr(c, SQL_ATTR_ACCESS_MODE, on ? SQL_MODE_READ_ONLY : SQL_MODE_READ_WRITE);
 	if (!SQL_SUCCEEDED(rc))
 		return ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc, "cannot set the access mode");
 	/* Drivers accept the access mode and ignore it: the server must enforce it. */

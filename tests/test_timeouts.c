@@ -478,10 +478,10 @@ Test(timeouts, silent_network_migration_returns, .timeout = 30)
 
 /*
  * ztoq_health_tables whose count meets a silent network returns the count's
- * ZTOQ_ETIMEOUT, and that stays the last error: the rollback after it, on a closed
- * socket, fails too but does not replace it.
+ * ZTOQ_ETIMEOUT as the last error, and the connection is evicted. (psqlODBC's rollback
+ * on the closed socket succeeds here; test_faults.c makes it fail.)
  */
-Test(timeouts, silent_network_health_count_keeps_its_error, .timeout = 30)
+Test(timeouts, silent_network_health_count_returns, .timeout = 30)
 {
 	stall_proxy *proxy = start_proxy();
 	ztoq_table_list *list = NULL;
@@ -501,6 +501,30 @@ Test(timeouts, silent_network_health_count_keeps_its_error, .timeout = 30)
 	cr_assert_eq(ztoq_error_last()->code, ZTOQ_ETIMEOUT, "%s", ztoq_error_last()->message);
 	cr_assert(strstr(ztoq_error_last()->message, "timed out"), "%s",
 		  ztoq_error_last()->message);
+	expect_evicted(db, 0);
+	resume_and_finish(proxy, db);
+}
+
+/*
+ * A transaction that asks for an isolation level: psqlODBC's SQLSetConnectAttr sends
+ * SET SESSION CHARACTERISTICS and waits. Behind a silent network the begin returns
+ * ZTOQ_ETIMEOUT and the connection is evicted.
+ */
+Test(timeouts, silent_network_isolation_returns, .timeout = 30)
+{
+	stall_proxy *proxy = start_proxy();
+	ztoq_db *db = open_proxied(proxy, "statement_timeout_ms", "1000");
+	ztoq_tx_options serializable = ZTOQ_TX_OPTIONS_INIT;
+	ztoq_session *s;
+	uint64_t t0;
+
+	serializable.isolation = ZTOQ_ISOLATION_SERIALIZABLE;
+	test_ok(ztoq_session_open(&s, db));
+	stall_proxy_stall_on(proxy, "ISOLATION");
+	t0 = now_ms();
+	expect_timeout(ztoq_tx_begin(s, &serializable), t0, 5000);
+	cr_assert_eq(ztoq_tx_depth(s), 0);
+	ztoq_session_close(s);
 	expect_evicted(db, 0);
 	resume_and_finish(proxy, db);
 }
