@@ -359,7 +359,7 @@ static int fill(ztoq_batch *b, int *done)
 	*done = b->ended = 0;
 	while (b->nrows < b->capacity) {
 		b->fetched = 0;
-		rc = SQLFetch(b->handle);
+		rc = ztoq__conn_fetch(b->session->conn, b->handle);
 		if (rc == SQL_NO_DATA) {
 			*done = b->ended = 1;
 			break;
@@ -532,7 +532,7 @@ static int fetch_cursor(ztoq_batch *b, ztoq_batch_stats *stats, const char *name
 		code = fail(b, "cannot prepare FETCH");
 	while (code == ZTOQ_OK && !done) {
 		SQLFreeStmt(h, SQL_CLOSE);
-		if (!SQL_SUCCEEDED(SQLExecute(h))) {
+		if (!SQL_SUCCEEDED(ztoq__conn_execute(b->session->conn, h, NULL, 0))) {
 			code = fail(b, "FETCH from the stream's cursor failed");
 			break;
 		}

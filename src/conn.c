@@ -118,6 +118,56 @@ void ztoq__conn_unwatch(ztoq__conn *c, SQLRETURN rc)
 		c->timed_out = 0; /* it finished as the watchdog fired */
 }
 
+SQLRETURN ztoq__conn_execute(ztoq__conn *c, SQLHSTMT h, const char *sql, SQLINTEGER len)
+{
+	SQLRETURN rc;
+
+	ztoq__conn_watch(c, h, 0);
+	rc = sql ? SQLExecDirect(h, (SQLCHAR *)sql, len) : SQLExecute(h);
+	ztoq__conn_unwatch(c, rc);
+	return rc;
+}
+
+SQLRETURN ztoq__conn_fetch(ztoq__conn *c, SQLHSTMT h)
+{
+	SQLRETURN rc;
+
+	ztoq__conn_watch(c, h, 0);
+	rc = SQLFetch(h);
+	ztoq__conn_unwatch(c, rc);
+	return rc;
+}
+
+/*
+ * SQLEndTran under the watchdog (psqlODBC sends COMMIT or ROLLBACK and waits for the
+ * answer); SQLite ends its transactions in SQL, through ztoq__conn_exec.
+ */
+static SQLRETURN end_tran(ztoq__conn *c, int commit)
+{
+	SQLRETURN rc;
+
+	ztoq__conn_watch(c, SQL_NULL_HSTMT, 0);
+	rc = SQLEndTran(SQL_HANDLE_DBC, c->dbc, commit ? SQL_COMMIT : SQL_ROLLBACK);
+	ztoq__conn_unwatch(c, rc);
+	return rc;
+}
+
+/*
+ * SQLSetConnectAttr of a connection open, under the watchdog: psqlODBC sends SET
+ * SESSION CHARACTERISTICS for SQL_ATTR_TXN_ISOLATION and waits for the answer (seen
+ * hanging behind the stall proxy), and a COMMIT when autocommit is turned on in a
+ * transaction.
+ */
+static SQLRETURN set_connect_attr(ztoq__conn *c, SQLINTEGER attr, SQLULEN value)
+{
+	SQLRETURN rc;
+
+	ztoq__conn_watch(c, SQL_NULL_HSTMT, 0);
+	rc = SQLSetConnectAttr(c->dbc, attr, (SQLPOINTER)(uintptr_t)value, SQL_IS_UINTEGER);
+	ztoq__conn_unwatch(c, rc);
+	return rc;
+}
+
 /* Turns a failed connect into a message that says which part of the setup is wrong. */
 static int connect_error(const ztoq__dialect *d, SQLHDBC dbc, const char *redacted,
 			 const char *secret)
@@ -309,9 +359,7 @@ static int set_autocommit(ztoq__conn *c, int on)
 
 	if (c->autocommit == on)
 		return ZTOQ_OK;
-	rc = SQLSetConnectAttr(c->dbc, SQL_ATTR_AUTOCOMMIT,
-			       (SQLPOINTER)(uintptr_t)(on ? SQL_AUTOCOMMIT_ON : SQL_AUTOCOMMIT_OFF),
-			       SQL_IS_UINTEGER);
+	rc = set_connect_attr(c, SQL_ATTR_AUTOCOMMIT, on ? SQL_AUTOCOMMIT_ON : SQL_AUTOCOMMIT_OFF);
 	if (!SQL_SUCCEEDED(rc))
 		return ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc, "cannot set autocommit %s",
 					on ? "on" : "off");
@@ -325,8 +373,7 @@ int ztoq__conn_set_isolation(ztoq__conn *c, SQLULEN level)
 
 	if (c->isolation == level || level == 0)
 		return ZTOQ_OK;
-	rc = SQLSetConnectAttr(c->dbc, SQL_ATTR_TXN_ISOLATION, (SQLPOINTER)(uintptr_t)level,
-			       SQL_IS_UINTEGER);
+	rc = set_connect_attr(c, SQL_ATTR_TXN_ISOLATION, level);
 	if (!SQL_SUCCEEDED(rc))
 		return ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc,
 					"cannot set the transaction isolation level");
@@ -342,9 +389,7 @@ int ztoq__conn_set_read_only(ztoq__conn *c, int on)
 
 	if (c->read_only == on)
 		return ZTOQ_OK;
-	rc = SQLSetConnectAttr(c->dbc, SQL_ATTR_ACCESS_MODE,
-			       (SQLPOINTER)(uintptr_t)(on ? SQL_MODE_READ_ONLY : SQL_MODE_READ_WRITE),
-			       SQL_IS_UINTEGER);
+	rc = set_connect_attr(c, SQL_ATTR_ACCESS_MODE, on ? SQL_MODE_READ_ONLY : SQL_MODE_READ_WRITE);
 	if (!SQL_SUCCEEDED(rc))
 		return ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc, "cannot set the access mode");
 	/* Drivers accept the access mode and ignore it: the server must enforce it. */
@@ -370,7 +415,7 @@ int ztoq__conn_end(ztoq__conn *c, int commit)
 
 	if (c->dialect->begin_write)
 		code = ztoq__conn_exec(c, commit ? "COMMIT" : "ROLLBACK");
-	else if (!SQL_SUCCEEDED(SQLEndTran(SQL_HANDLE_DBC, c->dbc, commit ? SQL_COMMIT : SQL_ROLLBACK)))
+	else if (!SQL_SUCCEEDED(end_tran(c, commit)))
 		code = ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc, "%s failed",
 					commit ? "commit" : "rollback");
 	c->in_tx = 0;
@@ -386,7 +431,7 @@ int ztoq__conn_end(ztoq__conn *c, int commit)
 	if (code < 0 && commit) {
 		int ended = c->dialect->begin_write
 				    ? ztoq__conn_exec(c, "ROLLBACK") == ZTOQ_OK
-				    : SQL_SUCCEEDED(SQLEndTran(SQL_HANDLE_DBC, c->dbc, SQL_ROLLBACK));
+				    : SQL_SUCCEEDED(end_tran(c, 0));
 		if (!ended)
 			c->broken = 1;
 	}

@@ -112,6 +112,16 @@ void ztoq__conn_watch(ztoq__conn *c, SQLHSTMT handle, uint64_t deadline_ns);
 /* Ends the watch begun by ztoq__conn_watch; `rc` is what the call returned. */
 void ztoq__conn_unwatch(ztoq__conn *c, SQLRETURN rc);
 
+/*
+ * The driver calls that can wait, made under the watchdog (ztoq__conn_watch with the
+ * statement timeout): SQLExecDirect of `len` bytes of `sql` on `h`, or SQLExecute of
+ * `h` when `sql` is NULL; SQLFetch of `h`. They return what the driver returned; a
+ * call the watchdog ended is reported as ZTOQ_ETIMEOUT by ztoq__conn_error. Owner
+ * thread only.
+ */
+SQLRETURN ztoq__conn_execute(ztoq__conn *c, SQLHSTMT h, const char *sql, SQLINTEGER len);
+SQLRETURN ztoq__conn_fetch(ztoq__conn *c, SQLHSTMT h);
+
 /* Sets SQL_ATTR_TXN_ISOLATION, only when it differs from the level in force. */
 int ztoq__conn_set_isolation(ztoq__conn *c, SQLULEN level);
 

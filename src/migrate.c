@@ -549,7 +549,7 @@ static int run_sql(struct run *r, const ztoq__migration *m, int up)
 		index++;
 		if ((code = ztoq__conn_alloc_stmt(c, &h)) < 0)
 			return code;
-		rc = SQLExecDirect(h, (SQLCHAR *)sql, (SQLINTEGER)len);
+		rc = ztoq__conn_execute(c, h, sql, (SQLINTEGER)len);
 		if (!SQL_SUCCEEDED(rc) && rc != SQL_NO_DATA)
 			code = ztoq__conn_error(c, SQL_HANDLE_STMT, h,
 						"migration %d %s (%s) failed at statement %u, line %u "

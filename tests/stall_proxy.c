@@ -1,8 +1,10 @@
 /*
  * stall_proxy.c - see stall_proxy.h. The child runs one poll() loop over its control
  * pipe, the listening socket and every connection pair; the parent sends one byte per
- * command ('s' stall, 'r' resume) and waits for the child's one-byte answer.
+ * command ('s' stall, 'r' resume, 'p' followed by a NUL-terminated pattern: stall on
+ * it) and waits for the child's one-byte answer.
  */
+#define _GNU_SOURCE /* memmem */
 #include "stall_proxy.h"
 
 #include <arpa/inet.h>
@@ -12,11 +14,13 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define MAX_PAIRS 64
+#define MAX_PATTERN 64
 
 struct stall_proxy {
 	pid_t pid;
@@ -38,12 +42,20 @@ static int dial(int port)
 	return fd;
 }
 
-/* Copies what `from` has to `to`; returns 0 when either side is done. */
-static int pump(int from, int to)
+/*
+ * Copies what `from` has to `to`; returns 0 when either side is done. When `pattern`
+ * is set and in what was read, forwards nothing, clears it and sets *stalled.
+ */
+static int pump(int from, int to, char *pattern, int *stalled)
 {
 	char buf[16384];
 	ssize_t n = read(from, buf, sizeof(buf));
 
+	if (n > 0 && *pattern && memmem(buf, (size_t)n, pattern, strlen(pattern))) {
+		*pattern = '\0';
+		*stalled = 1;
+		return 1;
+	}
 	for (ssize_t off = 0; n > 0 && off < n;) {
 		ssize_t w = write(to, buf + off, (size_t)(n - off));
 		if (w <= 0)
@@ -57,6 +69,7 @@ static int pump(int from, int to)
 static void serve(int listener, int command, int answer, int target)
 {
 	int fds[MAX_PAIRS][2], npairs = 0, stalled = 0;
+	char pattern[MAX_PATTERN] = "";
 
 	for (;;) {
 		struct pollfd pf[2 + 2 * MAX_PAIRS];
@@ -76,6 +89,10 @@ static void serve(int listener, int command, int answer, int target)
 			if (read(command, &c, 1) != 1)
 				_exit(0); /* the parent is gone */
 			stalled = c == 's';
+			for (size_t i = 0; c == 'p' && i < sizeof(pattern); i++)
+				if (read(command, &pattern[i], 1) != 1 || !pattern[i])
+					break;
+			pattern[sizeof(pattern) - 1] = '\0';
 			if (write(answer, &c, 1) != 1)
 				_exit(1);
 			continue;
@@ -91,8 +108,11 @@ static void serve(int listener, int command, int answer, int target)
 			}
 		}
 		for (int i = 0, slot = 2; i < npairs; i++, slot += 2) {
-			int done = (pf[slot].revents && !pump(fds[i][0], fds[i][1])) ||
-				   (pf[slot + 1].revents && !pump(fds[i][1], fds[i][0]));
+			char none[1] = "";
+			int done = (pf[slot].revents &&
+				    !pump(fds[i][0], fds[i][1], pattern, &stalled)) ||
+				   (pf[slot + 1].revents &&
+				    !pump(fds[i][1], fds[i][0], none, &stalled));
 			if (done) {
 				close(fds[i][0]);
 				close(fds[i][1]);
@@ -153,6 +173,17 @@ static void command(stall_proxy *p, char c)
 void stall_proxy_stall(stall_proxy *p)
 {
 	command(p, 's');
+}
+
+void stall_proxy_stall_on(stall_proxy *p, const char *pattern)
+{
+	char echo = 0;
+	size_t len = strlen(pattern);
+
+	cr_assert(len > 0 && len < MAX_PATTERN, "proxy: a pattern of %zu bytes", len);
+	cr_assert(write(p->command, "p", 1) == 1 &&
+		  write(p->command, pattern, len + 1) == (ssize_t)(len + 1) &&
+		  read(p->answer, &echo, 1) == 1 && echo == 'p', "proxy: no answer to 'p'");
 }
 
 void stall_proxy_resume(stall_proxy *p)

@@ -21,6 +21,13 @@ const char *stall_proxy_port(const stall_proxy *p);
 /* Stops forwarding (returns once the proxy has stopped), keeping every socket open. */
 void stall_proxy_stall(stall_proxy *p);
 
+/*
+ * Forwards until a client sends `pattern` (at most 63 bytes, seen within one read),
+ * then stalls before forwarding that data: the network goes silent exactly under the
+ * statement that contains it. Returns once the proxy is armed.
+ */
+void stall_proxy_stall_on(stall_proxy *p, const char *pattern);
+
 /* Forwards again. */
 void stall_proxy_resume(stall_proxy *p);
 

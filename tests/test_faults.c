@@ -109,6 +109,23 @@ TEST_BOTH(faults, failed_commit_rolls_back)
 		     "the failed commit's row is there: %s", why);
 }
 
+/* ztoq_health_tables whose count breaks the connection returns the count's error: the
+ * rollback after it fails too (the link is dead) but does not replace it. */
+TEST_BOTH(faults, health_count_error_survives_the_rollback)
+{
+	ztoq_db *db = fault_open(backend, NULL, NULL);
+	ztoq_table_list *list = NULL;
+
+	loop_rule("SQLExecute:2:08S01"); /* 1: the table list, 2: the first count */
+	cr_assert_eq(ztoq_health_tables(&list, db, 1), ZTOQ_EDISCONNECTED, "%s",
+		     ztoq_error_last()->message);
+	cr_assert_null(list);
+	cr_assert(strstr(ztoq_error_last()->message, "SELECT COUNT(*)") &&
+			  strstr(ztoq_error_last()->message, "injected fault"),
+		  "the count's error was replaced: %s", ztoq_error_last()->message);
+	ztoq_db_close(db);
+}
+
 /* A connection that breaks while a probe reads its result is not handed out: the
  * acquire's validation (after 1 ms idle here) evicts it and opens a new one. */
 TEST_BOTH(faults, probe_finds_a_dead_link)

@@ -2,7 +2,8 @@
  * test_timeouts.c - every call has a bounded time (issue 8, section 1), on the real
  * drivers: statement timeouts, a network that goes silent (tests/stall_proxy.c), the
  * validation ping within the acquire deadline, a PostgreSQL connect that stalls while
- * other managers work, and a migrator waiting for another's lock.
+ * other managers work, a migrator waiting for another's lock, and the driver calls
+ * made outside stmt.c (batch streams, bulk writes, migration scripts, commits).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -27,6 +28,11 @@ static uint64_t now_ms(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
+
+/* One row at once, then a count that runs for minutes: the wait is in a fetch. */
+#define SLOW_SECOND_ROW_SQL \
+	"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000000) " \
+	"SELECT 1 UNION ALL SELECT count(*) FROM c"
 
 /* `rc` is ZTOQ_ETIMEOUT, returned less than `within_ms` after `t0`. */
 static void expect_timeout(int rc, uint64_t t0, uint64_t within_ms)
@@ -106,16 +112,24 @@ static ztoq_config *proxied_config(stall_proxy *proxy)
 	return cfg;
 }
 
-/* Forwards again, and `db` works again (a new connection), then closes it all. */
-static void resume_and_finish(stall_proxy *proxy, ztoq_db *db)
+/*
+ * Forwards again, and `db` works again (a new connection): `sql` gives `expected`.
+ * Then closes it all.
+ */
+static void resume_and_check(stall_proxy *proxy, ztoq_db *db, const char *sql, int64_t expected)
 {
 	ztoq_session *s;
 
 	stall_proxy_resume(proxy);
 	test_ok(ztoq_session_open_timeout(&s, db, 5000));
-	cr_assert_eq(test_scalar(s, "SELECT 3"), 3);
+	cr_assert_eq(test_scalar(s, sql), expected, "%s", sql);
 	test_close(db, s);
 	stall_proxy_stop(proxy);
+}
+
+static void resume_and_finish(stall_proxy *proxy, ztoq_db *db)
+{
+	resume_and_check(proxy, db, "SELECT 3", 3);
 }
 
 /* Stalls `proxy`; returns when, for the deadline checks. */
@@ -142,10 +156,12 @@ static stall_proxy *start_proxy(void)
 }
 
 /*
- * A statement running past statement_timeout_ms returns ZTOQ_ETIMEOUT; its transaction
- * is rolled back; the connection, which can be trusted, stays in the pool.
+ * In a transaction that wrote a row, `slow` (a call that runs for minutes unless it is
+ * stopped) runs under statement_timeout_ms 1000: it returns ZTOQ_ETIMEOUT within 3 s;
+ * the transaction is rolled back; the connection, which can be trusted, stays in the
+ * pool.
  */
-TEST_BOTH(timeouts, statement_timeout_cancels_a_long_statement)
+static void expect_cancelled(ztoq_db_type backend, int (*slow)(ztoq_session *s))
 {
 	ztoq_db *db = open_cfg(config_with_timeout(backend, "1000"));
 	ztoq_session *s;
@@ -158,7 +174,7 @@ TEST_BOTH(timeouts, statement_timeout_cancels_a_long_statement)
 	test_ok(ztoq_tx_begin(s, NULL));
 	test_exec(s, "INSERT INTO t_timeout VALUES (1)");
 	t0 = now_ms();
-	rc = query(s, SLOW_SQL);
+	rc = slow(s);
 	expect_timeout(rc, t0, 3000);
 	cr_assert_eq(ztoq_tx_commit(s), ZTOQ_ETXFAILED);
 	cr_assert_eq(test_scalar(s, "SELECT COUNT(*) FROM t_timeout"), 0);
@@ -167,6 +183,44 @@ TEST_BOTH(timeouts, statement_timeout_cancels_a_long_statement)
 	test_ok(ztoq_session_open(&s, db));
 	cr_assert_eq(test_scalar(s, "SELECT 42"), 42);
 	test_close(db, s);
+}
+
+static int slow_query(ztoq_session *s)
+{
+	return query(s, SLOW_SQL);
+}
+
+/* A statement running past statement_timeout_ms is cancelled (expect_cancelled). */
+TEST_BOTH(timeouts, statement_timeout_cancels_a_long_statement)
+{
+	expect_cancelled(backend, slow_query);
+}
+
+/* A batch callback that counts the rows it is given. */
+static int count_batch(const ztoq_batch *b, void *payload)
+{
+	*(size_t *)payload += ztoq_batch_rows(b);
+	return 0;
+}
+
+static int slow_stream(ztoq_session *s)
+{
+	size_t rows = 0;
+	int rc = ztoq_batch_stream(NULL, s, SLOW_SECOND_ROW_SQL, NULL, 0, count_batch, &rows,
+				   NULL);
+
+	cr_assert_eq(rows, 0, "a batch of %zu rows before the count", rows);
+	return rc;
+}
+
+/*
+ * A batch stream whose fetch runs past statement_timeout_ms is cancelled like a
+ * statement (SQLite computes the rows in batch.c's own SQLFetch; PostgreSQL in the
+ * FETCH from the stream's cursor, which the server bounds).
+ */
+TEST_BOTH(timeouts, statement_timeout_cancels_a_long_batch_stream)
+{
+	expect_cancelled(backend, slow_stream);
 }
 
 /*
@@ -315,4 +369,162 @@ Test(timeouts, options_from_every_source, .timeout = 10)
 		unsetenv(vars[i]);
 		ztoq_config_free(cfg);
 	}
+}
+
+struct stall_at_batch {
+	stall_proxy *proxy;
+	uint64_t t0;
+	size_t batches;
+};
+
+/* Stalls the network once the first batch has arrived. */
+static int stall_after_first_batch(const ztoq_batch *b, void *payload)
+{
+	struct stall_at_batch *at = payload;
+
+	(void)b;
+	if (at->batches++ == 0)
+		at->t0 = stall_now(at->proxy);
+	return 0;
+}
+
+/*
+ * The network goes silent in the middle of a PostgreSQL batch stream: the next FETCH
+ * from its cursor returns ZTOQ_ETIMEOUT, the stream's own transaction is rolled back
+ * and the connection is evicted.
+ */
+Test(timeouts, silent_network_batch_stream_returns, .timeout = 30)
+{
+	stall_proxy *proxy = start_proxy();
+	ztoq_db *db = open_proxied(proxy, "statement_timeout_ms", "1000");
+	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
+	struct stall_at_batch at = {.proxy = proxy};
+	ztoq_session *s;
+	int rc;
+
+	opts.batch_size = 10;
+	test_ok(ztoq_session_open(&s, db));
+	rc = ztoq_batch_stream(NULL, s, "SELECT generate_series(1, 1000)", NULL, 0,
+			       stall_after_first_batch, &at, &opts);
+	expect_timeout(rc, at.t0, 5000);
+	cr_assert_eq(at.batches, 1);
+	cr_assert_eq(ztoq_tx_depth(s), 0, "the stream's transaction is still open");
+	ztoq_session_close(s);
+	expect_evicted(db, 0);
+	resume_and_finish(proxy, db);
+}
+
+/*
+ * A PostgreSQL bulk insert (its own transaction) whose network goes silent when it
+ * sends `statement` returns ZTOQ_ETIMEOUT; nothing is written, the connection is
+ * evicted.
+ */
+static void bulk_through_stall(const char *statement)
+{
+	static const char *const columns[] = {"id"};
+	static const ztoq_type types[] = {ZTOQ_TYPE_INT64};
+	const ztoq_bulk_table table = {"t_bulk_stall", columns, types, NULL, 1};
+	const ztoq_value rows[] = {ZTOQ_INT64(1), ZTOQ_INT64(2), ZTOQ_INT64(3)};
+	stall_proxy *proxy = start_proxy();
+	ztoq_db *db = open_proxied(proxy, "statement_timeout_ms", "1000");
+	ztoq_session *s;
+	uint64_t t0;
+
+	test_ok(ztoq_session_open(&s, db));
+	test_exec(s, "DROP TABLE IF EXISTS t_bulk_stall");
+	test_exec(s, "CREATE TABLE t_bulk_stall (id BIGINT)");
+	stall_proxy_stall_on(proxy, statement);
+	t0 = now_ms();
+	expect_timeout(ztoq_bulk_insert(NULL, s, &table, rows, 3, NULL), t0, 5000);
+	cr_assert_eq(ztoq_tx_depth(s), 0, "the bulk write's transaction is still open");
+	ztoq_session_close(s);
+	expect_evicted(db, 0);
+	resume_and_check(proxy, db, "SELECT COUNT(*) FROM t_bulk_stall", 0);
+}
+
+Test(timeouts, silent_network_bulk_insert_returns, .timeout = 30)
+{
+	bulk_through_stall("unnest(");
+}
+
+/* Its COMMIT is psqlODBC's SQLEndTran, the one call of a commit that waits. */
+Test(timeouts, silent_network_bulk_commit_returns, .timeout = 30)
+{
+	bulk_through_stall("COMMIT");
+}
+
+/*
+ * The network goes silent under the first statement of the first migration's script:
+ * the upgrade returns ZTOQ_ETIMEOUT and the database stays without a table.
+ */
+Test(timeouts, silent_network_migration_returns, .timeout = 30)
+{
+	static const char tables[] = "SELECT COUNT(*) FROM pg_catalog.pg_tables "
+				     "WHERE schemaname = current_schema()";
+	stall_proxy *proxy = start_proxy();
+	ztoq_db *db;
+	uint64_t t0;
+
+	test_pg_reset();
+	db = open_proxied(proxy, "statement_timeout_ms", "1000");
+	stall_proxy_stall_on(proxy, "CREATE TYPE entitytype");
+	t0 = now_ms();
+	expect_timeout(ztoq_migrate_upgrade(db, "head", NULL), t0, 5000);
+	cr_assert(strstr(ztoq_error_last()->message, "migration 1"), "%s",
+		  ztoq_error_last()->message);
+	expect_evicted(db, 0);
+	resume_and_check(proxy, db, tables, 0);
+}
+
+/*
+ * ztoq_health_tables whose count meets a silent network returns the count's
+ * ZTOQ_ETIMEOUT as the last error, and the connection is evicted. (psqlODBC's rollback
+ * on the closed socket succeeds here; test_faults.c makes it fail.)
+ */
+Test(timeouts, silent_network_health_count_returns, .timeout = 30)
+{
+	stall_proxy *proxy = start_proxy();
+	ztoq_table_list *list = NULL;
+	ztoq_session *s;
+	ztoq_db *db;
+	uint64_t t0;
+
+	test_pg_reset();
+	db = open_proxied(proxy, "statement_timeout_ms", "1000");
+	test_ok(ztoq_session_open(&s, db));
+	test_exec(s, "CREATE TABLE t_health_stall (id INTEGER)");
+	test_ok(ztoq_session_close(s));
+	stall_proxy_stall_on(proxy, "SELECT COUNT(*) FROM");
+	t0 = now_ms();
+	expect_timeout(ztoq_health_tables(&list, db, 1), t0, 5000);
+	cr_assert_null(list);
+	cr_assert_eq(ztoq_error_last()->code, ZTOQ_ETIMEOUT, "%s", ztoq_error_last()->message);
+	cr_assert(strstr(ztoq_error_last()->message, "timed out"), "%s",
+		  ztoq_error_last()->message);
+	expect_evicted(db, 0);
+	resume_and_finish(proxy, db);
+}
+
+/*
+ * A transaction that asks for an isolation level: psqlODBC's SQLSetConnectAttr sends
+ * SET SESSION CHARACTERISTICS and waits. Behind a silent network the begin returns
+ * ZTOQ_ETIMEOUT and the connection is evicted.
+ */
+Test(timeouts, silent_network_isolation_returns, .timeout = 30)
+{
+	stall_proxy *proxy = start_proxy();
+	ztoq_db *db = open_proxied(proxy, "statement_timeout_ms", "1000");
+	ztoq_tx_options serializable = ZTOQ_TX_OPTIONS_INIT;
+	ztoq_session *s;
+	uint64_t t0;
+
+	serializable.isolation = ZTOQ_ISOLATION_SERIALIZABLE;
+	test_ok(ztoq_session_open(&s, db));
+	stall_proxy_stall_on(proxy, "ISOLATION");
+	t0 = now_ms();
+	expect_timeout(ztoq_tx_begin(s, &serializable), t0, 5000);
+	cr_assert_eq(ztoq_tx_depth(s), 0);
+	ztoq_session_close(s);
+	expect_evicted(db, 0);
+	resume_and_finish(proxy, db);
 }
