@@ -639,19 +639,24 @@ static int describe(ztoq_stmt *st)
 	return ZTOQ_OK;
 }
 
-/* SQLite: the rows the write just run changed (count_changes; it ran at execute). */
-static int read_changes(ztoq_stmt *st)
+/*
+ * SQLite: the rows the write just run changed (count_changes; it ran at execute).
+ * The write is applied (and in autocommit committed) whatever happens here, so a
+ * failure of this extra query leaves the count unknown (-1) instead of reporting
+ * the write as failed: a caller that retried it would apply it twice.
+ */
+static void read_changes(ztoq_stmt *st)
 {
+	int64_t changes = -1;
 	ztoq_stmt *q;
-	int code;
 
-	if ((code = ztoq_stmt_prepare(&q, st->session, "SELECT changes()")) < 0)
-		return code;
-	if ((code = ztoq_stmt_execute(q)) == ZTOQ_OK && (code = ztoq_stmt_fetch(q)) == ZTOQ_ROW &&
-	    (code = ztoq_stmt_get_int64(q, 0, &st->changes, NULL)) == ZTOQ_OK)
-		code = ztoq_stmt_fetch(q); /* read to its end: nothing stays open */
+	if (ztoq_stmt_prepare(&q, st->session, "SELECT changes()") < 0)
+		return;
+	if (ztoq_stmt_execute(q) == ZTOQ_OK && ztoq_stmt_fetch(q) == ZTOQ_ROW &&
+	    ztoq_stmt_get_int64(q, 0, &changes, NULL) == ZTOQ_OK &&
+	    ztoq_stmt_fetch(q) == ZTOQ_DONE) /* read to its end: nothing stays open */
+		st->changes = changes;
 	ztoq_stmt_finalize(q);
-	return code < 0 ? code : ZTOQ_OK;
 }
 
 ZTOQ_EXTERN(int) ztoq_stmt_execute(ztoq_stmt *st)
@@ -685,7 +690,9 @@ ZTOQ_EXTERN(int) ztoq_stmt_execute(ztoq_stmt *st)
 			return code;
 	}
 	st->cursor_open = st->ncolumns > 0;
-	return st->count_changes ? read_changes(st) : ZTOQ_OK;
+	if (st->count_changes)
+		read_changes(st);
+	return ZTOQ_OK;
 }
 
 /*

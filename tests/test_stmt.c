@@ -444,3 +444,30 @@ Test(stmt, sqlite_plan_reads_the_verb_after_the_ctes)
 	}
 }
 
+/*
+ * A CTE write is counted by a second query, SELECT changes(). When that one fails the
+ * write is already applied (and committed): it is reported done, its count unknown,
+ * so that a caller does not apply it twice. Both SELECT changes() statements the
+ * cache could lend are held, so the count needs a new one, whose allocation fails.
+ */
+Test(stmt, a_failed_count_does_not_fail_the_write_it_follows)
+{
+	ztoq_stmt *st, *held[2];
+
+	open_items(ZTOQ_DB_SQLITE);
+	test_ok(ztoq_stmt_prepare(&held[0], s, "SELECT changes()"));
+	test_ok(ztoq_stmt_prepare(&st, s, "WITH c(x) AS (SELECT MAX(id) + 1 FROM items) "
+					  "INSERT INTO items (id) SELECT COALESCE(x, 1) FROM c"));
+	test_ok(ztoq_stmt_execute(st));
+	cr_assert_eq(ztoq_stmt_rows_affected(st), 1);
+	test_ok(ztoq_stmt_prepare(&held[1], s, "SELECT changes()"));
+	ztoq__alloc_fail_after(1);
+	cr_assert_eq(ztoq_stmt_execute(st), ZTOQ_OK, "%s", ztoq_error_last()->message);
+	ztoq__alloc_fail_after(0);
+	cr_assert_eq(ztoq_stmt_rows_affected(st), -1);
+	cr_assert_eq(test_scalar(s, "SELECT COUNT(*) FROM items"), 2);
+	ztoq_stmt_finalize(st);
+	ztoq_stmt_finalize(held[0]);
+	ztoq_stmt_finalize(held[1]);
+	close_items();
+}
