@@ -144,6 +144,8 @@ ZTOQ_EXTERN(int) ztoq_db_open(ztoq_db **out, const ztoq_config *cfg)
 		goto fail;
 	if ((code = ztoq__config_password(db->cfg, &db->secret)) < 0 ||
 	    (code = ztoq__connstr_compose(&db->connstr, db->cfg, db->secret)) < 0 ||
+	    /* a caller's own string (db_type odbc) may carry one: driver texts get it masked */
+	    (!db->secret && (code = ztoq__connstr_password(&db->secret, db->connstr)) < 0) ||
 	    (code = ztoq_connstr_redact(&db->redacted, db->connstr)) < 0 ||
 	    (code = make_environment(db)) < 0 ||
 	    (code = ztoq__watchdog_new(&db->target.watchdog)) < 0)

@@ -313,6 +313,35 @@ Test(connect, sqlite_path_in_missing_folder)
 	cr_assert_neq(ztoq_error_last()->sqlstate[0], '\0');
 }
 
+/*
+ * A password in the caller's own connection string (db_type odbc) is masked in driver
+ * texts too, not only in the connection string shown: here the driver echoes it as
+ * the user name (PostgreSQL) or a folder of the path (SQLite) it could not open.
+ */
+TEST_BOTH(connect, password_of_a_callers_string_is_not_shown)
+{
+	static const char pw[] = "Zq7Secret";
+	ztoq_config *cfg = test_config(backend);
+	char connstr[512];
+
+	if (backend == ZTOQ_DB_POSTGRESQL)
+		snprintf(connstr, sizeof(connstr),
+			 "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=%s;Database=%s;"
+			 "Uid=%s;Password={%s}",
+			 getenv("ZTOQ_TEST_PG_PORT"), getenv("ZTOQ_TEST_PG_DATABASE"), pw, pw);
+	else
+		snprintf(connstr, sizeof(connstr),
+			 "Driver={SQLite3};Database=/nonexistent-folder/%s/x.db;PWD=%s", pw, pw);
+	ztoq_config_free(cfg);
+	cr_assert_eq(ztoq_config_new(&cfg), 0);
+	test_ok(ztoq_config_set(cfg, "db_type", "odbc"));
+	test_ok(ztoq_config_set(cfg, "dsn", connstr));
+	test_ok(ztoq_config_set(cfg, "connect_timeout_s", "5"));
+	open_fails(cfg);
+	cr_assert(strstr(ztoq_error_last()->message, "***"), "%s", ztoq_error_last()->message);
+	assert_no_secret(pw);
+}
+
 TEST_BOTH(connect, dsn_from_odbc_ini)
 {
 	ztoq_config *cfg;
