@@ -27,4 +27,7 @@ int ztoq__config_password(const ztoq_config *cfg, char **out);
  */
 int ztoq__connstr_compose(char **out, const ztoq_config *cfg, const char *password);
 
+/* The first password attribute's value of `connstr` (or NULL); caller frees (connstr.c). */
+int ztoq__connstr_password(char **out, const char *connstr);
+
 #endif

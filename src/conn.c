@@ -316,7 +316,15 @@ void ztoq__conn_free_stmt(SQLHSTMT handle)
 	ztoq__odbc_unlock();
 }
 
-/* ztoq__conn_exec bounded by `deadline_ns` (0: the statement timeout). */
+/*
+ * ztoq__conn_exec bounded by `deadline_ns` (0: the statement timeout). Not planned
+ * like ztoq_stmt_prepare (ztoq__stmt_plan_sqlite): only the library's fixed strings
+ * come here, and none is left undone by the SQLite driver (StepAPI=1): BEGIN, COMMIT,
+ * SAVEPOINT, DDL and DELETE run at execute, the ping's SELECT is fetched below, and
+ * flag PRAGMAs (query_only, foreign_keys) act at prepare (measured: each read back
+ * set, in and out of a transaction). A new PRAGMA reading a value, or a CTE write,
+ * would have to go through the planner.
+ */
 static int exec_until(ztoq__conn *c, const char *sql, uint64_t deadline_ns)
 {
 	SQLSMALLINT columns = 0;

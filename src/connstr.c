@@ -238,20 +238,50 @@ static size_t value_length(const char *p)
 	return (size_t)(q - p);
 }
 
+/* 1 when the `len` bytes at `s` contain `word` (lower case), whatever their case. */
+static int contains_nocase(const char *s, size_t len, const char *word)
+{
+	size_t wlen = strlen(word);
+
+	for (size_t i = 0; i + wlen <= len; i++)
+		if (strncasecmp(s + i, word, wlen) == 0)
+			return 1;
+	return 0;
+}
+
+/* The key at `*key` without the white space around it (which drivers ignore). */
+static void trim_key(const char **key, size_t *len)
+{
+	while (*len && isspace((unsigned char)(*key)[0]))
+		(*key)++, (*len)--;
+	while (*len && isspace((unsigned char)(*key)[*len - 1]))
+		(*len)--;
+}
+
+/* A key naming a password: Pwd, Password, and any other that contains one of them. */
+static int is_password_key(const char *key, size_t len)
+{
+	trim_key(&key, &len);
+	return contains_nocase(key, len, "pwd") || contains_nocase(key, len, "password");
+}
+
 /*
- * Attributes whose value can carry a secret: Pwd and Password (psqlODBC, the SQLite
- * driver), psqlODBC's pqopt (libpq options such as password=...) and ConnSettings (SQL
- * run at connect), with their abbreviations D5 and A6. Case and white space around the
- * key do not matter, as they do not to the drivers.
+ * Attributes whose value can carry a secret: those of is_password_key(), any other
+ * whose key contains secret, token or key (AccessToken, ClientSecret, SSLKey: a masked
+ * key path is harmless), psqlODBC's pqopt (libpq options such as password=...) and
+ * ConnSettings (SQL run at connect), with their abbreviations D5 and A6. Case and
+ * white space around the key do not matter, as they do not to the drivers.
  */
 static int is_secret_key(const char *key, size_t len)
 {
-	static const char *const keys[] = {"pwd", "password", "pqopt", "d5", "connsettings", "a6"};
+	static const char *const keys[] = {"pqopt", "d5", "connsettings", "a6"};
 
-	while (len && isspace((unsigned char)key[0]))
-		key++, len--;
-	while (len && isspace((unsigned char)key[len - 1]))
-		len--;
+	if (is_password_key(key, len))
+		return 1;
+	trim_key(&key, &len);
+	if (contains_nocase(key, len, "secret") || contains_nocase(key, len, "token") ||
+	    contains_nocase(key, len, "key"))
+		return 1;
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		if (len == strlen(keys[i]) && strncasecmp(key, keys[i], len) == 0)
 			return 1;
@@ -289,4 +319,53 @@ ZTOQ_EXTERN(int) ztoq_connstr_redact(char **out, const char *connstr)
 	if (!b.data)
 		ztoq__buf_puts(&b, "");
 	return ztoq__buf_detach(&b, out);
+}
+
+/*
+ * The value of the first password attribute (is_password_key()) of `connstr`, braces
+ * and their '}}' escapes undone, in *out (the caller frees it with
+ * ztoq__free_secret()); NULL when there is none or it is empty. Thread-safe.
+ */
+int ztoq__connstr_password(char **out, const char *connstr)
+{
+	const char *p = connstr;
+
+	*out = NULL;
+	while (*p) {
+		size_t klen = strcspn(p, "=;"), vlen;
+		const char *v, *end;
+		char *w;
+
+		p += klen;
+		if (*p != '=') {
+			p += *p == ';';
+			continue;
+		}
+		v = ++p;
+		vlen = value_length(v);
+		p += vlen;
+		p += *p == ';';
+		if (!is_password_key(v - klen - 1, klen))
+			continue;
+		for (end = v + vlen; v < end && isspace((unsigned char)*v); v++)
+			;
+		if (v == end)
+			return ZTOQ_OK;
+		if (!(*out = w = ztoq__malloc((size_t)(end - v) + 1)))
+			return ztoq__error_nomem();
+		if (*v != '{') {
+			memcpy(w, v, (size_t)(end - v));
+			w[end - v] = '\0';
+			return ZTOQ_OK;
+		}
+		for (v++; v < end && !(*v == '}' && v[1] != '}'); v += 1 + (*v == '}'))
+			*w++ = *v;
+		*w = '\0';
+		if (!**out) {
+			ztoq__free_secret(*out);
+			*out = NULL;
+		}
+		return ZTOQ_OK;
+	}
+	return ZTOQ_OK;
 }

@@ -58,25 +58,51 @@ static uint64_t ms_setting(const ztoq_config *cfg, const char *key)
 }
 
 /*
+ * The file a SQLite path names, for stat(): the path itself, or the path of a `file:`
+ * URI (copied to `buf`). NULL when there is none to check: an in-memory database, a
+ * percent-encoded path, one too long.
+ */
+static const char *file_of(const char *path, char *buf, size_t size)
+{
+	const char *p = path + 5;
+	size_t n;
+
+	if (strncmp(path, "file:", 5) != 0)
+		return path;
+	if (strncmp(p, "//", 2) == 0 && !(p = strchr(p + 2, '/')))
+		return NULL;
+	n = strcspn(p, "?#");
+	if (strstr(path, "mode=memory") || memchr(p, '%', n) || n == 0 || n >= size)
+		return NULL;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+/*
  * Says why a SQLite file could not be opened when the reason is a missing folder, or a
- * missing file that create_if_missing 0 forbids to create.
+ * missing file that create_if_missing 0 forbids to create. A `file:` URI is checked by
+ * its path: stat() of the URI itself always failed, which called every failure of one
+ * "no such file" (the private :memory: URI among them).
  */
 static int explain_sqlite_open(int code, const char *path, int create)
 {
-	char folder[1024];
-	const char *slash = path ? strrchr(path, '/') : NULL;
+	char buf[1024], folder[1024];
+	const char *file = path ? file_of(path, buf, sizeof(buf)) : NULL;
+	const char *slash = file ? strrchr(file, '/') : NULL;
 	struct stat st;
 
-	if (code == ZTOQ_ECONNECT && path && !create && stat(path, &st) != 0) {
-		ztoq__error_append(" (no such file %s; create_if_missing is 0)", path);
+	if (code != ZTOQ_ECONNECT || !file)
+		return code;
+	if (!create && stat(file, &st) != 0) {
+		ztoq__error_append(" (no such file %s; create_if_missing is 0)", file);
 		return ztoq__error_reclassify(ZTOQ_ENOTFOUND);
 	}
-	if (code != ZTOQ_ECONNECT || !slash || strncmp(path, "file:", 5) == 0 ||
-	    (size_t)(slash - path) >= sizeof(folder))
+	if (!slash || (size_t)(slash - file) >= sizeof(folder))
 		return code;
-	memcpy(folder, path, (size_t)(slash - path));
-	folder[slash - path] = '\0';
-	if (slash != path && stat(folder, &st) != 0)
+	memcpy(folder, file, (size_t)(slash - file));
+	folder[slash - file] = '\0';
+	if (slash != file && stat(folder, &st) != 0)
 		ztoq__error_append(" (the folder %s does not exist)", folder);
 	return code;
 }
@@ -144,6 +170,8 @@ ZTOQ_EXTERN(int) ztoq_db_open(ztoq_db **out, const ztoq_config *cfg)
 		goto fail;
 	if ((code = ztoq__config_password(db->cfg, &db->secret)) < 0 ||
 	    (code = ztoq__connstr_compose(&db->connstr, db->cfg, db->secret)) < 0 ||
+	    /* a caller's own string (db_type odbc) may carry one: driver texts get it masked */
+	    (!db->secret && (code = ztoq__connstr_password(&db->secret, db->connstr)) < 0) ||
 	    (code = ztoq_connstr_redact(&db->redacted, db->connstr)) < 0 ||
 	    (code = make_environment(db)) < 0 ||
 	    (code = ztoq__watchdog_new(&db->target.watchdog)) < 0)

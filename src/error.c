@@ -30,6 +30,10 @@ static _Thread_local struct error_state last;
 static _Thread_local struct error_state discarded;
 static _Thread_local unsigned held;
 
+/*
+ * Empties `st` (a thread's own: `last` or `discarded`) to hold a new error of `code`,
+ * with no message or diagnostic yet; wires the public view to its buffers. Returns st.
+ */
 static struct error_state *reset_state(struct error_state *st, int code)
 {
 	memset(&st->pub, 0, sizeof(st->pub));
@@ -48,6 +52,7 @@ static struct error_state *target(void)
 	return st->pub.message ? st : reset_state(st, ZTOQ_OK);
 }
 
+/* The state the next error is recorded in, emptied for one of `code`. */
 static struct error_state *reset(int code)
 {
 	return reset_state(target(), code);
@@ -157,6 +162,19 @@ static void scrub(char *text, const char *secret)
 	}
 }
 
+/* `keep`, or less: a length of `s` (longer than `keep`) not ending inside a UTF-8 character. */
+static size_t utf8_cut(const char *s, size_t keep)
+{
+	while (keep > 0 && ((unsigned char)s[keep] & 0xC0) == 0x80)
+		keep--;
+	return keep;
+}
+
+int ztoq__clip_len(const char *v)
+{
+	return strlen(v) > ZTOQ__SHOWN ? (int)utf8_cut(v, ZTOQ__SHOWN) : ZTOQ__SHOWN;
+}
+
 /*
  * Cuts the context at the start of `message` so that `tail_len` more bytes fit in
  * `size`: the context ends in "..." and is never cut inside a UTF-8 character.
@@ -168,9 +186,7 @@ static size_t fit_context(char *message, size_t size, size_t tail_len)
 
 	if (used + tail_len < size)
 		return used;
-	keep = size > tail_len + 4 ? size - tail_len - 4 : 0;
-	while (keep > 0 && ((unsigned char)message[keep] & 0xC0) == 0x80)
-		keep--;
+	keep = utf8_cut(message, size > tail_len + 4 ? size - tail_len - 4 : 0);
 	memcpy(message + keep, "...", 4);
 	return keep + 3;
 }

@@ -34,11 +34,15 @@ int ztoq__error_append(const char *fmt, ...) __attribute__((format(printf, 1, 2)
 int ztoq__error_reclassify(int code);
 
 /*
- * A value quoted in a message, cut to ZTOQ__SHOWN bytes with "..." so that the words
- * after it survive a 10 KiB value: printf("\"%.*s%s\"", ZTOQ__CLIP(value)).
+ * A value quoted in a message, cut to at most ZTOQ__SHOWN bytes, never inside a UTF-8
+ * character, with "..." so that the words after it survive a 10 KiB value:
+ * printf("\"%.*s%s\"", ZTOQ__CLIP(value)).
  */
 #define ZTOQ__SHOWN 200
-#define ZTOQ__CLIP(v) (int)ZTOQ__SHOWN, (v), strlen(v) > ZTOQ__SHOWN ? "..." : ""
+#define ZTOQ__CLIP(v) ztoq__clip_len(v), (v), strlen(v) > ZTOQ__SHOWN ? "..." : ""
+
+/* How many bytes of `v` ZTOQ__CLIP shows (error.c). Thread-safe. */
+int ztoq__clip_len(const char *v);
 
 /*
  * The first error wins: between ztoq__error_hold() and ztoq__error_release(), a

@@ -29,6 +29,7 @@
 #include "dialect.h"
 #include "error.h"
 #include "session.h"
+#include "stmt.h"
 #include "ztoq/stmt.h"
 
 #define ALEMBIC_TABLE "alembic_version"
@@ -540,6 +541,7 @@ static int run_sql(struct run *r, const ztoq__migration *m, int up)
 	while (next_statement(&pos, &line, &sql, &len, &first)) {
 		ztoq__conn *c = r->s->conn;
 		size_t shown = strcspn(sql, "\n"); /* the statement's first line, without ';' */
+		struct ztoq__sqlite_plan plan = {0};
 		SQLHSTMT h;
 		SQLRETURN rc;
 		int code = ZTOQ_OK;
@@ -549,7 +551,17 @@ static int run_sql(struct run *r, const ztoq__migration *m, int up)
 		index++;
 		if ((code = ztoq__conn_alloc_stmt(c, &h)) < 0)
 			return code;
-		rc = ztoq__conn_execute(c, h, sql, (SQLINTEGER)len);
+		/* a script may hold any statement: planned as ztoq_stmt_prepare plans it */
+		if (c->dialect->type == ZTOQ_DB_SQLITE &&
+		    (code = ztoq__stmt_plan_sqlite(&plan, sql, len)) < 0) {
+			ztoq__conn_free_stmt(h);
+			return code;
+		}
+		rc = plan.static_cursor && !ztoq__stmt_static_cursor(h)
+			     ? SQL_ERROR /* its diagnostic is on h */
+			     : ztoq__conn_execute(c, h, plan.text ? plan.text : sql,
+						  plan.text ? SQL_NTS : (SQLINTEGER)len);
+		ztoq__free(plan.text);
 		if (!SQL_SUCCEEDED(rc) && rc != SQL_NO_DATA)
 			code = ztoq__conn_error(c, SQL_HANDLE_STMT, h,
 						"migration %d %s (%s) failed at statement %u, line %u "

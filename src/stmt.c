@@ -94,52 +94,125 @@ static void evict_one(ztoq__conn *c)
 
 /* ---- how SQLite's driver runs a statement --------------------------------------- */
 
-/*
- * The next word of SQL text at *pos, outside comments, strings and quoted names, with
- * the depth of parentheses it is at; returns its length, 0 at the end. Enough to find
- * the keywords that decide how a statement is run.
- */
-static size_t next_word(const char **pos, int *depth, const char **word)
-{
-	const char *p = *pos, *end;
-	size_t n;
+/* A token of SQL text: a word (keyword or bare name), a quoted string or name, or one
+ * other character; comments are skipped. `depth` counts the parentheses open. */
+struct scan {
+	const char *pos, *end; /* what is left of the text */
+	const char *tok;       /* the current token */
+	size_t len;            /* its length, 0 at the end of the text */
+	int word;              /* it is a word */
+	int depth;             /* parentheses open after it */
+};
 
-	while (*p) {
-		if (p[0] == '-' && p[1] == '-') {
-			p += strcspn(p, "\n");
-		} else if (p[0] == '/' && p[1] == '*') {
-			end = strstr(p + 2, "*/");
-			p = end ? end + 2 : p + strlen(p);
-		} else if (*p == '\'' || *p == '"' || *p == '`' || *p == '[') {
-			end = strchr(p + 1, *p == '[' ? ']' : *p);
-			p = end ? end + 1 : p + strlen(p);
-		} else if (isalpha((unsigned char)*p) || *p == '_') {
-			for (n = 1; isalnum((unsigned char)p[n]) || p[n] == '_' || p[n] == '$'; n++)
-				;
-			*word = p;
-			*pos = p + n;
-			return n;
-		} else {
-			*depth += (*p == '(') - (*p == ')');
-			p++;
-		}
-	}
-	*pos = p;
-	return 0;
+/* A byte of a bare name; a byte >= 0x80 is one of a UTF-8 letter SQLite accepts. */
+static int is_name_byte(unsigned char c)
+{
+	return isalnum(c) || c == '_' || c == '$' || (c & 0x80);
 }
 
-/* 1 when the word of length `n` at `w` is one of the `|`-separated keywords. */
-static int is_one_of(const char *w, size_t n, const char *keywords)
+/* Moves `sc` to its next token; returns its length, 0 at the end. */
+static size_t scan_next(struct scan *sc)
 {
+	const char *p = sc->pos, *e = sc->end, *q;
+
+	for (;;) {
+		if (p < e && isspace((unsigned char)*p)) {
+			p++;
+		} else if (e - p >= 2 && p[0] == '-' && p[1] == '-') {
+			q = memchr(p, '\n', (size_t)(e - p));
+			p = q ? q : e;
+		} else if (e - p >= 2 && p[0] == '/' && p[1] == '*') {
+			for (p += 2; p < e && !(e - p >= 2 && p[0] == '*' && p[1] == '/'); p++)
+				;
+			p = p < e ? p + 2 : e;
+		} else {
+			break;
+		}
+	}
+	sc->tok = p;
+	sc->word = 0;
+	if (p == e) {
+		sc->len = 0;
+	} else if (*p == '\'' || *p == '"' || *p == '`' || *p == '[') {
+		char close = *p == '[' ? ']' : *p;
+
+		/* a doubled quote is one inside the string or name */
+		for (q = p + 1; (q = memchr(q, close, (size_t)(e - q))) && q + 1 < e &&
+				close != ']' && q[1] == close;
+		     q += 2)
+			;
+		sc->len = (size_t)((q ? q + 1 : e) - p);
+	} else if (is_name_byte((unsigned char)*p)) {
+		for (q = p + 1; q < e && is_name_byte((unsigned char)*q); q++)
+			;
+		sc->len = (size_t)(q - p);
+		sc->word = 1;
+	} else {
+		sc->len = 1;
+		sc->depth += (*p == '(') - (*p == ')');
+	}
+	sc->pos = p + sc->len;
+	return sc->len;
+}
+
+/* 1 when the current token is one of the `|`-separated keywords. */
+static int is_one_of(const struct scan *sc, const char *keywords)
+{
+	if (!sc->word)
+		return 0;
 	for (const char *k = keywords; *k; k += strcspn(k, "|") + (k[strcspn(k, "|")] != 0))
-		if (strcspn(k, "|") == n && strncasecmp(w, k, n) == 0)
+		if (strcspn(k, "|") == sc->len && strncasecmp(sc->tok, k, sc->len) == 0)
 			return 1;
 	return 0;
 }
 
+/* 1 when the current token is the character `c`. */
+static int is_char(const struct scan *sc, char c)
+{
+	return sc->len == 1 && !sc->word && sc->tok[0] == c;
+}
+
+/* From a '(' to the token after its ')'; 0 when the text ends first. */
+static size_t skip_group(struct scan *sc)
+{
+	int outer = sc->depth - 1;
+
+	while (scan_next(sc) && !(is_char(sc, ')') && sc->depth == outer))
+		;
+	return sc->len ? scan_next(sc) : 0;
+}
+
+/*
+ * After WITH: skips `[RECURSIVE] name [(columns)] AS [NOT] [MATERIALIZED] (...)
+ * [, ...]` and stops on the word that follows, the statement's verb. 0 when the text
+ * is not of that form.
+ */
+static int skip_ctes(struct scan *sc)
+{
+	if (scan_next(sc) && is_one_of(sc, "recursive"))
+		scan_next(sc);
+	for (;;) {
+		if (!sc->len || is_char(sc, '(') || is_char(sc, ')') || is_char(sc, ','))
+			return 0; /* not a name */
+		if (scan_next(sc) && is_char(sc, '(') && !skip_group(sc))
+			return 0;
+		if (!is_one_of(sc, "as"))
+			return 0;
+		if (scan_next(sc) && is_one_of(sc, "not"))
+			scan_next(sc);
+		if (is_one_of(sc, "materialized"))
+			scan_next(sc);
+		if (!is_char(sc, '(') || !skip_group(sc))
+			return 0;
+		if (!is_char(sc, ','))
+			return sc->word;
+		scan_next(sc);
+	}
+}
+
 #define WRITE_VERBS "insert|update|delete|replace"
 
-/* No-op CTE put before a write with RETURNING and a VALUES query (see plan_sqlite()). */
+/* No-op CTE put before a write with RETURNING and a VALUES query (see below). */
 static const char query_prefix[] = "WITH ztoq__query(x) AS (SELECT 1) ";
 
 /*
@@ -152,40 +225,59 @@ static const char query_prefix[] = "WITH ztoq__query(x) AS (SELECT 1) ";
  * and so did a VALUES query.
  *
  * So: PRAGMA and writes that start with WITH get a static cursor, which makes the
- * driver run them at execute (their rows, if any, kept in memory); a write with
- * RETURNING gets a no-op WITH in front too, so its rows are kept, and so does a
+ * driver run them at execute (their rows, if any, kept in memory); so does a WITH
+ * whose verb is not found (nothing is left to a fetch that may never come). A write
+ * with RETURNING gets a no-op WITH in front too, so its rows are kept, and so does a
  * VALUES query, which then streams like a SELECT; the rows such a write changed are
  * read with changes(). Other statements are left as they were: a SELECT still
- * streams. Called once per statement, before it is prepared.
+ * streams. The verb of a WITH is the word after its CTE list, at depth 0.
  */
-static int plan_sqlite(ztoq_stmt *st, const char *sql)
+int ztoq__stmt_plan_sqlite(struct ztoq__sqlite_plan *plan, const char *sql, size_t len)
 {
-	const char *pos = sql, *w = "";
-	int depth = 0, returning = 0;
-	size_t n = next_word(&pos, &depth, &w);
-	int with = is_one_of(w, n, "with"), pragma = is_one_of(w, n, "pragma");
-	int values = is_one_of(w, n, "values"), write;
+	struct scan sc = {sql, sql + len, sql, 0, 0, 0};
+	int with, pragma, values, write, read = 1, returning = 0;
 
-	while (with && (n = next_word(&pos, &depth, &w)) &&
-	       (depth > 0 || !is_one_of(w, n, "select|values|" WRITE_VERBS)))
-		;
-	write = is_one_of(w, n, WRITE_VERBS);
-	while (write && !returning && (n = next_word(&pos, &depth, &w)))
-		returning = depth == 0 && is_one_of(w, n, "returning");
+	memset(plan, 0, sizeof(*plan));
+	scan_next(&sc);
+	with = is_one_of(&sc, "with");
+	pragma = is_one_of(&sc, "pragma");
+	values = is_one_of(&sc, "values");
+	if (with)
+		read = skip_ctes(&sc) && is_one_of(&sc, "select|values");
+	write = is_one_of(&sc, WRITE_VERBS);
+	while (write && !returning && scan_next(&sc))
+		returning = sc.depth == 0 && is_one_of(&sc, "returning");
 	if ((returning || values) && !with) {
-		size_t len = strlen(sql);
-
-		if (!(st->prepared = ztoq__malloc(sizeof(query_prefix) + len)))
+		if (!(plan->text = ztoq__malloc(sizeof(query_prefix) + len)))
 			return ztoq__error_nomem();
-		memcpy(st->prepared, query_prefix, sizeof(query_prefix) - 1);
-		memcpy(st->prepared + sizeof(query_prefix) - 1, sql, len + 1);
+		memcpy(plan->text, query_prefix, sizeof(query_prefix) - 1);
+		memcpy(plan->text + sizeof(query_prefix) - 1, sql, len);
+		plan->text[sizeof(query_prefix) - 1 + len] = '\0';
 		with = 1;
 	}
-	st->count_changes = write && with;
+	plan->count_changes = write && with;
+	plan->static_cursor = plan->count_changes || pragma || (with && !read);
+	return ZTOQ_OK;
+}
+
+int ztoq__stmt_static_cursor(SQLHSTMT h)
+{
+	return SQL_SUCCEEDED(SQLSetStmtAttr(h, SQL_ATTR_CURSOR_TYPE,
+					    (SQLPOINTER)SQL_CURSOR_STATIC, 0));
+}
+
+/* Plans `st` for the SQLite driver; called once per statement, before it is prepared. */
+static int plan_sqlite(ztoq_stmt *st, const char *sql)
+{
+	struct ztoq__sqlite_plan plan;
+	int code;
+
+	if ((code = ztoq__stmt_plan_sqlite(&plan, sql, strlen(sql))) < 0)
+		return code;
+	st->prepared = plan.text;
+	st->count_changes = plan.count_changes;
 	/* before SQLPrepare: the driver manager refuses the attribute after it */
-	if ((st->count_changes || pragma) &&
-	    !SQL_SUCCEEDED(SQLSetStmtAttr(st->handle, SQL_ATTR_CURSOR_TYPE,
-					  (SQLPOINTER)SQL_CURSOR_STATIC, 0)))
+	if (plan.static_cursor && !ztoq__stmt_static_cursor(st->handle))
 		return ztoq__stmt_error(st, "cannot ask for a static cursor");
 	return ZTOQ_OK;
 }
@@ -547,19 +639,24 @@ static int describe(ztoq_stmt *st)
 	return ZTOQ_OK;
 }
 
-/* SQLite: the rows the write just run changed (count_changes; it ran at execute). */
-static int read_changes(ztoq_stmt *st)
+/*
+ * SQLite: the rows the write just run changed (count_changes; it ran at execute).
+ * The write is applied (and in autocommit committed) whatever happens here, so a
+ * failure of this extra query leaves the count unknown (-1) instead of reporting
+ * the write as failed: a caller that retried it would apply it twice.
+ */
+static void read_changes(ztoq_stmt *st)
 {
+	int64_t changes = -1;
 	ztoq_stmt *q;
-	int code;
 
-	if ((code = ztoq_stmt_prepare(&q, st->session, "SELECT changes()")) < 0)
-		return code;
-	if ((code = ztoq_stmt_execute(q)) == ZTOQ_OK && (code = ztoq_stmt_fetch(q)) == ZTOQ_ROW &&
-	    (code = ztoq_stmt_get_int64(q, 0, &st->changes, NULL)) == ZTOQ_OK)
-		code = ztoq_stmt_fetch(q); /* read to its end: nothing stays open */
+	if (ztoq_stmt_prepare(&q, st->session, "SELECT changes()") < 0)
+		return;
+	if (ztoq_stmt_execute(q) == ZTOQ_OK && ztoq_stmt_fetch(q) == ZTOQ_ROW &&
+	    ztoq_stmt_get_int64(q, 0, &changes, NULL) == ZTOQ_OK &&
+	    ztoq_stmt_fetch(q) == ZTOQ_DONE) /* read to its end: nothing stays open */
+		st->changes = changes;
 	ztoq_stmt_finalize(q);
-	return code < 0 ? code : ZTOQ_OK;
 }
 
 ZTOQ_EXTERN(int) ztoq_stmt_execute(ztoq_stmt *st)
@@ -593,7 +690,9 @@ ZTOQ_EXTERN(int) ztoq_stmt_execute(ztoq_stmt *st)
 			return code;
 	}
 	st->cursor_open = st->ncolumns > 0;
-	return st->count_changes ? read_changes(st) : ZTOQ_OK;
+	if (st->count_changes)
+		read_changes(st);
+	return ZTOQ_OK;
 }
 
 /*

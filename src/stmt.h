@@ -78,4 +78,22 @@ int ztoq__stmt_prepare_bound(ztoq_stmt **out, ztoq_session *s, const char *sql,
  */
 int ztoq__value_number(const ztoq_value *v, int whole, int64_t *i, double *d);
 
+/* How the SQLite driver (StepAPI=1) must be given a statement so that it runs as written. */
+struct ztoq__sqlite_plan {
+	char *text;	   /* text to give the driver instead, or NULL; the caller frees it */
+	int static_cursor; /* set ztoq__stmt_static_cursor() on the fresh handle first */
+	int count_changes; /* a write: its rows affected are changes(), not SQLRowCount */
+};
+
+/*
+ * Plans the `len` bytes of one statement at `sql` for the SQLite driver (stmt.c says
+ * why; docs/design.md "Statements"). Every entry point that gives SQL text to that
+ * driver uses it (stmt.c, migrate.c). Pure function of the text, thread-safe;
+ * ZTOQ_ENOMEM is the only failure.
+ */
+int ztoq__stmt_plan_sqlite(struct ztoq__sqlite_plan *plan, const char *sql, size_t len);
+
+/* Asks for a static cursor on `h` (before SQLPrepare/SQLExecDirect); 0 when refused. */
+int ztoq__stmt_static_cursor(SQLHSTMT h);
+
 #endif

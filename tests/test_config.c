@@ -183,6 +183,22 @@ Test(config, long_bad_value_keeps_the_reason)
 	assert_invalid(ztoq_config_set(cfg, "db_type", value), "...\" (expected sqlite");
 }
 
+/* A long value of multi-byte characters is cut between two of them (é is 2 bytes). */
+Test(config, long_bad_value_is_cut_between_characters)
+{
+	static char value[2 * 150 + 1];
+	const char *msg, *q;
+
+	value[0] = 'x'; /* é from byte 1: the characters cross byte 200 (199-200) */
+	for (int i = 0; i < 149; i++)
+		memcpy(value + 1 + 2 * i, "\xC3\xA9", 2);
+	assert_invalid(ztoq_config_set(cfg, "port", value), "...\" is not a whole number");
+	msg = ztoq_error_last()->message;
+	q = strstr(msg, "...\" is not");
+	cr_assert_eq((unsigned char)q[-1], 0xA9, "cut inside a character: %s", msg);
+	cr_assert_eq((unsigned char)q[-2], 0xC3, "%s", msg);
+}
+
 Test(config, create_if_missing_is_a_switch)
 {
 	cr_assert_str_eq(ztoq_config_get(cfg, "create_if_missing"), "1");

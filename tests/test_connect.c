@@ -291,6 +291,36 @@ TEST_BOTH(connect, unknown_driver_is_enotfound)
 		  ztoq_error_last()->message);
 }
 
+/*
+ * A file: URI of something that exists but cannot be opened is not "no such file": stat() of the
+ * URI itself always failed, so create_if_missing 0 turned any failure into ENOTFOUND.
+ * One that names a missing file is.
+ */
+Test(connect, uri_that_fails_is_not_reported_missing)
+{
+	ztoq_config *cfg = test_config(ZTOQ_DB_SQLITE);
+	char uri[600];
+	int rc;
+
+	/* a folder: it exists, and the driver cannot open it */
+	snprintf(uri, sizeof(uri), "file:%s", getenv("ZTOQ_TEST_TMPDIR"));
+	test_ok(ztoq_config_set(cfg, "db_path", uri));
+	test_ok(ztoq_config_set(cfg, "create_if_missing", "0"));
+	rc = open_fails(cfg);
+	cr_assert_eq(rc, ZTOQ_ECONNECT, "%s: %s", ztoq_error_name(rc), ztoq_error_last()->message);
+	cr_assert_null(strstr(ztoq_error_last()->message, "no such file"), "%s",
+		       ztoq_error_last()->message);
+	/* a URI that names a missing file is still told so */
+	cfg = test_config(ZTOQ_DB_SQLITE);
+	snprintf(uri, sizeof(uri), "file:%s?cache=private", test_path("missing.db"));
+	test_ok(ztoq_config_set(cfg, "db_path", uri));
+	test_ok(ztoq_config_set(cfg, "create_if_missing", "0"));
+	rc = open_fails(cfg);
+	cr_assert_eq(rc, ZTOQ_ENOTFOUND, "%s: %s", ztoq_error_name(rc), ztoq_error_last()->message);
+	cr_assert(strstr(ztoq_error_last()->message, "no such file /"), "%s",
+		  ztoq_error_last()->message);
+}
+
 Test(connect, unknown_dsn_is_enotfound)
 {
 	ztoq_config *cfg = test_config(ZTOQ_DB_SQLITE);
@@ -311,6 +341,35 @@ Test(connect, sqlite_path_in_missing_folder)
 	cr_assert(strstr(ztoq_error_last()->message, "the folder /nonexistent-folder does not exist"),
 		  "%s", ztoq_error_last()->message);
 	cr_assert_neq(ztoq_error_last()->sqlstate[0], '\0');
+}
+
+/*
+ * A password in the caller's own connection string (db_type odbc) is masked in driver
+ * texts too, not only in the connection string shown: here the driver echoes it as
+ * the user name (PostgreSQL) or a folder of the path (SQLite) it could not open.
+ */
+TEST_BOTH(connect, password_of_a_callers_string_is_not_shown)
+{
+	static const char pw[] = "Zq7Secret";
+	ztoq_config *cfg = test_config(backend);
+	char connstr[512];
+
+	if (backend == ZTOQ_DB_POSTGRESQL)
+		snprintf(connstr, sizeof(connstr),
+			 "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=%s;Database=%s;"
+			 "Uid=%s;Password={%s}",
+			 getenv("ZTOQ_TEST_PG_PORT"), getenv("ZTOQ_TEST_PG_DATABASE"), pw, pw);
+	else
+		snprintf(connstr, sizeof(connstr),
+			 "Driver={SQLite3};Database=/nonexistent-folder/%s/x.db;PWD=%s", pw, pw);
+	ztoq_config_free(cfg);
+	cr_assert_eq(ztoq_config_new(&cfg), 0);
+	test_ok(ztoq_config_set(cfg, "db_type", "odbc"));
+	test_ok(ztoq_config_set(cfg, "dsn", connstr));
+	test_ok(ztoq_config_set(cfg, "connect_timeout_s", "5"));
+	open_fails(cfg);
+	cr_assert(strstr(ztoq_error_last()->message, "***"), "%s", ztoq_error_last()->message);
+	assert_no_secret(pw);
 }
 
 TEST_BOTH(connect, dsn_from_odbc_ini)

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "alloc.h"
+#include "config_int.h"
 #include "support.h"
 
 TestSuite(connstr, .timeout = 30);
@@ -137,6 +139,10 @@ Test(connstr, redaction_hides_every_password_form)
 		 "Driver={PostgreSQL Unicode};pqopt=***;Port=1"},
 		{"PQOPT=password=s3cret;D5={password='x;y'};ConnSettings={SET a='s'};A6=z",
 		 "PQOPT=***;D5=***;ConnSettings=***;A6=***"},
+		{"Driver=x;AccessToken=abc;ClientSecret={s;t};KeyStorePassword=k;SSLPassword=p;"
+		 " sslkey =/a/b;auth_token=t;Port=1",
+		 "Driver=x;AccessToken=***;ClientSecret=***;KeyStorePassword=***;SSLPassword=***;"
+		 " sslkey =***;auth_token=***;Port=1"},
 		{"Driver=x", "Driver=x"},
 		{"", ""},
 	};
@@ -145,5 +151,29 @@ Test(connstr, redaction_hides_every_password_form)
 		test_ok(ztoq_connstr_redact(&out, in[i][0]));
 		cr_expect_str_eq(out, in[i][1], "case %zu", i);
 		ztoq_free(out);
+	}
+}
+
+/* The password of a caller's own string, which driver texts are scrubbed of. */
+Test(connstr, password_of_a_connection_string)
+{
+	static const char *const in[][2] = {
+		{"Driver=x;Pwd={a}}b;c};Port=1", "a}b;c"},
+		{"Driver=x; PASSWORD = plain;Port=1", "plain"},
+		{"Driver=x;SSLPassword=k;Pwd=p", "k"},
+		{"Driver=x;pqopt={password=p};Port=1", NULL},
+		{"Driver=x;Pwd=;Port=1", NULL},
+		{"Driver=x;Pwd={}", NULL},
+		{"Driver=x", NULL},
+	};
+	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		char *out;
+
+		test_ok(ztoq__connstr_password(&out, in[i][0]));
+		if (in[i][1])
+			cr_expect_str_eq(out, in[i][1], "case %zu", i);
+		else
+			cr_expect_null(out, "case %zu: %s", i, out);
+		ztoq__free_secret(out);
 	}
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "stmt.h"
 #include "support.h"
 
@@ -379,5 +380,94 @@ TEST_BOTH(stmt, values_statement_delivers_its_rows)
 	open_items(backend);
 	test_ok(ztoq_session_query(s, "VALUES (1), (2), (3)", NULL, 0, count_rows, &rows));
 	cr_assert_eq(rows, 3);
+	close_items();
+}
+
+/*
+ * The verb of a WITH is the word after its CTE list: a name with a byte >= 0x80 is
+ * one word (éselect is not SELECT), and a CTE may be named like a verb (replace).
+ */
+TEST_BOTH(stmt, cte_names_do_not_pass_for_the_verb)
+{
+	int rows = 0;
+
+	open_items(backend);
+	exec_counts("WITH \xC3\xA9select AS (SELECT 1 AS x) "
+		    "INSERT INTO items (id) SELECT x FROM \xC3\xA9select",
+		    NULL, 0, 1, 1);
+	exec_counts("WITH replace(x) AS (SELECT 2), \"del\"\"ete\" AS NOT MATERIALIZED "
+		    "(SELECT 3) INSERT INTO items (id) SELECT x FROM replace",
+		    NULL, 0, 1, 2);
+	test_ok(ztoq_session_query(s, "WITH replace(x) AS (SELECT 1 UNION ALL SELECT 2) "
+				      "SELECT x FROM replace",
+				   NULL, 0, count_rows, &rows));
+	cr_assert_eq(rows, 2);
+	close_items();
+}
+
+/* What the SQLite plan says for each form (static cursor, rewritten, counted). */
+Test(stmt, sqlite_plan_reads_the_verb_after_the_ctes)
+{
+	static const struct {
+		const char *sql;
+		int static_cursor, rewritten, count_changes;
+	} cases[] = {
+		{"SELECT 1", 0, 0, 0},
+		{"WITH replace AS (SELECT 1) SELECT * FROM replace", 0, 0, 0},
+		{"WITH \xC3\xA9select AS (SELECT 1) INSERT INTO t SELECT * FROM \xC3\xA9select", 1,
+		 0, 1},
+		{"WITH RECURSIVE c(x) AS (VALUES(1) UNION ALL SELECT x+1 FROM c WHERE x<5) "
+		 "SELECT x FROM c",
+		 0, 0, 0},
+		{"with a as materialized (select 1), [b] (y) as not materialized (select ')') "
+		 "delete from t where x in (select * from a)",
+		 1, 0, 1},
+		{"WITH c AS (SELECT 1) UPDATE t SET x = 1 RETURNING x", 1, 0, 1},
+		{"-- c\n/* d */ INSERT INTO t VALUES (1) RETURNING id", 1, 1, 1},
+		{"INSERT INTO t SELECT 'returning' FROM u", 0, 0, 0},
+		{"INSERT INTO t (\xC3\xA9returning) VALUES (1)", 0, 0, 0},
+		{"VALUES (1), (2)", 0, 1, 0},
+		{"PRAGMA user_version = 7", 1, 0, 0},
+		{"WITH c AS (SELECT 1) garbage", 1, 0, 0},
+		{"WITH", 1, 0, 0},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ztoq__sqlite_plan plan;
+
+		test_ok(ztoq__stmt_plan_sqlite(&plan, cases[i].sql, strlen(cases[i].sql)));
+		cr_expect_eq(plan.static_cursor, cases[i].static_cursor, "static: %s", cases[i].sql);
+		cr_expect_eq(plan.text != NULL, cases[i].rewritten, "rewritten: %s", cases[i].sql);
+		cr_expect_eq(plan.count_changes, cases[i].count_changes, "counted: %s",
+			     cases[i].sql);
+		ztoq__free(plan.text);
+	}
+}
+
+/*
+ * A CTE write is counted by a second query, SELECT changes(). When that one fails the
+ * write is already applied (and committed): it is reported done, its count unknown,
+ * so that a caller does not apply it twice. Both SELECT changes() statements the
+ * cache could lend are held, so the count needs a new one, whose allocation fails.
+ */
+Test(stmt, a_failed_count_does_not_fail_the_write_it_follows)
+{
+	ztoq_stmt *st, *held[2];
+
+	open_items(ZTOQ_DB_SQLITE);
+	test_ok(ztoq_stmt_prepare(&held[0], s, "SELECT changes()"));
+	test_ok(ztoq_stmt_prepare(&st, s, "WITH c(x) AS (SELECT MAX(id) + 1 FROM items) "
+					  "INSERT INTO items (id) SELECT COALESCE(x, 1) FROM c"));
+	test_ok(ztoq_stmt_execute(st));
+	cr_assert_eq(ztoq_stmt_rows_affected(st), 1);
+	test_ok(ztoq_stmt_prepare(&held[1], s, "SELECT changes()"));
+	ztoq__alloc_fail_after(1);
+	cr_assert_eq(ztoq_stmt_execute(st), ZTOQ_OK, "%s", ztoq_error_last()->message);
+	ztoq__alloc_fail_after(0);
+	cr_assert_eq(ztoq_stmt_rows_affected(st), -1);
+	cr_assert_eq(test_scalar(s, "SELECT COUNT(*) FROM items"), 2);
+	ztoq_stmt_finalize(st);
+	ztoq_stmt_finalize(held[0]);
+	ztoq_stmt_finalize(held[1]);
 	close_items();
 }

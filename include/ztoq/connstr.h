@@ -27,9 +27,10 @@ ZTOQ_EXTERN(int) ztoq_connstr_build(char **out, const ztoq_config *cfg);
 
 /**
  * Copies a connection string with the value of every attribute that can carry a
- * secret replaced by "***": Pwd, Password, pqopt (libpq options, password=... among
- * them), ConnSettings and their psqlODBC abbreviations D5 and A6, in any case and with
- * any white space around the key. This is the form that logs and messages show. The
+ * secret replaced by "***": every key that contains pwd, password, secret, token or
+ * key (Pwd, AccessToken, ClientSecret, KeyStorePassword, SSLKey...), pqopt (libpq
+ * options, password=... among them), ConnSettings and their psqlODBC abbreviations D5
+ * and A6, in any case and with any white space around the key. This is the form that logs and messages show. The
  * caller frees *out with ztoq_free(). Thread-safe.
  */
 ZTOQ_EXTERN(int) ztoq_connstr_redact(char **out, const char *connstr);

@@ -106,7 +106,12 @@ ZTOQ_EXTERN(int) ztoq_stmt_execute(ztoq_stmt *st);
 /** Moves to the next row: ZTOQ_ROW, ZTOQ_DONE, or an error. */
 ZTOQ_EXTERN(int) ztoq_stmt_fetch(ztoq_stmt *st);
 
-/** Rows inserted, updated or deleted by the last execute (-1 if unknown). */
+/**
+ * Rows inserted, updated or deleted by the last execute (-1 if unknown). On SQLite a
+ * write that starts with WITH or has RETURNING is counted by a second query,
+ * `SELECT changes()`; should that one fail, the write (already applied) still
+ * returns ZTOQ_OK and its count is -1: do not retry it.
+ */
 ZTOQ_EXTERN(int64_t) ztoq_stmt_rows_affected(const ztoq_stmt *st);
 
 /** Number of result columns (0 for statements that return no rows). */
@@ -144,7 +149,8 @@ ZTOQ_EXTERN(int) ztoq_stmt_get_value(ztoq_stmt *st, unsigned col, ztoq_value *ou
 
 /**
  * Prepares (cached), binds `nparams` values and executes `sql` in one call, for
- * statements that return no rows. `rows_affected` may be NULL.
+ * statements that return no rows. `rows_affected` may be NULL; it receives -1 when the
+ * count is unknown (see ztoq_stmt_rows_affected()).
  */
 ZTOQ_EXTERN(int) ztoq_session_exec(ztoq_session *s, const char *sql, const ztoq_value *params,
 				   size_t nparams, int64_t *rows_affected);
