@@ -92,30 +92,54 @@ int ztoq__conn_error(ztoq__conn *c, SQLSMALLINT handle_type, SQLHANDLE handle,
 		ztoq__error_append(" (timed out: %s)", c->timed_out == ZTOQ__TIMED_OUT_CLOSED
 			? "no answer from the server in time; the connection was closed"
 			: "cancelled after the time limit");
-		c->timed_out = 0;
 	}
+	c->timed_out = 0;
 	return code;
 }
 
 void ztoq__conn_watch(ztoq__conn *c, SQLHSTMT handle, uint64_t deadline_ns)
 {
+	(void)handle; /* never cancelled itself: see fire() in watchdog.c */
+	if (c->watched) {
+		c->watched++; /* inside another watched call: its deadline stands */
+		return;
+	}
 	if (!c->watchdog || (!deadline_ns && !c->statement_timeout_ns))
 		return;
 	if (!deadline_ns)
 		deadline_ns = ztoq__now_ns() + c->statement_timeout_ns + c->grace_ns;
 	c->timed_out = 0;
 	c->watched = 1;
-	ztoq__watchdog_arm(c->watchdog, c, handle, deadline_ns);
+	ztoq__watchdog_arm(c->watchdog, c, deadline_ns);
 }
 
 void ztoq__conn_unwatch(ztoq__conn *c, SQLRETURN rc)
 {
-	if (!c->watched)
+	int fired;
+
+	if (!c->watched || --c->watched > 0)
 		return;
-	c->watched = 0;
-	ztoq__watchdog_disarm(c->watchdog, c);
-	if (SQL_SUCCEEDED(rc) || rc == SQL_NO_DATA)
-		c->timed_out = 0; /* it finished as the watchdog fired */
+	fired = ztoq__watchdog_disarm(c->watchdog, c);
+	if (fired == ZTOQ__TIMED_OUT_CLOSED) {
+		/* even if the call got its answer first: the connection is gone */
+		c->timed_out = fired;
+		c->broken = 1;
+	} else {
+		/* a cancel that came as the call finished changed nothing */
+		c->timed_out = SQL_SUCCEEDED(rc) || rc == SQL_NO_DATA ? 0 : fired;
+	}
+}
+
+/*
+ * The library's own round trips (the socket check) without a statement timeout:
+ * generous, as they wait for the server only, never for a lock or a computation.
+ */
+#define OWN_ROUND_TRIP_NS (30 * 1000000000ull)
+
+/* The deadline for one of the library's own round trips (0: the statement timeout). */
+static uint64_t own_deadline(const ztoq__conn *c)
+{
+	return c->statement_timeout_ns ? 0 : ztoq__now_ns() + OWN_ROUND_TRIP_NS;
 }
 
 /* Turns a failed connect into a message that says which part of the setup is wrong. */
@@ -148,6 +172,34 @@ static int connect_error(const ztoq__dialect *d, SQLHDBC dbc, const char *redact
  * pqopt): the watchdog steps in only when that answer does not come, after this grace.
  */
 #define SERVER_TIMEOUT_GRACE_NS 1000000000u
+
+static int exec_until(ztoq__conn *c, const char *sql, uint64_t deadline_ns, SQLINTEGER *first);
+
+/*
+ * psqlODBC: whether the socket claimed is the connection's. A DSN may name any port
+ * (every TCP socket is then a candidate), another thread may open one meanwhile, and a
+ * Unix-domain connection has no TCP socket of its own. It is confirmed by a round trip:
+ * the client port the server sees is the socket's own (a direct TCP connection), or the
+ * socket carried the query (through a proxy, which the server sees instead). A socket
+ * that cannot be confirmed is given up: the server's statement_timeout and the
+ * keepalives then bound the connection's calls. A failed query fails the open.
+ * Owner thread.
+ */
+static int confirm_socket(ztoq__conn *c)
+{
+	uint64_t segments = ztoq__watchdog_socket_segments(c);
+	SQLINTEGER port;
+	int code;
+
+	if (c->sock < 0)
+		return ZTOQ_OK;
+	if ((code = exec_until(c, "SELECT inet_client_port()", own_deadline(c), &port)) < 0)
+		return code;
+	if ((port < 0 || port != ztoq__watchdog_socket_port(c)) &&
+	    ztoq__watchdog_socket_segments(c) == segments)
+		ztoq__watchdog_release_socket(c);
+	return ZTOQ_OK;
+}
 
 int ztoq__conn_open(ztoq__conn **out, const ztoq__conn_target *t)
 {
@@ -213,6 +265,12 @@ int ztoq__conn_open(ztoq__conn **out, const ztoq__conn_target *t)
 		c->isolation = 0;
 	c->default_isolation = c->isolation;
 	c->created_ns = c->released_ns = ztoq__now_ns();
+	if ((serialise && dialect->type == ZTOQ_DB_SQLITE &&
+	     (code = ztoq__conn_alloc_stmt(c, &c->cancel_handle)) < 0) ||
+	    (!serialise && (code = confirm_socket(c)) < 0)) {
+		ztoq__conn_close(c);
+		return code;
+	}
 	*out = c;
 	return ZTOQ_OK;
 }
@@ -229,7 +287,9 @@ void ztoq__conn_close(ztoq__conn *c)
 	}
 	if (c->exec_handle)
 		ztoq__conn_free_stmt(c->exec_handle);
-	ztoq__watchdog_release_socket(c); /* before the driver closes it */
+	if (c->cancel_handle)
+		ztoq__conn_free_stmt(c->cancel_handle);
+	ztoq__watchdog_release_socket(c);
 	/* under the lock for unixODBC's lists; psqlODBC only writes its short Terminate
 	 * message, which fits in the socket's buffer, and waits for no answer */
 	ztoq__odbc_lock();
@@ -266,22 +326,34 @@ void ztoq__conn_free_stmt(SQLHSTMT handle)
 	ztoq__odbc_unlock();
 }
 
-/* ztoq__conn_exec bounded by `deadline_ns` (0: the statement timeout). */
-static int exec_until(ztoq__conn *c, const char *sql, uint64_t deadline_ns)
+/*
+ * ztoq__conn_exec bounded by `deadline_ns` (0: the statement timeout). When `first` is
+ * not NULL it gets the first column of the first row as an integer (-1: NULL or none).
+ */
+static int exec_until(ztoq__conn *c, const char *sql, uint64_t deadline_ns, SQLINTEGER *first)
 {
 	SQLSMALLINT columns = 0;
 	SQLRETURN rc;
 	int code = ZTOQ_OK;
 
+	if (first)
+		*first = -1;
 	if (!c->exec_handle && (code = ztoq__conn_alloc_stmt(c, &c->exec_handle)) < 0)
 		return code;
 	ztoq__conn_watch(c, c->exec_handle, deadline_ns);
 	rc = SQLExecDirect(c->exec_handle, (SQLCHAR *)sql, SQL_NTS);
 	/* read a result to its end, so no driver keeps a statement (and a lock) open */
 	if ((SQL_SUCCEEDED(rc) || rc == SQL_NO_DATA) &&
-	    SQL_SUCCEEDED(SQLNumResultCols(c->exec_handle, &columns)) && columns > 0)
-		while (SQL_SUCCEEDED(rc = SQLFetch(c->exec_handle)))
-			;
+	    SQL_SUCCEEDED(SQLNumResultCols(c->exec_handle, &columns)) && columns > 0) {
+		for (SQLLEN row = 0; SQL_SUCCEEDED(rc = SQLFetch(c->exec_handle)); row++) {
+			SQLLEN ind = SQL_NULL_DATA;
+
+			if (first && row == 0 &&
+			    SQL_SUCCEEDED(SQLGetData(c->exec_handle, 1, SQL_C_SLONG, first, 0, &ind)) &&
+			    ind == SQL_NULL_DATA)
+				*first = -1;
+		}
+	}
 	ztoq__conn_unwatch(c, rc);
 	if (!SQL_SUCCEEDED(rc) && rc != SQL_NO_DATA)
 		code = ztoq__conn_error(c, SQL_HANDLE_STMT, c->exec_handle, "%s", sql);
@@ -291,12 +363,12 @@ static int exec_until(ztoq__conn *c, const char *sql, uint64_t deadline_ns)
 
 int ztoq__conn_exec(ztoq__conn *c, const char *sql)
 {
-	return exec_until(c, sql, 0);
+	return exec_until(c, sql, 0, NULL);
 }
 
 int ztoq__conn_ping(ztoq__conn *c, uint64_t deadline_ns)
 {
-	int code = exec_until(c, c->dialect->ping_sql, deadline_ns);
+	int code = exec_until(c, c->dialect->ping_sql, deadline_ns, NULL);
 
 	if (code < 0)
 		c->broken = 1;
