@@ -131,8 +131,9 @@ void ztoq__conn_unwatch(ztoq__conn *c, SQLRETURN rc)
 }
 
 /*
- * The library's own round trips (the socket check) without a statement timeout:
- * generous, as they wait for the server only, never for a lock or a computation.
+ * The library's own round trips that no statement timeout bounds (COMMIT and ROLLBACK
+ * through SQLEndTran, connection attributes, the socket check) without one: generous,
+ * as they wait for the server only, never for a lock or a computation.
  */
 #define OWN_ROUND_TRIP_NS (30 * 1000000000ull)
 
@@ -375,15 +376,35 @@ int ztoq__conn_ping(ztoq__conn *c, uint64_t deadline_ns)
 	return code;
 }
 
+/* SQLSetConnectAttr (psqlODBC sends a statement for some), watched like a round trip. */
+static SQLRETURN set_attr(ztoq__conn *c, SQLINTEGER attr, SQLULEN value)
+{
+	SQLRETURN rc;
+
+	ztoq__conn_watch(c, SQL_NULL_HSTMT, own_deadline(c));
+	rc = SQLSetConnectAttr(c->dbc, attr, (SQLPOINTER)(uintptr_t)value, SQL_IS_UINTEGER);
+	ztoq__conn_unwatch(c, rc);
+	return rc;
+}
+
+/* SQLEndTran (psqlODBC: COMMIT or ROLLBACK), watched like a round trip. */
+static SQLRETURN end_tran(ztoq__conn *c, int commit)
+{
+	SQLRETURN rc;
+
+	ztoq__conn_watch(c, SQL_NULL_HSTMT, own_deadline(c));
+	rc = SQLEndTran(SQL_HANDLE_DBC, c->dbc, commit ? SQL_COMMIT : SQL_ROLLBACK);
+	ztoq__conn_unwatch(c, rc);
+	return rc;
+}
+
 static int set_autocommit(ztoq__conn *c, int on)
 {
 	SQLRETURN rc;
 
 	if (c->autocommit == on)
 		return ZTOQ_OK;
-	rc = SQLSetConnectAttr(c->dbc, SQL_ATTR_AUTOCOMMIT,
-			       (SQLPOINTER)(uintptr_t)(on ? SQL_AUTOCOMMIT_ON : SQL_AUTOCOMMIT_OFF),
-			       SQL_IS_UINTEGER);
+	rc = set_attr(c, SQL_ATTR_AUTOCOMMIT, on ? SQL_AUTOCOMMIT_ON : SQL_AUTOCOMMIT_OFF);
 	if (!SQL_SUCCEEDED(rc))
 		return ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc, "cannot set autocommit %s",
 					on ? "on" : "off");
@@ -397,8 +418,7 @@ int ztoq__conn_set_isolation(ztoq__conn *c, SQLULEN level)
 
 	if (c->isolation == level || level == 0)
 		return ZTOQ_OK;
-	rc = SQLSetConnectAttr(c->dbc, SQL_ATTR_TXN_ISOLATION, (SQLPOINTER)(uintptr_t)level,
-			       SQL_IS_UINTEGER);
+	rc = set_attr(c, SQL_ATTR_TXN_ISOLATION, level);
 	if (!SQL_SUCCEEDED(rc))
 		return ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc,
 					"cannot set the transaction isolation level");
@@ -414,9 +434,7 @@ int ztoq__conn_set_read_only(ztoq__conn *c, int on)
 
 	if (c->read_only == on)
 		return ZTOQ_OK;
-	rc = SQLSetConnectAttr(c->dbc, SQL_ATTR_ACCESS_MODE,
-			       (SQLPOINTER)(uintptr_t)(on ? SQL_MODE_READ_ONLY : SQL_MODE_READ_WRITE),
-			       SQL_IS_UINTEGER);
+	rc = set_attr(c, SQL_ATTR_ACCESS_MODE, on ? SQL_MODE_READ_ONLY : SQL_MODE_READ_WRITE);
 	if (!SQL_SUCCEEDED(rc))
 		return ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc, "cannot set the access mode");
 	/* Drivers accept the access mode and ignore it: the server must enforce it. */
@@ -442,7 +460,7 @@ int ztoq__conn_end(ztoq__conn *c, int commit)
 
 	if (c->dialect->begin_write)
 		code = ztoq__conn_exec(c, commit ? "COMMIT" : "ROLLBACK");
-	else if (!SQL_SUCCEEDED(SQLEndTran(SQL_HANDLE_DBC, c->dbc, commit ? SQL_COMMIT : SQL_ROLLBACK)))
+	else if (!SQL_SUCCEEDED(end_tran(c, commit)))
 		code = ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc, "%s failed",
 					commit ? "commit" : "rollback");
 	c->in_tx = 0;
@@ -458,7 +476,7 @@ int ztoq__conn_end(ztoq__conn *c, int commit)
 	if (code < 0 && commit) {
 		int ended = c->dialect->begin_write
 				    ? ztoq__conn_exec(c, "ROLLBACK") == ZTOQ_OK
-				    : SQL_SUCCEEDED(SQLEndTran(SQL_HANDLE_DBC, c->dbc, SQL_ROLLBACK));
+				    : SQL_SUCCEEDED(end_tran(c, 0));
 		if (!ended)
 			c->broken = 1;
 	}

@@ -302,6 +302,28 @@ Test(timeouts, sqlite_cancels_while_fetching_do_not_crash, .timeout = 30)
 	test_close(db, s);
 }
 
+/*
+ * The network goes silent right before a PostgreSQL COMMIT (SQLEndTran, not a
+ * statement): it returns ZTOQ_ETIMEOUT within the statement timeout and its grace, and
+ * the connection is evicted.
+ */
+Test(timeouts, silent_network_commit_returns, .timeout = 30)
+{
+	stall_proxy *proxy = start_proxy();
+	ztoq_db *db = open_proxied(proxy, "statement_timeout_ms", "1000");
+	ztoq_session *s;
+	uint64_t t0;
+
+	test_ok(ztoq_session_open(&s, db));
+	test_ok(ztoq_tx_begin(s, NULL));
+	cr_assert_eq(test_scalar(s, "SELECT 1"), 1);
+	t0 = stall_now(proxy);
+	expect_timeout(ztoq_tx_commit(s), t0, 5000);
+	ztoq_session_close(s);
+	expect_evicted(db, 0);
+	resume_and_finish(proxy, db);
+}
+
 /* A migrator waits for another's lock at most lock_timeout_ms, then says why. */
 Test(timeouts, migration_lock_wait_is_bounded, .timeout = 30)
 {
