@@ -87,7 +87,9 @@ int ztoq__conn_error(ztoq__conn *c, SQLSMALLINT handle_type, SQLHANDLE handle,
 	}
 	if (code == ZTOQ_EDISCONNECTED || c->timed_out == ZTOQ__TIMED_OUT_CLOSED)
 		c->broken = 1;
-	if (c->timed_out) {
+	/* a lock wait that ended (SQLite: its busy handler ignores the interrupt) stays
+	 * ZTOQ_EBUSY, which callers retry */
+	if (c->timed_out && code != ZTOQ_EBUSY) {
 		code = ztoq__error_reclassify(ZTOQ_ETIMEOUT);
 		ztoq__error_append(" (timed out: %s)", c->timed_out == ZTOQ__TIMED_OUT_CLOSED
 			? "no answer from the server in time; the connection was closed"

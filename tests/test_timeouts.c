@@ -324,6 +324,34 @@ Test(timeouts, silent_network_commit_returns, .timeout = 30)
 	resume_and_finish(proxy, db);
 }
 
+/*
+ * A SQLite lock wait, which the cancel does not interrupt, is bounded by the statement
+ * timeout when it is shorter than busy_timeout_ms, and stays ZTOQ_EBUSY (retryable).
+ */
+Test(timeouts, sqlite_lock_wait_within_statement_timeout_stays_busy, .timeout = 30)
+{
+	ztoq_config *cfg = config_with_timeout(ZTOQ_DB_SQLITE, "1000");
+	ztoq_session *holder, *s;
+	ztoq_db *db;
+	uint64_t t0;
+	int rc;
+
+	test_ok(ztoq_config_set(cfg, "busy_timeout_ms", "10000"));
+	db = open_cfg(cfg);
+	test_ok(ztoq_session_open(&holder, db));
+	test_exec(holder, "CREATE TABLE t_busy (x INTEGER)");
+	test_ok(ztoq_tx_begin(holder, NULL));
+	test_exec(holder, "INSERT INTO t_busy VALUES (1)");
+	test_ok(ztoq_session_open(&s, db));
+	t0 = now_ms();
+	rc = ztoq_tx_begin(s, NULL);
+	cr_assert_eq(rc, ZTOQ_EBUSY, "got %s: %s", ztoq_error_name(rc), ztoq_error_last()->message);
+	cr_assert(now_ms() - t0 < 4000, "waited %llu ms", (unsigned long long)(now_ms() - t0));
+	test_ok(ztoq_session_close(s));
+	test_ok(ztoq_tx_rollback(holder));
+	test_close(db, holder);
+}
+
 /* A migrator waits for another's lock at most lock_timeout_ms, then says why. */
 Test(timeouts, migration_lock_wait_is_bounded, .timeout = 30)
 {
