@@ -352,6 +352,43 @@ Test(timeouts, sqlite_lock_wait_within_statement_timeout_stays_busy, .timeout = 
 	test_close(db, holder);
 }
 
+/*
+ * An idle connection due for validation, and no acquire time to ping it in: the open
+ * fails with ZTOQ_ETIMEOUT and the healthy connection stays (on SQLite :memory:,
+ * evicting the last connection would destroy the database).
+ */
+TEST_BOTH(timeouts, no_time_to_validate_keeps_the_connection)
+{
+	ztoq_config *cfg = test_config(backend);
+	ztoq_pool_stats before, after;
+	ztoq_session *s;
+	ztoq_db *db;
+	int rc;
+
+	if (backend == ZTOQ_DB_SQLITE)
+		test_ok(ztoq_config_set(cfg, "db_path", ":memory:"));
+	test_ok(ztoq_config_set(cfg, "max_connections", "1"));
+	test_ok(ztoq_config_set(cfg, "validate_after_ms", "1"));
+	db = open_cfg(cfg);
+	test_ok(ztoq_session_open(&s, db));
+	test_exec(s, "CREATE TABLE IF NOT EXISTS t_kept (x INTEGER)");
+	test_ok(ztoq_session_close(s));
+	before = check_figures(db);
+	for (int i = 0; i < 20; i++) {
+		test_sleep_ms(5);
+		rc = ztoq_session_open_timeout(&s, db, 0);
+		cr_assert_eq(rc, ZTOQ_ETIMEOUT, "got %s: %s", ztoq_error_name(rc),
+			     ztoq_error_last()->message);
+	}
+	after = check_figures(db);
+	cr_assert_eq(after.created, before.created);
+	cr_assert_eq(after.evicted, before.evicted);
+	cr_assert_eq(after.idle, 1);
+	test_ok(ztoq_session_open_timeout(&s, db, 5000));
+	cr_assert_eq(test_scalar(s, "SELECT COUNT(*) FROM t_kept"), 0);
+	test_close(db, s);
+}
+
 /* A migrator waits for another's lock at most lock_timeout_ms, then says why. */
 Test(timeouts, migration_lock_wait_is_bounded, .timeout = 30)
 {
