@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <string.h>
 
 #include "alloc.h"
 #include "clock.h"
