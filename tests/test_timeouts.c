@@ -10,8 +10,15 @@
 #include <string.h>
 #include <time.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
 #include "stall_proxy.h"
 #include "support.h"
+#include "watchdog.h"
 
 /* Every test has a deadline, so that a regression fails instead of hanging. */
 TestSuite(timeouts, .timeout = 30);
@@ -387,6 +394,63 @@ TEST_BOTH(timeouts, no_time_to_validate_keeps_the_connection)
 	test_ok(ztoq_session_open_timeout(&s, db, 5000));
 	cr_assert_eq(test_scalar(s, "SELECT COUNT(*) FROM t_kept"), 0);
 	test_close(db, s);
+}
+
+/* A TCP socket connected to `listener` on 127.0.0.1 (its accepted end into *peer). */
+static int connect_to(int listener, int *peer)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	cr_assert(fd >= 0);
+	cr_assert_eq(getsockname(listener, (struct sockaddr *)&a, &len), 0);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&a, len), 0);
+	cr_assert((*peer = accept(listener, NULL, NULL)) >= 0);
+	return fd;
+}
+
+/*
+ * psqlODBC closes its socket inside a failing call and the number is reused by another
+ * connection: the watchdog, firing later, shuts down the socket it claimed (its own
+ * duplicate), never the new owner of the number.
+ */
+Test(timeouts, watchdog_never_shuts_a_reused_socket_number, .timeout = 10)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int listener = socket(AF_INET, SOCK_STREAM, 0), first, second, peer1, peer2;
+	ztoq__conn *c = calloc(1, sizeof(*c));
+	ztoq__socket_snapshot before;
+	ztoq__watchdog *w;
+	char byte;
+
+	cr_assert(listener >= 0 && c);
+	cr_assert_eq(bind(listener, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(listen(listener, 4), 0);
+	cr_assert_eq(getsockname(listener, (struct sockaddr *)&a, &len), 0);
+	test_ok(ztoq__watchdog_new(&w));
+	ztoq__watchdog_socket_snapshot(&before, ntohs(a.sin_port));
+	first = connect_to(listener, &peer1);
+	ztoq__watchdog_claim_socket(c, ntohs(a.sin_port), &before);
+	cr_assert(c->sock >= 0, "the new socket was not claimed");
+	close(first); /* the driver's PQfinish */
+	second = connect_to(listener, &peer2);
+	cr_assert_eq(second, first, "the number was not reused: the test proves nothing");
+	ztoq__watchdog_arm(w, c, 1); /* overrun at once */
+	test_sleep_ms(200);
+	cr_assert_eq(ztoq__watchdog_disarm(w, c), ZTOQ__TIMED_OUT_CLOSED);
+	cr_assert_eq(send(second, "x", 1, MSG_NOSIGNAL), 1, "the reused number was shut down");
+	cr_assert_eq(recv(peer2, &byte, 1, 0), 1);
+	cr_assert_eq(recv(peer1, &byte, 1, 0), 0, "the claimed socket was not shut down");
+	ztoq__watchdog_release_socket(c);
+	cr_assert_eq(c->sock, -1);
+	ztoq__watchdog_free(w);
+	free(c);
+	close(second);
+	close(peer1);
+	close(peer2);
+	close(listener);
 }
 
 /* A migrator waits for another's lock at most lock_timeout_ms, then says why. */
