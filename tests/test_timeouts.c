@@ -411,29 +411,43 @@ static int connect_to(int listener, int *peer)
 }
 
 /*
+ * A connection (only what the watchdog uses) whose socket to a listener of 127.0.0.1
+ * (*listener, *peer: the accepted end) is claimed, its descriptor into *fd.
+ */
+static ztoq__conn *claimed_conn(ztoq__watchdog *w, int *listener, int *fd, int *peer)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	ztoq__conn *c = calloc(1, sizeof(*c));
+	ztoq__socket_snapshot before;
+
+	*listener = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert(*listener >= 0 && c);
+	cr_assert_eq(bind(*listener, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(listen(*listener, 4), 0);
+	cr_assert_eq(getsockname(*listener, (struct sockaddr *)&a, &len), 0);
+	c->watchdog = w;
+	ztoq__watchdog_socket_snapshot(&before, ntohs(a.sin_port));
+	*fd = connect_to(*listener, peer);
+	ztoq__watchdog_claim_socket(c, ntohs(a.sin_port), &before);
+	cr_assert(c->sock >= 0, "the new socket was not claimed");
+	return c;
+}
+
+/*
  * psqlODBC closes its socket inside a failing call and the number is reused by another
  * connection: the watchdog, firing later, shuts down the socket it claimed (its own
  * duplicate), never the new owner of the number.
  */
 Test(timeouts, watchdog_never_shuts_a_reused_socket_number, .timeout = 10)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	int listener = socket(AF_INET, SOCK_STREAM, 0), first, second, peer1, peer2;
-	ztoq__conn *c = calloc(1, sizeof(*c));
-	ztoq__socket_snapshot before;
+	int listener, first, second, peer1, peer2;
 	ztoq__watchdog *w;
+	ztoq__conn *c;
 	char byte;
 
-	cr_assert(listener >= 0 && c);
-	cr_assert_eq(bind(listener, (struct sockaddr *)&a, sizeof(a)), 0);
-	cr_assert_eq(listen(listener, 4), 0);
-	cr_assert_eq(getsockname(listener, (struct sockaddr *)&a, &len), 0);
 	test_ok(ztoq__watchdog_new(&w));
-	ztoq__watchdog_socket_snapshot(&before, ntohs(a.sin_port));
-	first = connect_to(listener, &peer1);
-	ztoq__watchdog_claim_socket(c, ntohs(a.sin_port), &before);
-	cr_assert(c->sock >= 0, "the new socket was not claimed");
+	c = claimed_conn(w, &listener, &first, &peer1);
 	close(first); /* the driver's PQfinish */
 	second = connect_to(listener, &peer2);
 	cr_assert_eq(second, first, "the number was not reused: the test proves nothing");
@@ -450,6 +464,31 @@ Test(timeouts, watchdog_never_shuts_a_reused_socket_number, .timeout = 10)
 	close(second);
 	close(peer1);
 	close(peer2);
+	close(listener);
+}
+
+/*
+ * The watchdog shuts the socket as the call gets its answer (a late fire): the call
+ * succeeded, but the connection is gone and must be marked broken, not forgotten.
+ */
+Test(timeouts, late_fire_marks_the_connection_broken, .timeout = 10)
+{
+	int listener, fd, peer;
+	ztoq__watchdog *w;
+	ztoq__conn *c;
+
+	test_ok(ztoq__watchdog_new(&w));
+	c = claimed_conn(w, &listener, &fd, &peer);
+	ztoq__conn_watch(c, SQL_NULL_HSTMT, 1); /* overrun at once */
+	test_sleep_ms(200);
+	ztoq__conn_unwatch(c, SQL_SUCCESS);
+	cr_assert(c->broken, "a connection whose socket was shut down is kept");
+	cr_assert_eq(c->timed_out, ZTOQ__TIMED_OUT_CLOSED);
+	ztoq__watchdog_release_socket(c);
+	ztoq__watchdog_free(w);
+	free(c);
+	close(fd);
+	close(peer);
 	close(listener);
 }
 
