@@ -4,6 +4,8 @@
  * validation ping within the acquire deadline, a PostgreSQL connect that stalls while
  * other managers work, and a migrator waiting for another's lock.
  */
+#define _GNU_SOURCE /* RTLD_NEXT */
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -490,6 +492,62 @@ Test(timeouts, late_fire_marks_the_connection_broken, .timeout = 10)
 	close(fd);
 	close(peer);
 	close(listener);
+}
+
+/* When > 0: the next SQLDriverConnect first opens a TCP socket to this port of
+ * 127.0.0.1 (into foreign_fd), as another thread of the application could. */
+static int foreign_port;
+static int foreign_fd = -1;
+
+/* The driver manager's SQLDriverConnect, after opening the foreign socket if asked. */
+SQLRETURN SQL_API SQLDriverConnect(SQLHDBC dbc, SQLHWND window, SQLCHAR *in, SQLSMALLINT in_len,
+				   SQLCHAR *out, SQLSMALLINT out_max, SQLSMALLINT *out_len,
+				   SQLUSMALLINT completion)
+{
+	SQLRETURN (*real)(SQLHDBC, SQLHWND, SQLCHAR *, SQLSMALLINT, SQLCHAR *, SQLSMALLINT,
+			  SQLSMALLINT *, SQLUSMALLINT);
+
+	*(void **)&real = dlsym(RTLD_NEXT, "SQLDriverConnect");
+	if (foreign_port > 0) {
+		struct sockaddr_in a = {.sin_family = AF_INET,
+					.sin_port = htons((uint16_t)foreign_port),
+					.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+
+		foreign_port = 0;
+		foreign_fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (foreign_fd >= 0 && connect(foreign_fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+			close(foreign_fd);
+			foreign_fd = -1;
+		}
+	}
+	return real(dbc, window, in, in_len, out, out_max, out_len, completion);
+}
+
+/*
+ * A PostgreSQL connection over a Unix-domain socket has no TCP socket of its own: a TCP
+ * socket another thread opens to the same port during its connect is not taken for
+ * its socket, and an overrun call (the server's own bound turned off) shuts nothing.
+ */
+Test(timeouts, unix_socket_connection_claims_no_foreign_socket, .timeout = 30)
+{
+	ztoq_config *cfg = config_with_timeout(ZTOQ_DB_POSTGRESQL, "500");
+	const char *dir = getenv("ZTOQ_TEST_PG_SOCKET_DIR");
+	ztoq_session *s;
+	ztoq_db *db;
+
+	cr_assert(dir, "no ZTOQ_TEST_PG_SOCKET_DIR");
+	test_ok(ztoq_config_set(cfg, "host", dir));
+	test_ok(ztoq_config_set(cfg, "max_connections", "1"));
+	foreign_port = atoi(getenv("ZTOQ_TEST_PG_PORT"));
+	db = open_cfg(cfg);
+	test_ok(ztoq_session_open(&s, db));
+	cr_assert(foreign_fd >= 0, "no foreign socket was opened during the connect");
+	test_exec(s, "SET statement_timeout = 0");
+	cr_assert_eq(test_scalar(s, "SELECT COUNT(*) FROM (SELECT pg_sleep(2.5)) z"), 1);
+	cr_assert_eq(send(foreign_fd, "x", 1, MSG_NOSIGNAL), 1,
+		     "the watchdog shut down another thread's socket");
+	close(foreign_fd);
+	test_close(db, s);
 }
 
 /* A migrator waits for another's lock at most lock_timeout_ms, then says why. */
