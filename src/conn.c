@@ -87,35 +87,62 @@ int ztoq__conn_error(ztoq__conn *c, SQLSMALLINT handle_type, SQLHANDLE handle,
 	}
 	if (code == ZTOQ_EDISCONNECTED || c->timed_out == ZTOQ__TIMED_OUT_CLOSED)
 		c->broken = 1;
-	if (c->timed_out) {
+	/* a lock wait that ended (SQLite: its busy handler ignores the interrupt) stays
+	 * ZTOQ_EBUSY, which callers retry */
+	if (c->timed_out && code != ZTOQ_EBUSY) {
 		code = ztoq__error_reclassify(ZTOQ_ETIMEOUT);
 		ztoq__error_append(" (timed out: %s)", c->timed_out == ZTOQ__TIMED_OUT_CLOSED
 			? "no answer from the server in time; the connection was closed"
 			: "cancelled after the time limit");
-		c->timed_out = 0;
 	}
+	c->timed_out = 0;
 	return code;
 }
 
 void ztoq__conn_watch(ztoq__conn *c, SQLHSTMT handle, uint64_t deadline_ns)
 {
+	(void)handle; /* never cancelled itself: see fire() in watchdog.c */
+	if (c->watched) {
+		c->watched++; /* inside another watched call: its deadline stands */
+		return;
+	}
 	if (!c->watchdog || (!deadline_ns && !c->statement_timeout_ns))
 		return;
 	if (!deadline_ns)
 		deadline_ns = ztoq__now_ns() + c->statement_timeout_ns + c->grace_ns;
 	c->timed_out = 0;
 	c->watched = 1;
-	ztoq__watchdog_arm(c->watchdog, c, handle, deadline_ns);
+	ztoq__watchdog_arm(c->watchdog, c, deadline_ns);
 }
 
 void ztoq__conn_unwatch(ztoq__conn *c, SQLRETURN rc)
 {
-	if (!c->watched)
+	int fired;
+
+	if (!c->watched || --c->watched > 0)
 		return;
-	c->watched = 0;
-	ztoq__watchdog_disarm(c->watchdog, c);
-	if (SQL_SUCCEEDED(rc) || rc == SQL_NO_DATA)
-		c->timed_out = 0; /* it finished as the watchdog fired */
+	fired = ztoq__watchdog_disarm(c->watchdog, c);
+	if (fired == ZTOQ__TIMED_OUT_CLOSED) {
+		/* even if the call got its answer first: the connection is gone */
+		c->timed_out = fired;
+		c->broken = 1;
+	} else {
+		/* a cancel that came as the call finished changed nothing */
+		c->timed_out = SQL_SUCCEEDED(rc) || rc == SQL_NO_DATA ? 0 : fired;
+	}
+}
+
+/*
+ * The library's own round trips that no statement timeout bounds (COMMIT and ROLLBACK
+ * through SQLEndTran, connection attributes, the socket check) without one: generous,
+ * as they wait for the server only, never for a lock or a computation.
+ */
+#define OWN_ROUND_TRIP_NS (30 * 1000000000ull)
+
+/* The deadline for one of the library's own round trips (0: the statement timeout). */
+static uint64_t own_deadline(const ztoq__conn *c)
+{
+	return c->statement_timeout_ns ? 0 : ztoq__now_ns() + OWN_ROUND_TRIP_NS;
 }
 
 SQLRETURN ztoq__conn_execute(ztoq__conn *c, SQLHSTMT h, const char *sql, SQLINTEGER len)
@@ -134,36 +161,6 @@ SQLRETURN ztoq__conn_fetch(ztoq__conn *c, SQLHSTMT h)
 
 	ztoq__conn_watch(c, h, 0);
 	rc = SQLFetch(h);
-	ztoq__conn_unwatch(c, rc);
-	return rc;
-}
-
-/*
- * SQLEndTran under the watchdog (psqlODBC sends COMMIT or ROLLBACK and waits for the
- * answer); SQLite ends its transactions in SQL, through ztoq__conn_exec.
- */
-static SQLRETURN end_tran(ztoq__conn *c, int commit)
-{
-	SQLRETURN rc;
-
-	ztoq__conn_watch(c, SQL_NULL_HSTMT, 0);
-	rc = SQLEndTran(SQL_HANDLE_DBC, c->dbc, commit ? SQL_COMMIT : SQL_ROLLBACK);
-	ztoq__conn_unwatch(c, rc);
-	return rc;
-}
-
-/*
- * SQLSetConnectAttr of a connection open, under the watchdog: psqlODBC sends SET
- * SESSION CHARACTERISTICS for SQL_ATTR_TXN_ISOLATION and waits for the answer (seen
- * hanging behind the stall proxy), and a COMMIT when autocommit is turned on in a
- * transaction.
- */
-static SQLRETURN set_connect_attr(ztoq__conn *c, SQLINTEGER attr, SQLULEN value)
-{
-	SQLRETURN rc;
-
-	ztoq__conn_watch(c, SQL_NULL_HSTMT, 0);
-	rc = SQLSetConnectAttr(c->dbc, attr, (SQLPOINTER)(uintptr_t)value, SQL_IS_UINTEGER);
 	ztoq__conn_unwatch(c, rc);
 	return rc;
 }
@@ -198,6 +195,34 @@ static int connect_error(const ztoq__dialect *d, SQLHDBC dbc, const char *redact
  * pqopt): the watchdog steps in only when that answer does not come, after this grace.
  */
 #define SERVER_TIMEOUT_GRACE_NS 1000000000u
+
+static int exec_until(ztoq__conn *c, const char *sql, uint64_t deadline_ns, SQLINTEGER *first);
+
+/*
+ * psqlODBC: whether the socket claimed is the connection's. A DSN may name any port
+ * (every TCP socket is then a candidate), another thread may open one meanwhile, and a
+ * Unix-domain connection has no TCP socket of its own. It is confirmed by a round trip:
+ * the client port the server sees is the socket's own (a direct TCP connection), or the
+ * socket carried the query (through a proxy, which the server sees instead). A socket
+ * that cannot be confirmed is given up: the server's statement_timeout and the
+ * keepalives then bound the connection's calls. A failed query fails the open.
+ * Owner thread.
+ */
+static int confirm_socket(ztoq__conn *c)
+{
+	uint64_t segments = ztoq__watchdog_socket_segments(c);
+	SQLINTEGER port;
+	int code;
+
+	if (c->sock < 0)
+		return ZTOQ_OK;
+	if ((code = exec_until(c, "SELECT inet_client_port()", own_deadline(c), &port)) < 0)
+		return code;
+	if ((port < 0 || port != ztoq__watchdog_socket_port(c)) &&
+	    ztoq__watchdog_socket_segments(c) == segments)
+		ztoq__watchdog_release_socket(c);
+	return ZTOQ_OK;
+}
 
 int ztoq__conn_open(ztoq__conn **out, const ztoq__conn_target *t)
 {
@@ -263,6 +288,12 @@ int ztoq__conn_open(ztoq__conn **out, const ztoq__conn_target *t)
 		c->isolation = 0;
 	c->default_isolation = c->isolation;
 	c->created_ns = c->released_ns = ztoq__now_ns();
+	if ((serialise && dialect->type == ZTOQ_DB_SQLITE &&
+	     (code = ztoq__conn_alloc_stmt(c, &c->cancel_handle)) < 0) ||
+	    (!serialise && (code = confirm_socket(c)) < 0)) {
+		ztoq__conn_close(c);
+		return code;
+	}
 	*out = c;
 	return ZTOQ_OK;
 }
@@ -279,7 +310,9 @@ void ztoq__conn_close(ztoq__conn *c)
 	}
 	if (c->exec_handle)
 		ztoq__conn_free_stmt(c->exec_handle);
-	ztoq__watchdog_release_socket(c); /* before the driver closes it */
+	if (c->cancel_handle)
+		ztoq__conn_free_stmt(c->cancel_handle);
+	ztoq__watchdog_release_socket(c);
 	/* under the lock for unixODBC's lists; psqlODBC only writes its short Terminate
 	 * message, which fits in the socket's buffer, and waits for no answer */
 	ztoq__odbc_lock();
@@ -317,29 +350,39 @@ void ztoq__conn_free_stmt(SQLHSTMT handle)
 }
 
 /*
- * ztoq__conn_exec bounded by `deadline_ns` (0: the statement timeout). Not planned
- * like ztoq_stmt_prepare (ztoq__stmt_plan_sqlite): only the library's fixed strings
- * come here, and none is left undone by the SQLite driver (StepAPI=1): BEGIN, COMMIT,
- * SAVEPOINT, DDL and DELETE run at execute, the ping's SELECT is fetched below, and
- * flag PRAGMAs (query_only, foreign_keys) act at prepare (measured: each read back
+ * ztoq__conn_exec bounded by `deadline_ns` (0: the statement timeout). When `first` is
+ * not NULL it gets the first column of the first row as an integer (-1: NULL or none).
+ * Not planned like ztoq_stmt_prepare (ztoq__stmt_plan_sqlite): only the library's fixed
+ * strings come here, and none is left undone by the SQLite driver (StepAPI=1): BEGIN,
+ * COMMIT, SAVEPOINT, DDL and DELETE run at execute, a SELECT's rows are fetched below,
+ * and flag PRAGMAs (query_only, foreign_keys) act at prepare (measured: each read back
  * set, in and out of a transaction). A new PRAGMA reading a value, or a CTE write,
  * would have to go through the planner.
  */
-static int exec_until(ztoq__conn *c, const char *sql, uint64_t deadline_ns)
+static int exec_until(ztoq__conn *c, const char *sql, uint64_t deadline_ns, SQLINTEGER *first)
 {
 	SQLSMALLINT columns = 0;
 	SQLRETURN rc;
 	int code = ZTOQ_OK;
 
+	if (first)
+		*first = -1;
 	if (!c->exec_handle && (code = ztoq__conn_alloc_stmt(c, &c->exec_handle)) < 0)
 		return code;
 	ztoq__conn_watch(c, c->exec_handle, deadline_ns);
 	rc = SQLExecDirect(c->exec_handle, (SQLCHAR *)sql, SQL_NTS);
 	/* read a result to its end, so no driver keeps a statement (and a lock) open */
 	if ((SQL_SUCCEEDED(rc) || rc == SQL_NO_DATA) &&
-	    SQL_SUCCEEDED(SQLNumResultCols(c->exec_handle, &columns)) && columns > 0)
-		while (SQL_SUCCEEDED(rc = SQLFetch(c->exec_handle)))
-			;
+	    SQL_SUCCEEDED(SQLNumResultCols(c->exec_handle, &columns)) && columns > 0) {
+		for (SQLLEN row = 0; SQL_SUCCEEDED(rc = SQLFetch(c->exec_handle)); row++) {
+			SQLLEN ind = SQL_NULL_DATA;
+
+			if (first && row == 0 &&
+			    SQL_SUCCEEDED(SQLGetData(c->exec_handle, 1, SQL_C_SLONG, first, 0, &ind)) &&
+			    ind == SQL_NULL_DATA)
+				*first = -1;
+		}
+	}
 	ztoq__conn_unwatch(c, rc);
 	if (!SQL_SUCCEEDED(rc) && rc != SQL_NO_DATA)
 		code = ztoq__conn_error(c, SQL_HANDLE_STMT, c->exec_handle, "%s", sql);
@@ -349,16 +392,38 @@ static int exec_until(ztoq__conn *c, const char *sql, uint64_t deadline_ns)
 
 int ztoq__conn_exec(ztoq__conn *c, const char *sql)
 {
-	return exec_until(c, sql, 0);
+	return exec_until(c, sql, 0, NULL);
 }
 
 int ztoq__conn_ping(ztoq__conn *c, uint64_t deadline_ns)
 {
-	int code = exec_until(c, c->dialect->ping_sql, deadline_ns);
+	int code = exec_until(c, c->dialect->ping_sql, deadline_ns, NULL);
 
 	if (code < 0)
 		c->broken = 1;
 	return code;
+}
+
+/* SQLSetConnectAttr (psqlODBC sends a statement for some), watched like a round trip. */
+static SQLRETURN set_attr(ztoq__conn *c, SQLINTEGER attr, SQLULEN value)
+{
+	SQLRETURN rc;
+
+	ztoq__conn_watch(c, SQL_NULL_HSTMT, own_deadline(c));
+	rc = SQLSetConnectAttr(c->dbc, attr, (SQLPOINTER)(uintptr_t)value, SQL_IS_UINTEGER);
+	ztoq__conn_unwatch(c, rc);
+	return rc;
+}
+
+/* SQLEndTran (psqlODBC: COMMIT or ROLLBACK), watched like a round trip. */
+static SQLRETURN end_tran(ztoq__conn *c, int commit)
+{
+	SQLRETURN rc;
+
+	ztoq__conn_watch(c, SQL_NULL_HSTMT, own_deadline(c));
+	rc = SQLEndTran(SQL_HANDLE_DBC, c->dbc, commit ? SQL_COMMIT : SQL_ROLLBACK);
+	ztoq__conn_unwatch(c, rc);
+	return rc;
 }
 
 static int set_autocommit(ztoq__conn *c, int on)
@@ -367,7 +432,7 @@ static int set_autocommit(ztoq__conn *c, int on)
 
 	if (c->autocommit == on)
 		return ZTOQ_OK;
-	rc = set_connect_attr(c, SQL_ATTR_AUTOCOMMIT, on ? SQL_AUTOCOMMIT_ON : SQL_AUTOCOMMIT_OFF);
+	rc = set_attr(c, SQL_ATTR_AUTOCOMMIT, on ? SQL_AUTOCOMMIT_ON : SQL_AUTOCOMMIT_OFF);
 	if (!SQL_SUCCEEDED(rc))
 		return ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc, "cannot set autocommit %s",
 					on ? "on" : "off");
@@ -381,7 +446,7 @@ int ztoq__conn_set_isolation(ztoq__conn *c, SQLULEN level)
 
 	if (c->isolation == level || level == 0)
 		return ZTOQ_OK;
-	rc = set_connect_attr(c, SQL_ATTR_TXN_ISOLATION, level);
+	rc = set_attr(c, SQL_ATTR_TXN_ISOLATION, level);
 	if (!SQL_SUCCEEDED(rc))
 		return ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc,
 					"cannot set the transaction isolation level");
@@ -397,7 +462,7 @@ int ztoq__conn_set_read_only(ztoq__conn *c, int on)
 
 	if (c->read_only == on)
 		return ZTOQ_OK;
-	rc = set_connect_attr(c, SQL_ATTR_ACCESS_MODE, on ? SQL_MODE_READ_ONLY : SQL_MODE_READ_WRITE);
+	rc = set_attr(c, SQL_ATTR_ACCESS_MODE, on ? SQL_MODE_READ_ONLY : SQL_MODE_READ_WRITE);
 	if (!SQL_SUCCEEDED(rc))
 		return ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc, "cannot set the access mode");
 	/* Drivers accept the access mode and ignore it: the server must enforce it. */

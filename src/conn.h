@@ -51,16 +51,23 @@ typedef struct ztoq__conn {
 	unsigned nstmts;
 	struct ztoq__conn *next;   /* pool's idle list */
 
-	/* bounded calls (watchdog.c); the watch_ fields are guarded by the watchdog */
+	/* bounded calls (watchdog.c) */
 	ztoq__watchdog *watchdog;
 	uint64_t statement_timeout_ns; /* 0: statements are not bounded */
 	uint64_t grace_ns;         /* added to it where the server bounds statements itself */
-	int watched;               /* a watched call is running (owner's view) */
+	int watched;               /* depth of ztoq__conn_watch calls (owner's view) */
 	int timed_out;             /* ZTOQ__TIMED_OUT_*: the watchdog ended the last call */
-	int sock;                  /* the connection's TCP socket, or -1 when unknown */
+	SQLHSTMT cancel_handle;    /* SQLite: an idle handle only the watchdog cancels */
+	/* written under watchdog.c's sockets_lock, by the owner only (claim and release);
+	 * the watchdog reads sock while the conn is watched, when nobody writes it */
+	int sock;                  /* a duplicate of the connection's TCP socket, or -1 */
+	ino_t sock_ino;            /* that socket's inode, to know it by */
+	struct ztoq__conn *sock_next;
+	/* guarded by the watchdog's mutex */
 	uint64_t watch_deadline;   /* 0: not on the watchdog's list */
-	SQLHSTMT watch_handle;
-	struct ztoq__conn *watch_next, *watch_prev, *sock_next;
+	int firing;                /* the watchdog is acting on it, outside its mutex */
+	int fired;                 /* what it did (ZTOQ__TIMED_OUT_*), for disarm */
+	struct ztoq__conn *watch_next, *watch_prev;
 } ztoq__conn;
 
 /*
@@ -82,8 +89,9 @@ void ztoq__conn_free_stmt(SQLHSTMT handle);
 
 /*
  * Opens a connection to `t` (which must outlive it). Only the SQLite driver's connect
- * (and any driver the dialect does not know) runs under ztoq__odbc_lock().
- * Returns ZTOQ_OK or a classified error.
+ * (and any driver the dialect does not know) runs under ztoq__odbc_lock(). A SQLite
+ * connection gets its cancel handle; a PostgreSQL one its socket, when it can be found
+ * and confirmed (one more round trip). Returns ZTOQ_OK or a classified error.
  */
 int ztoq__conn_open(ztoq__conn **out, const ztoq__conn_target *t);
 
@@ -104,12 +112,17 @@ int ztoq__conn_exec(ztoq__conn *c, const char *sql);
 int ztoq__conn_ping(ztoq__conn *c, uint64_t deadline_ns);
 
 /*
- * Puts the driver call about to run on `handle` under the watchdog until `deadline_ns`
- * (0: now + the statement timeout, or no watch when there is none). Owner thread only.
+ * Puts the driver call about to run on `handle` (SQL_NULL_HSTMT: a connection-level
+ * call; the watchdog never touches it, see watchdog.c) under the watchdog until
+ * `deadline_ns` (0: now + the statement timeout, or no watch when there is none).
+ * A watch inside a watch is part of the outer one. Owner thread only.
  */
 void ztoq__conn_watch(ztoq__conn *c, SQLHSTMT handle, uint64_t deadline_ns);
 
-/* Ends the watch begun by ztoq__conn_watch; `rc` is what the call returned. */
+/*
+ * Ends the watch begun by ztoq__conn_watch; `rc` is what the call returned. When the
+ * watchdog shut the socket the conn is broken whatever `rc` says (a late fire).
+ */
 void ztoq__conn_unwatch(ztoq__conn *c, SQLRETURN rc);
 
 /*

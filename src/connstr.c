@@ -111,7 +111,7 @@ static int put_credentials(ztoq__buf *b, const ztoq_config *cfg, const char *pas
 static int build_sqlite(ztoq__buf *b, const ztoq_config *cfg)
 {
 	const char *path = ztoq__config_str(cfg, "db_path");
-	long busy;
+	long busy, statement;
 	int rc;
 
 	put_value(b, "Driver", ztoq__config_driver(cfg), 1);
@@ -120,6 +120,11 @@ static int build_sqlite(ztoq__buf *b, const ztoq_config *cfg)
 	/* the driver waits twice its Timeout for a lock (measured: 1000 waits 2.08 s), and
 	 * Timeout=0 means 1000 s: 0 asks for 1, the shortest wait it has */
 	busy = ztoq__config_long(cfg, "busy_timeout_ms");
+	/* the watchdog's interrupt does not end a lock wait: a shorter statement timeout
+	 * bounds it here (the call then fails with SQLITE_BUSY, ZTOQ_EBUSY) */
+	statement = ztoq__config_long(cfg, "statement_timeout_ms");
+	if (statement > 0 && busy > statement)
+		busy = statement;
 	ztoq__buf_printf(b, ";Timeout=%ld", busy ? (busy + 1) / 2 : 1);
 	put_plain(b, "FKSupport", "1");
 	if (ztoq__config_long(cfg, "create_if_missing") == 0)

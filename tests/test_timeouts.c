@@ -5,14 +5,23 @@
  * other managers work, a migrator waiting for another's lock, and the driver calls
  * made outside stmt.c (batch streams, bulk writes, migration scripts, commits).
  */
+#define _GNU_SOURCE /* RTLD_NEXT */
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
 #include "stall_proxy.h"
 #include "support.h"
+#include "watchdog.h"
 
 /* Every test has a deadline, so that a regression fails instead of hanging. */
 TestSuite(timeouts, .timeout = 30);
@@ -316,6 +325,283 @@ Test(timeouts, stalled_connect_blocks_no_other_manager, .timeout = 30)
 	cr_assert(o.rc < 0, "a connect through a silent network succeeded");
 	ztoq_config_free(o.cfg);
 	stall_proxy_stop(proxy);
+}
+
+/* ---- the watchdog's own defects (review of issue 8); batch/bulk/migrate tests follow ---- */
+
+/* Rows that each take a little computing, so cancels land inside fetches. */
+#define ROWS_SQL \
+	"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200) " \
+	"SELECT x, hex(zeroblob(20000 * (x % 7))), hex(zeroblob(30000)), printf('%0100d', x) FROM c"
+
+/*
+ * Many cancels on a SQLite connection fetching rows: the driver's SQLCancel frees the
+ * rows of the handle it is given, so the watchdog must never give it the one in use.
+ * Every run ends with its rows or ZTOQ_ETIMEOUT; nothing crashes; the connection stays.
+ */
+Test(timeouts, sqlite_cancels_while_fetching_do_not_crash, .timeout = 30)
+{
+	ztoq_db *db = open_cfg(config_with_timeout(ZTOQ_DB_SQLITE, "1"));
+	ztoq_session *s;
+	uint64_t t0 = now_ms();
+	int timeouts = 0, runs = 0;
+
+	test_ok(ztoq_session_open(&s, db));
+	while (now_ms() - t0 < 4000) {
+		ztoq_stmt *st;
+		int rc;
+
+		test_ok(ztoq_stmt_prepare(&st, s, ROWS_SQL));
+		if ((rc = ztoq_stmt_execute(st)) == ZTOQ_OK)
+			while ((rc = ztoq_stmt_fetch(st)) == ZTOQ_ROW)
+				;
+		ztoq_stmt_finalize(st);
+		cr_assert(rc == ZTOQ_DONE || rc == ZTOQ_ETIMEOUT, "got %s: %s", ztoq_error_name(rc),
+			  ztoq_error_last()->message);
+		timeouts += rc == ZTOQ_ETIMEOUT;
+		runs++;
+	}
+	cr_assert(timeouts > 0, "no cancel in %d runs", runs);
+	test_close(db, s);
+}
+
+/*
+ * The network goes silent right before a PostgreSQL COMMIT (SQLEndTran, not a
+ * statement): it returns ZTOQ_ETIMEOUT within the statement timeout and its grace, and
+ * the connection is evicted.
+ */
+Test(timeouts, silent_network_commit_returns, .timeout = 30)
+{
+	stall_proxy *proxy = start_proxy();
+	ztoq_db *db = open_proxied(proxy, "statement_timeout_ms", "1000");
+	ztoq_session *s;
+	uint64_t t0;
+
+	test_ok(ztoq_session_open(&s, db));
+	test_ok(ztoq_tx_begin(s, NULL));
+	cr_assert_eq(test_scalar(s, "SELECT 1"), 1);
+	t0 = stall_now(proxy);
+	expect_timeout(ztoq_tx_commit(s), t0, 5000);
+	ztoq_session_close(s);
+	expect_evicted(db, 0);
+	resume_and_finish(proxy, db);
+}
+
+/*
+ * A SQLite lock wait, which the cancel does not interrupt, is bounded by the statement
+ * timeout when it is shorter than busy_timeout_ms, and stays ZTOQ_EBUSY (retryable).
+ */
+Test(timeouts, sqlite_lock_wait_within_statement_timeout_stays_busy, .timeout = 30)
+{
+	ztoq_config *cfg = config_with_timeout(ZTOQ_DB_SQLITE, "1000");
+	ztoq_session *holder, *s;
+	ztoq_db *db;
+	uint64_t t0;
+	int rc;
+
+	test_ok(ztoq_config_set(cfg, "busy_timeout_ms", "10000"));
+	db = open_cfg(cfg);
+	test_ok(ztoq_session_open(&holder, db));
+	test_exec(holder, "CREATE TABLE t_busy (x INTEGER)");
+	test_ok(ztoq_tx_begin(holder, NULL));
+	test_exec(holder, "INSERT INTO t_busy VALUES (1)");
+	test_ok(ztoq_session_open(&s, db));
+	t0 = now_ms();
+	rc = ztoq_tx_begin(s, NULL);
+	cr_assert_eq(rc, ZTOQ_EBUSY, "got %s: %s", ztoq_error_name(rc), ztoq_error_last()->message);
+	cr_assert(now_ms() - t0 < 4000, "waited %llu ms", (unsigned long long)(now_ms() - t0));
+	test_ok(ztoq_session_close(s));
+	test_ok(ztoq_tx_rollback(holder));
+	test_close(db, holder);
+}
+
+/*
+ * An idle connection due for validation, and no acquire time to ping it in: the open
+ * fails with ZTOQ_ETIMEOUT and the healthy connection stays (on SQLite :memory:,
+ * evicting the last connection would destroy the database).
+ */
+TEST_BOTH(timeouts, no_time_to_validate_keeps_the_connection)
+{
+	ztoq_config *cfg = test_config(backend);
+	ztoq_pool_stats before, after;
+	ztoq_session *s;
+	ztoq_db *db;
+	int rc;
+
+	if (backend == ZTOQ_DB_SQLITE)
+		test_ok(ztoq_config_set(cfg, "db_path", ":memory:"));
+	test_ok(ztoq_config_set(cfg, "max_connections", "1"));
+	test_ok(ztoq_config_set(cfg, "validate_after_ms", "1"));
+	db = open_cfg(cfg);
+	test_ok(ztoq_session_open(&s, db));
+	test_exec(s, "CREATE TABLE IF NOT EXISTS t_kept (x INTEGER)");
+	test_ok(ztoq_session_close(s));
+	before = check_figures(db);
+	for (int i = 0; i < 20; i++) {
+		test_sleep_ms(5);
+		rc = ztoq_session_open_timeout(&s, db, 0);
+		cr_assert_eq(rc, ZTOQ_ETIMEOUT, "got %s: %s", ztoq_error_name(rc),
+			     ztoq_error_last()->message);
+	}
+	after = check_figures(db);
+	cr_assert_eq(after.created, before.created);
+	cr_assert_eq(after.evicted, before.evicted);
+	cr_assert_eq(after.idle, 1);
+	test_ok(ztoq_session_open_timeout(&s, db, 5000));
+	cr_assert_eq(test_scalar(s, "SELECT COUNT(*) FROM t_kept"), 0);
+	test_close(db, s);
+}
+
+/* A TCP socket connected to `listener` on 127.0.0.1 (its accepted end into *peer). */
+static int connect_to(int listener, int *peer)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	cr_assert(fd >= 0);
+	cr_assert_eq(getsockname(listener, (struct sockaddr *)&a, &len), 0);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&a, len), 0);
+	cr_assert((*peer = accept(listener, NULL, NULL)) >= 0);
+	return fd;
+}
+
+/*
+ * A connection (only what the watchdog uses) whose socket to a listener of 127.0.0.1
+ * (*listener, *peer: the accepted end) is claimed, its descriptor into *fd.
+ */
+static ztoq__conn *claimed_conn(ztoq__watchdog *w, int *listener, int *fd, int *peer)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	ztoq__conn *c = calloc(1, sizeof(*c));
+	ztoq__socket_snapshot before;
+
+	*listener = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert(*listener >= 0 && c);
+	cr_assert_eq(bind(*listener, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(listen(*listener, 4), 0);
+	cr_assert_eq(getsockname(*listener, (struct sockaddr *)&a, &len), 0);
+	c->watchdog = w;
+	ztoq__watchdog_socket_snapshot(&before, ntohs(a.sin_port));
+	*fd = connect_to(*listener, peer);
+	ztoq__watchdog_claim_socket(c, ntohs(a.sin_port), &before);
+	cr_assert(c->sock >= 0, "the new socket was not claimed");
+	return c;
+}
+
+/*
+ * psqlODBC closes its socket inside a failing call and the number is reused by another
+ * connection: the watchdog, firing later, shuts down the socket it claimed (its own
+ * duplicate), never the new owner of the number.
+ */
+Test(timeouts, watchdog_never_shuts_a_reused_socket_number, .timeout = 10)
+{
+	int listener, first, second, peer1, peer2;
+	ztoq__watchdog *w;
+	ztoq__conn *c;
+	char byte;
+
+	test_ok(ztoq__watchdog_new(&w));
+	c = claimed_conn(w, &listener, &first, &peer1);
+	close(first); /* the driver's PQfinish */
+	second = connect_to(listener, &peer2);
+	cr_assert_eq(second, first, "the number was not reused: the test proves nothing");
+	ztoq__watchdog_arm(w, c, 1); /* overrun at once */
+	test_sleep_ms(200);
+	cr_assert_eq(ztoq__watchdog_disarm(w, c), ZTOQ__TIMED_OUT_CLOSED);
+	cr_assert_eq(send(second, "x", 1, MSG_NOSIGNAL), 1, "the reused number was shut down");
+	cr_assert_eq(recv(peer2, &byte, 1, 0), 1);
+	cr_assert_eq(recv(peer1, &byte, 1, 0), 0, "the claimed socket was not shut down");
+	ztoq__watchdog_release_socket(c);
+	cr_assert_eq(c->sock, -1);
+	ztoq__watchdog_free(w);
+	free(c);
+	close(second);
+	close(peer1);
+	close(peer2);
+	close(listener);
+}
+
+/*
+ * The watchdog shuts the socket as the call gets its answer (a late fire): the call
+ * succeeded, but the connection is gone and must be marked broken, not forgotten.
+ */
+Test(timeouts, late_fire_marks_the_connection_broken, .timeout = 10)
+{
+	int listener, fd, peer;
+	ztoq__watchdog *w;
+	ztoq__conn *c;
+
+	test_ok(ztoq__watchdog_new(&w));
+	c = claimed_conn(w, &listener, &fd, &peer);
+	ztoq__conn_watch(c, SQL_NULL_HSTMT, 1); /* overrun at once */
+	test_sleep_ms(200);
+	ztoq__conn_unwatch(c, SQL_SUCCESS);
+	cr_assert(c->broken, "a connection whose socket was shut down is kept");
+	cr_assert_eq(c->timed_out, ZTOQ__TIMED_OUT_CLOSED);
+	ztoq__watchdog_release_socket(c);
+	ztoq__watchdog_free(w);
+	free(c);
+	close(fd);
+	close(peer);
+	close(listener);
+}
+
+/* When > 0: the next SQLDriverConnect first opens a TCP socket to this port of
+ * 127.0.0.1 (into foreign_fd), as another thread of the application could. */
+static int foreign_port;
+static int foreign_fd = -1;
+
+/* The driver manager's SQLDriverConnect, after opening the foreign socket if asked. */
+SQLRETURN SQL_API SQLDriverConnect(SQLHDBC dbc, SQLHWND window, SQLCHAR *in, SQLSMALLINT in_len,
+				   SQLCHAR *out, SQLSMALLINT out_max, SQLSMALLINT *out_len,
+				   SQLUSMALLINT completion)
+{
+	SQLRETURN (*real)(SQLHDBC, SQLHWND, SQLCHAR *, SQLSMALLINT, SQLCHAR *, SQLSMALLINT,
+			  SQLSMALLINT *, SQLUSMALLINT);
+
+	*(void **)&real = dlsym(RTLD_NEXT, "SQLDriverConnect");
+	if (foreign_port > 0) {
+		struct sockaddr_in a = {.sin_family = AF_INET,
+					.sin_port = htons((uint16_t)foreign_port),
+					.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+
+		foreign_port = 0;
+		foreign_fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (foreign_fd >= 0 && connect(foreign_fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+			close(foreign_fd);
+			foreign_fd = -1;
+		}
+	}
+	return real(dbc, window, in, in_len, out, out_max, out_len, completion);
+}
+
+/*
+ * A PostgreSQL connection over a Unix-domain socket has no TCP socket of its own: a TCP
+ * socket another thread opens to the same port during its connect is not taken for
+ * its socket, and an overrun call (the server's own bound turned off) shuts nothing.
+ */
+Test(timeouts, unix_socket_connection_claims_no_foreign_socket, .timeout = 30)
+{
+	ztoq_config *cfg = config_with_timeout(ZTOQ_DB_POSTGRESQL, "500");
+	const char *dir = getenv("ZTOQ_TEST_PG_SOCKET_DIR");
+	ztoq_session *s;
+	ztoq_db *db;
+
+	cr_assert(dir, "no ZTOQ_TEST_PG_SOCKET_DIR");
+	test_ok(ztoq_config_set(cfg, "host", dir));
+	test_ok(ztoq_config_set(cfg, "max_connections", "1"));
+	foreign_port = atoi(getenv("ZTOQ_TEST_PG_PORT"));
+	db = open_cfg(cfg);
+	test_ok(ztoq_session_open(&s, db));
+	cr_assert(foreign_fd >= 0, "no foreign socket was opened during the connect");
+	test_exec(s, "SET statement_timeout = 0");
+	cr_assert_eq(test_scalar(s, "SELECT COUNT(*) FROM (SELECT pg_sleep(2.5)) z"), 1);
+	cr_assert_eq(send(foreign_fd, "x", 1, MSG_NOSIGNAL), 1,
+		     "the watchdog shut down another thread's socket");
+	close(foreign_fd);
+	test_close(db, s);
 }
 
 /* A migrator waits for another's lock at most lock_timeout_ms, then says why. */
