@@ -99,9 +99,8 @@ int ztoq__conn_error(ztoq__conn *c, SQLSMALLINT handle_type, SQLHANDLE handle,
 	return code;
 }
 
-void ztoq__conn_watch(ztoq__conn *c, SQLHSTMT handle, uint64_t deadline_ns)
+void ztoq__conn_watch(ztoq__conn *c, uint64_t deadline_ns)
 {
-	(void)handle; /* never cancelled itself: see fire() in watchdog.c */
 	if (c->watched) {
 		c->watched++; /* inside another watched call: its deadline stands */
 		return;
@@ -149,7 +148,7 @@ SQLRETURN ztoq__conn_execute(ztoq__conn *c, SQLHSTMT h, const char *sql, SQLINTE
 {
 	SQLRETURN rc;
 
-	ztoq__conn_watch(c, h, 0);
+	ztoq__conn_watch(c, 0);
 	rc = sql ? SQLExecDirect(h, (SQLCHAR *)sql, len) : SQLExecute(h);
 	ztoq__conn_unwatch(c, rc);
 	return rc;
@@ -159,7 +158,7 @@ SQLRETURN ztoq__conn_fetch(ztoq__conn *c, SQLHSTMT h)
 {
 	SQLRETURN rc;
 
-	ztoq__conn_watch(c, h, 0);
+	ztoq__conn_watch(c, 0);
 	rc = SQLFetch(h);
 	ztoq__conn_unwatch(c, rc);
 	return rc;
@@ -369,7 +368,7 @@ static int exec_until(ztoq__conn *c, const char *sql, uint64_t deadline_ns, SQLI
 		*first = -1;
 	if (!c->exec_handle && (code = ztoq__conn_alloc_stmt(c, &c->exec_handle)) < 0)
 		return code;
-	ztoq__conn_watch(c, c->exec_handle, deadline_ns);
+	ztoq__conn_watch(c, deadline_ns);
 	rc = SQLExecDirect(c->exec_handle, (SQLCHAR *)sql, SQL_NTS);
 	/* read a result to its end, so no driver keeps a statement (and a lock) open */
 	if ((SQL_SUCCEEDED(rc) || rc == SQL_NO_DATA) &&
@@ -409,7 +408,7 @@ static SQLRETURN set_attr(ztoq__conn *c, SQLINTEGER attr, SQLULEN value)
 {
 	SQLRETURN rc;
 
-	ztoq__conn_watch(c, SQL_NULL_HSTMT, own_deadline(c));
+	ztoq__conn_watch(c, own_deadline(c));
 	rc = SQLSetConnectAttr(c->dbc, attr, (SQLPOINTER)(uintptr_t)value, SQL_IS_UINTEGER);
 	ztoq__conn_unwatch(c, rc);
 	return rc;
@@ -420,7 +419,7 @@ static SQLRETURN end_tran(ztoq__conn *c, int commit)
 {
 	SQLRETURN rc;
 
-	ztoq__conn_watch(c, SQL_NULL_HSTMT, own_deadline(c));
+	ztoq__conn_watch(c, own_deadline(c));
 	rc = SQLEndTran(SQL_HANDLE_DBC, c->dbc, commit ? SQL_COMMIT : SQL_ROLLBACK);
 	ztoq__conn_unwatch(c, rc);
 	return rc;

@@ -112,12 +112,12 @@ int ztoq__conn_exec(ztoq__conn *c, const char *sql);
 int ztoq__conn_ping(ztoq__conn *c, uint64_t deadline_ns);
 
 /*
- * Puts the driver call about to run on `handle` (SQL_NULL_HSTMT: a connection-level
- * call; the watchdog never touches it, see watchdog.c) under the watchdog until
- * `deadline_ns` (0: now + the statement timeout, or no watch when there is none).
- * A watch inside a watch is part of the outer one. Owner thread only.
+ * Puts the driver call about to run on `c` under the watchdog until `deadline_ns` (0:
+ * now + the statement timeout, or no watch when there is none). The watchdog never
+ * touches the call's own handle (see watchdog.c). A watch inside a watch is part of
+ * the outer one. Owner thread only.
  */
-void ztoq__conn_watch(ztoq__conn *c, SQLHSTMT handle, uint64_t deadline_ns);
+void ztoq__conn_watch(ztoq__conn *c, uint64_t deadline_ns);
 
 /*
  * Ends the watch begun by ztoq__conn_watch; `rc` is what the call returned. When the

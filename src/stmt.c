@@ -679,9 +679,7 @@ ZTOQ_EXTERN(int) ztoq_stmt_execute(ztoq_stmt *st)
 			return code;
 	st->params_moved = 0;
 	st->changes = -1;
-	ztoq__conn_watch(st->conn, st->handle, 0);
-	rc = SQLExecute(st->handle);
-	ztoq__conn_unwatch(st->conn, rc);
+	rc = ztoq__conn_execute(st->conn, st->handle, NULL, 0);
 	if (!SQL_SUCCEEDED(rc) && rc != SQL_NO_DATA)
 		return ztoq__stmt_error(st, "execute failed");
 	if (st->ncolumns < 0) {
@@ -783,9 +781,7 @@ ZTOQ_EXTERN(int) ztoq_stmt_fetch(ztoq_stmt *st)
 		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_stmt_fetch: not a prepared statement");
 	if (!st->cursor_open)
 		return ZTOQ_DONE;
-	ztoq__conn_watch(st->conn, st->handle, 0); /* SQLite computes rows as they are fetched */
-	rc = SQLFetch(st->handle);
-	ztoq__conn_unwatch(st->conn, rc);
+	rc = ztoq__conn_fetch(st->conn, st->handle); /* SQLite computes rows as they are fetched */
 	if (rc == SQL_NO_DATA) {
 		close_cursor(st, 1);
 		return ZTOQ_DONE;

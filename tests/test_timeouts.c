@@ -535,7 +535,7 @@ Test(timeouts, late_fire_marks_the_connection_broken, .timeout = 10)
 
 	test_ok(ztoq__watchdog_new(&w));
 	c = claimed_conn(w, &listener, &fd, &peer);
-	ztoq__conn_watch(c, SQL_NULL_HSTMT, 1); /* overrun at once */
+	ztoq__conn_watch(c, 1); /* overrun at once */
 	test_sleep_ms(200);
 	ztoq__conn_unwatch(c, SQL_SUCCESS);
 	cr_assert(c->broken, "a connection whose socket was shut down is kept");
