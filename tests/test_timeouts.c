@@ -233,6 +233,21 @@ TEST_BOTH(timeouts, statement_timeout_cancels_a_long_batch_stream)
 }
 
 /*
+ * A session of `db` in a transaction that has run one statement, whose network then
+ * goes silent; *t0 is when it did. The caller closes the session.
+ */
+static ztoq_session *silent_transaction(stall_proxy *proxy, ztoq_db *db, uint64_t *t0)
+{
+	ztoq_session *s;
+
+	test_ok(ztoq_session_open(&s, db));
+	test_ok(ztoq_tx_begin(s, NULL));
+	cr_assert_eq(test_scalar(s, "SELECT 1"), 1);
+	*t0 = stall_now(proxy);
+	return s;
+}
+
+/*
  * The network goes silent under a statement: the server's own timeout never arrives,
  * the watchdog closes the socket, the call returns ZTOQ_ETIMEOUT and the connection,
  * which cannot be trusted, is evicted.
@@ -241,13 +256,9 @@ Test(timeouts, silent_network_statement_returns, .timeout = 30)
 {
 	stall_proxy *proxy = start_proxy();
 	ztoq_db *db = open_proxied(proxy, "statement_timeout_ms", "1000");
-	ztoq_session *s;
 	uint64_t t0;
+	ztoq_session *s = silent_transaction(proxy, db, &t0);
 
-	test_ok(ztoq_session_open(&s, db));
-	test_ok(ztoq_tx_begin(s, NULL));
-	cr_assert_eq(test_scalar(s, "SELECT 1"), 1);
-	t0 = stall_now(proxy);
 	expect_timeout(query(s, "SELECT 2"), t0, 5000);
 	cr_assert(strstr(ztoq_error_last()->message, "timed out"), "%s", ztoq_error_last()->message);
 	ztoq_tx_rollback(s);
@@ -374,13 +385,9 @@ Test(timeouts, silent_network_commit_returns, .timeout = 30)
 {
 	stall_proxy *proxy = start_proxy();
 	ztoq_db *db = open_proxied(proxy, "statement_timeout_ms", "1000");
-	ztoq_session *s;
 	uint64_t t0;
+	ztoq_session *s = silent_transaction(proxy, db, &t0);
 
-	test_ok(ztoq_session_open(&s, db));
-	test_ok(ztoq_tx_begin(s, NULL));
-	cr_assert_eq(test_scalar(s, "SELECT 1"), 1);
-	t0 = stall_now(proxy);
 	expect_timeout(ztoq_tx_commit(s), t0, 5000);
 	ztoq_session_close(s);
 	expect_evicted(db, 0);
