@@ -405,7 +405,7 @@ static int start_read(ztoq_batch *b, ztoq_batch_stats *stats, ztoq_session *s,
 		b->text_width = 2;
 	if (b->capacity > SIZE_MAX / 4096)
 		return ztoq__error_set(ZTOQ_EINVALID, "batch size %zu is too large", b->capacity);
-	b->cursor = ztoq_db_backend(ztoq_session_db(s)) == ZTOQ_DB_POSTGRESQL;
+	b->cursor = s->conn->dialect->stream_cursor;
 	return ZTOQ_OK;
 }
 

@@ -226,7 +226,7 @@ static int confirm_socket(ztoq__conn *c)
 int ztoq__conn_open(ztoq__conn **out, const ztoq__conn_target *t)
 {
 	const ztoq__dialect *dialect = t->dialect;
-	int serialise = dialect->type != ZTOQ_DB_POSTGRESQL;
+	int serialise = dialect->connect_alone;
 	ztoq__socket_snapshot before;
 	ztoq__conn *c;
 	SQLHDBC dbc = SQL_NULL_HDBC;
@@ -281,15 +281,15 @@ int ztoq__conn_open(ztoq__conn **out, const ztoq__conn_target *t)
 	c->autocommit = 1;
 	c->watchdog = t->watchdog;
 	c->statement_timeout_ns = t->statement_timeout_ns;
-	if (!serialise)
+	if (dialect->stop == ZTOQ__STOP_SOCKET)
 		c->grace_ns = SERVER_TIMEOUT_GRACE_NS;
 	if (!SQL_SUCCEEDED(SQLGetConnectAttr(dbc, SQL_ATTR_TXN_ISOLATION, &c->isolation, 0, NULL)))
 		c->isolation = 0;
 	c->default_isolation = c->isolation;
 	c->created_ns = c->released_ns = ztoq__now_ns();
-	if ((serialise && dialect->type == ZTOQ_DB_SQLITE &&
+	if ((dialect->stop == ZTOQ__STOP_CANCEL &&
 	     (code = ztoq__conn_alloc_stmt(c, &c->cancel_handle)) < 0) ||
-	    (!serialise && (code = confirm_socket(c)) < 0)) {
+	    (dialect->stop == ZTOQ__STOP_SOCKET && (code = confirm_socket(c)) < 0)) {
 		ztoq__conn_close(c);
 		return code;
 	}
@@ -331,7 +331,7 @@ int ztoq__conn_alloc_stmt(ztoq__conn *c, SQLHSTMT *out)
 	if (SQL_SUCCEEDED(rc)) {
 		/* drivers that bound statements themselves (not psqlODBC, which would send
 		 * SET statement_timeout in whole seconds, nor SQLite, which ignores it) */
-		if (c->statement_timeout_ns && c->dialect->type == ZTOQ_DB_ODBC)
+		if (c->statement_timeout_ns && c->dialect->stop == ZTOQ__STOP_QUERY_TIMEOUT)
 			SQLSetStmtAttr(*out, SQL_ATTR_QUERY_TIMEOUT,
 				       (SQLPOINTER)(uintptr_t)((c->statement_timeout_ns + 999999999u) /
 							       1000000000u), 0);

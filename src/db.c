@@ -123,12 +123,12 @@ static int start_pool(ztoq_db *db)
 	const char *path = ztoq__config_str(db->cfg, "db_path");
 
 	/* A shared in-memory database lives as long as one connection is open. */
-	if (db->dialect->type == ZTOQ_DB_SQLITE && path && strstr(path, "mode=memory")) {
+	if (db->dialect->file_database && path && strstr(path, "mode=memory")) {
 		set.min = set.min ? set.min : 1;
 		set.lazy = 0;
 	}
 	return explain_sqlite_open(ztoq__pool_new(&db->pool, &set),
-				   db->dialect->type == ZTOQ_DB_SQLITE ? path : NULL,
+				   db->dialect->file_database ? path : NULL,
 				   ztoq__config_long(db->cfg, "create_if_missing"));
 }
 
@@ -165,7 +165,7 @@ ZTOQ_EXTERN(int) ztoq_db_open(ztoq_db **out, const ztoq_config *cfg)
 		goto fail;
 	db->dialect = ztoq__dialect_get(ztoq_config_db_type(cfg));
 	path = ztoq__config_str(cfg, "db_path");
-	if (db->dialect->type == ZTOQ_DB_SQLITE && !ztoq__config_str(cfg, "dsn") &&
+	if (db->dialect->file_database && !ztoq__config_str(cfg, "dsn") &&
 	    strcmp(path, ":memory:") == 0 && (code = private_memory_path(db->cfg)) < 0)
 		goto fail;
 	if ((code = ztoq__config_password(db->cfg, &db->secret)) < 0 ||

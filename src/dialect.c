@@ -37,6 +37,10 @@ static const ztoq__dialect dialects[] = {
 		.tables_sql = "SELECT name FROM sqlite_master WHERE type = 'table' "
 			      "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
 		.dbms_name = "SQLite",
+		.file_database = 1,
+		.connect_alone = 1, /* the driver corrupts memory otherwise (docs/drivers.md) */
+		.stop = ZTOQ__STOP_CANCEL,
+		.plan_statements = 1, /* StepAPI=1 */
 		/* no lock outlives a transaction: each migration's is exclusive instead */
 		.migration_begin = "BEGIN EXCLUSIVE",
 		.tracking_sql = TRACKING_SQL("DATETIME", "INTEGER"),
@@ -61,6 +65,8 @@ static const ztoq__dialect dialects[] = {
 		.tables_sql = "SELECT tablename FROM pg_catalog.pg_tables "
 			      "WHERE schemaname = current_schema() ORDER BY tablename",
 		.dbms_name = "PostgreSQL",
+		.stop = ZTOQ__STOP_SOCKET, /* psqlODBC's own cancel needs the network too */
+		.stream_cursor = 1,
 		/* key: "ztoq_mig" read as a big-endian 64-bit integer */
 		.migration_lock = "SELECT pg_advisory_lock(8823800102648637799)",
 		.migration_unlock = "SELECT pg_advisory_unlock(8823800102648637799)",
@@ -73,6 +79,8 @@ static const ztoq__dialect dialects[] = {
 	[ZTOQ_DB_ODBC] = {
 		.type = ZTOQ_DB_ODBC,
 		.name = "odbc",
+		.connect_alone = 1,
+		.stop = ZTOQ__STOP_QUERY_TIMEOUT,
 		.native_isolation = 1,
 		.read_only_on = NULL,
 		.read_only_off = NULL,

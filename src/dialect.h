@@ -8,6 +8,15 @@
 
 #include "ztoq/config.h"
 
+/* How the watchdog stops a call that overran its deadline (src/watchdog.c). */
+typedef enum {
+	ZTOQ__STOP_QUERY_TIMEOUT, /* the driver's own SQL_ATTR_QUERY_TIMEOUT (a driver we
+				   * do not know) */
+	ZTOQ__STOP_CANCEL,        /* SQLCancel of a spare idle handle of the connection */
+	ZTOQ__STOP_SOCKET         /* shutdown() of the connection's socket, after a grace
+				   * for the server's own statement_timeout */
+} ztoq__stop;
+
 typedef struct {
 	ztoq_db_type type;
 	const char *name;           /* "sqlite", "postgresql", "odbc" */
@@ -22,6 +31,14 @@ typedef struct {
 				       stopped: prepare it again (see stmt.c close_cursor) */
 	const char *tables_sql;     /* names of the user tables, sorted, or NULL */
 	const char *dbms_name;      /* the SQL_DBMS_NAME its driver reports, or NULL */
+	int file_database;          /* the database is a file (db_path, ":memory:") */
+	int connect_alone;          /* the driver's connect runs under the library's ODBC
+				       lock; otherwise connects take turns on their own lock
+				       only (see conn.c) */
+	ztoq__stop stop;            /* how the watchdog ends an overrunning call */
+	int plan_statements;        /* the driver runs a query-like statement only at its
+				       first fetch: statements are planned (stmt.c) */
+	int stream_cursor;          /* batches stream through a server cursor (batch.c) */
 
 	/* migrations (src/migrate.c); NULL for odbc, which migrates as the backend its
 	 * driver names */

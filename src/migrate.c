@@ -552,7 +552,7 @@ static int run_sql(struct run *r, const ztoq__migration *m, int up)
 		if ((code = ztoq__conn_alloc_stmt(c, &h)) < 0)
 			return code;
 		/* a script may hold any statement: planned as ztoq_stmt_prepare plans it */
-		if (c->dialect->type == ZTOQ_DB_SQLITE &&
+		if (c->dialect->plan_statements &&
 		    (code = ztoq__stmt_plan_sqlite(&plan, sql, len)) < 0) {
 			ztoq__conn_free_stmt(h);
 			return code;

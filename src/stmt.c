@@ -304,7 +304,7 @@ static int new_stmt(ztoq_stmt **out, ztoq_session *s, const char *sql, unsigned 
 	st->ncolumns = -1;
 	st->changes = -1;
 	if ((code = ztoq__conn_alloc_stmt(c, &st->handle)) < 0 ||
-	    (c->dialect->type == ZTOQ_DB_SQLITE && (code = plan_sqlite(st, sql)) < 0)) {
+	    (c->dialect->plan_statements && (code = plan_sqlite(st, sql)) < 0)) {
 		free_stmt(st);
 		return code;
 	}
