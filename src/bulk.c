@@ -32,7 +32,7 @@
 
 typedef struct {
 	ztoq_session *s;
-	ztoq_db_type backend;
+	const ztoq__dialect *d;
 	const ztoq_bulk_table *t;
 	const ztoq_value *rows;
 	const ztoq_bulk_options *opts;
@@ -129,7 +129,7 @@ static int prepare_insert(ztoq_stmt **out, bulk *b, size_t nrows)
 	put_ident(&sql, b->t->table);
 	ztoq__buf_puts(&sql, " (");
 	put_ident_list(&sql, b->t->columns, n);
-	if (b->backend == ZTOQ_DB_POSTGRESQL) {
+	if (b->d->bulk_form == ZTOQ__BULK_ARRAYS) {
 		ztoq__buf_puts(&sql, ") SELECT * FROM unnest(");
 		for (size_t c = 0; c < n; c++)
 			ztoq__buf_printf(&sql, "%s?::%s[]", c ? ", " : "", pg_array_type(b, c));
@@ -286,7 +286,7 @@ static int write_rows(bulk *b, size_t lo, size_t hi)
 	while (lo < hi && code == ZTOQ_OK) {
 		size_t n = hi - lo;
 
-		if (b->backend == ZTOQ_DB_POSTGRESQL) {
+		if (b->d->bulk_form == ZTOQ__BULK_ARRAYS) {
 			n = n < b->per_stmt ? n : b->per_stmt;
 			code = pg_execute(b, lo, lo + n);
 		} else if (n >= b->per_stmt && b->per_stmt > 1) {
@@ -307,17 +307,8 @@ static int write_rows(bulk *b, size_t lo, size_t hi)
 static int is_row_error(const bulk *b, int code)
 {
 	const ztoq_error *e = ztoq_error_last();
-	int native = e->native & 0xff;
 
-	if (code == ZTOQ_ECONSTRAINT)
-		return 1;
-	if (code != ZTOQ_ERROR && code != ZTOQ_EINVALID)
-		return 0;
-	if (b->backend == ZTOQ_DB_SQLITE) /* TOOBIG, CONSTRAINT, MISMATCH, RANGE */
-		return native == 18 || native == 19 || native == 20 || native == 25;
-	/* cardinality (an upsert touching one row twice), data exception, integrity */
-	return strncmp(e->sqlstate, "21", 2) == 0 || strncmp(e->sqlstate, "22", 2) == 0 ||
-	       strncmp(e->sqlstate, "23", 2) == 0;
+	return ztoq__dialect_is_row_error(b->d, code, e->sqlstate, e->native);
 }
 
 static int bad_row(bulk *b, size_t row, int code)
@@ -415,9 +406,9 @@ static int setup(bulk *b)
 	size_t n = b->t->ncolumns;
 	int code;
 
-	if (b->backend == ZTOQ_DB_POSTGRESQL)
+	if (b->d->bulk_form == ZTOQ__BULK_ARRAYS)
 		b->per_stmt = PG_ROWS_PER_STATEMENT;
-	else if (b->backend == ZTOQ_DB_SQLITE)
+	else if (b->d->bulk_form == ZTOQ__BULK_VALUES)
 		b->per_stmt = n < SQLITE_VALUES_PER_STATEMENT ? SQLITE_VALUES_PER_STATEMENT / n : 1;
 	else
 		b->per_stmt = 1;
@@ -428,7 +419,7 @@ static int setup(bulk *b)
 	if (b->per_savepoint < b->per_stmt)
 		b->per_savepoint = b->per_stmt;
 	b->per_savepoint -= b->per_savepoint % b->per_stmt;
-	if (b->backend == ZTOQ_DB_POSTGRESQL) {
+	if (b->d->bulk_form == ZTOQ__BULK_ARRAYS) {
 		if (!(b->arrays = ztoq__calloc(n, sizeof(*b->arrays))))
 			return ztoq__error_nomem();
 		return prepare_insert(&b->many, b, 0);
@@ -465,7 +456,7 @@ ZTOQ_EXTERN(int) ztoq_bulk_insert(ztoq_bulk_result *out, ztoq_session *s,
 	b.rows = rows;
 	b.opts = opts ? opts : &defaults;
 	b.res = &res;
-	b.backend = ztoq_db_backend(ztoq_session_db(s));
+	b.d = s->conn->dialect;
 	if ((code = check(table, rows, nrows, b.opts)) < 0 || (code = ztoq_tx_begin(s, NULL)) < 0)
 		return code;
 	if ((code = setup(&b)) == ZTOQ_OK)

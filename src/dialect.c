@@ -41,6 +41,7 @@ static const ztoq__dialect dialects[] = {
 		.connect_alone = 1, /* the driver corrupts memory otherwise (docs/drivers.md) */
 		.stop = ZTOQ__STOP_CANCEL,
 		.plan_statements = 1, /* StepAPI=1 */
+		.bulk_form = ZTOQ__BULK_VALUES,
 		/* no lock outlives a transaction: each migration's is exclusive instead */
 		.migration_begin = "BEGIN EXCLUSIVE",
 		.tracking_sql = TRACKING_SQL("DATETIME", "INTEGER"),
@@ -67,6 +68,7 @@ static const ztoq__dialect dialects[] = {
 		.dbms_name = "PostgreSQL",
 		.stop = ZTOQ__STOP_SOCKET, /* psqlODBC's own cancel needs the network too */
 		.stream_cursor = 1,
+		.bulk_form = ZTOQ__BULK_ARRAYS,
 		/* key: "ztoq_mig" read as a big-endian 64-bit integer */
 		.migration_lock = "SELECT pg_advisory_lock(8823800102648637799)",
 		.migration_unlock = "SELECT pg_advisory_unlock(8823800102648637799)",
@@ -102,6 +104,22 @@ const ztoq__dialect *ztoq__dialect_of_dbms(const char *dbms_name)
 		if (dialects[i].dbms_name && strcmp(dialects[i].dbms_name, dbms_name) == 0)
 			return &dialects[i];
 	return NULL;
+}
+
+int ztoq__dialect_is_row_error(const ztoq__dialect *d, int code, const char *sqlstate,
+			       int32_t native)
+{
+	if (code == ZTOQ_ECONSTRAINT)
+		return 1;
+	if (code != ZTOQ_ERROR && code != ZTOQ_EINVALID)
+		return 0;
+	if (d->type == ZTOQ_DB_SQLITE) { /* TOOBIG, CONSTRAINT, MISMATCH, RANGE */
+		native &= 0xff;
+		return native == 18 || native == 19 || native == 20 || native == 25;
+	}
+	/* cardinality (an upsert touching one row twice), data exception, integrity */
+	return strncmp(sqlstate, "21", 2) == 0 || strncmp(sqlstate, "22", 2) == 0 ||
+	       strncmp(sqlstate, "23", 2) == 0;
 }
 
 static int starts(const char *sqlstate, const char *prefix)

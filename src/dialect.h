@@ -17,6 +17,13 @@ typedef enum {
 				   * for the server's own statement_timeout */
 } ztoq__stop;
 
+/* The statement form of a bulk write (src/bulk.c). */
+typedef enum {
+	ZTOQ__BULK_ROWS,   /* one row a statement (a driver we do not know) */
+	ZTOQ__BULK_VALUES, /* multi-row VALUES */
+	ZTOQ__BULK_ARRAYS  /* one array parameter a column, unnest()ed by the server */
+} ztoq__bulk_form;
+
 typedef struct {
 	ztoq_db_type type;
 	const char *name;           /* "sqlite", "postgresql", "odbc" */
@@ -39,6 +46,7 @@ typedef struct {
 	int plan_statements;        /* the driver runs a query-like statement only at its
 				       first fetch: statements are planned (stmt.c) */
 	int stream_cursor;          /* batches stream through a server cursor (batch.c) */
+	ztoq__bulk_form bulk_form;  /* how bulk.c writes many rows */
 
 	/* migrations (src/migrate.c); NULL for odbc, which migrates as the backend its
 	 * driver names */
@@ -63,6 +71,13 @@ const ztoq__dialect *ztoq__dialect_get(ztoq_db_type type);
 
 /* The dialect whose driver reports `dbms_name` (SQL_DBMS_NAME), or NULL. Thread-safe. */
 const ztoq__dialect *ztoq__dialect_of_dbms(const char *dbms_name);
+
+/*
+ * 1 when a failed write's error (the last error, classified as `code`) is about the
+ * data of its rows, so that fewer rows at a time may pass (bulk.c). Thread-safe.
+ */
+int ztoq__dialect_is_row_error(const ztoq__dialect *d, int code, const char *sqlstate,
+			       int32_t native);
 
 /* Maps a diagnostic record to a ztoq_error_code (ZTOQ_ERROR when nothing matches). */
 int ztoq__dialect_classify(ztoq_db_type type, const char *sqlstate, int32_t native,
