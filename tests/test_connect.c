@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "support.h"
 
 TestSuite(connect, .timeout = 120);
@@ -215,14 +216,6 @@ Test(connect, postgresql_names_with_braces_reach_the_server)
 	ztoq_config_free(cfg);
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /*
  * busy_timeout_ms is how long a statement waits for another connection's write lock
  * (the SQLite driver waits twice its Timeout: 1000 waited 2.08 s before the fix).
@@ -232,7 +225,8 @@ Test(connect, busy_timeout_means_milliseconds)
 	ztoq_config *cfg = test_config(ZTOQ_DB_SQLITE);
 	ztoq_db *holder, *waiter;
 	ztoq_session *h, *w;
-	double start, waited;
+	uint64_t start;
+	double waited;
 	int rc;
 
 	test_ok(ztoq_config_set(cfg, "busy_timeout_ms", "1000"));
@@ -244,9 +238,9 @@ Test(connect, busy_timeout_means_milliseconds)
 	test_ok(ztoq_tx_begin(h, NULL));
 	test_exec(h, "INSERT INTO t VALUES (1)");
 	test_ok(ztoq_session_open(&w, waiter));
-	start = now_s();
+	start = ztoq__now_ns();
 	rc = ztoq_session_exec(w, "INSERT INTO t VALUES (2)", NULL, 0, NULL);
-	waited = now_s() - start;
+	waited = (double)(ztoq__now_ns() - start) / 1e9;
 	cr_assert_eq(rc, ZTOQ_EBUSY, "%s: %s", ztoq_error_name(rc), ztoq_error_last()->message);
 	cr_assert(waited >= 0.8 && waited < 1.6, "busy_timeout_ms 1000 waited %.3f s", waited);
 	ztoq_session_close(w);

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "conn.h"
 #include "stall_proxy.h"
 #include "support.h"
@@ -33,9 +34,7 @@ TestSuite(timeouts, .timeout = 30);
 
 static uint64_t now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return ztoq__now_ns() / 1000000u;
 }
 
 /* One row at once, then a count that runs for minutes: the wait is in a fetch. */
