@@ -301,7 +301,7 @@ void ztoq__conn_close(ztoq__conn *c)
 {
 	if (!c)
 		return;
-	ztoq__stmt_cache_free(c);
+	ztoq__stmt_cache_free(&c->stmts);
 	if (c->in_tx && !c->broken) {
 		ztoq__error_hold(); /* closing records nothing: the last error stays */
 		ztoq__conn_end(c, 0);

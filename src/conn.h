@@ -11,9 +11,8 @@
 #include <stdint.h>
 
 #include "dialect.h"
+#include "stmt_cache.h"
 #include "watchdog.h"
-
-struct ztoq_stmt;
 
 /* What the watchdog did to a call that overran its deadline (ztoq__conn.timed_out). */
 enum {
@@ -46,9 +45,8 @@ typedef struct ztoq__conn {
 	int broken;                /* saw a disconnect error: never reuse */
 	uint64_t created_ns;       /* when it was opened */
 	uint64_t released_ns;      /* when it last went back to the pool */
-	struct ztoq_stmt *stmts;   /* prepared statements cached on this connection */
+	ztoq__stmt_cache stmts;    /* prepared statements cached on this connection */
 	SQLHSTMT exec_handle;      /* reused by ztoq__conn_exec; SQL_NULL_HSTMT until first use */
-	unsigned nstmts;
 	struct ztoq__conn *next;   /* pool's idle list */
 
 	/* bounded calls (watchdog.c) */

@@ -19,17 +19,8 @@
 #include "alloc.h"
 #include "clock.h"
 #include "error.h"
-#include "stmt_cache.h"
 
 #define CACHE_IDLE_MAX 64
-
-static unsigned long hash_sql(const char *s)
-{
-	unsigned long h = 5381;
-	while (*s)
-		h = h * 33 + (unsigned char)*s++;
-	return h;
-}
 
 int ztoq__stmt_error(ztoq_stmt *st, const char *what)
 {
@@ -61,35 +52,10 @@ static void free_stmt(ztoq_stmt *st)
 	ztoq__free(st);
 }
 
-void ztoq__stmt_cache_free(ztoq__conn *c)
+/* The cache's free function for a statement's entry. */
+static void free_entry(ztoq__cache_entry *e)
 {
-	while (c->stmts) {
-		ztoq_stmt *next = c->stmts->next;
-		free_stmt(c->stmts);
-		c->stmts = next;
-	}
-	c->nstmts = 0;
-}
-
-/* Keeps the cache bounded: drops the least recently used idle statement. */
-static void evict_one(ztoq__conn *c)
-{
-	ztoq_stmt **link, **oldest = NULL, *victim;
-	unsigned idle = 0;
-
-	for (link = &c->stmts; *link; link = &(*link)->next) {
-		if ((*link)->in_use)
-			continue;
-		idle++;
-		if (!oldest || (*link)->last_used < (*oldest)->last_used)
-			oldest = link;
-	}
-	if (idle < CACHE_IDLE_MAX || !oldest)
-		return;
-	victim = *oldest;
-	*oldest = victim->next;
-	c->nstmts--;
-	free_stmt(victim);
+	free_stmt(ZTOQ__CACHE_OBJECT(e, ztoq_stmt, entry));
 }
 
 /* ---- how SQLite's driver runs a statement --------------------------------------- */
@@ -300,7 +266,9 @@ static int new_stmt(ztoq_stmt **out, ztoq_session *s, const char *sql, unsigned 
 	}
 	st->conn = c;
 	st->session = s;
-	st->hash = hash;
+	st->entry.sql = st->sql;
+	st->entry.hash = hash;
+	st->entry.free = free_entry;
 	st->ncolumns = -1;
 	st->changes = -1;
 	if ((code = ztoq__conn_alloc_stmt(c, &st->handle)) < 0 ||
@@ -313,18 +281,16 @@ static int new_stmt(ztoq_stmt **out, ztoq_session *s, const char *sql, unsigned 
 		free_stmt(st);
 		return code;
 	}
-	evict_one(c);
-	st->next = c->stmts;
-	c->stmts = st;
-	c->nstmts++;
+	ztoq__stmt_cache_add(&c->stmts, &st->entry, CACHE_IDLE_MAX);
 	*out = st;
 	return ZTOQ_OK;
 }
 
 ZTOQ_EXTERN(int) ztoq_stmt_prepare(ztoq_stmt **out, ztoq_session *s, const char *sql)
 {
+	ztoq__cache_entry *e;
 	unsigned long hash;
-	ztoq_stmt *st;
+	ztoq_stmt *st = NULL;
 	int code;
 
 	if (!out || !s || !sql)
@@ -332,14 +298,13 @@ ZTOQ_EXTERN(int) ztoq_stmt_prepare(ztoq_stmt **out, ztoq_session *s, const char 
 	*out = NULL;
 	if ((code = ztoq__session_check(s)) < 0)
 		return code;
-	hash = hash_sql(sql);
-	for (st = s->conn->stmts; st; st = st->next)
-		if (!st->in_use && st->hash == hash && strcmp(st->sql, sql) == 0)
-			break;
-	if (!st && (code = new_stmt(&st, s, sql, hash)) < 0)
+	hash = ztoq__stmt_cache_hash(sql);
+	if ((e = ztoq__stmt_cache_find(&s->conn->stmts, sql, hash)) != NULL)
+		st = ZTOQ__CACHE_OBJECT(e, ztoq_stmt, entry);
+	else if ((code = new_stmt(&st, s, sql, hash)) < 0)
 		return code;
 	st->session = s;
-	st->in_use = 1;
+	st->entry.in_use = 1;
 	*out = st;
 	return ZTOQ_OK;
 }
@@ -365,18 +330,6 @@ static void close_cursor(ztoq_stmt *st, int finished)
 	}
 }
 
-/* Takes `st` out of its connection's cache and frees it. */
-static void drop_stmt(ztoq_stmt *st)
-{
-	ztoq_stmt **link;
-
-	for (link = &st->conn->stmts; *link != st; link = &(*link)->next)
-		;
-	*link = st->next;
-	st->conn->nstmts--;
-	free_stmt(st);
-}
-
 ZTOQ_EXTERN(void) ztoq_stmt_finalize(ztoq_stmt *st)
 {
 	if (!st)
@@ -384,12 +337,12 @@ ZTOQ_EXTERN(void) ztoq_stmt_finalize(ztoq_stmt *st)
 	close_cursor(st, 0);
 	/* not reset (its prepare again failed): it would keep its read lock in the cache */
 	if (st->unprepared) {
-		drop_stmt(st);
+		ztoq__stmt_cache_drop(&st->conn->stmts, &st->entry);
 		return;
 	}
 	ztoq_stmt_clear_bindings(st);
-	st->in_use = 0;
-	st->last_used = ztoq__now_ns();
+	st->entry.in_use = 0;
+	st->entry.last_used = ztoq__now_ns();
 }
 
 /* ---- parameters ----------------------------------------------------------------- */
@@ -664,7 +617,7 @@ ZTOQ_EXTERN(int) ztoq_stmt_execute(ztoq_stmt *st)
 	SQLRETURN rc;
 	int code;
 
-	if (!st || !st->in_use)
+	if (!st || !st->entry.in_use)
 		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_stmt_execute: not a prepared statement");
 	if ((code = ztoq__session_check(st->session)) < 0)
 		return code;
@@ -777,7 +730,7 @@ ZTOQ_EXTERN(int) ztoq_stmt_fetch(ztoq_stmt *st)
 	SQLRETURN rc;
 	int code;
 
-	if (!st || !st->in_use)
+	if (!st || !st->entry.in_use)
 		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_stmt_fetch: not a prepared statement");
 	if (!st->cursor_open)
 		return ZTOQ_DONE;
@@ -798,10 +751,10 @@ ZTOQ_EXTERN(int64_t) ztoq_stmt_rows_affected(const ztoq_stmt *st)
 {
 	SQLLEN count = -1;
 
-	if (st && st->in_use && st->count_changes)
+	if (st && st->entry.in_use && st->count_changes)
 		return st->changes;
 	/* asked of the driver only when wanted: a driver call fewer per execute */
-	if (!st || !st->in_use || !SQL_SUCCEEDED(SQLRowCount(st->handle, &count)))
+	if (!st || !st->entry.in_use || !SQL_SUCCEEDED(SQLRowCount(st->handle, &count)))
 		return -1;
 	return count;
 }

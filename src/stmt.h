@@ -5,6 +5,7 @@
 #define ZTOQ_STMT_INTERNAL_H
 
 #include "session.h"
+#include "stmt_cache.h"
 #include "ztoq/stmt.h"
 
 /* A bound parameter: the value copied into memory the statement owns. */
@@ -45,10 +46,8 @@ struct ztoq_stmt {
 	ztoq__conn *conn;
 	SQLHSTMT handle;
 	char *sql;
-	unsigned long hash;
-	int in_use;
+	ztoq__cache_entry entry; /* in the connection's cache; entry.sql is `sql` */
 	int cursor_open;
-	uint64_t last_used;
 	struct param *params;
 	unsigned nparams, params_cap;
 	int params_moved;
@@ -58,7 +57,6 @@ struct ztoq_stmt {
 	int unprepared; /* a prepare again (close_cursor) failed: execute retries it */
 	struct column *columns;
 	int ncolumns; /* -1 until described */
-	struct ztoq_stmt *next; /* the connection's cache list */
 };
 
 /* The ztoq type a result column of ODBC type `sql_type` is read as (batch.c too). */
