@@ -588,7 +588,7 @@ static int stream_cursor(ztoq_batch *b, ztoq_batch_stats *stats, const char *sql
 	if (own_tx && code >= 0 && (closed = ztoq_tx_commit(s)) < 0)
 		code = closed;
 	else if (own_tx && code < 0)
-		ztoq__tx_rollback_after(s, code);
+		ztoq__session_rollback_after(s, code);
 	return code;
 }
 

@@ -338,7 +338,7 @@ static int write_range(bulk *b, size_t lo, size_t hi)
 		return code;
 	if ((code = write_rows(b, lo, hi)) == ZTOQ_OK)
 		return ztoq_tx_commit(b->s);
-	ztoq__tx_rollback_after(b->s, code); /* the statement's error stays the last one */
+	ztoq__session_rollback_after(b->s, code); /* the statement's error stays the last one */
 	b->res->affected = affected;
 	if (!is_row_error(b, code))
 		return code;
@@ -466,7 +466,7 @@ ZTOQ_EXTERN(int) ztoq_bulk_insert(ztoq_bulk_result *out, ztoq_session *s,
 	if (code == ZTOQ_OK) {
 		code = ztoq_tx_commit(s);
 	} else {
-		ztoq__tx_rollback_after(s, code);
+		ztoq__session_rollback_after(s, code);
 		res.affected = 0;
 	}
 	if (out)

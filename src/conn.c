@@ -471,10 +471,13 @@ int ztoq__conn_set_read_only(ztoq__conn *c, int on)
 	return ZTOQ_OK;
 }
 
-int ztoq__conn_begin(ztoq__conn *c, int read_only)
+int ztoq__conn_begin(ztoq__conn *c, int read_only, const char *begin)
 {
-	const char *begin = read_only ? c->dialect->begin_read : c->dialect->begin_write;
-	int code = begin ? ztoq__conn_exec(c, begin) : set_autocommit(c, 0);
+	int code;
+
+	if (!begin)
+		begin = read_only ? c->dialect->begin_read : c->dialect->begin_write;
+	code = begin ? ztoq__conn_exec(c, begin) : set_autocommit(c, 0);
 
 	if (code == ZTOQ_OK)
 		c->in_tx = 1;

@@ -141,9 +141,11 @@ int ztoq__conn_set_read_only(ztoq__conn *c, int on);
 
 /*
  * Begins a transaction: with the dialect's BEGIN statement where it has one (autocommit
- * stays on), else by turning autocommit off.
+ * stays on), else by turning autocommit off. `begin` (may be NULL) is a statement to
+ * begin with instead of the dialect's; only a dialect that begins in SQL may be given
+ * one (ztoq__conn_end ends it with COMMIT or ROLLBACK).
  */
-int ztoq__conn_begin(ztoq__conn *c, int read_only);
+int ztoq__conn_begin(ztoq__conn *c, int read_only, const char *begin);
 
 /*
  * Ends the open transaction (commit or rollback) and puts the conn back in autocommit.

@@ -3,16 +3,23 @@
  */
 #include "db.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "config_int.h"
 #include "error.h"
+#include "session.h"
 #include "ztoq/connstr.h"
+
+static void reclaim_threads(ztoq_db *db);
 
 /* Opens one connection for the pool. */
 static int open_conn(ztoq__conn **out, void *ctx)
@@ -203,7 +210,7 @@ ZTOQ_EXTERN(void) ztoq_db_close(ztoq_db *db)
 {
 	if (!db)
 		return;
-	ztoq__session_reclaim_threads(db);
+	reclaim_threads(db);
 	ztoq__pool_free(db->pool);
 	ztoq__watchdog_free(db->target.watchdog);
 	if (db->env) {
@@ -231,21 +238,6 @@ ZTOQ_EXTERN(const char *) ztoq_db_target(const ztoq_db *db)
 ZTOQ_EXTERN(const ztoq_config *) ztoq_db_config(const ztoq_db *db)
 {
 	return db->cfg;
-}
-
-ZTOQ_EXTERN(int) ztoq_pool_stats_get(ztoq_db *db, ztoq_pool_stats *out)
-{
-	if (!db || !out)
-		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_pool_stats_get: bad arguments");
-	ztoq__pool_stats(db->pool, out);
-	return ZTOQ_OK;
-}
-
-ZTOQ_EXTERN(int) ztoq_pool_maintain(ztoq_db *db)
-{
-	if (!db)
-		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_pool_maintain: db is NULL");
-	return ztoq__pool_maintain(db->pool);
 }
 
 static void get_info(ztoq__conn *c, SQLUSMALLINT what, char *buf, size_t size)
@@ -286,4 +278,196 @@ ZTOQ_EXTERN(int) ztoq_db_check(ztoq_db *db)
 	code = ztoq__conn_ping(c, 0);
 	ztoq__pool_release(db->pool, c);
 	return code;
+}
+
+/* ---- the retry runner ----------------------------------------------------------- */
+
+/* Sleeps for the backoff before retry number `attempt` (1-based): base * 2^(n-1), jittered. */
+static void backoff(unsigned base_ms, unsigned attempt)
+{
+	static _Thread_local unsigned seed;
+	uint64_t ns = (uint64_t)base_ms * 1000000u << (attempt > 10 ? 10 : attempt - 1);
+	struct timespec ts;
+
+	if (!seed)
+		seed = (unsigned)ztoq__now_ns() | 1u;
+	/* full range of [ns/2, ns): spreads out colliding writers */
+	ns = ns / 2 + (ns / 2) * (uint64_t)rand_r(&seed) / ((uint64_t)RAND_MAX + 1);
+	ts = ztoq__timespec(ns);
+	nanosleep(&ts, NULL);
+}
+
+ZTOQ_EXTERN(int) ztoq_db_transaction(ztoq_db *db, const ztoq_tx_options *opts, ztoq_tx_fn fn,
+				     void *payload)
+{
+	ztoq_tx_options defaults = ZTOQ_TX_OPTIONS_INIT;
+	unsigned attempt = 0;
+	int code;
+
+	if (!db || !fn)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_db_transaction: bad arguments");
+	if (!opts)
+		opts = &defaults;
+	for (;;) {
+		ztoq_session *s;
+
+		if ((code = ztoq_session_open(&s, db)) < 0)
+			break;
+		attempt++;
+		code = ztoq_session_transaction(s, opts, fn, payload);
+		ztoq_session_close(s);
+		if (code >= 0 || !ztoq_error_is_retryable(code) || attempt > opts->max_retries)
+			break;
+		backoff(opts->retry_base_ms ? opts->retry_base_ms : 1, attempt);
+	}
+	if (opts->attempts)
+		*opts->attempts = attempt;
+	return code;
+}
+
+/* ---- thread-local sessions ------------------------------------------------------ */
+
+/*
+ * One library-wide pthread key holds, per thread, a list of slots (one per manager the
+ * thread used). A slot is also linked into its manager's list, so ztoq_db_close() can
+ * reclaim sessions of threads still running, and the key's destructor returns a
+ * session when its thread exits. One registry mutex guards both lists and the slots'
+ * fields; it is held while a reclaimed session is closed, so a manager is never freed
+ * under a thread that is giving its session back.
+ */
+struct ztoq__thread_slot {
+	ztoq_db *db;              /* NULL once the manager reclaimed it */
+	ztoq_session *session;    /* NULL once returned */
+	struct ztoq__thread_slot *next_in_thread;
+	struct ztoq__thread_slot *next_in_db;
+};
+
+static pthread_mutex_t registry = PTHREAD_MUTEX_INITIALIZER;
+static pthread_key_t thread_key;
+static pthread_once_t thread_key_once = PTHREAD_ONCE_INIT;
+
+/* Under the registry lock: unlinks `slot` from its manager's list. */
+static void unlink_from_db(struct ztoq__thread_slot *slot)
+{
+	struct ztoq__thread_slot **link = &slot->db->thread_slots;
+
+	while (*link && *link != slot)
+		link = &(*link)->next_in_db;
+	if (*link)
+		*link = slot->next_in_db;
+}
+
+/* Key destructor: the thread is exiting; give back every session it still holds. */
+static void thread_exit(void *value)
+{
+	struct ztoq__thread_slot *slot = value;
+
+	while (slot) {
+		struct ztoq__thread_slot *next = slot->next_in_thread;
+
+		pthread_mutex_lock(&registry);
+		if (slot->session) {
+			unlink_from_db(slot);
+			slot->session->thread_owned = 0;
+			ztoq__session_end(slot->session);
+		}
+		pthread_mutex_unlock(&registry);
+		ztoq__free(slot);
+		slot = next;
+	}
+}
+
+static void make_key(void)
+{
+	pthread_key_create(&thread_key, thread_exit);
+}
+
+/* The calling thread's live slot for `db`, pruning slots of closed managers. */
+static struct ztoq__thread_slot *find_slot(ztoq_db *db)
+{
+	struct ztoq__thread_slot *head = pthread_getspecific(thread_key), **link = &head, *found = NULL;
+
+	pthread_mutex_lock(&registry);
+	while (*link) {
+		struct ztoq__thread_slot *slot = *link;
+
+		if (!slot->session) {
+			*link = slot->next_in_thread;
+			ztoq__free(slot);
+			continue;
+		}
+		if (slot->db == db)
+			found = slot;
+		link = &slot->next_in_thread;
+	}
+	pthread_mutex_unlock(&registry);
+	pthread_setspecific(thread_key, head);
+	return found;
+}
+
+ZTOQ_EXTERN(int) ztoq_db_thread_session(ztoq_session **out, ztoq_db *db)
+{
+	struct ztoq__thread_slot *slot;
+	ztoq_session *s;
+	int code;
+
+	if (!out || !db)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_db_thread_session: bad arguments");
+	pthread_once(&thread_key_once, make_key);
+	if ((slot = find_slot(db)) != NULL) {
+		*out = slot->session;
+		return ZTOQ_OK;
+	}
+	if (!(slot = ztoq__calloc(1, sizeof(*slot))))
+		return ztoq__error_nomem();
+	if ((code = ztoq_session_open(&s, db)) < 0) {
+		ztoq__free(slot);
+		return code;
+	}
+	s->thread_owned = 1;
+	slot->db = db;
+	slot->session = s;
+	pthread_mutex_lock(&registry);
+	slot->next_in_db = db->thread_slots;
+	db->thread_slots = slot;
+	pthread_mutex_unlock(&registry);
+	slot->next_in_thread = pthread_getspecific(thread_key);
+	pthread_setspecific(thread_key, slot);
+	*out = s;
+	return ZTOQ_OK;
+}
+
+ZTOQ_EXTERN(int) ztoq_db_close_thread_session(ztoq_db *db)
+{
+	struct ztoq__thread_slot *slot;
+	int code = ZTOQ_OK;
+
+	if (!db)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_db_close_thread_session: db is NULL");
+	pthread_once(&thread_key_once, make_key);
+	if (!(slot = find_slot(db)))
+		return ZTOQ_OK; /* nothing held: closing twice is harmless */
+	pthread_mutex_lock(&registry);
+	unlink_from_db(slot);
+	slot->session->thread_owned = 0;
+	code = ztoq__session_end(slot->session);
+	slot->session = NULL; /* pruned from the thread's list on its next lookup */
+	pthread_mutex_unlock(&registry);
+	return code;
+}
+
+/* Ends every thread-local session of `db` still held by a running thread. */
+static void reclaim_threads(ztoq_db *db)
+{
+	pthread_mutex_lock(&registry);
+	while (db->thread_slots) {
+		struct ztoq__thread_slot *slot = db->thread_slots;
+
+		db->thread_slots = slot->next_in_db;
+		slot->session->thread_owned = 0;
+		ztoq__session_end(slot->session);
+		slot->session = NULL;
+		slot->db = NULL;
+	}
+	pthread_mutex_unlock(&registry);
 }

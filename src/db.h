@@ -21,10 +21,7 @@ struct ztoq_db {
 	char *secret;     /* the password, scrubbed from driver messages; NULL if none */
 	ztoq__conn_target target; /* how connections are opened (points into the above) */
 	ztoq__pool *pool;
-	struct ztoq__thread_slot *thread_slots; /* sessions held by threads (session.c) */
+	struct ztoq__thread_slot *thread_slots; /* sessions held by threads (db.c) */
 };
-
-/* Reclaims every thread-local session of `db` (session.c); called by ztoq_db_close. */
-void ztoq__session_reclaim_threads(ztoq_db *db);
 
 #endif

@@ -92,7 +92,7 @@ ZTOQ_EXTERN(int) ztoq_health_tables(ztoq_table_list **out, ztoq_db *db, int coun
 	for (size_t i = 0; code == ZTOQ_OK && count_rows_too && i < list->count; i++)
 		code = count_rows(s, &list->tables[i]);
 	if (ztoq_tx_depth(s) && code < 0)
-		ztoq__tx_rollback_after(s, code); /* the failure's error stays the last one */
+		ztoq__session_rollback_after(s, code); /* the failure's error stays the last one */
 	else if (ztoq_tx_depth(s))
 		ztoq_tx_rollback(s); /* read only: nothing to commit */
 	ztoq_session_close(s);

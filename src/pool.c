@@ -14,6 +14,7 @@
 
 #include "alloc.h"
 #include "clock.h"
+#include "db.h"
 #include "error.h"
 
 struct waiter {
@@ -102,6 +103,8 @@ static ztoq__conn *collect_expired(ztoq__pool *p, uint64_t now)
 	return expired;
 }
 
+static int pool_maintain(ztoq__pool *p);
+
 int ztoq__pool_new(ztoq__pool **out, const ztoq__pool_settings *settings)
 {
 	ztoq__pool *p;
@@ -112,7 +115,7 @@ int ztoq__pool_new(ztoq__pool **out, const ztoq__pool_settings *settings)
 	pthread_mutex_init(&p->lock, NULL);
 	p->set = *settings;
 	*out = p;
-	code = ztoq__pool_maintain(p);
+	code = pool_maintain(p);
 	if (code < 0) {
 		ztoq__pool_free(p);
 		*out = NULL;
@@ -129,7 +132,8 @@ void ztoq__pool_free(ztoq__pool *p)
 	ztoq__free(p);
 }
 
-int ztoq__pool_maintain(ztoq__pool *p)
+/* Closes the expired idle connections and tops the pool up to its minimum. */
+static int pool_maintain(ztoq__pool *p)
 {
 	ztoq__conn *expired;
 	int code = ZTOQ_OK;
@@ -362,7 +366,8 @@ void ztoq__pool_release(ztoq__pool *p, ztoq__conn *c)
 	close_all(expired);
 }
 
-void ztoq__pool_stats(ztoq__pool *p, ztoq_pool_stats *out)
+/* Copies the counters, under the pool lock. */
+static void pool_stats(ztoq__pool *p, ztoq_pool_stats *out)
 {
 	pthread_mutex_lock(&p->lock);
 	out->total = p->total;
@@ -379,4 +384,21 @@ void ztoq__pool_stats(ztoq__pool *p, ztoq_pool_stats *out)
 	out->wait_ns_total = p->wait_total;
 	out->wait_ns_max = p->wait_max;
 	pthread_mutex_unlock(&p->lock);
+}
+
+/* ---- the public face (ztoq/pool.h): a manager's pool ------------------------- */
+
+ZTOQ_EXTERN(int) ztoq_pool_stats_get(ztoq_db *db, ztoq_pool_stats *out)
+{
+	if (!db || !out)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_pool_stats_get: bad arguments");
+	pool_stats(db->pool, out);
+	return ZTOQ_OK;
+}
+
+ZTOQ_EXTERN(int) ztoq_pool_maintain(ztoq_db *db)
+{
+	if (!db)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_pool_maintain: db is NULL");
+	return pool_maintain(db->pool);
 }

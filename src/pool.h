@@ -40,7 +40,4 @@ int ztoq__pool_acquire(ztoq__pool *p, ztoq__conn **out, uint64_t timeout_ns);
 /* Gives a connection back; a broken one is closed and replaced for waiters. Thread-safe. */
 void ztoq__pool_release(ztoq__pool *p, ztoq__conn *c);
 
-void ztoq__pool_stats(ztoq__pool *p, ztoq_pool_stats *out);
-int ztoq__pool_maintain(ztoq__pool *p);
-
 #endif

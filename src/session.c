@@ -1,30 +1,237 @@
 /*
- * session.c - borrowed connections, and the registry of thread-local sessions.
+ * session.c - a borrowed connection and its transaction: levels (BEGIN, savepoints,
+ * COMMIT, ROLLBACK), isolation and read-only, the abort of whatever is open on
+ * close; and the one-call statements (exec, query, scalar) above the statement module.
  *
- * Thread-local sessions: one library-wide pthread key holds, per thread, a list of
- * slots (one per manager the thread used). A slot is also linked into its manager's
- * list, so ztoq_db_close() can reclaim sessions of threads still running, and the
- * key's destructor returns a session when its thread exits. One registry mutex guards
- * both lists and the slots' fields; it is held while a reclaimed session is closed,
- * so a manager is never freed under a thread that is giving its session back.
+ * ztoq_tx_* (tx.c) are the public names of the transaction levels kept here; the
+ * thread-local sessions and the retry runner are the manager's (db.c).
  */
 #include "session.h"
 
-#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 
 #include "alloc.h"
-#include "error.h"
+#include "pool.h"
+#include "stmt.h"
 
-struct ztoq__thread_slot {
-	ztoq_db *db;              /* NULL once the manager reclaimed it */
-	ztoq_session *session;    /* NULL once returned */
-	struct ztoq__thread_slot *next_in_thread;
-	struct ztoq__thread_slot *next_in_db;
+static const SQLULEN odbc_levels[] = {
+	[ZTOQ_ISOLATION_DEFAULT] = 0,
+	[ZTOQ_ISOLATION_READ_UNCOMMITTED] = SQL_TXN_READ_UNCOMMITTED,
+	[ZTOQ_ISOLATION_READ_COMMITTED] = SQL_TXN_READ_COMMITTED,
+	[ZTOQ_ISOLATION_REPEATABLE_READ] = SQL_TXN_REPEATABLE_READ,
+	[ZTOQ_ISOLATION_SERIALIZABLE] = SQL_TXN_SERIALIZABLE,
 };
 
-static pthread_mutex_t registry = PTHREAD_MUTEX_INITIALIZER;
-static pthread_key_t thread_key;
-static pthread_once_t thread_key_once = PTHREAD_ONCE_INIT;
+static ztoq_isolation from_odbc(SQLULEN level)
+{
+	for (int i = ZTOQ_ISOLATION_SERIALIZABLE; i > ZTOQ_ISOLATION_DEFAULT; i--)
+		if (odbc_levels[i] == level)
+			return (ztoq_isolation)i;
+	return ZTOQ_ISOLATION_DEFAULT;
+}
+
+/* ---- transaction levels -------------------------------------------------------- */
+
+static int savepoint(ztoq_session *s, const char *verb, int level)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "%s ztoq_sp_%d", verb, level);
+	return ztoq__conn_exec(s->conn, sql);
+}
+
+/*
+ * Starts the outermost level: isolation, access mode, then the transaction itself,
+ * with `begin` (may be NULL: the dialect's statement).
+ */
+static int begin_outer(ztoq_session *s, const ztoq_tx_options *opts, const char *begin)
+{
+	const ztoq__dialect *d = s->conn->dialect;
+	ztoq_isolation want = opts ? opts->isolation : ZTOQ_ISOLATION_DEFAULT;
+	int read_only = opts && opts->read_only;
+	int code;
+
+	if ((unsigned)want > ZTOQ_ISOLATION_SERIALIZABLE)
+		return ztoq__error_set(ZTOQ_EINVALID, "unknown isolation level %d", (int)want);
+	if (opts && opts->version != ZTOQ_TX_OPTIONS_VERSION)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_tx_options.version is %u, expected %u "
+						      "(initialise with ZTOQ_TX_OPTIONS_INIT)",
+				       opts->version, ZTOQ_TX_OPTIONS_VERSION);
+	/* Only a driver that honours the attribute gets it; SQLite is always serializable. */
+	if (d->native_isolation) {
+		SQLULEN level = want ? odbc_levels[want] : s->conn->default_isolation;
+		if ((code = ztoq__conn_set_isolation(s->conn, level)) < 0)
+			return code;
+		s->isolation = from_odbc(s->conn->isolation);
+	} else {
+		s->isolation = ZTOQ_ISOLATION_SERIALIZABLE;
+	}
+	if ((code = ztoq__conn_set_read_only(s->conn, read_only)) < 0 ||
+	    (code = ztoq__conn_begin(s->conn, read_only, begin)) < 0)
+		return code;
+	s->read_only = read_only;
+	s->depth = 1;
+	if (read_only && d->read_only_tx && (code = ztoq__conn_exec(s->conn, d->read_only_tx)) < 0)
+		return ztoq__session_rollback_after(s, code);
+	return ZTOQ_OK;
+}
+
+int ztoq__session_begin(ztoq_session *s, const ztoq_tx_options *opts)
+{
+	int code;
+
+	if (!s)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_tx_begin: session is NULL");
+	if (s->depth == 0)
+		return begin_outer(s, opts, NULL);
+	if ((code = ztoq__session_check(s)) < 0)
+		return code;
+	if ((code = savepoint(s, "SAVEPOINT", s->depth + 1)) < 0)
+		return ztoq__session_failed(s, code);
+	s->depth++;
+	return ZTOQ_OK;
+}
+
+/* Ends the outermost level: the connection is back in autocommit, read-write. */
+static int end_outer(ztoq_session *s, int commit)
+{
+	int code = ztoq__conn_end(s->conn, commit), reset;
+
+	if (code < 0)
+		ztoq__error_hold(); /* the end's own error stays the last one */
+	reset = ztoq__conn_set_read_only(s->conn, 0);
+	if (code < 0)
+		ztoq__error_release();
+	s->depth = 0;
+	s->failed = 0;
+	s->read_only = 0;
+	return code < 0 ? code : reset;
+}
+
+int ztoq__session_rollback(ztoq_session *s)
+{
+	int code;
+
+	if (!s || s->depth == 0)
+		return ztoq__error_set(ZTOQ_ESTATE, "rollback with no transaction open");
+	if (s->depth == 1)
+		return end_outer(s, 0);
+	code = savepoint(s, "ROLLBACK TO SAVEPOINT", s->depth);
+	if (code == ZTOQ_OK)
+		code = savepoint(s, "RELEASE SAVEPOINT", s->depth);
+	if (code < 0) {
+		/* The savepoint cannot be undone alone: fail the outer level too. */
+		s->depth--;
+		s->failed = s->depth;
+		return code;
+	}
+	if (s->failed >= s->depth)
+		s->failed = 0;
+	s->depth--;
+	return ZTOQ_OK;
+}
+
+int ztoq__session_commit(ztoq_session *s)
+{
+	int code;
+
+	if (!s || s->depth == 0)
+		return ztoq__error_set(ZTOQ_ESTATE, "commit with no transaction open");
+	if (s->failed) {
+		ztoq__session_rollback(s);
+		return ztoq__error_set(ZTOQ_ETXFAILED,
+				       "commit refused: a statement failed in this transaction, "
+				       "which was rolled back");
+	}
+	if (s->depth == 1)
+		return end_outer(s, 1);
+	if ((code = savepoint(s, "RELEASE SAVEPOINT", s->depth)) < 0)
+		return ztoq__session_failed(s, code);
+	s->depth--;
+	return ZTOQ_OK;
+}
+
+int ztoq__session_rollback_after(ztoq_session *s, int code)
+{
+	ztoq__error_hold();
+	ztoq__session_rollback(s);
+	ztoq__error_release();
+	return code;
+}
+
+int ztoq__session_begin_migration(ztoq_session *s)
+{
+	if (s->depth > 0)
+		return ztoq__error_set(ZTOQ_ESTATE, "a migration's transaction cannot be nested");
+	/* the dialects that have a migration_begin begin in SQL (SQLite) */
+	return begin_outer(s, NULL, s->conn->dialect->migration_begin);
+}
+
+/* Rolls back every open level (on close). */
+static int abort_all(ztoq_session *s)
+{
+	if (s->depth == 0)
+		return ZTOQ_OK;
+	return end_outer(s, 0);
+}
+
+/* ---- statements outside the statement cache ---------------------------------- */
+
+int ztoq__session_exec_plain(ztoq_session *s, const char *sql)
+{
+	int code;
+
+	if ((code = ztoq__session_check(s)) < 0)
+		return code;
+	return ztoq__session_failed(s, ztoq__conn_exec(s->conn, sql));
+}
+
+/* Executes the `len` bytes at `sql` on the fresh handle `h`, planned for the driver. */
+static int exec_script(ztoq__conn *c, SQLHSTMT h, const char *sql, size_t len, SQLRETURN *rc)
+{
+	struct ztoq__sqlite_plan plan = {0};
+	int code;
+
+	if (c->dialect->plan_statements && (code = ztoq__stmt_plan_sqlite(&plan, sql, len)) < 0)
+		return code;
+	*rc = plan.static_cursor && !ztoq__stmt_static_cursor(h)
+		      ? SQL_ERROR /* its diagnostic is on h */
+		      : ztoq__conn_execute(c, h, plan.text ? plan.text : sql,
+					   plan.text ? SQL_NTS : (SQLINTEGER)len);
+	ztoq__free(plan.text);
+	return ZTOQ_OK;
+}
+
+int ztoq__session_exec_script(ztoq_session *s, const char *sql, size_t len, const char *fmt, ...)
+{
+	SQLRETURN rc = SQL_SUCCESS;
+	SQLHSTMT h;
+	char what[512];
+	va_list ap;
+	int code;
+
+	if ((code = ztoq__session_check(s)) < 0)
+		return code;
+	if ((code = ztoq__conn_alloc_stmt(s->conn, &h)) < 0)
+		return ztoq__session_failed(s, code);
+	code = exec_script(s->conn, h, sql, len, &rc);
+	if (code == ZTOQ_OK && !SQL_SUCCEEDED(rc) && rc != SQL_NO_DATA) {
+		va_start(ap, fmt);
+		vsnprintf(what, sizeof(what), fmt, ap);
+		va_end(ap);
+		code = ztoq__conn_error(s->conn, SQL_HANDLE_STMT, h, "%s", what);
+	}
+	ztoq__conn_free_stmt(h);
+	return ztoq__session_failed(s, code);
+}
+
+void ztoq__session_discard(ztoq_session *s)
+{
+	s->conn->broken = 1;
+}
+
+/* ---- opening and closing ------------------------------------------------------ */
 
 static int open_session(ztoq_session **out, ztoq_db *db, uint64_t timeout_ns)
 {
@@ -55,14 +262,13 @@ ZTOQ_EXTERN(int) ztoq_session_open_timeout(ztoq_session **out, ztoq_db *db, unsi
 	return open_session(out, db, (uint64_t)timeout_ms * 1000000u);
 }
 
-/* Ends a session whatever its kind: rollback, reset, back to the pool. */
-static int end_session(ztoq_session *s)
+int ztoq__session_end(ztoq_session *s)
 {
 	int code = ZTOQ_OK, failed = s->failed;
 
 	if (s->depth > 0) {
 		ztoq__error_hold(); /* rolling back is cleanup: it records nothing */
-		ztoq__tx_abort_all(s);
+		abort_all(s);
 		ztoq__error_release();
 		/* a failed transaction can only be rolled back: its error stays the last one */
 		if (!failed)
@@ -81,7 +287,7 @@ ZTOQ_EXTERN(int) ztoq_session_close(ztoq_session *s)
 	if (s->thread_owned)
 		return ztoq__error_set(ZTOQ_ESTATE, "a thread-local session is closed with "
 						    "ztoq_db_close_thread_session()");
-	return end_session(s);
+	return ztoq__session_end(s);
 }
 
 ZTOQ_EXTERN(ztoq_db *) ztoq_session_db(const ztoq_session *s)
@@ -89,145 +295,91 @@ ZTOQ_EXTERN(ztoq_db *) ztoq_session_db(const ztoq_session *s)
 	return s->db;
 }
 
-int ztoq__session_check(ztoq_session *s)
+ZTOQ_EXTERN(ztoq_isolation) ztoq_session_isolation(const ztoq_session *s)
 {
-	if (s->failed)
-		return ztoq__error_set(ZTOQ_ETXFAILED,
-				       "a statement failed earlier in this transaction: roll it "
-				       "back before running more");
-	return ZTOQ_OK;
+	if (s->depth > 0)
+		return s->isolation;
+	return s->conn->dialect->native_isolation ? from_odbc(s->conn->isolation)
+						  : ZTOQ_ISOLATION_SERIALIZABLE;
 }
 
-int ztoq__session_failed(ztoq_session *s, int code)
+ZTOQ_EXTERN(int) ztoq_session_read_only(const ztoq_session *s)
 {
-	if (s->depth > 0 && !s->failed)
-		s->failed = s->depth;
-	return code;
+	return s->read_only;
 }
 
-/* ---- thread-local sessions ------------------------------------------------------ */
-
-/* Under the registry lock: unlinks `slot` from its manager's list. */
-static void unlink_from_db(struct ztoq__thread_slot *slot)
+ZTOQ_EXTERN(int) ztoq_session_transaction(ztoq_session *s, const ztoq_tx_options *opts,
+					  ztoq_tx_fn fn, void *payload)
 {
-	struct ztoq__thread_slot **link = &slot->db->thread_slots;
+	int code, result;
 
-	while (*link && *link != slot)
-		link = &(*link)->next_in_db;
-	if (*link)
-		*link = slot->next_in_db;
+	if (!s || !fn)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_session_transaction: bad arguments");
+	if ((code = ztoq__session_begin(s, opts)) < 0)
+		return code;
+	result = fn(s, payload);
+	if (result != 0)
+		return ztoq__session_rollback_after(s, result);
+	return ztoq__session_commit(s);
 }
 
-/* Key destructor: the thread is exiting; give back every session it still holds. */
-static void thread_exit(void *value)
+/* ---- one-call statements (above the statement module) -------------------------- */
+
+ZTOQ_EXTERN(int) ztoq_session_exec(ztoq_session *s, const char *sql, const ztoq_value *params,
+				   size_t nparams, int64_t *rows_affected)
 {
-	struct ztoq__thread_slot *slot = value;
-
-	while (slot) {
-		struct ztoq__thread_slot *next = slot->next_in_thread;
-
-		pthread_mutex_lock(&registry);
-		if (slot->session) {
-			unlink_from_db(slot);
-			slot->session->thread_owned = 0;
-			end_session(slot->session);
-		}
-		pthread_mutex_unlock(&registry);
-		ztoq__free(slot);
-		slot = next;
-	}
-}
-
-static void make_key(void)
-{
-	pthread_key_create(&thread_key, thread_exit);
-}
-
-/* The calling thread's live slot for `db`, pruning slots of closed managers. */
-static struct ztoq__thread_slot *find_slot(ztoq_db *db)
-{
-	struct ztoq__thread_slot *head = pthread_getspecific(thread_key), **link = &head, *found = NULL;
-
-	pthread_mutex_lock(&registry);
-	while (*link) {
-		struct ztoq__thread_slot *slot = *link;
-
-		if (!slot->session) {
-			*link = slot->next_in_thread;
-			ztoq__free(slot);
-			continue;
-		}
-		if (slot->db == db)
-			found = slot;
-		link = &slot->next_in_thread;
-	}
-	pthread_mutex_unlock(&registry);
-	pthread_setspecific(thread_key, head);
-	return found;
-}
-
-ZTOQ_EXTERN(int) ztoq_db_thread_session(ztoq_session **out, ztoq_db *db)
-{
-	struct ztoq__thread_slot *slot;
-	ztoq_session *s;
+	ztoq_stmt *st;
 	int code;
 
-	if (!out || !db)
-		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_db_thread_session: bad arguments");
-	pthread_once(&thread_key_once, make_key);
-	if ((slot = find_slot(db)) != NULL) {
-		*out = slot->session;
-		return ZTOQ_OK;
-	}
-	if (!(slot = ztoq__calloc(1, sizeof(*slot))))
-		return ztoq__error_nomem();
-	if ((code = ztoq_session_open(&s, db)) < 0) {
-		ztoq__free(slot);
+	if ((code = ztoq__stmt_prepare_bound(&st, s, sql, params, nparams)) < 0)
 		return code;
-	}
-	s->thread_owned = 1;
-	slot->db = db;
-	slot->session = s;
-	pthread_mutex_lock(&registry);
-	slot->next_in_db = db->thread_slots;
-	db->thread_slots = slot;
-	pthread_mutex_unlock(&registry);
-	slot->next_in_thread = pthread_getspecific(thread_key);
-	pthread_setspecific(thread_key, slot);
-	*out = s;
-	return ZTOQ_OK;
-}
-
-ZTOQ_EXTERN(int) ztoq_db_close_thread_session(ztoq_db *db)
-{
-	struct ztoq__thread_slot *slot;
-	int code = ZTOQ_OK;
-
-	if (!db)
-		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_db_close_thread_session: db is NULL");
-	pthread_once(&thread_key_once, make_key);
-	if (!(slot = find_slot(db)))
-		return ZTOQ_OK; /* nothing held: closing twice is harmless */
-	pthread_mutex_lock(&registry);
-	unlink_from_db(slot);
-	slot->session->thread_owned = 0;
-	code = end_session(slot->session);
-	slot->session = NULL; /* pruned from the thread's list on its next lookup */
-	pthread_mutex_unlock(&registry);
+	code = ztoq_stmt_execute(st);
+	if (code == ZTOQ_OK && rows_affected)
+		*rows_affected = ztoq_stmt_rows_affected(st);
+	ztoq_stmt_finalize(st);
 	return code;
 }
 
-void ztoq__session_reclaim_threads(ztoq_db *db)
+ZTOQ_EXTERN(int) ztoq_session_query(ztoq_session *s, const char *sql, const ztoq_value *params,
+				    size_t nparams, ztoq_row_fn fn, void *payload)
 {
-	pthread_mutex_lock(&registry);
-	while (db->thread_slots) {
-		struct ztoq__thread_slot *slot = db->thread_slots;
+	ztoq_stmt *st;
+	int code;
 
-		db->thread_slots = slot->next_in_db;
-		slot->session->thread_owned = 0;
-		end_session(slot->session);
-		slot->session = NULL;
-		slot->db = NULL;
-	}
-	pthread_mutex_unlock(&registry);
+	if (!fn)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_session_query: fn is NULL");
+	if ((code = ztoq__stmt_prepare_bound(&st, s, sql, params, nparams)) < 0)
+		return code;
+	code = ztoq_stmt_execute(st);
+	while (code == ZTOQ_OK && (code = ztoq_stmt_fetch(st)) == ZTOQ_ROW)
+		code = fn(st, payload);
+	ztoq_stmt_finalize(st);
+	return code == ZTOQ_DONE ? ZTOQ_OK : code;
+}
+
+ZTOQ_EXTERN(int) ztoq_session_scalar(ztoq_session *s, const char *sql, const ztoq_value *params,
+				     size_t nparams, int64_t *out, int *is_null)
+{
+	ztoq_stmt *st;
+	int code, columns;
+
+	if (!out)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_session_scalar: out is NULL");
+	*out = 0;
+	if (is_null)
+		*is_null = 1;
+	if ((code = ztoq__stmt_prepare_bound(&st, s, sql, params, nparams)) < 0)
+		return code;
+	if ((code = ztoq_stmt_execute(st)) == ZTOQ_OK && (columns = ztoq_stmt_column_count(st)) != 1)
+		code = ztoq__error_set(ZTOQ_EINVALID, "ztoq_session_scalar: the query returns %d "
+						      "columns, not one: %.200s", columns, sql);
+	if (code == ZTOQ_OK && (code = ztoq_stmt_fetch(st)) == ZTOQ_DONE)
+		code = ztoq__error_set(ZTOQ_ENOTFOUND, "ztoq_session_scalar: the query returned no "
+						       "row: %.200s", sql);
+	if (code == ZTOQ_ROW && (code = ztoq_stmt_get_int64(st, 0, out, is_null)) == ZTOQ_OK &&
+	    (code = ztoq_stmt_fetch(st)) == ZTOQ_ROW)
+		code = ztoq__error_set(ZTOQ_ERROR, "ztoq_session_scalar: the query returned more "
+						   "than one row: %.200s", sql);
+	ztoq_stmt_finalize(st);
+	return code == ZTOQ_DONE ? ZTOQ_OK : code;
 }

@@ -1,11 +1,20 @@
 /*
- * session.h - a session's internals, shared by the tx and stmt modules.
+ * session.h - a session's internals: its transaction state, shared with the modules
+ * above it (tx, db, batch, bulk, health, migrate) and read by the statement module
+ * below it.
+ *
+ * The statement module must refuse statements in a failed transaction and fail the
+ * transaction when a statement fails, but it sits below the session (the session's
+ * one-call conveniences use it). So the check and the bookkeeping are static inline
+ * functions over the struct's fields: reading them calls nothing above the
+ * statement module. docs/design.md "Module map" draws the layers.
  */
 #ifndef ZTOQ_SESSION_INTERNAL_H
 #define ZTOQ_SESSION_INTERNAL_H
 
 #include "conn.h"
 #include "db.h"
+#include "error.h"
 #include "ztoq/session.h"
 
 struct ztoq_session {
@@ -15,22 +24,75 @@ struct ztoq_session {
 	int failed;               /* the level a statement failed in (0: none) */
 	ztoq_isolation isolation; /* in force for the open transaction */
 	int read_only;            /* the open transaction is read-only */
-	int thread_owned;         /* a thread-local session (session.c registry) */
+	int thread_owned;         /* a thread-local session (db.c's registry) */
 };
 
 /* Refuses statements in a failed transaction: ZTOQ_OK or ZTOQ_ETXFAILED. */
-int ztoq__session_check(ztoq_session *s);
+static inline int ztoq__session_check(const ztoq_session *s)
+{
+	if (s->failed)
+		return ztoq__error_set(ZTOQ_ETXFAILED,
+				       "a statement failed earlier in this transaction: roll it "
+				       "back before running more");
+	return ZTOQ_OK;
+}
 
 /* Records a failed statement: fails the innermost open level. Returns `code`. */
-int ztoq__session_failed(ztoq_session *s, int code);
+static inline int ztoq__session_failed(ztoq_session *s, int code)
+{
+	if (s->depth > 0 && !s->failed)
+		s->failed = s->depth;
+	return code;
+}
+
+/*
+ * The transaction levels of a session (ztoq_tx_begin/commit/rollback are these). Owner
+ * thread only, like the session.
+ */
+int ztoq__session_begin(ztoq_session *s, const ztoq_tx_options *opts);
+int ztoq__session_commit(ztoq_session *s);
+int ztoq__session_rollback(ztoq_session *s);
 
 /*
  * Rolls back the innermost level after a failure whose error is the last error; the
  * rollback's own failure records nothing (the first error wins). Returns `code`.
  */
-int ztoq__tx_rollback_after(ztoq_session *s, int code);
+int ztoq__session_rollback_after(ztoq_session *s, int code);
 
-/* Rolls back every open level (used on close and on thread exit). */
-int ztoq__tx_abort_all(ztoq_session *s);
+/*
+ * Begins a migration's transaction: with the dialect's migration_begin statement (it
+ * shuts out other migrators; SQLite's BEGIN EXCLUSIVE) where it has one, else as
+ * ztoq_tx_begin(s, NULL). Ended by ztoq__session_commit/_rollback. No transaction may
+ * be open.
+ */
+int ztoq__session_begin_migration(ztoq_session *s);
+
+/*
+ * Runs one of the library's fixed statements (no parameters; rows are dropped)
+ * outside the statement cache. A failure fails the open transaction.
+ */
+int ztoq__session_exec_plain(ztoq_session *s, const char *sql);
+
+/*
+ * Runs the `len` bytes at `sql` as one statement of a script (any statement, planned
+ * as ztoq_stmt_prepare plans it; rows are dropped), outside the statement cache. On
+ * failure the error's message starts with the printf-style context. A failure fails
+ * the open transaction.
+ */
+int ztoq__session_exec_script(ztoq_session *s, const char *sql, size_t len, const char *fmt,
+			      ...) __attribute__((format(printf, 4, 5)));
+
+/*
+ * The session's connection is not reused: closing the session closes it instead of
+ * returning it to the pool (it may hold a lock or a transaction nobody could end).
+ */
+void ztoq__session_discard(ztoq_session *s);
+
+/*
+ * Ends a session whatever its kind (thread-local ones too): rolls back what is open
+ * (ZTOQ_ESTATE unless a statement had failed), returns the connection to the pool and
+ * frees the session.
+ */
+int ztoq__session_end(ztoq_session *s);
 
 #endif

@@ -1024,35 +1024,3 @@ int ztoq__stmt_prepare_bound(ztoq_stmt **out, ztoq_session *s, const char *sql,
 	}
 	return code;
 }
-
-ZTOQ_EXTERN(int) ztoq_session_exec(ztoq_session *s, const char *sql, const ztoq_value *params,
-				   size_t nparams, int64_t *rows_affected)
-{
-	ztoq_stmt *st;
-	int code;
-
-	if ((code = ztoq__stmt_prepare_bound(&st, s, sql, params, nparams)) < 0)
-		return code;
-	code = ztoq_stmt_execute(st);
-	if (code == ZTOQ_OK && rows_affected)
-		*rows_affected = ztoq_stmt_rows_affected(st);
-	ztoq_stmt_finalize(st);
-	return code;
-}
-
-ZTOQ_EXTERN(int) ztoq_session_query(ztoq_session *s, const char *sql, const ztoq_value *params,
-				    size_t nparams, ztoq_row_fn fn, void *payload)
-{
-	ztoq_stmt *st;
-	int code;
-
-	if (!fn)
-		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_session_query: fn is NULL");
-	if ((code = ztoq__stmt_prepare_bound(&st, s, sql, params, nparams)) < 0)
-		return code;
-	code = ztoq_stmt_execute(st);
-	while (code == ZTOQ_OK && (code = ztoq_stmt_fetch(st)) == ZTOQ_ROW)
-		code = fn(st, payload);
-	ztoq_stmt_finalize(st);
-	return code == ZTOQ_DONE ? ZTOQ_OK : code;
-}

@@ -75,15 +75,9 @@ void test_exec(ztoq_session *s, const char *sql)
 
 int64_t test_scalar(ztoq_session *s, const char *sql)
 {
-	ztoq_stmt *st;
 	int64_t v = 0;
 
-	test_ok(ztoq_stmt_prepare(&st, s, sql));
-	test_ok(ztoq_stmt_execute(st));
-	cr_assert_eq(ztoq_stmt_fetch(st), ZTOQ_ROW, "%s returned no row: %s", sql,
-		     ztoq_error_last()->message);
-	test_ok(ztoq_stmt_get_int64(st, 0, &v, NULL));
-	ztoq_stmt_finalize(st);
+	test_ok(ztoq_session_scalar(s, sql, NULL, 0, &v, NULL));
 	return v;
 }
 

@@ -32,7 +32,7 @@ void test_close(ztoq_db *db, ztoq_session *s);
 /* Runs SQL that must succeed on a session (fails the test with the message otherwise). */
 void test_exec(ztoq_session *s, const char *sql);
 
-/* The single int64 that `sql` returns. */
+/* The single int64 that `sql` returns (ztoq_session_scalar; fails the test otherwise). */
 int64_t test_scalar(ztoq_session *s, const char *sql);
 
 /* A port on 127.0.0.1 that nobody listens on (bound, then closed). */

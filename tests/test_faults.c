@@ -173,8 +173,16 @@ Test(faults, failed_reprepare_is_retried)
 {
 	ztoq_db *db;
 	ztoq_session *s = reprepare_fails(&db);
+	ztoq_stmt *st;
+	int64_t id = 0;
 
-	cr_assert_eq(test_scalar(s, "SELECT id FROM fault_t ORDER BY id"), 1);
+	/* the same text, so the same cached statement (two rows: not a scalar) */
+	test_ok(ztoq_stmt_prepare(&st, s, "SELECT id FROM fault_t ORDER BY id"));
+	test_ok(ztoq_stmt_execute(st));
+	cr_assert_eq(ztoq_stmt_fetch(st), ZTOQ_ROW);
+	test_ok(ztoq_stmt_get_int64(st, 0, &id, NULL));
+	cr_assert_eq(id, 1);
+	ztoq_stmt_finalize(st);
 	test_ok(ztoq_session_close(s));
 	ztoq_db_close(db);
 }

@@ -471,3 +471,53 @@ Test(stmt, a_failed_count_does_not_fail_the_write_it_follows)
 	ztoq_stmt_finalize(held[1]);
 	close_items();
 }
+
+/* ztoq_session_scalar: one value, typed; NULL; and a clear error for every other shape. */
+TEST_BOTH(stmt, scalar_reads_one_value_and_refuses_other_shapes)
+{
+	ztoq_value p[] = {ZTOQ_INT64(3), ZTOQ_TEXT("three")}, n = ZTOQ_INT64(-1);
+	int64_t v = 7;
+	int is_null = 7;
+
+	open_items(backend);
+	test_ok(ztoq_session_exec(s, "INSERT INTO items (id, label) VALUES (?, ?)", p, 2, NULL));
+	test_ok(ztoq_session_exec(s, "INSERT INTO items (id, label, n) VALUES (4, 'four', 12)",
+				  NULL, 0, NULL));
+	test_ok(ztoq_session_scalar(s, "SELECT COUNT(*) FROM items WHERE id >= ?", &p[0], 1, &v,
+				    &is_null));
+	cr_assert_eq(v, 2);
+	cr_assert_eq(is_null, 0);
+	test_ok(ztoq_session_scalar(s, "SELECT n FROM items WHERE label = ?", &p[1], 1, &v,
+				    &is_null));
+	cr_assert_eq(is_null, 1, "SQL NULL");
+	cr_assert_eq(v, 0, "NULL reads as 0");
+	test_ok(ztoq_session_scalar(s, "SELECT n FROM items WHERE id = 4", NULL, 0, &v, NULL));
+	cr_assert_eq(v, 12, "is_null may be NULL");
+
+	cr_assert_eq(ztoq_session_scalar(s, "SELECT n FROM items WHERE id = ?", &n, 1, &v, NULL),
+		     ZTOQ_ENOTFOUND);
+	cr_assert(strstr(ztoq_error_last()->message, "no row"), "%s", ztoq_error_last()->message);
+	cr_assert_eq(ztoq_session_scalar(s, "SELECT id FROM items", NULL, 0, &v, NULL), ZTOQ_ERROR);
+	cr_assert(strstr(ztoq_error_last()->message, "more than one row"), "%s",
+		  ztoq_error_last()->message);
+	cr_assert_eq(ztoq_session_scalar(s, "SELECT id, n FROM items WHERE id = 4", NULL, 0, &v,
+					 NULL), ZTOQ_EINVALID);
+	cr_assert(strstr(ztoq_error_last()->message, "2 columns"), "%s", ztoq_error_last()->message);
+	cr_assert_eq(ztoq_session_scalar(s, "UPDATE items SET n = 1 WHERE id = 4", NULL, 0, &v,
+					 NULL), ZTOQ_EINVALID, "a statement that returns no rows");
+	cr_assert_eq(ztoq_session_scalar(s, "SELECT label FROM items WHERE id = 4", NULL, 0, &v,
+					 NULL), ZTOQ_EINVALID, "text that is not a number");
+	cr_assert_eq(ztoq_session_scalar(s, "SELECT n FROM items", NULL, 0, NULL, NULL),
+		     ZTOQ_EINVALID, "out is NULL");
+	cr_assert_eq(ztoq_session_scalar(s, "SELECT nope FROM items", NULL, 0, &v, NULL) < 0, 1);
+
+	/* a shape error does not fail the transaction; a failing statement does */
+	test_ok(ztoq_tx_begin(s, NULL));
+	cr_assert_eq(ztoq_session_scalar(s, "SELECT id FROM items", NULL, 0, &v, NULL), ZTOQ_ERROR);
+	test_ok(ztoq_session_scalar(s, "SELECT COUNT(*) FROM items", NULL, 0, &v, NULL));
+	cr_assert_eq(v, 2, "the statement cache gave back a usable statement");
+	cr_assert_eq(ztoq_session_scalar(s, "SELECT nope FROM items", NULL, 0, &v, NULL) < 0, 1);
+	cr_assert_eq(ztoq_session_scalar(s, "SELECT 1", NULL, 0, &v, NULL), ZTOQ_ETXFAILED);
+	test_ok(ztoq_tx_rollback(s));
+	close_items();
+}

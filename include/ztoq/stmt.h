@@ -167,6 +167,21 @@ typedef int (*ztoq_row_fn)(ztoq_stmt *row, void *payload);
 ZTOQ_EXTERN(int) ztoq_session_query(ztoq_session *s, const char *sql, const ztoq_value *params,
 				    size_t nparams, ztoq_row_fn fn, void *payload);
 
+/**
+ * Runs a query that returns one value (a count, an id, an EXISTS) with `nparams` bound
+ * values, and reads it as a 64-bit integer into *out (as ztoq_stmt_get_int64() reads a
+ * column: numbers stored as text are converted). `is_null` (may be NULL) receives 1 for
+ * SQL NULL, in which case *out is 0. The query must return exactly one row of exactly
+ * one column: no row is ZTOQ_ENOTFOUND, more than one row ZTOQ_ERROR, another number of
+ * columns (a statement that returns none too) ZTOQ_EINVALID, each with a message that
+ * names the query; *out and *is_null mean something only on ZTOQ_OK. A failing
+ * statement fails the open transaction, as with ztoq_session_exec(); the errors about
+ * the result's shape do not. The caller owns `sql` and `params` (copied as bound);
+ * nothing is kept after the call. Not thread-safe (the session's).
+ */
+ZTOQ_EXTERN(int) ztoq_session_scalar(ztoq_session *s, const char *sql, const ztoq_value *params,
+				     size_t nparams, int64_t *out, int *is_null);
+
 ZTOQ_END_DECL
 
 #endif
