@@ -47,7 +47,6 @@ static int add_table(ztoq_stmt *row, void *payload)
 static int count_rows(ztoq_session *s, ztoq_table_info *table)
 {
 	ztoq__buf sql = ZTOQ__BUF_INIT;
-	ztoq_stmt *st;
 	char *text;
 	int code;
 
@@ -56,13 +55,8 @@ static int count_rows(ztoq_session *s, ztoq_table_info *table)
 	ztoq__buf_puts(&sql, "\"");
 	if ((code = ztoq__buf_detach(&sql, &text)) < 0)
 		return code;
-	code = ztoq_stmt_prepare(&st, s, text);
+	code = ztoq_session_scalar(s, text, NULL, 0, &table->rows, NULL);
 	ztoq__free(text);
-	if (code < 0)
-		return code;
-	if ((code = ztoq_stmt_execute(st)) == ZTOQ_OK && (code = ztoq_stmt_fetch(st)) == ZTOQ_ROW)
-		code = ztoq_stmt_get_int64(st, 0, &table->rows, NULL);
-	ztoq_stmt_finalize(st);
 	return code;
 }
 

@@ -29,7 +29,6 @@
 #include "dialect.h"
 #include "error.h"
 #include "session.h"
-#include "stmt.h"
 #include "ztoq/stmt.h"
 
 #define ALEMBIC_TABLE "alembic_version"
@@ -120,6 +119,7 @@ struct run {
 	const ztoq_migrate_options *opts;
 	int locked;
 	int open_tx; /* prepare() left its transaction open for the first step */
+	long steps;  /* a typed step count (ztoq_migrate_downgrade_steps), or -1 */
 };
 
 /* What the tracking tables say. */
@@ -147,7 +147,7 @@ static void state_clear(struct state *st)
 /* Runs a fixed statement that needs no parameters, outside the statement cache. */
 static int exec_plain(struct run *r, const char *sql)
 {
-	return ztoq__conn_exec(r->s->conn, sql);
+	return ztoq__session_exec_plain(r->s, sql);
 }
 
 /* Runs a statement with parameters (prepared and cached). */
@@ -156,30 +156,21 @@ static int exec_params(struct run *r, const char *sql, const ztoq_value *params,
 	return ztoq_session_exec(r->s, sql, params, n, NULL);
 }
 
+/* Begins a migration's transaction (SQLite: an exclusive one, see above). */
 static int tx_begin(struct run *r)
 {
-	int code;
+	int code = ztoq__session_begin_migration(r->s);
 
-	if (!r->d->migration_begin)
-		return ztoq_tx_begin(r->s, NULL);
 	/* only a wait says anything about other migrators ("file is not a database" not) */
-	if ((code = exec_plain(r, r->d->migration_begin)) == ZTOQ_EBUSY || code == ZTOQ_ETIMEOUT)
+	if (r->d->migration_begin && (code == ZTOQ_EBUSY || code == ZTOQ_ETIMEOUT))
 		ztoq__error_append(" (waiting for the schema lock, which another migrator holds)");
 	return code;
 }
 
-static int tx_abort(struct run *r, int code);
-
 /* Ends the transaction; a failed commit is rolled back, its error kept. */
 static int tx_end(struct run *r, int commit)
 {
-	int code;
-
-	if (!r->d->migration_begin)
-		return commit ? ztoq_tx_commit(r->s) : ztoq_tx_rollback(r->s);
-	if ((code = exec_plain(r, commit ? "COMMIT" : "ROLLBACK")) < 0 && commit)
-		tx_abort(r, code); /* a failed COMMIT may leave the transaction open */
-	return code;
+	return commit ? ztoq__session_commit(r->s) : ztoq__session_rollback(r->s);
 }
 
 /*
@@ -194,36 +185,17 @@ static int tx_abort(struct run *r, int code)
 	failed = tx_end(r, 0) < 0;
 	ztoq__error_release();
 	if (failed) {
-		r->s->conn->broken = 1; /* maybe still in a transaction: never reuse it */
+		ztoq__session_discard(r->s); /* maybe still in a transaction: never reuse it */
 		ztoq__error_append(" (the rollback after it failed too)");
 	}
 	return code;
 }
 
-/* The single integer `sql` returns, with one optional text parameter. */
-static int query_int(struct run *r, const char *sql, const char *param, int64_t *out)
-{
-	ztoq_stmt *st;
-	int code;
-
-	if ((code = ztoq_stmt_prepare(&st, r->s, sql)) < 0)
-		return code;
-	if (param)
-		code = ztoq_stmt_bind_text(st, 1, param, SIZE_MAX);
-	if (code == ZTOQ_OK)
-		code = ztoq_stmt_execute(st);
-	if (code == ZTOQ_OK && (code = ztoq_stmt_fetch(st)) == ZTOQ_ROW)
-		code = ztoq_stmt_get_int64(st, 0, out, NULL);
-	else if (code == ZTOQ_DONE)
-		code = ztoq__error_set(ZTOQ_ERROR, "%s returned no row", sql);
-	ztoq_stmt_finalize(st);
-	return code;
-}
-
 static int table_exists(struct run *r, const char *table, int *out)
 {
+	ztoq_value name = ZTOQ_TEXT(table);
 	int64_t n = 0;
-	int code = query_int(r, r->d->table_exists_sql, table, &n);
+	int code = ztoq_session_scalar(r->s, r->d->table_exists_sql, &name, 1, &n, NULL);
 
 	*out = n > 0;
 	return code;
@@ -382,26 +354,32 @@ static int revision_version(const struct run *r, const char *revision)
 }
 
 /*
- * Resolves a target against the current version. `direction` is +1 for upgrade
- * (NULL and "head" mean head, "+N" is relative) and -1 for downgrade ("-N").
+ * Resolves a target against the current version: r->steps when it is a typed step
+ * count, else `spec`. `direction` is +1 for upgrade (NULL and "head" mean head, "+N"
+ * is relative) and -1 for downgrade ("-N").
  */
 static int resolve_target(const struct run *r, const char *spec, int current, int direction,
 			  int *out)
 {
 	const char *verb = direction > 0 ? "upgrade" : "downgrade";
-	int v, steps = -1;
+	long steps = r->steps;
+	int v = -1;
 
-	if (!spec || strcmp(spec, "head") == 0)
+	if (steps >= 0)
+		; /* below */
+	else if (!spec || strcmp(spec, "head") == 0)
 		v = direction > 0 ? (int)r->count : -1;
 	else if (strcmp(spec, "base") == 0)
 		v = 0;
 	else if (spec[0] == (direction > 0 ? '+' : '-'))
-		v = (steps = parse_count(spec + 1)) < 0 ? -1 : current + direction * steps;
+		steps = parse_count(spec + 1);
 	else if ((v = revision_version(r, spec)) < 0)
 		v = parse_count(spec);
+	if (steps >= 0)
+		v = steps > (long)r->count ? -1 : current + direction * (int)steps;
 	if (steps >= 0 && (v < 0 || v > (int)r->count))
 		return ztoq__error_set(ZTOQ_EINVALID,
-				       "cannot %s %d step%s from version %d: versions run 0-%d",
+				       "cannot %s %ld step%s from version %d: versions run 0-%d",
 				       verb, steps, steps == 1 ? "" : "s", current, (int)r->count);
 	if (v < 0 || v > (int)r->count)
 		return ztoq__error_set(ZTOQ_EINVALID,
@@ -539,37 +517,18 @@ static int run_sql(struct run *r, const ztoq__migration *m, int up)
 	size_t len;
 
 	while (next_statement(&pos, &line, &sql, &len, &first)) {
-		ztoq__conn *c = r->s->conn;
 		size_t shown = strcspn(sql, "\n"); /* the statement's first line, without ';' */
-		struct ztoq__sqlite_plan plan = {0};
-		SQLHSTMT h;
-		SQLRETURN rc;
-		int code = ZTOQ_OK;
+		int code;
 
 		if (shown > len)
 			shown = len;
 		index++;
-		if ((code = ztoq__conn_alloc_stmt(c, &h)) < 0)
-			return code;
-		/* a script may hold any statement: planned as ztoq_stmt_prepare plans it */
-		if (c->dialect->plan_statements &&
-		    (code = ztoq__stmt_plan_sqlite(&plan, sql, len)) < 0) {
-			ztoq__conn_free_stmt(h);
-			return code;
-		}
-		rc = plan.static_cursor && !ztoq__stmt_static_cursor(h)
-			     ? SQL_ERROR /* its diagnostic is on h */
-			     : ztoq__conn_execute(c, h, plan.text ? plan.text : sql,
-						  plan.text ? SQL_NTS : (SQLINTEGER)len);
-		ztoq__free(plan.text);
-		if (!SQL_SUCCEEDED(rc) && rc != SQL_NO_DATA)
-			code = ztoq__conn_error(c, SQL_HANDLE_STMT, h,
-						"migration %d %s (%s) failed at statement %u, line %u "
-						"\"%.*s%s\"",
-						m->version, m->name, up ? "up" : "down", index, first,
-						(int)(shown > 100 ? 100 : shown), sql,
-						shown > 100 || shown < len ? " ..." : "");
-		ztoq__conn_free_stmt(h);
+		code = ztoq__session_exec_script(r->s, sql, len,
+						 "migration %d %s (%s) failed at statement %u, "
+						 "line %u \"%.*s%s\"",
+						 m->version, m->name, up ? "up" : "down", index, first,
+						 (int)(shown > 100 ? 100 : shown), sql,
+						 shown > 100 || shown < len ? " ..." : "");
 		if (code < 0)
 			return code;
 	}
@@ -732,7 +691,7 @@ static int drop_all(struct run *r)
 	if (failed)
 		ztoq__error_hold(); /* the drop's own error stays the last one */
 	if (r->d->foreign_keys_on && exec_plain(r, r->d->foreign_keys_on) < 0) {
-		r->s->conn->broken = 1; /* never hand out a connection without foreign keys */
+		ztoq__session_discard(r->s); /* never hand out a connection without foreign keys */
 		code = failed ? code : ztoq_error_last()->code;
 	}
 	if (failed)
@@ -763,7 +722,7 @@ static int take_lock(struct run *r, ztoq_db *db)
 		ztoq__error_append(" (another migrator held the migration lock, %s, for longer "
 				   "than lock_timeout_ms %ld)", r->d->migration_lock, timeout_ms);
 	if (exec_plain(r, "RESET lock_timeout") < 0) {
-		r->s->conn->broken = 1; /* it may hold the lock: never pool it */
+		ztoq__session_discard(r->s); /* it may hold the lock: never pool it */
 		if (code == ZTOQ_OK)
 			code = ztoq_error_last()->code;
 	}
@@ -784,6 +743,7 @@ static int run_open(struct run *r, ztoq_db *db, const ztoq_migrate_options *opts
 				       "(initialise with ZTOQ_MIGRATE_OPTIONS_INIT)",
 				       opts->version, ZTOQ_MIGRATE_OPTIONS_VERSION);
 	r->opts = opts;
+	r->steps = -1;
 	r->list = migrations(&r->count);
 	if ((code = find_dialect(db, &r->d)) < 0 || (code = ztoq_session_open(&r->s, db)) < 0)
 		return code;
@@ -803,7 +763,7 @@ static void run_close(struct run *r)
 	ztoq__error_hold();
 	/* A connection that may still hold the lock must not go back to the pool. */
 	if (r->locked && exec_plain(r, r->d->migration_unlock) < 0)
-		r->s->conn->broken = 1;
+		ztoq__session_discard(r->s);
 	ztoq_session_close(r->s);
 	ztoq__error_release();
 }
@@ -833,28 +793,37 @@ ZTOQ_EXTERN(int) ztoq_migrate_init(ztoq_db *db, const ztoq_migrate_options *opts
 	return code;
 }
 
-ZTOQ_EXTERN(int) ztoq_migrate_upgrade(ztoq_db *db, const char *target,
-				      const ztoq_migrate_options *opts)
+/* One upgrade (+1) or downgrade (-1) run to `target`, or by `steps` when >= 0. */
+static int run_migrate(ztoq_db *db, const char *target, long steps, int direction,
+		       const ztoq_migrate_options *opts)
 {
 	struct run r;
 	int code = run_open(&r, db, opts, 1);
 
-	if (code == ZTOQ_OK)
-		code = migrate(&r, target, 1);
+	if (code == ZTOQ_OK) {
+		r.steps = steps;
+		code = migrate(&r, target, direction);
+	}
 	run_close(&r);
 	return code;
+}
+
+ZTOQ_EXTERN(int) ztoq_migrate_upgrade(ztoq_db *db, const char *target,
+				      const ztoq_migrate_options *opts)
+{
+	return run_migrate(db, target, -1, 1, opts);
 }
 
 ZTOQ_EXTERN(int) ztoq_migrate_downgrade(ztoq_db *db, const char *target,
 					const ztoq_migrate_options *opts)
 {
-	struct run r;
-	int code = run_open(&r, db, opts, 1);
+	return run_migrate(db, target, -1, -1, opts);
+}
 
-	if (code == ZTOQ_OK)
-		code = migrate(&r, target, -1);
-	run_close(&r);
-	return code;
+ZTOQ_EXTERN(int) ztoq_migrate_downgrade_steps(ztoq_db *db, unsigned steps,
+					      const ztoq_migrate_options *opts)
+{
+	return run_migrate(db, NULL, (long)steps, -1, opts);
 }
 
 /* Fills one history entry from a shipped migration and its record (may be NULL). */

@@ -184,7 +184,9 @@ int ztoq__session_exec_plain(ztoq_session *s, const char *sql)
 
 	if ((code = ztoq__session_check(s)) < 0)
 		return code;
-	return ztoq__session_failed(s, ztoq__conn_exec(s->conn, sql));
+	if ((code = ztoq__conn_exec(s->conn, sql)) < 0)
+		return ztoq__session_failed(s, code);
+	return ZTOQ_OK;
 }
 
 /* Executes the `len` bytes at `sql` on the fresh handle `h`, planned for the driver. */
@@ -223,7 +225,7 @@ int ztoq__session_exec_script(ztoq_session *s, const char *sql, size_t len, cons
 		code = ztoq__conn_error(s->conn, SQL_HANDLE_STMT, h, "%s", what);
 	}
 	ztoq__conn_free_stmt(h);
-	return ztoq__session_failed(s, code);
+	return code < 0 ? ztoq__session_failed(s, code) : ZTOQ_OK;
 }
 
 void ztoq__session_discard(ztoq_session *s)

@@ -709,6 +709,32 @@ TEST_BOTH(migrate, targets_resolve_or_are_refused)
 	ztoq_db_close(db);
 }
 
+/* The typed step count: the same moves as "-N", and the same refusals, with no string. */
+TEST_BOTH(migrate, downgrade_steps_is_the_typed_minus_n)
+{
+	ztoq_db *db = fresh_db(backend);
+	struct events e = {0};
+	ztoq_migrate_options opts = recording(&e);
+
+	test_ok(ztoq_migrate_upgrade(db, NULL, NULL));
+	test_ok(ztoq_migrate_downgrade_steps(db, 0, NULL));
+	cr_assert_eq(current_of(db), 5, "0 steps revert nothing");
+	test_ok(ztoq_migrate_downgrade_steps(db, 2, &opts));
+	cr_assert_eq(current_of(db), 3);
+	cr_assert_eq(e.n, 2, "one event per reverted migration");
+	cr_assert(e.kind[0] == ZTOQ_MIGRATE_REVERTED && e.version[0] == 5 && e.version[1] == 4);
+	cr_assert_eq(ztoq_migrate_downgrade_steps(db, 4, NULL), ZTOQ_EINVALID);
+	cr_assert(strstr(ztoq_error_last()->message, "cannot downgrade 4 steps from version 3"),
+		  "%s", ztoq_error_last()->message);
+	cr_assert_eq(ztoq_migrate_downgrade_steps(db, 4000000000u, NULL), ZTOQ_EINVALID,
+		     "a count past any version is refused, not wrapped");
+	cr_assert_eq(current_of(db), 3, "refused counts changed nothing");
+	cr_assert_eq(ztoq_migrate_downgrade_steps(NULL, 1, NULL), ZTOQ_EINVALID);
+	test_ok(ztoq_migrate_downgrade_steps(db, 3, NULL));
+	cr_assert_eq(current_of(db), 0);
+	ztoq_db_close(db);
+}
+
 /*
  * A database the Python ZTOQ made (alembic_version, no ztoq tracking table) is
  * adopted at its revision and upgraded from there; an unknown revision is refused.

@@ -40,17 +40,12 @@ static void insert(ztoq_session *s, int id)
 /* Rows with this id, as seen from a fresh session (committed state). */
 static int64_t committed(int id)
 {
+	ztoq_value key = ZTOQ_INT64(id);
 	ztoq_session *s;
 	int64_t n = 0;
-	ztoq_stmt *st;
 
 	test_ok(ztoq_session_open(&s, db));
-	test_ok(ztoq_stmt_prepare(&st, s, "SELECT COUNT(*) FROM t WHERE id = ?"));
-	test_ok(ztoq_stmt_bind_int64(st, 1, id));
-	test_ok(ztoq_stmt_execute(st));
-	cr_assert_eq(ztoq_stmt_fetch(st), ZTOQ_ROW);
-	test_ok(ztoq_stmt_get_int64(st, 0, &n, NULL));
-	ztoq_stmt_finalize(st);
+	test_ok(ztoq_session_scalar(s, "SELECT COUNT(*) FROM t WHERE id = ?", &key, 1, &n, NULL));
 	ztoq_session_close(s);
 	return n;
 }

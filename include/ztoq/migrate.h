@@ -129,6 +129,16 @@ ZTOQ_EXTERN(int) ztoq_migrate_downgrade(ztoq_db *db, const char *target,
 					const ztoq_migrate_options *opts);
 
 /**
+ * Reverts the `steps` newest applied migrations, newest first, each in its own
+ * transaction: ztoq_migrate_downgrade() with a typed count instead of the "-N" string.
+ * 0 reverts nothing; more steps than applied migrations is ZTOQ_EINVALID, naming the
+ * current version, with nothing reverted. Errors otherwise as for
+ * ztoq_migrate_upgrade(). `opts` may be NULL. Thread-safe.
+ */
+ZTOQ_EXTERN(int) ztoq_migrate_downgrade_steps(ztoq_db *db, unsigned steps,
+					      const ztoq_migrate_options *opts);
+
+/**
  * Reads the schema state of `db` without changing anything. The caller owns *out and
  * frees it with ztoq_migrate_status_free(). Thread-safe.
  */

@@ -259,12 +259,14 @@ static int cmd_migrate(ztoq_db *db, const struct args *a)
 static int cmd_downgrade(ztoq_db *db, const struct args *a)
 {
 	ztoq_migrate_options opts = ZTOQ_MIGRATE_OPTIONS_INIT;
-	char steps[32];
+	/* --steps is checked to be 1-6 digits when the arguments are read */
+	unsigned steps = a->steps ? (unsigned)strtoul(a->steps, NULL, 10) : 1;
 	int code;
 
-	snprintf(steps, sizeof(steps), "-%s", a->steps ? a->steps : "1");
 	opts.progress = print_progress;
-	if ((code = ztoq_migrate_downgrade(db, a->to ? a->to : steps, &opts)) < 0)
+	code = a->to ? ztoq_migrate_downgrade(db, a->to, &opts)
+		     : ztoq_migrate_downgrade_steps(db, steps, &opts);
+	if (code < 0)
 		return fail_lib(a, code);
 	return print_version(db, a);
 }
