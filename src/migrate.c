@@ -365,15 +365,13 @@ static int resolve_target(const struct run *r, const char *spec, int current, in
 	long steps = r->steps;
 	int v = -1;
 
-	if (steps >= 0)
-		; /* below */
-	else if (!spec || strcmp(spec, "head") == 0)
+	if (steps < 0 && (!spec || strcmp(spec, "head") == 0))
 		v = direction > 0 ? (int)r->count : -1;
-	else if (strcmp(spec, "base") == 0)
+	else if (steps < 0 && strcmp(spec, "base") == 0)
 		v = 0;
-	else if (spec[0] == (direction > 0 ? '+' : '-'))
+	else if (steps < 0 && spec[0] == (direction > 0 ? '+' : '-'))
 		steps = parse_count(spec + 1);
-	else if ((v = revision_version(r, spec)) < 0)
+	else if (steps < 0 && (v = revision_version(r, spec)) < 0)
 		v = parse_count(spec);
 	if (steps >= 0)
 		v = steps > (long)r->count ? -1 : current + direction * (int)steps;
