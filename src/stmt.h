@@ -86,7 +86,7 @@ struct ztoq__sqlite_plan {
 /*
  * Plans the `len` bytes of one statement at `sql` for the SQLite driver (stmt.c says
  * why; docs/design.md "Statements"). Every entry point that gives SQL text to that
- * driver uses it (stmt.c, migrate.c). Pure function of the text, thread-safe;
+ * driver uses it (stmt.c, session.c). Pure function of the text, thread-safe;
  * ZTOQ_ENOMEM is the only failure.
  */
 int ztoq__stmt_plan_sqlite(struct ztoq__sqlite_plan *plan, const char *sql, size_t len);
