@@ -502,3 +502,133 @@ TEST_BOTH(schema, recommendation_history_round_trips_json)
 	ztoq_session_close(s);
 	ztoq_db_close(db);
 }
+
+/* ---- per-project row counts (ztoq_schema_count) ------------------------------------ */
+
+TestSuite(counts, .timeout = 120);
+
+/* The count of `entity` in `c`, failing the test when it has no such entity. */
+static int64_t count_of(const ztoq_entity_counts *c, const char *entity)
+{
+	for (size_t i = 0; i < c->count; i++)
+		if (strcmp(c->items[i].entity, entity) == 0)
+			return c->items[i].rows;
+	cr_assert_fail("no count for %s", entity);
+	return -1;
+}
+
+/* Two projects' rows in tables that carry the key and tables that hang off them. */
+static void insert_two_projects(ztoq_db *db)
+{
+	ztoq_session *s;
+
+	test_ok(ztoq_session_open(&s, db));
+	test_exec(s, "INSERT INTO projects (id, key, name) VALUES ('p1', 'P1', 'one'), "
+		     "('p2', 'P2', 'two')");
+	test_exec(s, "INSERT INTO folders (id, name, folder_type, project_key) VALUES "
+		     "('f1', 'a', 'TEST_CASE', 'P1'), ('f2', 'b', 'TEST_CASE', 'P1'), "
+		     "('f3', 'c', 'TEST_CASE', 'P2')");
+	test_exec(s, "INSERT INTO test_cases (id, key, name, project_key) VALUES "
+		     "('c1', 'P1-1', 'a', 'P1'), ('c2', 'P1-2', 'b', 'P1'), ('c3', 'P2-1', 'c', 'P2')");
+	test_exec(s, "INSERT INTO test_cycles (id, key, name, project_key) VALUES "
+		     "('y1', 'P1-C1', 'a', 'P1')");
+	test_exec(s, "INSERT INTO test_executions (id, test_case_key, cycle_id, status, "
+		     "project_key) VALUES ('e1', 'P1-1', 'y1', 'PASS', 'P1')");
+	test_exec(s, "INSERT INTO test_steps (id, \"index\", description, test_case_id, "
+		     "test_execution_id) VALUES ('s1', 1, 'x', 'c1', NULL), "
+		     "('s2', 2, 'x', 'c1', NULL), ('s3', 1, 'x', NULL, 'e1'), "
+		     "('s4', 1, 'x', 'c3', NULL)");
+	test_exec(s, "INSERT INTO attachments (id, filename, content_type, entity_type, "
+		     "entity_id) VALUES ('a1', 'f', 't', 'TEST_CASE', 'c2'), "
+		     "('a2', 'f', 't', 'TEST_CYCLE', 'y1'), ('a3', 'f', 't', 'TEST_CASE', 'c3')");
+	test_exec(s, "INSERT INTO entity_mappings (project_key, mapping_type, source_id, "
+		     "target_id) VALUES ('P2', 'case', '1', 'c3'), ('P2', 'case', '2', 'c3')");
+	ztoq_session_close(s);
+}
+
+TEST_BOTH(counts, rows_per_entity_for_each_project)
+{
+	static const char *const entities[] = {
+		"projects", "folders", "statuses", "priorities", "environments", "test_cases",
+		"test_cycles", "test_plans", "test_executions", "test_steps", "script_files",
+		"custom_field_definitions", "custom_field_values", "attachments",
+		"entity_batch_state", "migration_state", "migration_checkpoints",
+		"entity_mappings"};
+	ztoq_db *db = db_at_head(backend);
+	ztoq_entity_counts *p1, *p2;
+
+	insert_two_projects(db);
+	test_ok(ztoq_schema_count(&p1, db, "P1"));
+	test_ok(ztoq_schema_count(&p2, db, "P2"));
+	cr_assert_eq(p1->count, sizeof(entities) / sizeof(entities[0]));
+	for (size_t i = 0; i < p1->count; i++)
+		cr_assert_str_eq(p1->items[i].entity, entities[i]);
+	cr_assert_eq(count_of(p1, "projects"), 1);
+	cr_assert_eq(count_of(p1, "folders"), 2);
+	cr_assert_eq(count_of(p1, "test_cases"), 2);
+	cr_assert_eq(count_of(p1, "test_cycles"), 1);
+	cr_assert_eq(count_of(p1, "test_executions"), 1);
+	cr_assert_eq(count_of(p1, "test_steps"), 3, "two of its cases, one of its execution");
+	cr_assert_eq(count_of(p1, "attachments"), 2, "one of a case, one of a cycle");
+	cr_assert_eq(count_of(p1, "entity_mappings"), 0);
+	cr_assert_eq(count_of(p2, "projects"), 1);
+	cr_assert_eq(count_of(p2, "folders"), 1);
+	cr_assert_eq(count_of(p2, "test_cases"), 1);
+	cr_assert_eq(count_of(p2, "test_steps"), 1);
+	cr_assert_eq(count_of(p2, "attachments"), 1);
+	cr_assert_eq(count_of(p2, "entity_mappings"), 2);
+	cr_assert_eq(count_of(p2, "test_executions"), 0);
+	ztoq_entity_counts_free(p1);
+	ztoq_entity_counts_free(p2);
+	ztoq_db_close(db);
+}
+
+/* A key no project has counts nothing, and a key full of SQL is only a key. */
+TEST_BOTH(counts, unknown_project_gives_zeros)
+{
+	static const char *const keys[] = {"NOPE", "P1' OR '1'='1", "P1; DROP TABLE projects; --"};
+	ztoq_db *db = db_at_head(backend);
+	ztoq_entity_counts *c;
+
+	insert_two_projects(db);
+	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+		test_ok(ztoq_schema_count(&c, db, keys[k]));
+		cr_assert_eq(c->count, 18);
+		for (size_t i = 0; i < c->count; i++)
+			cr_assert_eq(c->items[i].rows, 0, "%s for %s", c->items[i].entity, keys[k]);
+		ztoq_entity_counts_free(c);
+	}
+	test_ok(ztoq_schema_count(&c, db, "P1"));
+	cr_assert_eq(count_of(c, "projects"), 1, "projects still there");
+	ztoq_entity_counts_free(c);
+	ztoq_db_close(db);
+}
+
+/* Bad input and a schema not at head are clear errors; no connection stays borrowed. */
+TEST_BOTH(counts, bad_input_is_a_clear_error)
+{
+	ztoq_db *db = fresh_db(backend);
+	ztoq_entity_counts *c = (ztoq_entity_counts *)&c;
+	ztoq_pool_stats ps;
+
+	cr_assert_eq(ztoq_schema_count(&c, db, NULL), ZTOQ_EINVALID);
+	cr_assert_null(c);
+	cr_assert(strstr(ztoq_error_last()->message, "project key is empty"), "%s",
+		  ztoq_error_last()->message);
+	cr_assert_eq(ztoq_schema_count(&c, db, ""), ZTOQ_EINVALID);
+	cr_assert_eq(ztoq_schema_count(NULL, db, "P1"), ZTOQ_EINVALID);
+	cr_assert_eq(ztoq_schema_count(&c, NULL, "P1"), ZTOQ_EINVALID);
+	cr_assert_eq(ztoq_schema_count(&c, db, "P1"), ZTOQ_ESTATE, "no schema yet");
+	cr_assert(strstr(ztoq_error_last()->message,
+			 "the schema is at version 0, not at head (5)"),
+		  "%s", ztoq_error_last()->message);
+	test_ok(ztoq_migrate_upgrade(db, "4", NULL));
+	cr_assert_eq(ztoq_schema_count(&c, db, "P1"), ZTOQ_ESTATE);
+	cr_assert(strstr(ztoq_error_last()->message, "at version 4, not at head (5)"), "%s",
+		  ztoq_error_last()->message);
+	cr_assert_null(c);
+	test_ok(ztoq_pool_stats_get(db, &ps));
+	cr_assert_eq(ps.in_use, 0);
+	ztoq_entity_counts_free(NULL);
+	ztoq_db_close(db);
+}

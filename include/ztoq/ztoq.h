@@ -14,6 +14,7 @@
 #include "health.h"
 #include "migrate.h"
 #include "pool.h"
+#include "schema.h"
 #include "session.h"
 #include "stmt.h"
 

@@ -387,97 +387,19 @@ static int cmd_check(ztoq_db *db, const struct args *a)
 	return EXIT_SUCCESS;
 }
 
-/* Row counts of `ztoq db stats`: each query takes the project key once per '?'. */
-static const struct {
-	const char *entity;
-	const char *sql;
-} stats_queries[] = {
-	{"projects", "SELECT COUNT(*) FROM projects WHERE key = ?"},
-	{"folders", "SELECT COUNT(*) FROM folders WHERE project_key = ?"},
-	{"statuses", "SELECT COUNT(*) FROM statuses WHERE project_key = ?"},
-	{"priorities", "SELECT COUNT(*) FROM priorities WHERE project_key = ?"},
-	{"environments", "SELECT COUNT(*) FROM environments WHERE project_key = ?"},
-	{"test_cases", "SELECT COUNT(*) FROM test_cases WHERE project_key = ?"},
-	{"test_cycles", "SELECT COUNT(*) FROM test_cycles WHERE project_key = ?"},
-	{"test_plans", "SELECT COUNT(*) FROM test_plans WHERE project_key = ?"},
-	{"test_executions", "SELECT COUNT(*) FROM test_executions WHERE project_key = ?"},
-	{"test_steps",
-	 "SELECT COUNT(*) FROM test_steps WHERE test_case_id IN "
-	 "(SELECT id FROM test_cases WHERE project_key = ?) OR test_execution_id IN "
-	 "(SELECT id FROM test_executions WHERE project_key = ?)"},
-	{"script_files",
-	 "SELECT COUNT(*) FROM script_files WHERE test_case_id IN "
-	 "(SELECT id FROM test_cases WHERE project_key = ?)"},
-	{"custom_field_definitions",
-	 "SELECT COUNT(*) FROM custom_field_definitions WHERE project_key = ?"},
-	{"custom_field_values",
-	 "SELECT COUNT(*) FROM custom_field_values WHERE field_id IN "
-	 "(SELECT id FROM custom_field_definitions WHERE project_key = ?)"},
-	{"attachments",
-	 "SELECT COUNT(*) FROM attachments WHERE "
-	 "(entity_type = 'TEST_CASE' AND entity_id IN "
-	 "(SELECT id FROM test_cases WHERE project_key = ?)) OR "
-	 "(entity_type = 'TEST_CYCLE' AND entity_id IN "
-	 "(SELECT id FROM test_cycles WHERE project_key = ?)) OR "
-	 "(entity_type = 'TEST_PLAN' AND entity_id IN "
-	 "(SELECT id FROM test_plans WHERE project_key = ?)) OR "
-	 "(entity_type = 'TEST_EXECUTION' AND entity_id IN "
-	 "(SELECT id FROM test_executions WHERE project_key = ?))"},
-	{"entity_batch_state", "SELECT COUNT(*) FROM entity_batch_state WHERE project_key = ?"},
-	{"migration_state", "SELECT COUNT(*) FROM migration_state WHERE project_key = ?"},
-	{"migration_checkpoints",
-	 "SELECT COUNT(*) FROM migration_checkpoints WHERE project_key = ?"},
-	{"entity_mappings", "SELECT COUNT(*) FROM entity_mappings WHERE project_key = ?"},
-};
-
-/* The count one stats query returns, every '?' bound to the project key. */
-static int count_rows(ztoq_session *s, const char *sql, const char *key, int64_t *out)
-{
-	ztoq_stmt *st;
-	unsigned n = 0;
-	int code;
-
-	if ((code = ztoq_stmt_prepare(&st, s, sql)) < 0)
-		return code;
-	for (const char *p = strchr(sql, '?'); p && code == ZTOQ_OK; p = strchr(p + 1, '?'))
-		code = ztoq_stmt_bind_text(st, ++n, key, SIZE_MAX);
-	if (code == ZTOQ_OK && (code = ztoq_stmt_execute(st)) == ZTOQ_OK &&
-	    (code = ztoq_stmt_fetch(st)) == ZTOQ_ROW)
-		code = ztoq_stmt_get_int64(st, 0, out, NULL);
-	ztoq_stmt_finalize(st);
-	return code;
-}
-
+/* Prints the library's row counts per entity for one project (ztoq_schema_count). */
 static int cmd_stats(ztoq_db *db, const struct args *a)
 {
-	ztoq_migration_status *status;
-	ztoq_session *s;
-	int code, current, head;
+	ztoq_entity_counts *counts;
+	int code;
 
-	if ((code = ztoq_migrate_status(&status, db)) < 0)
-		return fail_lib(a, code);
-	current = status->current;
-	head = status->head;
-	ztoq_migrate_status_free(status);
-	if (current < head)
-		return fail(EXIT_FAILURE, a->command,
-			    "the schema is at version %d, not at head (%d): run 'ztoq db migrate' "
-			    "first",
-			    current, head);
-	if ((code = ztoq_session_open(&s, db)) < 0)
+	if ((code = ztoq_schema_count(&counts, db, a->project_key)) < 0)
 		return fail_lib(a, code);
 	printf("project %s\n", a->project_key);
-	for (size_t i = 0; i < sizeof(stats_queries) / sizeof(stats_queries[0]); i++) {
-		int64_t n = 0;
-
-		if ((code = count_rows(s, stats_queries[i].sql, a->project_key, &n)) < 0)
-			break;
-		printf("  %-26s %lld\n", stats_queries[i].entity, (long long)n);
-	}
-	if (code < 0)
-		fail_lib(a, code);
-	ztoq_session_close(s);
-	return code < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+	for (size_t i = 0; i < counts->count; i++)
+		printf("  %-26s %lld\n", counts->items[i].entity, (long long)counts->items[i].rows);
+	ztoq_entity_counts_free(counts);
+	return EXIT_SUCCESS;
 }
 
 /* ---- options and dispatch ----------------------------------------------------------- */

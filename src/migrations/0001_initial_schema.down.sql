@@ -1,5 +1,10 @@
 -- ztoq-migration: 1 initial_schema a16c4721be8a
+-- ztoq-dialect: sqlite
 -- Drops the indexes and tables of the initial schema in reverse creation order.
+-- ztoq-dialect: postgresql
+-- Drops the indexes and tables of the initial schema in reverse creation order,
+-- then the entitytype type, which the original Alembic downgrade left behind.
+-- ztoq-dialect: end
 
 DROP INDEX idx_step_test_execution;
 DROP INDEX idx_step_test_case;
@@ -84,3 +89,7 @@ DROP TABLE case_versions;
 
 DROP INDEX idx_attachment_entity;
 DROP TABLE attachments;
+-- ztoq-dialect: postgresql
+
+DROP TYPE entitytype;
+-- ztoq-dialect: end

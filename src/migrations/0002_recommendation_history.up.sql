@@ -6,20 +6,20 @@
 -- indexes are the ones Alembic creates for the index=True columns.
 
 CREATE TABLE recommendation_history (
-    id INTEGER NOT NULL,
+    id {{id_serial}} NOT NULL,
     project_key VARCHAR(50) NOT NULL,
-    timestamp DATETIME NOT NULL,
+    timestamp {{timestamp}} NOT NULL,
     recommendation_id VARCHAR(50) NOT NULL,
     priority VARCHAR(10) NOT NULL,
     category VARCHAR(50) NOT NULL,
     issue TEXT NOT NULL,
     action TEXT NOT NULL,
     status VARCHAR(20) DEFAULT 'open' NOT NULL,
-    implemented_at DATETIME,
+    implemented_at {{timestamp}},
     impact_score FLOAT,
     migration_phase VARCHAR(20),
     entity_type VARCHAR(50),
-    meta_data JSON,
+    meta_data {{json}},
     PRIMARY KEY (id)
 );
 CREATE INDEX ix_recommendation_history_project_key ON recommendation_history (project_key);

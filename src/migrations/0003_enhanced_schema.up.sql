@@ -9,9 +9,9 @@ CREATE INDEX idx_test_execution_executed_on ON test_executions (executed_on);
 
 -- phase is one of extraction, transformation, loading
 CREATE TABLE migration_performance_stats (
-    id INTEGER NOT NULL,
+    id {{id_serial}} NOT NULL,
     project_key VARCHAR(50) NOT NULL,
-    timestamp DATETIME NOT NULL,
+    timestamp {{timestamp}} NOT NULL,
     phase VARCHAR(20) NOT NULL,
     operation VARCHAR(50) NOT NULL,
     entity_type VARCHAR(50),
@@ -23,7 +23,7 @@ CREATE TABLE migration_performance_stats (
     cpu_percent FLOAT,
     memory_mb FLOAT,
     notes TEXT,
-    meta_data JSON,
+    meta_data {{json}},
     PRIMARY KEY (id)
 );
 CREATE INDEX ix_migration_performance_stats_project_key ON migration_performance_stats (project_key);
@@ -33,17 +33,17 @@ CREATE INDEX idx_perf_stats_operation ON migration_performance_stats (operation)
 
 -- status is one of active, completed, abandoned
 CREATE TABLE migration_checkpoints (
-    id INTEGER NOT NULL,
+    id {{id_serial}} NOT NULL,
     project_key VARCHAR(50) NOT NULL,
     checkpoint_id VARCHAR(50) NOT NULL,
-    timestamp DATETIME NOT NULL,
+    timestamp {{timestamp}} NOT NULL,
     phase VARCHAR(20) NOT NULL,
     entity_type VARCHAR(50),
     last_processed_id VARCHAR(50),
     processed_count INTEGER,
     total_count INTEGER,
     status VARCHAR(20) NOT NULL,
-    checkpoint_data JSON,
+    checkpoint_data {{json}},
     PRIMARY KEY (id)
 );
 CREATE INDEX ix_migration_checkpoints_project_key ON migration_checkpoints (project_key);

@@ -1,22 +1,32 @@
 -- ztoq-migration: 1 initial_schema a16c4721be8a
 -- Initial schema: the 21 tables of Alembic revision a16c4721be8a, in creation order.
+-- ztoq-dialect: sqlite
+-- The entitytype enumeration is VARCHAR(14) with a CHECK on SQLite.
+-- Integer keys are INTEGER PRIMARY KEY (rowid alias), as SQLAlchemy emits them.
+-- ztoq-dialect: postgresql
 -- The entitytype enumeration is a native PostgreSQL ENUM type, created first.
 -- Integer keys are SERIAL, as SQLAlchemy emits them.
 
 CREATE TYPE entitytype AS ENUM ('TEST_CASE', 'TEST_EXECUTION', 'TEST_STEP', 'TEST_CYCLE', 'TEST_PLAN', 'FOLDER');
+-- ztoq-dialect: end
 
 CREATE TABLE attachments (
     id VARCHAR(50) NOT NULL,
     filename VARCHAR(255) NOT NULL,
     content_type VARCHAR(100) NOT NULL,
     size INTEGER,
-    created_on TIMESTAMP WITHOUT TIME ZONE,
+    created_on {{timestamp}},
     created_by VARCHAR(100),
-    content BYTEA,
+    content {{blob}},
     content_url VARCHAR(2000),
-    entity_type entitytype NOT NULL,
+    entity_type {{entitytype}} NOT NULL,
     entity_id VARCHAR(50) NOT NULL,
+-- ztoq-dialect: sqlite
+    PRIMARY KEY (id),
+    CONSTRAINT entitytype CHECK (entity_type IN ('TEST_CASE', 'TEST_EXECUTION', 'TEST_STEP', 'TEST_CYCLE', 'TEST_PLAN', 'FOLDER'))
+-- ztoq-dialect: postgresql
     PRIMARY KEY (id)
+-- ztoq-dialect: end
 );
 CREATE INDEX idx_attachment_entity ON attachments (entity_type, entity_id);
 
@@ -25,13 +35,13 @@ CREATE TABLE case_versions (
     name VARCHAR(100) NOT NULL,
     description TEXT,
     status VARCHAR(50),
-    created_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    created_at {{timestamp}} NOT NULL,
     created_by VARCHAR(100),
     PRIMARY KEY (id)
 );
 
 CREATE TABLE entity_batch_state (
-    id SERIAL NOT NULL,
+    id {{id_serial}} NOT NULL,
     project_key VARCHAR(50) NOT NULL,
     entity_type VARCHAR(50) NOT NULL,
     batch_number INTEGER NOT NULL,
@@ -39,9 +49,9 @@ CREATE TABLE entity_batch_state (
     items_count INTEGER,
     processed_count INTEGER,
     status VARCHAR(50),
-    started_at TIMESTAMP WITHOUT TIME ZONE,
-    completed_at TIMESTAMP WITHOUT TIME ZONE,
-    last_updated TIMESTAMP WITHOUT TIME ZONE,
+    started_at {{timestamp}},
+    completed_at {{timestamp}},
+    last_updated {{timestamp}},
     error_message TEXT,
     PRIMARY KEY (id),
     CONSTRAINT uq_entity_batch UNIQUE (project_key, entity_type, batch_number)
@@ -64,20 +74,25 @@ CREATE TABLE links (
     url VARCHAR(2000) NOT NULL,
     description TEXT,
     type VARCHAR(50) NOT NULL,
-    entity_type entitytype NOT NULL,
+    entity_type {{entitytype}} NOT NULL,
     entity_id VARCHAR(50) NOT NULL,
+-- ztoq-dialect: sqlite
+    PRIMARY KEY (id),
+    CONSTRAINT entitytype CHECK (entity_type IN ('TEST_CASE', 'TEST_EXECUTION', 'TEST_STEP', 'TEST_CYCLE', 'TEST_PLAN', 'FOLDER'))
+-- ztoq-dialect: postgresql
     PRIMARY KEY (id)
+-- ztoq-dialect: end
 );
 CREATE INDEX idx_link_entity ON links (entity_type, entity_id);
 
 -- migration_state.meta_data holds a JSON document as text
 CREATE TABLE migration_state (
-    id SERIAL NOT NULL,
+    id {{id_serial}} NOT NULL,
     project_key VARCHAR(50),
     extraction_status VARCHAR(50),
     transformation_status VARCHAR(50),
     loading_status VARCHAR(50),
-    last_updated TIMESTAMP WITHOUT TIME ZONE,
+    last_updated {{timestamp}},
     error_message TEXT,
     meta_data TEXT,
     PRIMARY KEY (id)
@@ -158,15 +173,20 @@ CREATE INDEX idx_status_type ON statuses (type);
 CREATE TABLE custom_field_values (
     id VARCHAR(50) NOT NULL,
     field_id VARCHAR(50) NOT NULL,
-    entity_type entitytype NOT NULL,
+    entity_type {{entitytype}} NOT NULL,
     entity_id VARCHAR(50) NOT NULL,
     value_text TEXT,
     value_numeric FLOAT,
     value_boolean BOOLEAN,
-    value_date TIMESTAMP WITHOUT TIME ZONE,
+    value_date {{timestamp}},
     value_json TEXT,
     PRIMARY KEY (id),
+-- ztoq-dialect: sqlite
+    FOREIGN KEY (field_id) REFERENCES custom_field_definitions (id) ON DELETE CASCADE,
+    CONSTRAINT entitytype CHECK (entity_type IN ('TEST_CASE', 'TEST_EXECUTION', 'TEST_STEP', 'TEST_CYCLE', 'TEST_PLAN', 'FOLDER'))
+-- ztoq-dialect: postgresql
     FOREIGN KEY (field_id) REFERENCES custom_field_definitions (id) ON DELETE CASCADE
+-- ztoq-dialect: end
 );
 CREATE INDEX idx_custom_field_value_entity ON custom_field_values (entity_type, entity_id);
 CREATE INDEX idx_custom_field_value_field ON custom_field_values (field_id);
@@ -187,9 +207,9 @@ CREATE TABLE test_cases (
     owner_name VARCHAR(255),
     component VARCHAR(100),
     component_name VARCHAR(255),
-    created_on TIMESTAMP WITHOUT TIME ZONE,
+    created_on {{timestamp}},
     created_by VARCHAR(100),
-    updated_on TIMESTAMP WITHOUT TIME ZONE,
+    updated_on {{timestamp}},
     updated_by VARCHAR(100),
     version VARCHAR(50),
     estimated_time INTEGER,
@@ -216,12 +236,12 @@ CREATE TABLE test_cycles (
     folder_name VARCHAR(255),
     owner VARCHAR(100),
     owner_name VARCHAR(255),
-    created_on TIMESTAMP WITHOUT TIME ZONE,
+    created_on {{timestamp}},
     created_by VARCHAR(100),
-    updated_on TIMESTAMP WITHOUT TIME ZONE,
+    updated_on {{timestamp}},
     updated_by VARCHAR(100),
-    planned_start_date TIMESTAMP WITHOUT TIME ZONE,
-    planned_end_date TIMESTAMP WITHOUT TIME ZONE,
+    planned_start_date {{timestamp}},
+    planned_end_date {{timestamp}},
     project_key VARCHAR(50) NOT NULL,
     PRIMARY KEY (id),
     FOREIGN KEY (folder_id) REFERENCES folders (id) ON DELETE SET NULL,
@@ -243,9 +263,9 @@ CREATE TABLE test_plans (
     folder_name VARCHAR(255),
     owner VARCHAR(100),
     owner_name VARCHAR(255),
-    created_on TIMESTAMP WITHOUT TIME ZONE,
+    created_on {{timestamp}},
     created_by VARCHAR(100),
-    updated_on TIMESTAMP WITHOUT TIME ZONE,
+    updated_on {{timestamp}},
     updated_by VARCHAR(100),
     project_key VARCHAR(50) NOT NULL,
     PRIMARY KEY (id),
@@ -299,10 +319,10 @@ CREATE TABLE test_executions (
     environment_name VARCHAR(100),
     executed_by VARCHAR(100),
     executed_by_name VARCHAR(255),
-    executed_on TIMESTAMP WITHOUT TIME ZONE,
-    created_on TIMESTAMP WITHOUT TIME ZONE,
+    executed_on {{timestamp}},
+    created_on {{timestamp}},
     created_by VARCHAR(100),
-    updated_on TIMESTAMP WITHOUT TIME ZONE,
+    updated_on {{timestamp}},
     updated_by VARCHAR(100),
     actual_time INTEGER,
     comment TEXT,
