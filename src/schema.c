@@ -88,12 +88,6 @@ static int require_head(ztoq_db *db)
 	return ZTOQ_OK;
 }
 
-/* Row callback: the single COUNT(*) into the int64_t at `payload`. */
-static int read_count(ztoq_stmt *row, void *payload)
-{
-	return ztoq_stmt_get_int64(row, 0, payload, NULL);
-}
-
 /* The count query `i` returns, every '?' bound to `key`. */
 static int count_one(ztoq_session *s, size_t i, const char *key, int64_t *out)
 {
@@ -102,7 +96,7 @@ static int count_one(ztoq_session *s, size_t i, const char *key, int64_t *out)
 
 	for (const char *p = strchr(queries[i].sql, '?'); p; p = strchr(p + 1, '?'))
 		keys[n++] = ZTOQ_TEXT(key);
-	return ztoq_session_query(s, queries[i].sql, keys, n, read_count, out);
+	return ztoq_session_scalar(s, queries[i].sql, keys, n, out, NULL);
 }
 
 ZTOQ_EXTERN(int) ztoq_schema_count(ztoq_entity_counts **out, ztoq_db *db,
