@@ -97,13 +97,11 @@ static size_t align8(size_t n)
 	return (n + 7) & ~(size_t)7;
 }
 
-/* The C type and slot width a column of natural type `type` is bound with. */
-static void choose_binding(struct bcol *c, ztoq_type type, size_t text_width)
+/* The C type and slot width column `d` is bound with. */
+static void choose_binding(struct bcol *c, const ztoq__column *d, size_t text_width)
 {
-	c->ctype = ztoq__column_ctype(type);
-	c->width = ztoq__column_fixed_size(type);
-	if (!c->width)
-		c->width = text_width;
+	c->ctype = d->ctype;
+	c->width = d->size ? d->size : text_width;
 	c->inline_max = c->ctype == SQL_C_CHAR ? c->width - 1 : c->width;
 }
 
@@ -136,7 +134,7 @@ static int build_layout(ztoq_batch *b, ztoq__column *columns, unsigned n)
 	for (unsigned i = 0; i < b->ncols; i++) {
 		struct bcol *c = &b->cols[i];
 
-		choose_binding(c, columns[i].type, b->text_width);
+		choose_binding(c, &columns[i], b->text_width);
 		c->value_off = off;
 		off = align8(off + c->width);
 		c->ind_off = off;

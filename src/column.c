@@ -13,7 +13,6 @@
 #include "error.h"
 
 #define MAX_NAME 256
-#define FIRST_CAP 256
 
 int ztoq__column_fail(const ztoq__column_reader *r, const char *what)
 {
@@ -51,6 +50,32 @@ static ztoq_type natural_type(SQLSMALLINT sql_type)
 	}
 }
 
+/*
+ * The C type the values of `c` (of c->type) are read and bound as, and the bytes one
+ * takes: 0 for text and blobs, which can be any length.
+ */
+static void choose_ctype(ztoq__column *c)
+{
+	switch (c->type) {
+	case ZTOQ_TYPE_BOOL:
+	case ZTOQ_TYPE_INT64:
+		c->ctype = SQL_C_SBIGINT, c->size = sizeof(int64_t);
+		break;
+	case ZTOQ_TYPE_DOUBLE:
+		c->ctype = SQL_C_DOUBLE, c->size = sizeof(double);
+		break;
+	case ZTOQ_TYPE_TIMESTAMP:
+		c->ctype = SQL_C_TYPE_TIMESTAMP, c->size = sizeof(SQL_TIMESTAMP_STRUCT);
+		break;
+	case ZTOQ_TYPE_BLOB:
+		c->ctype = SQL_C_BINARY, c->size = 0;
+		break;
+	default:
+		c->ctype = SQL_C_CHAR, c->size = 0;
+		break;
+	}
+}
+
 int ztoq__column_describe(const ztoq__column_reader *r, ztoq__column **out, unsigned *count)
 {
 	ztoq__column *cols;
@@ -82,6 +107,7 @@ int ztoq__column_describe(const ztoq__column_reader *r, ztoq__column **out, unsi
 			return code;
 		}
 		cols[i].type = natural_type(sql_type);
+		choose_ctype(&cols[i]);
 	}
 	*out = cols;
 	*count = (unsigned)n;
@@ -95,41 +121,9 @@ void ztoq__column_free(ztoq__column *cols, unsigned count)
 	ztoq__free(cols);
 }
 
-SQLSMALLINT ztoq__column_ctype(ztoq_type type)
-{
-	switch (type) {
-	case ZTOQ_TYPE_BOOL:
-	case ZTOQ_TYPE_INT64:
-		return SQL_C_SBIGINT;
-	case ZTOQ_TYPE_DOUBLE:
-		return SQL_C_DOUBLE;
-	case ZTOQ_TYPE_TIMESTAMP:
-		return SQL_C_TYPE_TIMESTAMP;
-	case ZTOQ_TYPE_BLOB:
-		return SQL_C_BINARY;
-	default:
-		return SQL_C_CHAR;
-	}
-}
-
-size_t ztoq__column_fixed_size(ztoq_type type)
-{
-	switch (type) {
-	case ZTOQ_TYPE_BOOL:
-	case ZTOQ_TYPE_INT64:
-		return sizeof(int64_t);
-	case ZTOQ_TYPE_DOUBLE:
-		return sizeof(double);
-	case ZTOQ_TYPE_TIMESTAMP:
-		return sizeof(SQL_TIMESTAMP_STRUCT);
-	default:
-		return 0;
-	}
-}
-
 int ztoq__column_reserve(ztoq__column_buf *buf, size_t more)
 {
-	size_t cap = buf->cap ? buf->cap : FIRST_CAP;
+	size_t cap = buf->cap ? buf->cap : ZTOQ__COLUMN_FIRST_CAP;
 	char *p;
 
 	if (buf->cap - buf->len >= more)
@@ -183,65 +177,6 @@ int ztoq__column_read_bytes(const ztoq__column_reader *r, SQLUSMALLINT col, SQLS
 	if (buf->data)
 		buf->data[buf->len] = '\0';
 	return ZTOQ_OK;
-}
-
-int ztoq__column_read(const ztoq__column_reader *r, SQLUSMALLINT col, ztoq_type type,
-		      void *fixed, ztoq__column_buf *buf, int *is_null, const char *what)
-{
-	SQLSMALLINT ctype = ztoq__column_ctype(type);
-	SQLLEN ind = 0;
-
-	if (!ztoq__column_fixed_size(type)) {
-		buf->len = 0;
-		return ztoq__column_read_bytes(r, col, ctype, FIRST_CAP, buf, is_null, what);
-	}
-	if (!SQL_SUCCEEDED(SQLGetData(r->handle, col, ctype, fixed, 0, &ind)))
-		return ztoq__column_fail(r, what);
-	*is_null = ind == SQL_NULL_DATA;
-	return ZTOQ_OK;
-}
-
-void ztoq__column_value(ztoq_value *out, ztoq_type type, const void *fixed, const char *bytes,
-			size_t len)
-{
-	int64_t whole;
-
-	out->type = type;
-	switch (type) {
-	case ZTOQ_TYPE_BOOL:
-		memcpy(&whole, fixed, sizeof(whole));
-		out->v.boolean = whole != 0;
-		break;
-	case ZTOQ_TYPE_INT64:
-		memcpy(&out->v.int64, fixed, sizeof(out->v.int64));
-		break;
-	case ZTOQ_TYPE_DOUBLE:
-		memcpy(&out->v.real, fixed, sizeof(out->v.real));
-		break;
-	case ZTOQ_TYPE_TIMESTAMP: {
-		SQL_TIMESTAMP_STRUCT t;
-
-		memcpy(&t, fixed, sizeof(t));
-		out->v.ts = ztoq__column_timestamp_from_sql(&t);
-		break;
-	}
-	default:
-		out->v.bytes.ptr = bytes ? bytes : "";
-		out->v.bytes.len = len;
-		break;
-	}
-}
-
-SQL_TIMESTAMP_STRUCT ztoq__column_timestamp_to_sql(const ztoq_timestamp *t)
-{
-	return (SQL_TIMESTAMP_STRUCT){t->year, t->month, t->day, t->hour, t->minute, t->second,
-				      t->nanosecond};
-}
-
-ztoq_timestamp ztoq__column_timestamp_from_sql(const SQL_TIMESTAMP_STRUCT *t)
-{
-	return (ztoq_timestamp){t->year, t->month, t->day, t->hour, t->minute, t->second,
-				(uint32_t)t->fraction};
 }
 
 int ztoq__column_number(const ztoq_value *v, int whole, int64_t *i, double *d)

@@ -679,7 +679,7 @@ ZTOQ_EXTERN(int) ztoq_stmt_fetch(ztoq_stmt *st)
 	for (int i = 0; i < st->ncolumns; i++) {
 		struct column_value *v = &st->values[i];
 
-		if ((code = ztoq__column_read(&r, (SQLUSMALLINT)(i + 1), st->columns[i].type, &v->v,
+		if ((code = ztoq__column_read(&r, (SQLUSMALLINT)(i + 1), &st->columns[i], &v->v,
 					      &v->text, &v->is_null, "cannot read a column")) < 0)
 			return code;
 	}
