@@ -649,8 +649,12 @@ ZTOQ_EXTERN(int) ztoq_stmt_execute(ztoq_stmt *st)
 		return ztoq__stmt_error(st, "execute failed");
 	if (st->ncolumns < 0) {
 		free_columns(st);
-		if ((code = describe(st)) < 0)
+		if ((code = describe(st)) < 0) {
+			/* the driver's result is open (psqlODBC: the next execute gets HY010) */
+			st->cursor_open = 1;
+			close_cursor(st, 0);
 			return code;
+		}
 	}
 	st->cursor_open = st->ncolumns > 0;
 	if (st->count_changes)
