@@ -619,7 +619,7 @@ ZTOQ_EXTERN(int) ztoq_batch_get_value(const ztoq_batch *b, size_t row, unsigned 
 	ind = *ind_at(b, row, col);
 	if (ind == SQL_NULL_DATA)
 		return ZTOQ_OK;
-	if (is_variable(c) && (size_t)ind > c->inline_max)
+	if ((size_t)ind > c->inline_max && is_variable(c))
 		slot = b->arena.data + b->spill[row * b->ncols + col];
 	ztoq__column_value(out, b->columns[col].type, slot, slot, (size_t)ind);
 	return ZTOQ_OK;
