@@ -32,17 +32,15 @@
 
 #include "alloc.h"
 #include "buf.h"
+#include "column.h"
 #include "error.h"
 #include "stmt.h"
 
 #define DEFAULT_BATCH_SIZE 1000
 #define DEFAULT_TEXT_WIDTH 128
-#define MAX_NAME 256
-#define NO_SPILL SIZE_MAX
 
+/* How a column is bound (its name and type: ztoq_batch.columns). */
 struct bcol {
-	char *name;
-	ztoq_type type;
 	SQLSMALLINT ctype;
 	size_t value_off; /* within a row */
 	size_t ind_off;
@@ -51,33 +49,23 @@ struct bcol {
 };
 
 struct ztoq_batch {
-	ztoq_session *session;
-	SQLHSTMT handle;     /* the statement being read */
+	ztoq__column_reader r; /* the session, and the statement being read */
 	int cursor;          /* streams read a server-side cursor (PostgreSQL) */
 	int block;           /* one SQLFetch per batch (else one per row), per result */
 	unsigned ncols;
-	struct bcol *cols;
+	ztoq__column *columns; /* ncols of them, described */
+	struct bcol *cols;     /* and bound */
 	size_t row_size;
 	size_t capacity;     /* rows per batch */
 	size_t text_width;
 	char *rows;          /* capacity rows, then a scratch row fetched into one by one */
 	size_t *spill;       /* capacity * ncols: offset in `arena` of a long value */
-	char *arena;
-	size_t arena_len, arena_cap;
+	ztoq__column_buf arena;
 	size_t nrows;
 	int ended;           /* the last fetch said SQL_NO_DATA: the cursor is closed */
 	uint64_t first_row, index;
 	SQLULEN fetched;
 };
-
-/* ---- errors --------------------------------------------------------------------- */
-
-/* Records the failure of the batch's statement (fails the transaction). */
-static int fail(ztoq_batch *b, const char *what)
-{
-	int code = ztoq__conn_error(b->session->conn, SQL_HANDLE_STMT, b->handle, "%s", what);
-	return ztoq__session_failed(b->session, code);
-}
 
 /* ---- layout and binding --------------------------------------------------------- */
 
@@ -93,11 +81,11 @@ static SQLLEN *ind_at(const ztoq_batch *b, size_t row, unsigned col)
 
 static void free_layout(ztoq_batch *b)
 {
-	for (unsigned i = 0; i < b->ncols; i++)
-		ztoq__free(b->cols[i].name);
+	ztoq__column_free(b->columns, b->ncols);
 	ztoq__free(b->cols);
 	ztoq__free(b->rows);
 	ztoq__free(b->spill);
+	b->columns = NULL;
 	b->cols = NULL;
 	b->rows = NULL;
 	b->spill = NULL;
@@ -109,84 +97,47 @@ static size_t align8(size_t n)
 	return (n + 7) & ~(size_t)7;
 }
 
-/* The C type and slot width a column of natural type `t` is bound with. */
-static void choose_binding(struct bcol *c, size_t text_width)
+/* The C type and slot width column `d` is bound with. */
+static void choose_binding(struct bcol *c, const ztoq__column *d, size_t text_width)
 {
-	switch (c->type) {
-	case ZTOQ_TYPE_BOOL:
-	case ZTOQ_TYPE_INT64:
-		c->ctype = SQL_C_SBIGINT, c->width = sizeof(int64_t);
-		break;
-	case ZTOQ_TYPE_DOUBLE:
-		c->ctype = SQL_C_DOUBLE, c->width = sizeof(double);
-		break;
-	case ZTOQ_TYPE_TIMESTAMP:
-		c->ctype = SQL_C_TYPE_TIMESTAMP, c->width = sizeof(SQL_TIMESTAMP_STRUCT);
-		break;
-	case ZTOQ_TYPE_BLOB:
-		c->ctype = SQL_C_BINARY, c->width = text_width;
-		break;
-	default:
-		c->ctype = SQL_C_CHAR, c->width = text_width;
-		break;
-	}
+	c->ctype = d->ctype;
+	c->width = d->size ? d->size : text_width;
 	c->inline_max = c->ctype == SQL_C_CHAR ? c->width - 1 : c->width;
 }
 
-/* Describes the result of b->handle into a new array of *count columns. */
-static int describe(ztoq_batch *b, struct bcol **out, SQLSMALLINT *count)
+/* A text or blob column: its value can be longer than its slot. */
+static int is_variable(const struct bcol *c)
 {
-	struct bcol *cols;
-	SQLSMALLINT n = 0;
-
-	*out = NULL;
-	if (!SQL_SUCCEEDED(SQLNumResultCols(b->handle, &n)))
-		return fail(b, "cannot count result columns");
-	if (n <= 0)
-		return ztoq__error_set(ZTOQ_EINVALID, "the statement returns no rows to batch");
-	if (!(cols = ztoq__calloc((size_t)n, sizeof(*cols))))
-		return ztoq__error_nomem();
-	*out = cols;
-	*count = n;
-	for (SQLSMALLINT i = 0; i < n; i++) {
-		SQLCHAR name[MAX_NAME];
-		SQLSMALLINT namelen = 0, sql_type, digits, nullable;
-		SQLULEN size;
-
-		if (!SQL_SUCCEEDED(SQLDescribeCol(b->handle, (SQLUSMALLINT)(i + 1), name,
-						  sizeof(name), &namelen, &sql_type, &size,
-						  &digits, &nullable)))
-			return fail(b, "cannot describe a result column");
-		cols[i].type = ztoq__stmt_natural_type(sql_type);
-		if (!(cols[i].name = ztoq__strdup((char *)name)))
-			return ztoq__error_nomem();
-	}
-	return ZTOQ_OK;
+	return c->ctype == SQL_C_CHAR || c->ctype == SQL_C_BINARY;
 }
 
-static int same_shape(const ztoq_batch *b, const struct bcol *cols, SQLSMALLINT n)
+static int same_shape(const ztoq_batch *b, const ztoq__column *cols, unsigned n)
 {
-	if (!b->cols || b->ncols != (unsigned)n)
+	if (!b->cols || b->ncols != n)
 		return 0;
 	for (unsigned i = 0; i < b->ncols; i++)
-		if (b->cols[i].type != cols[i].type)
+		if (b->columns[i].type != cols[i].type)
 			return 0;
 	return 1;
 }
 
-/* Lays out a row for `cols` and allocates the batch's buffers. Takes `cols`. */
-static int build_layout(ztoq_batch *b, struct bcol *cols, SQLSMALLINT n)
+/* Lays out a row for `columns` and allocates the batch's buffers. Takes `columns`. */
+static int build_layout(ztoq_batch *b, ztoq__column *columns, unsigned n)
 {
 	size_t off = 0;
 
 	free_layout(b);
-	b->cols = cols;
-	b->ncols = (unsigned)n;
+	b->columns = columns;
+	b->ncols = n;
+	if (!(b->cols = ztoq__calloc(n, sizeof(*b->cols))))
+		return ztoq__error_nomem();
 	for (unsigned i = 0; i < b->ncols; i++) {
-		choose_binding(&cols[i], b->text_width);
-		cols[i].value_off = off;
-		off = align8(off + cols[i].width);
-		cols[i].ind_off = off;
+		struct bcol *c = &b->cols[i];
+
+		choose_binding(c, &columns[i], b->text_width);
+		c->value_off = off;
+		off = align8(off + c->width);
+		c->ind_off = off;
 		off += sizeof(SQLLEN);
 	}
 	b->row_size = off;
@@ -200,22 +151,15 @@ static int build_layout(ztoq_batch *b, struct bcol *cols, SQLSMALLINT n)
 static int fixed_width(const ztoq_batch *b)
 {
 	for (unsigned i = 0; i < b->ncols; i++)
-		if (b->cols[i].ctype == SQL_C_CHAR || b->cols[i].ctype == SQL_C_BINARY)
+		if (is_variable(&b->cols[i]))
 			return 0;
 	return 1;
 }
 
-static void free_cols(struct bcol *cols, SQLSMALLINT n)
-{
-	for (SQLSMALLINT i = 0; cols && i < n; i++)
-		ztoq__free(cols[i].name);
-	ztoq__free(cols);
-}
-
 static int set_attr(ztoq_batch *b, SQLINTEGER attr, SQLPOINTER value)
 {
-	if (!SQL_SUCCEEDED(SQLSetStmtAttr(b->handle, attr, value, 0)))
-		return fail(b, "cannot set up the batch buffers");
+	if (!SQL_SUCCEEDED(SQLSetStmtAttr(b->r.handle, attr, value, 0)))
+		return ztoq__column_fail(&b->r, "cannot set up the batch buffers");
 	return ZTOQ_OK;
 }
 
@@ -225,18 +169,20 @@ static int set_attr(ztoq_batch *b, SQLINTEGER attr, SQLPOINTER value)
  */
 static int bind_columns(ztoq_batch *b, SQLHSTMT handle)
 {
-	struct bcol *cols;
-	SQLSMALLINT n = 0;
+	ztoq__column *columns;
+	unsigned n;
 	int code;
 
-	b->handle = handle;
-	if ((code = describe(b, &cols, &n)) < 0) {
-		free_cols(cols, n);
+	b->r.handle = handle;
+	if ((code = ztoq__column_describe(&b->r, &columns, &n)) < 0)
 		return code;
+	if (n == 0) {
+		ztoq__column_free(columns, n);
+		return ztoq__error_set(ZTOQ_EINVALID, "the statement returns no rows to batch");
 	}
-	if (same_shape(b, cols, n))
-		free_cols(cols, n);
-	else if ((code = build_layout(b, cols, n)) < 0)
+	if (same_shape(b, columns, n))
+		ztoq__column_free(columns, n);
+	else if ((code = build_layout(b, columns, n)) < 0)
 		return code;
 	b->block = b->cursor || fixed_width(b);
 	if ((code = set_attr(b, SQL_ATTR_ROW_BIND_TYPE, (SQLPOINTER)(uintptr_t)b->row_size)) < 0 ||
@@ -251,7 +197,7 @@ static int bind_columns(ztoq_batch *b, SQLHSTMT handle)
 		if (!SQL_SUCCEEDED(SQLBindCol(handle, (SQLUSMALLINT)(i + 1), c->ctype,
 					      row + c->value_off, (SQLLEN)c->width,
 					      (SQLLEN *)(void *)(row + c->ind_off))))
-			return fail(b, "cannot bind a result column");
+			return ztoq__column_fail(&b->r, "cannot bind a result column");
 	}
 	return ZTOQ_OK;
 }
@@ -259,32 +205,16 @@ static int bind_columns(ztoq_batch *b, SQLHSTMT handle)
 /* Undoes bind_columns(), so the statement can be cached and fetched row by row again. */
 static void unbind_columns(ztoq_batch *b)
 {
-	if (!b->handle)
+	if (!b->r.handle)
 		return;
-	SQLFreeStmt(b->handle, SQL_UNBIND);
-	SQLSetStmtAttr(b->handle, SQL_ATTR_ROW_ARRAY_SIZE, (SQLPOINTER)1, 0);
-	SQLSetStmtAttr(b->handle, SQL_ATTR_ROW_BIND_TYPE, (SQLPOINTER)SQL_BIND_BY_COLUMN, 0);
-	SQLSetStmtAttr(b->handle, SQL_ATTR_ROWS_FETCHED_PTR, NULL, 0);
-	b->handle = SQL_NULL_HSTMT;
+	SQLFreeStmt(b->r.handle, SQL_UNBIND);
+	SQLSetStmtAttr(b->r.handle, SQL_ATTR_ROW_ARRAY_SIZE, (SQLPOINTER)1, 0);
+	SQLSetStmtAttr(b->r.handle, SQL_ATTR_ROW_BIND_TYPE, (SQLPOINTER)SQL_BIND_BY_COLUMN, 0);
+	SQLSetStmtAttr(b->r.handle, SQL_ATTR_ROWS_FETCHED_PTR, NULL, 0);
+	b->r.handle = SQL_NULL_HSTMT;
 }
 
 /* ---- reading -------------------------------------------------------------------- */
-
-static int arena_reserve(ztoq_batch *b, size_t more)
-{
-	size_t cap = b->arena_cap ? b->arena_cap : 1024;
-	char *p;
-
-	if (b->arena_cap - b->arena_len >= more)
-		return ZTOQ_OK;
-	while (cap - b->arena_len < more)
-		cap *= 2;
-	if (!(p = ztoq__realloc(b->arena, cap)))
-		return ztoq__error_nomem();
-	b->arena = p;
-	b->arena_cap = cap;
-	return ZTOQ_OK;
-}
 
 /*
  * Reads the whole value of (row, col), which did not fit in line, with SQLGetData on
@@ -292,37 +222,21 @@ static int arena_reserve(ztoq_batch *b, size_t more)
  */
 static int spill_value(ztoq_batch *b, size_t row, unsigned col)
 {
-	struct bcol *c = &b->cols[col];
-	size_t start = b->arena_len, want = c->width * 2;
+	const struct bcol *c = &b->cols[col];
+	size_t start = b->arena.len;
 	SQLLEN *ind = ind_at(b, row, col);
-	int code;
+	int code, is_null;
 
-	for (;;) {
-		SQLLEN got = 0, room;
-		SQLRETURN rc;
-
-		if ((code = arena_reserve(b, want)) < 0)
-			return code;
-		room = (SQLLEN)(b->arena_cap - b->arena_len);
-		rc = SQLGetData(b->handle, (SQLUSMALLINT)(col + 1), c->ctype,
-				b->arena + b->arena_len, room, &got);
-		if (rc == SQL_NO_DATA)
-			break;
-		if (!SQL_SUCCEEDED(rc))
-			return fail(b, "cannot read a long value");
-		if (rc == SQL_SUCCESS) {
-			b->arena_len += (size_t)got;
-			break;
-		}
-		/* truncated again: the buffer is full (less the NUL for text) */
-		b->arena_len += (size_t)room - (c->ctype == SQL_C_CHAR ? 1 : 0);
-		want = got == SQL_NO_TOTAL ? (size_t)room * 2 : (size_t)got + 1; /* what was left */
-	}
-	if ((code = arena_reserve(b, 1)) < 0)
+	if ((code = ztoq__column_read_bytes(&b->r, (SQLUSMALLINT)(col + 1), c->ctype, c->width * 2,
+					    &b->arena, &is_null, "cannot read a long value")) < 0)
 		return code;
-	b->arena[b->arena_len++] = '\0';
+	if (is_null) {
+		*ind = SQL_NULL_DATA;
+		return ZTOQ_OK;
+	}
+	b->arena.len++; /* the NUL after it */
 	b->spill[row * b->ncols + col] = start;
-	*ind = (SQLLEN)(b->arena_len - 1 - start);
+	*ind = (SQLLEN)(b->arena.len - 1 - start);
 	return ZTOQ_OK;
 }
 
@@ -335,13 +249,14 @@ static int spill_row(ztoq_batch *b, size_t row)
 		struct bcol *c = &b->cols[i];
 		SQLLEN ind = *ind_at(b, row, i);
 
-		if (c->ctype != SQL_C_CHAR && c->ctype != SQL_C_BINARY)
+		if (!is_variable(c))
 			continue;
 		if (ind == SQL_NULL_DATA || (ind != SQL_NO_TOTAL && (size_t)ind <= c->inline_max))
 			continue;
-		if (b->block && !SQL_SUCCEEDED(SQLSetPos(b->handle, (SQLSETPOSIROW)(row + 1),
+		if (b->block && !SQL_SUCCEEDED(SQLSetPos(b->r.handle, (SQLSETPOSIROW)(row + 1),
 							 SQL_POSITION, SQL_LOCK_NO_CHANGE)))
-			return fail(b, "cannot position on a row to read a long value");
+			return ztoq__column_fail(&b->r, "cannot position on a row to read a long "
+							"value");
 		if ((code = spill_value(b, row, i)) < 0)
 			return code;
 	}
@@ -355,17 +270,17 @@ static int fill(ztoq_batch *b, int *done)
 	int code;
 
 	b->nrows = 0;
-	b->arena_len = 0;
+	b->arena.len = 0;
 	*done = b->ended = 0;
 	while (b->nrows < b->capacity) {
 		b->fetched = 0;
-		rc = ztoq__conn_fetch(b->session->conn, b->handle);
+		rc = ztoq__conn_fetch(b->r.session->conn, b->r.handle);
 		if (rc == SQL_NO_DATA) {
 			*done = b->ended = 1;
 			break;
 		}
 		if (!SQL_SUCCEEDED(rc))
-			return fail(b, "fetch failed");
+			return ztoq__column_fail(&b->r, "fetch failed");
 		if (!b->block) {
 			memcpy(row_at(b, b->nrows), row_at(b, b->capacity), b->row_size);
 			if ((code = spill_row(b, b->nrows)) < 0)
@@ -398,7 +313,7 @@ static int start_read(ztoq_batch *b, ztoq_batch_stats *stats, ztoq_session *s,
 		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_batch_options.version is %u, expected %u "
 						      "(initialise with ZTOQ_BATCH_OPTIONS_INIT)",
 				       opts->version, ZTOQ_BATCH_OPTIONS_VERSION);
-	b->session = s;
+	b->r.session = s;
 	b->capacity = opts && opts->batch_size ? opts->batch_size : DEFAULT_BATCH_SIZE;
 	b->text_width = opts && opts->text_width ? opts->text_width : DEFAULT_TEXT_WIDTH;
 	if (b->text_width < 2)
@@ -413,7 +328,7 @@ static void end_read(ztoq_batch *b)
 {
 	unbind_columns(b);
 	free_layout(b);
-	ztoq__free(b->arena);
+	ztoq__free(b->arena.data);
 }
 
 /* Hands the filled batch to `process`. Returns 0, ZTOQ_BATCH_STOP or an error. */
@@ -498,7 +413,7 @@ static int stream_direct(ztoq_batch *b, ztoq_batch_stats *stats, const char *sql
 	ztoq_stmt *st;
 	int code, done = 0;
 
-	if ((code = ztoq__stmt_prepare_bound(&st, b->session, sql, params, nparams)) < 0)
+	if ((code = ztoq__stmt_prepare_bound(&st, b->r.session, sql, params, nparams)) < 0)
 		return code;
 	if ((code = ztoq_stmt_execute(st)) == ZTOQ_OK &&
 	    (code = bind_columns(b, st->handle)) == ZTOQ_OK)
@@ -525,15 +440,15 @@ static int fetch_cursor(ztoq_batch *b, ztoq_batch_stats *stats, const char *name
 	int code = ZTOQ_OK, done = 0, bound = 0;
 
 	snprintf(sql, sizeof(sql), "FETCH FORWARD %zu FROM %s", b->capacity, name);
-	if ((code = ztoq__conn_alloc_stmt(b->session->conn, &h)) < 0)
+	if ((code = ztoq__conn_alloc_stmt(b->r.session->conn, &h)) < 0)
 		return code;
-	b->handle = h;
+	b->r.handle = h;
 	if (!SQL_SUCCEEDED(SQLPrepare(h, (SQLCHAR *)sql, SQL_NTS)))
-		code = fail(b, "cannot prepare FETCH");
+		code = ztoq__column_fail(&b->r, "cannot prepare FETCH");
 	while (code == ZTOQ_OK && !done) {
 		SQLFreeStmt(h, SQL_CLOSE);
-		if (!SQL_SUCCEEDED(ztoq__conn_execute(b->session->conn, h, NULL, 0))) {
-			code = fail(b, "FETCH from the stream's cursor failed");
+		if (!SQL_SUCCEEDED(ztoq__conn_execute(b->r.session->conn, h, NULL, 0))) {
+			code = ztoq__column_fail(&b->r, "FETCH from the stream's cursor failed");
 			break;
 		}
 		if (!bound && (code = bind_columns(b, h)) < 0)
@@ -543,7 +458,7 @@ static int fetch_cursor(ztoq_batch *b, ztoq_batch_stats *stats, const char *name
 			break;
 		code = deliver(b, stats, process, payload);
 	}
-	b->handle = SQL_NULL_HSTMT;
+	b->r.handle = SQL_NULL_HSTMT;
 	ztoq__conn_free_stmt(h);
 	return code;
 }
@@ -553,7 +468,7 @@ static int stream_cursor(ztoq_batch *b, ztoq_batch_stats *stats, const char *sql
 			 const ztoq_value *params, size_t nparams, ztoq_batch_fn process,
 			 void *payload)
 {
-	ztoq_session *s = b->session;
+	ztoq_session *s = b->r.session;
 	int own_tx = ztoq_tx_depth(s) == 0, code, closed;
 	char name[32], close_sql[48];
 	ztoq__buf declare = ZTOQ__BUF_INIT;
@@ -635,7 +550,7 @@ ZTOQ_EXTERN(int) ztoq_batch_keyset(ztoq_batch_stats *out, ztoq_session *s, const
 		if ((code = ztoq_stmt_bind(st, 1, &key)) < 0 ||
 		    (code = ztoq_stmt_bind_int64(st, 2, (int64_t)b.capacity)) < 0 ||
 		    (code = ztoq_stmt_execute(st)) < 0 ||
-		    (!b.handle && (code = bind_columns(&b, st->handle)) < 0) ||
+		    (!b.r.handle && (code = bind_columns(&b, st->handle)) < 0) ||
 		    (code = fill(&b, &done)) < 0 || b.nrows == 0)
 			break;
 		if (key_column >= b.ncols) {
@@ -652,7 +567,7 @@ ZTOQ_EXTERN(int) ztoq_batch_keyset(ztoq_batch_stats *out, ztoq_session *s, const
 		if (key.type == ZTOQ_TYPE_NULL) {
 			code = ztoq__error_set(ZTOQ_EINVALID, "keyset paging: the key column %s is "
 							      "NULL in row %llu",
-					       b.cols[key_column].name,
+					       b.columns[key_column].name,
 					       (unsigned long long)b.first_row - 1);
 			break;
 		}
@@ -686,7 +601,7 @@ ZTOQ_EXTERN(unsigned) ztoq_batch_column_count(const ztoq_batch *b)
 
 ZTOQ_EXTERN(const char *) ztoq_batch_column_name(const ztoq_batch *b, unsigned col)
 {
-	return b && col < b->ncols ? b->cols[col].name : NULL;
+	return b && col < b->ncols ? b->columns[col].name : NULL;
 }
 
 ZTOQ_EXTERN(int) ztoq_batch_get_value(const ztoq_batch *b, size_t row, unsigned col,
@@ -704,41 +619,18 @@ ZTOQ_EXTERN(int) ztoq_batch_get_value(const ztoq_batch *b, size_t row, unsigned 
 	ind = *ind_at(b, row, col);
 	if (ind == SQL_NULL_DATA)
 		return ZTOQ_OK;
-	out->type = c->type;
-	switch (c->type) {
-	case ZTOQ_TYPE_BOOL:
-		out->v.boolean = *(const int64_t *)(const void *)slot != 0;
-		break;
-	case ZTOQ_TYPE_INT64:
-		memcpy(&out->v.int64, slot, sizeof(int64_t));
-		break;
-	case ZTOQ_TYPE_DOUBLE:
-		memcpy(&out->v.real, slot, sizeof(double));
-		break;
-	case ZTOQ_TYPE_TIMESTAMP: {
-		SQL_TIMESTAMP_STRUCT t;
-
-		memcpy(&t, slot, sizeof(t));
-		out->v.ts = (ztoq_timestamp){t.year, t.month, t.day, t.hour, t.minute, t.second,
-					     (uint32_t)t.fraction};
-		break;
-	}
-	default:
-		out->v.bytes.len = (size_t)ind;
-		out->v.bytes.ptr = (size_t)ind <= c->inline_max
-					   ? slot
-					   : b->arena + b->spill[row * b->ncols + col];
-		break;
-	}
+	if ((size_t)ind > c->inline_max && is_variable(c))
+		slot = b->arena.data + b->spill[row * b->ncols + col];
+	ztoq__column_value(out, b->columns[col].type, slot, slot, (size_t)ind);
 	return ZTOQ_OK;
 }
 
 static int not_convertible(const ztoq_batch *b, unsigned col, const char *to)
 {
-	return ztoq__error_set(ZTOQ_EINVALID, "column %s is not %s", b->cols[col].name, to);
+	return ztoq__error_set(ZTOQ_EINVALID, "column %s is not %s", b->columns[col].name, to);
 }
 
-/* A cell as a number (see ztoq__value_number), with *is_null (may be NULL) set. */
+/* A cell as a number (see ztoq__column_number), with *is_null (may be NULL) set. */
 static int numeric(const ztoq_batch *b, size_t row, unsigned col, int whole, int64_t *i,
 		   double *d, int *is_null)
 {
@@ -751,7 +643,7 @@ static int numeric(const ztoq_batch *b, size_t row, unsigned col, int whole, int
 		*is_null = v.type == ZTOQ_TYPE_NULL;
 	if (code < 0 || v.type == ZTOQ_TYPE_NULL)
 		return code;
-	if (ztoq__value_number(&v, whole, i, d) < 0)
+	if (ztoq__column_number(&v, whole, i, d) < 0)
 		return not_convertible(b, col, whole ? "a whole number" : "a number");
 	return ZTOQ_OK;
 }

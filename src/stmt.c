@@ -9,7 +9,6 @@
 #include "stmt.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,19 +21,26 @@
 
 #define CACHE_IDLE_MAX 64
 
+/* The reader of `st`'s results: its failures are named by its SQL text. */
+static ztoq__column_reader reader_of(const ztoq_stmt *st)
+{
+	return (ztoq__column_reader){st->session, st->handle, st->sql};
+}
+
 int ztoq__stmt_error(ztoq_stmt *st, const char *what)
 {
-	int code = ztoq__conn_error(st->conn, SQL_HANDLE_STMT, st->handle, "%s: %s", what, st->sql);
-	return ztoq__session_failed(st->session, code);
+	ztoq__column_reader r = reader_of(st);
+
+	return ztoq__column_fail(&r, what);
 }
 
 static void free_columns(ztoq_stmt *st)
 {
-	for (int i = 0; i < st->ncolumns; i++) {
-		ztoq__free(st->columns[i].name);
-		ztoq__free(st->columns[i].bytes);
-	}
-	ztoq__free(st->columns);
+	for (int i = 0; st->values && i < st->ncolumns; i++)
+		ztoq__free(st->values[i].text.data);
+	ztoq__free(st->values);
+	ztoq__column_free(st->columns, st->ncolumns > 0 ? (unsigned)st->ncolumns : 0);
+	st->values = NULL;
 	st->columns = NULL;
 	st->ncolumns = -1;
 }
@@ -392,7 +398,6 @@ static int copy_bytes(struct param *p, const void *data, size_t len)
 ZTOQ_EXTERN(int) ztoq_stmt_bind(ztoq_stmt *st, unsigned idx, const ztoq_value *value)
 {
 	struct param *p;
-	const ztoq_timestamp *t;
 	int code;
 
 	if (!st || !value)
@@ -419,9 +424,7 @@ ZTOQ_EXTERN(int) ztoq_stmt_bind(ztoq_stmt *st, unsigned idx, const ztoq_value *v
 			return code;
 		break;
 	case ZTOQ_TYPE_TIMESTAMP:
-		t = &value->v.ts;
-		p->v.ts = (SQL_TIMESTAMP_STRUCT){t->year, t->month, t->day, t->hour, t->minute,
-						 t->second, t->nanosecond};
+		p->v.ts = ztoq__column_timestamp_to_sql(&value->v.ts);
 		break;
 	default:
 		return ztoq__error_set(ZTOQ_EINVALID, "parameter %u: unknown type %d", idx,
@@ -536,59 +539,21 @@ static int bind_param(ztoq_stmt *st, unsigned i)
 
 /* ---- execution and results ------------------------------------------------------ */
 
-ztoq_type ztoq__stmt_natural_type(SQLSMALLINT sql_type)
-{
-	switch (sql_type) {
-	case SQL_BIT:
-		return ZTOQ_TYPE_BOOL;
-	case SQL_TINYINT:
-	case SQL_SMALLINT:
-	case SQL_INTEGER:
-	case SQL_BIGINT:
-		return ZTOQ_TYPE_INT64;
-	case SQL_REAL:
-	case SQL_FLOAT:
-	case SQL_DOUBLE:
-		return ZTOQ_TYPE_DOUBLE;
-	case SQL_BINARY:
-	case SQL_VARBINARY:
-	case SQL_LONGVARBINARY:
-		return ZTOQ_TYPE_BLOB;
-	case SQL_TYPE_TIMESTAMP:
-	case SQL_TIMESTAMP:
-		return ZTOQ_TYPE_TIMESTAMP;
-	default:
-		return ZTOQ_TYPE_TEXT;
-	}
-}
-
+/* Describes the executed result of `st` into its columns and their value buffers. */
 static int describe(ztoq_stmt *st)
 {
-	SQLSMALLINT n = 0;
+	ztoq__column_reader r = reader_of(st);
+	unsigned n;
+	int code;
 
-	if (!SQL_SUCCEEDED(SQLNumResultCols(st->handle, &n)))
-		return ztoq__stmt_error(st, "cannot count result columns");
-	if (!(st->columns = ztoq__calloc((size_t)n + 1, sizeof(*st->columns))))
+	if ((code = ztoq__column_describe(&r, &st->columns, &n)) < 0)
+		return code;
+	if (!(st->values = ztoq__calloc((size_t)n + 1, sizeof(*st->values)))) {
+		ztoq__column_free(st->columns, n);
+		st->columns = NULL;
 		return ztoq__error_nomem();
-	for (SQLSMALLINT i = 0; i < n; i++) {
-		struct column *col = &st->columns[i];
-		SQLCHAR name[256];
-		SQLSMALLINT namelen = 0, digits, nullable;
-		SQLULEN size;
-
-		if (!SQL_SUCCEEDED(SQLDescribeCol(st->handle, (SQLUSMALLINT)(i + 1), name,
-						  sizeof(name), &namelen, &col->sql_type, &size,
-						  &digits, &nullable))) {
-			st->ncolumns = i;
-			return ztoq__stmt_error(st, "cannot describe a result column");
-		}
-		col->type = ztoq__stmt_natural_type(col->sql_type);
-		if (!(col->name = ztoq__strdup((char *)name))) {
-			st->ncolumns = i + 1;
-			return ztoq__error_nomem();
-		}
 	}
-	st->ncolumns = n;
+	st->ncolumns = (int)n;
 	return ZTOQ_OK;
 }
 
@@ -637,8 +602,12 @@ ZTOQ_EXTERN(int) ztoq_stmt_execute(ztoq_stmt *st)
 		return ztoq__stmt_error(st, "execute failed");
 	if (st->ncolumns < 0) {
 		free_columns(st);
-		if ((code = describe(st)) < 0)
+		if ((code = describe(st)) < 0) {
+			/* the driver's result is open (psqlODBC: the next execute gets HY010) */
+			st->cursor_open = 1;
+			close_cursor(st, 0);
 			return code;
+		}
 	}
 	st->cursor_open = st->ncolumns > 0;
 	if (st->count_changes)
@@ -646,87 +615,9 @@ ZTOQ_EXTERN(int) ztoq_stmt_execute(ztoq_stmt *st)
 	return ZTOQ_OK;
 }
 
-/*
- * Reads column `i` of the current row with SQLGetData, growing its buffer as needed.
- * One byte is always kept free, for the NUL that text gets and blobs get too.
- */
-static int read_bytes(ztoq_stmt *st, struct column *col, SQLUSMALLINT i, SQLSMALLINT ctype)
-{
-	size_t want = 256;
-
-	col->len = 0;
-	for (;;) {
-		SQLLEN ind = 0, give;
-		SQLRETURN rc;
-		size_t room;
-
-		if (col->cap - col->len < want) {
-			size_t cap = col->cap ? col->cap : 256;
-			char *b;
-
-			while (cap - col->len < want)
-				cap *= 2;
-			if (!(b = ztoq__realloc(col->bytes, cap)))
-				return ztoq__error_nomem();
-			col->bytes = b;
-			col->cap = cap;
-		}
-		room = col->cap - col->len;
-		give = (SQLLEN)(ctype == SQL_C_CHAR ? room : room - 1);
-		rc = SQLGetData(st->handle, i, ctype, col->bytes + col->len, give, &ind);
-		if (rc == SQL_NO_DATA)
-			break;
-		if (!SQL_SUCCEEDED(rc))
-			return ztoq__stmt_error(st, "cannot read a column");
-		if (ind == SQL_NULL_DATA) {
-			col->is_null = 1;
-			break;
-		}
-		if (rc == SQL_SUCCESS) {
-			col->len += (size_t)ind;
-			break;
-		}
-		/* truncated: room - 1 bytes arrived; `ind` is what was left before this call */
-		col->len += room - 1;
-		want = (ind == SQL_NO_TOTAL) ? room * 2 : (size_t)ind - (room - 1) + 1;
-	}
-	if (col->bytes)
-		col->bytes[col->len] = '\0';
-	return ZTOQ_OK;
-}
-
-static int read_column(ztoq_stmt *st, int i)
-{
-	struct column *col = &st->columns[i];
-	SQLUSMALLINT n = (SQLUSMALLINT)(i + 1);
-	SQLLEN ind = 0;
-	SQLRETURN rc;
-
-	col->is_null = 0;
-	switch (col->type) {
-	case ZTOQ_TYPE_BOOL:
-	case ZTOQ_TYPE_INT64:
-		rc = SQLGetData(st->handle, n, SQL_C_SBIGINT, &col->v.int64, 0, &ind);
-		break;
-	case ZTOQ_TYPE_DOUBLE:
-		rc = SQLGetData(st->handle, n, SQL_C_DOUBLE, &col->v.real, 0, &ind);
-		break;
-	case ZTOQ_TYPE_TIMESTAMP:
-		rc = SQLGetData(st->handle, n, SQL_C_TYPE_TIMESTAMP, &col->v.ts, 0, &ind);
-		break;
-	case ZTOQ_TYPE_BLOB:
-		return read_bytes(st, col, n, SQL_C_BINARY);
-	default:
-		return read_bytes(st, col, n, SQL_C_CHAR);
-	}
-	if (!SQL_SUCCEEDED(rc))
-		return ztoq__stmt_error(st, "cannot read a column");
-	col->is_null = ind == SQL_NULL_DATA;
-	return ZTOQ_OK;
-}
-
 ZTOQ_EXTERN(int) ztoq_stmt_fetch(ztoq_stmt *st)
 {
+	ztoq__column_reader r;
 	SQLRETURN rc;
 	int code;
 
@@ -741,9 +632,14 @@ ZTOQ_EXTERN(int) ztoq_stmt_fetch(ztoq_stmt *st)
 	}
 	if (!SQL_SUCCEEDED(rc))
 		return ztoq__stmt_error(st, "fetch failed");
-	for (int i = 0; i < st->ncolumns; i++)
-		if ((code = read_column(st, i)) < 0)
+	r = reader_of(st);
+	for (int i = 0; i < st->ncolumns; i++) {
+		struct column_value *v = &st->values[i];
+
+		if ((code = ztoq__column_read(&r, (SQLUSMALLINT)(i + 1), &st->columns[i], &v->v,
+					      &v->text, &v->is_null, "cannot read a column")) < 0)
 			return code;
+	}
 	return ZTOQ_ROW;
 }
 
@@ -781,8 +677,8 @@ ZTOQ_EXTERN(int) ztoq_stmt_column_index(const ztoq_stmt *st, const char *name)
 
 /* ---- getters -------------------------------------------------------------------- */
 
-/* The column for a getter, with NULL handled: returns NULL when there is no value. */
-static struct column *value_of(ztoq_stmt *st, unsigned col, int *is_null, int *code)
+/* The value for a getter, with NULL handled: returns NULL when there is no value. */
+static struct column_value *value_of(ztoq_stmt *st, unsigned col, int *is_null, int *code)
 {
 	*code = ZTOQ_OK;
 	if (!st || (int)col >= ztoq_stmt_column_count(st)) {
@@ -790,62 +686,37 @@ static struct column *value_of(ztoq_stmt *st, unsigned col, int *is_null, int *c
 		return NULL;
 	}
 	if (is_null)
-		*is_null = st->columns[col].is_null;
-	return st->columns[col].is_null ? NULL : &st->columns[col];
+		*is_null = st->values[col].is_null;
+	return st->values[col].is_null ? NULL : &st->values[col];
 }
 
-static int not_convertible(const struct column *c, const char *to)
+/* The type of column `col`, which value_of() found. */
+static ztoq_type type_of(const ztoq_stmt *st, unsigned col)
 {
-	return ztoq__error_set(ZTOQ_EINVALID, "column %s: \"%.40s\" is not %s", c->name,
-			       c->bytes ? c->bytes : "", to);
+	return st->columns[col].type;
 }
 
-int ztoq__value_number(const ztoq_value *v, int whole, int64_t *i, double *d)
+static int not_convertible(const ztoq_stmt *st, unsigned col, const char *to)
 {
-	char *end;
+	const char *text = st->values[col].text.data;
 
-	switch (v->type) {
-	case ZTOQ_TYPE_BOOL:
-	case ZTOQ_TYPE_INT64:
-		*i = v->type == ZTOQ_TYPE_BOOL ? v->v.boolean : v->v.int64;
-		*d = (double)*i;
-		return ZTOQ_OK;
-	case ZTOQ_TYPE_DOUBLE:
-		*d = v->v.real;
-		*i = (int64_t)*d;
-		return ZTOQ_OK;
-	case ZTOQ_TYPE_TEXT:
-		errno = 0;
-		*i = strtoll(v->v.bytes.ptr, &end, 10);
-		if (end != (const char *)v->v.bytes.ptr && *end == '\0' && errno == 0) {
-			*d = (double)*i;
-			return ZTOQ_OK;
-		}
-		*d = strtod(v->v.bytes.ptr, &end);
-		if (!whole && end != (const char *)v->v.bytes.ptr && *end == '\0')
-			return ZTOQ_OK;
-		break;
-	default:
-		break;
-	}
-	*i = 0;
-	*d = 0;
-	return ZTOQ_EINVALID;
+	return ztoq__error_set(ZTOQ_EINVALID, "column %s: \"%.40s\" is not %s",
+			       st->columns[col].name, text ? text : "", to);
 }
 
-/* Column `col` as a number (see ztoq__value_number), with *is_null set. */
+/* Column `col` as a number (see ztoq__column_number), with *is_null set. */
 static int numeric(ztoq_stmt *st, unsigned col, int whole, int64_t *i, double *d, int *is_null)
 {
 	int code;
-	const struct column *c = value_of(st, col, is_null, &code);
+	const struct column_value *c = value_of(st, col, is_null, &code);
 	ztoq_value v;
 
 	*i = 0;
 	*d = 0;
 	if (!c || (code = ztoq_stmt_get_value(st, col, &v)) < 0)
 		return code;
-	if (ztoq__value_number(&v, whole, i, d) < 0)
-		return not_convertible(c, whole ? "a whole number" : "a number");
+	if (ztoq__column_number(&v, whole, i, d) < 0)
+		return not_convertible(st, col, whole ? "a whole number" : "a number");
 	return ZTOQ_OK;
 }
 
@@ -866,36 +737,38 @@ ZTOQ_EXTERN(int) ztoq_stmt_get_double(ztoq_stmt *st, unsigned col, double *out, 
 ZTOQ_EXTERN(int) ztoq_stmt_get_bool(ztoq_stmt *st, unsigned col, int *out, int *is_null)
 {
 	int code;
-	struct column *c = value_of(st, col, is_null, &code);
+	const struct column_value *c = value_of(st, col, is_null, &code);
+	const char *text;
 
 	*out = 0;
 	if (!c)
 		return code;
-	if (c->type == ZTOQ_TYPE_TEXT) {
+	if (type_of(st, col) == ZTOQ_TYPE_TEXT) {
 		/* PostgreSQL booleans arrive as text by default */
-		if (strcmp(c->bytes, "1") == 0 || strcasecmp(c->bytes, "t") == 0 ||
-		    strcasecmp(c->bytes, "true") == 0)
+		text = c->text.data;
+		if (strcmp(text, "1") == 0 || strcasecmp(text, "t") == 0 ||
+		    strcasecmp(text, "true") == 0)
 			*out = 1;
-		else if (strcmp(c->bytes, "0") != 0 && strcasecmp(c->bytes, "f") != 0 &&
-			 strcasecmp(c->bytes, "false") != 0)
-			return not_convertible(c, "a boolean");
+		else if (strcmp(text, "0") != 0 && strcasecmp(text, "f") != 0 &&
+			 strcasecmp(text, "false") != 0)
+			return not_convertible(st, col, "a boolean");
 		return ZTOQ_OK;
 	}
-	if (c->type == ZTOQ_TYPE_BOOL || c->type == ZTOQ_TYPE_INT64) {
+	if (type_of(st, col) == ZTOQ_TYPE_BOOL || type_of(st, col) == ZTOQ_TYPE_INT64) {
 		*out = c->v.int64 != 0;
 		return ZTOQ_OK;
 	}
-	return not_convertible(c, "a boolean");
+	return not_convertible(st, col, "a boolean");
 }
 
-/* Renders a non-text value as text into the column's buffer. */
-static int render_text(struct column *c)
+/* Renders a non-text value of `type` as text into its buffer. */
+static int render_text(struct column_value *c, ztoq_type type)
 {
 	char tmp[64];
 	const SQL_TIMESTAMP_STRUCT *t = &c->v.ts;
-	int n;
+	int n, code;
 
-	switch (c->type) {
+	switch (type) {
 	case ZTOQ_TYPE_BOOL:
 	case ZTOQ_TYPE_INT64:
 		n = snprintf(tmp, sizeof(tmp), "%" PRId64, c->v.int64);
@@ -911,15 +784,11 @@ static int render_text(struct column *c)
 	default:
 		return ZTOQ_OK;
 	}
-	if ((size_t)n + 1 > c->cap) {
-		char *b = ztoq__realloc(c->bytes, sizeof(tmp));
-		if (!b)
-			return ztoq__error_nomem();
-		c->bytes = b;
-		c->cap = sizeof(tmp);
-	}
-	memcpy(c->bytes, tmp, (size_t)n + 1);
-	c->len = (size_t)n;
+	c->text.len = 0;
+	if ((code = ztoq__column_reserve(&c->text, (size_t)n + 1)) < 0)
+		return code;
+	memcpy(c->text.data, tmp, (size_t)n + 1);
+	c->text.len = (size_t)n;
 	return ZTOQ_OK;
 }
 
@@ -927,20 +796,20 @@ ZTOQ_EXTERN(int) ztoq_stmt_get_text(ztoq_stmt *st, unsigned col, const char **ou
 				    int *is_null)
 {
 	int code;
-	struct column *c = value_of(st, col, is_null, &code);
+	struct column_value *c = value_of(st, col, is_null, &code);
 
 	*out = NULL;
 	if (len)
 		*len = 0;
 	if (!c)
 		return code;
-	if (c->type == ZTOQ_TYPE_BLOB)
-		return not_convertible(c, "text");
-	if ((code = render_text(c)) < 0)
+	if (type_of(st, col) == ZTOQ_TYPE_BLOB)
+		return not_convertible(st, col, "text");
+	if ((code = render_text(c, type_of(st, col))) < 0)
 		return code;
-	*out = c->bytes ? c->bytes : "";
+	*out = c->text.data ? c->text.data : "";
 	if (len)
-		*len = c->len;
+		*len = c->text.len;
 	return ZTOQ_OK;
 }
 
@@ -948,16 +817,16 @@ ZTOQ_EXTERN(int) ztoq_stmt_get_blob(ztoq_stmt *st, unsigned col, const void **ou
 				    int *is_null)
 {
 	int code;
-	struct column *c = value_of(st, col, is_null, &code);
+	const struct column_value *c = value_of(st, col, is_null, &code);
 
 	*out = NULL;
 	*len = 0;
 	if (!c)
 		return code;
-	if (c->type != ZTOQ_TYPE_BLOB && c->type != ZTOQ_TYPE_TEXT)
-		return not_convertible(c, "a blob");
-	*out = c->bytes ? c->bytes : "";
-	*len = c->len;
+	if (type_of(st, col) != ZTOQ_TYPE_BLOB && type_of(st, col) != ZTOQ_TYPE_TEXT)
+		return not_convertible(st, col, "a blob");
+	*out = c->text.data ? c->text.data : "";
+	*len = c->text.len;
 	return ZTOQ_OK;
 }
 
@@ -965,46 +834,26 @@ ZTOQ_EXTERN(int) ztoq_stmt_get_timestamp(ztoq_stmt *st, unsigned col, ztoq_times
 					 int *is_null)
 {
 	int code;
-	struct column *c = value_of(st, col, is_null, &code);
-	const SQL_TIMESTAMP_STRUCT *t;
+	const struct column_value *c = value_of(st, col, is_null, &code);
 
 	memset(out, 0, sizeof(*out));
 	if (!c)
 		return code;
-	if (c->type != ZTOQ_TYPE_TIMESTAMP)
-		return not_convertible(c, "a timestamp");
-	t = &c->v.ts;
-	*out = (ztoq_timestamp){t->year, t->month, t->day, t->hour, t->minute, t->second,
-				(uint32_t)t->fraction};
+	if (type_of(st, col) != ZTOQ_TYPE_TIMESTAMP)
+		return not_convertible(st, col, "a timestamp");
+	*out = ztoq__column_timestamp_from_sql(&c->v.ts);
 	return ZTOQ_OK;
 }
 
 ZTOQ_EXTERN(int) ztoq_stmt_get_value(ztoq_stmt *st, unsigned col, ztoq_value *out)
 {
 	int code, is_null;
-	struct column *c = value_of(st, col, &is_null, &code);
+	const struct column_value *c = value_of(st, col, &is_null, &code);
 
 	*out = ZTOQ_NULL_VALUE;
 	if (!c)
 		return code;
-	out->type = c->type;
-	switch (c->type) {
-	case ZTOQ_TYPE_BOOL:
-		out->v.boolean = c->v.int64 != 0;
-		break;
-	case ZTOQ_TYPE_INT64:
-		out->v.int64 = c->v.int64;
-		break;
-	case ZTOQ_TYPE_DOUBLE:
-		out->v.real = c->v.real;
-		break;
-	case ZTOQ_TYPE_TIMESTAMP:
-		return ztoq_stmt_get_timestamp(st, col, &out->v.ts, NULL);
-	default:
-		out->v.bytes.ptr = c->bytes ? c->bytes : "";
-		out->v.bytes.len = c->len;
-		break;
-	}
+	ztoq__column_value(out, type_of(st, col), &c->v, c->text.data, c->text.len);
 	return ZTOQ_OK;
 }
 

@@ -4,6 +4,7 @@
 #ifndef ZTOQ_STMT_INTERNAL_H
 #define ZTOQ_STMT_INTERNAL_H
 
+#include "column.h"
 #include "session.h"
 #include "stmt_cache.h"
 #include "ztoq/stmt.h"
@@ -26,19 +27,15 @@ struct param {
 	size_t bound_size;
 };
 
-/* A result column and its value in the current row. */
-struct column {
-	char *name;
-	SQLSMALLINT sql_type;
-	ztoq_type type; /* natural type, from sql_type */
+/* The value of a result column in the current row (its descriptor: ztoq_stmt.columns). */
+struct column_value {
 	int is_null;
 	union {
 		int64_t int64;
 		double real;
 		SQL_TIMESTAMP_STRUCT ts;
 	} v;
-	char *bytes; /* TEXT and BLOB values, and text renderings */
-	size_t len, cap;
+	ztoq__column_buf text; /* TEXT and BLOB values, and text renderings */
 };
 
 struct ztoq_stmt {
@@ -55,12 +52,10 @@ struct ztoq_stmt {
 	int count_changes; /* SQLite: rows affected are changes(), not SQLRowCount */
 	int64_t changes;   /* that count for the last execute, -1 before */
 	int unprepared; /* a prepare again (close_cursor) failed: execute retries it */
-	struct column *columns;
+	ztoq__column *columns;        /* the result's, ncolumns of them */
+	struct column_value *values; /* the current row's, one a column */
 	int ncolumns; /* -1 until described */
 };
-
-/* The ztoq type a result column of ODBC type `sql_type` is read as (batch.c too). */
-ztoq_type ztoq__stmt_natural_type(SQLSMALLINT sql_type);
 
 /* Records an ODBC failure of `st` (classified; fails the transaction). */
 int ztoq__stmt_error(ztoq_stmt *st, const char *what);
@@ -68,13 +63,6 @@ int ztoq__stmt_error(ztoq_stmt *st, const char *what);
 /* Prepares (from the cache) and binds `nparams` values; *out is NULL on failure. */
 int ztoq__stmt_prepare_bound(ztoq_stmt **out, ztoq_session *s, const char *sql,
 			     const ztoq_value *params, size_t nparams);
-
-/*
- * A value as a number: integers exactly, doubles, and numbers stored as text (only
- * whole ones when `whole` is set). ZTOQ_EINVALID, with *i and *d 0 and no error
- * recorded, when it is none of those (the caller names the column). batch.c too.
- */
-int ztoq__value_number(const ztoq_value *v, int whole, int64_t *i, double *d);
 
 /* How the SQLite driver (StepAPI=1) must be given a statement so that it runs as written. */
 struct ztoq__sqlite_plan {

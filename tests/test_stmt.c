@@ -521,3 +521,51 @@ TEST_BOTH(stmt, scalar_reads_one_value_and_refuses_other_shapes)
 	test_ok(ztoq_tx_rollback(s));
 	close_items();
 }
+
+/*
+ * A result whose description failed part way (here: out of memory at each of its
+ * allocations in turn) is closed, and described again by the next execute. Before,
+ * the cached statement kept the columns described so far, one without a name, and
+ * lost the others for good (SQLite), or its result stayed open in the driver and
+ * every later execute failed with HY010 (PostgreSQL).
+ */
+TEST_BOTH(stmt, a_failed_describe_is_done_again)
+{
+	int failures = 0;
+
+	open_items(backend);
+	for (long n = 1; n < 20; n++) {
+		char sql[64];
+		ztoq_stmt *st;
+		const char *name;
+		int64_t a, b;
+		int rc;
+
+		/* a new statement each time: only the first execute describes */
+		snprintf(sql, sizeof(sql), "SELECT %ld AS a, 2 AS b", n);
+		test_ok(ztoq_stmt_prepare(&st, s, sql));
+		ztoq__alloc_fail_after(n);
+		rc = ztoq_stmt_execute(st);
+		ztoq__alloc_fail_after(0);
+		if (rc == ZTOQ_OK) {
+			ztoq_stmt_finalize(st);
+			break;
+		}
+		failures++;
+		cr_assert_eq(rc, ZTOQ_ENOMEM, "allocation %ld: %s", n, ztoq_error_last()->message);
+		test_ok(ztoq_stmt_execute(st));
+		cr_assert_eq(ztoq_stmt_column_count(st), 2, "allocation %ld failed", n);
+		name = ztoq_stmt_column_name(st, 1);
+		cr_assert(name && strcmp(name, "b") == 0, "allocation %ld: column 1 is %s", n,
+			  name ? name : "(null)");
+		cr_assert_eq(ztoq_stmt_fetch(st), ZTOQ_ROW);
+		test_ok(ztoq_stmt_get_int64(st, 0, &a, NULL));
+		test_ok(ztoq_stmt_get_int64(st, 1, &b, NULL));
+		cr_assert(a == n && b == 2, "allocation %ld: %lld, %lld", n, (long long)a,
+			  (long long)b);
+		cr_assert_eq(ztoq_stmt_fetch(st), ZTOQ_DONE);
+		ztoq_stmt_finalize(st);
+	}
+	cr_assert_geq(failures, 3, "the columns, and each name, were allocated (%d)", failures);
+	close_items();
+}
