@@ -200,7 +200,7 @@ static const ztoq_diag *significant_diag(const struct error_state *st)
 	return st->pub.diag_count ? &st->diags[0] : NULL;
 }
 
-int ztoq__error_odbc(ztoq_db_type type, SQLSMALLINT handle_type, SQLHANDLE handle,
+int ztoq__error_odbc(const ztoq__dialect *dialect, SQLSMALLINT handle_type, SQLHANDLE handle,
 		     const char *secret, int fallback, const char *fmt, ...)
 {
 	struct error_state *st = reset(fallback);
@@ -238,8 +238,8 @@ int ztoq__error_odbc(ztoq_db_type type, SQLSMALLINT handle_type, SQLHANDLE handl
 		memcpy(st->pub.sqlstate, first->sqlstate, sizeof(st->pub.sqlstate));
 		st->pub.native = first->native;
 		if (fallback == ZTOQ_ERROR)
-			code = ztoq__dialect_classify(type, first->sqlstate, first->native,
-						      first->message);
+			code = (dialect ? dialect : &ztoq__dialect_odbc)->classify(first->sqlstate, first->native,
+								       first->message);
 		/* the driver's reason always fits: a long context gives way to it */
 		used = fit_context(st->message, sizeof(st->message),
 				   strlen(": [] ") + strlen(first->sqlstate) +

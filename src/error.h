@@ -10,11 +10,14 @@
 #include "ztoq/config.h"
 #include "ztoq/error.h"
 
+struct ztoq__dialect;
+
 /* Records `code` with a printf-style message; returns `code`. */
 int ztoq__error_set(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
- * Records the diagnostic records of an ODBC handle, classified for backend `type`
+ * Records the diagnostic records of an ODBC handle, classified by backend `d`'s rules
+ * (NULL: those of a driver the library does not know)
  * (ZTOQ_ERROR if nothing matches, or `fallback` when it is not ZTOQ_ERROR). `secret`
  * (may be NULL) is replaced by "***" in the texts wherever it stands as a token of its
  * own, when it has 4 bytes or more (a shorter one would garble ordinary words; the
@@ -23,7 +26,7 @@ int ztoq__error_set(int code, const char *fmt, ...) __attribute__((format(printf
  * is cut and ends in "...", so the SQLSTATE and the driver's text always survive.
  * Returns the code.
  */
-int ztoq__error_odbc(ztoq_db_type type, SQLSMALLINT handle_type, SQLHANDLE handle,
+int ztoq__error_odbc(const struct ztoq__dialect *d, SQLSMALLINT handle_type, SQLHANDLE handle,
 		     const char *secret, int fallback, const char *fmt, ...)
 	__attribute__((format(printf, 6, 7)));
 
