@@ -441,6 +441,11 @@ ZTOQ_EXTERN(ztoq_db_type) ztoq_config_db_type(const ztoq_config *cfg)
 	return db_type_dialect(cfg)->type;
 }
 
+ZTOQ_EXTERN(const char *) ztoq_db_type_name(ztoq_db_type type)
+{
+	return ztoq__dialect_get(type)->name;
+}
+
 /* The value in force of an integer option (already range-checked on set). */
 static long long_of(const ztoq_config *cfg, int opt)
 {
