@@ -53,7 +53,9 @@ static int detect(ztoq_db *db)
 		db->first_connstr = db->connstr;
 		db->first_redacted = db->redacted;
 		db->target.connstr = db->connstr = connstr;
-		db->target.redacted = db->redacted = redacted;
+		db->target.redacted = redacted;
+		/* ztoq_db_target() may read it meanwhile (lazy_open) */
+		__atomic_store_n(&db->redacted, redacted, __ATOMIC_RELEASE);
 		db->target.dialect = d;
 		connstr = redacted = NULL;
 		atomic_store(&db->dialect, d);
@@ -238,7 +240,7 @@ ZTOQ_EXTERN(ztoq_db_type) ztoq_db_backend(const ztoq_db *db)
 
 ZTOQ_EXTERN(const char *) ztoq_db_target(const ztoq_db *db)
 {
-	return db->redacted;
+	return __atomic_load_n(&db->redacted, __ATOMIC_ACQUIRE);
 }
 
 ZTOQ_EXTERN(const ztoq_config *) ztoq_db_config(const ztoq_db *db)
