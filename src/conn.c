@@ -223,8 +223,7 @@ static int confirm_socket(ztoq__conn *c)
 	return ZTOQ_OK;
 }
 
-/* SQLGetInfo text `what` into `buf` ("" when the driver does not say). */
-static void get_info(SQLHDBC dbc, SQLUSMALLINT what, char *buf, size_t size)
+void ztoq__conn_info(SQLHDBC dbc, SQLUSMALLINT what, char *buf, size_t size)
 {
 	SQLSMALLINT len = 0;
 
@@ -245,7 +244,7 @@ static int check_backend(ztoq__conn *c, const ztoq__conn_target *t)
 	char dbms[128], driver[128];
 	const ztoq__dialect *found;
 
-	get_info(c->dbc, SQL_DBMS_NAME, dbms, sizeof(dbms));
+	ztoq__conn_info(c->dbc, SQL_DBMS_NAME, dbms, sizeof(dbms));
 	found = ztoq__dialect_of_dbms(dbms);
 	if (!t->dialect) {
 		c->dialect = found;
@@ -253,7 +252,7 @@ static int check_backend(ztoq__conn *c, const ztoq__conn_target *t)
 	}
 	if (found == t->dialect)
 		return ZTOQ_OK;
-	get_info(c->dbc, SQL_DRIVER_NAME, driver, sizeof(driver));
+	ztoq__conn_info(c->dbc, SQL_DRIVER_NAME, driver, sizeof(driver));
 	return ztoq__error_set(ZTOQ_EINVALID,
 			       "the driver %s reports %s, but %s expects %s: db_type and the "
 			       "driver (or the DSN) disagree",

@@ -263,15 +263,6 @@ ZTOQ_EXTERN(int) ztoq_pool_maintain(ztoq_db *db)
 	return ztoq__pool_maintain(db->pool);
 }
 
-static void get_info(ztoq__conn *c, SQLUSMALLINT what, char *buf, size_t size)
-{
-	SQLSMALLINT len = 0;
-
-	if (!SQL_SUCCEEDED(SQLGetInfo(c->dbc, what, buf, (SQLSMALLINT)size, &len)))
-		buf[0] = '\0';
-	buf[size - 1] = '\0';
-}
-
 ZTOQ_EXTERN(int) ztoq_db_server_info(ztoq_db *db, ztoq_server_info *out)
 {
 	ztoq__conn *c;
@@ -281,10 +272,10 @@ ZTOQ_EXTERN(int) ztoq_db_server_info(ztoq_db *db, ztoq_server_info *out)
 		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_db_server_info: bad arguments");
 	if ((code = ztoq__pool_acquire(db->pool, &c, UINT64_MAX)) < 0)
 		return code;
-	get_info(c, SQL_DBMS_NAME, out->dbms_name, sizeof(out->dbms_name));
-	get_info(c, SQL_DBMS_VER, out->dbms_version, sizeof(out->dbms_version));
-	get_info(c, SQL_DRIVER_NAME, out->driver_name, sizeof(out->driver_name));
-	get_info(c, SQL_DRIVER_VER, out->driver_version, sizeof(out->driver_version));
+	ztoq__conn_info(c->dbc, SQL_DBMS_NAME, out->dbms_name, sizeof(out->dbms_name));
+	ztoq__conn_info(c->dbc, SQL_DBMS_VER, out->dbms_version, sizeof(out->dbms_version));
+	ztoq__conn_info(c->dbc, SQL_DRIVER_NAME, out->driver_name, sizeof(out->driver_name));
+	ztoq__conn_info(c->dbc, SQL_DRIVER_VER, out->driver_version, sizeof(out->driver_version));
 	ztoq__pool_release(db->pool, c);
 	return ZTOQ_OK;
 }
