@@ -181,7 +181,9 @@ ZTOQ_EXTERN(int) ztoq_db_open(ztoq_db **out, const ztoq_config *cfg)
 	atomic_store(&db->dialect, db->set.db_type);
 	atomic_store(&db->detected, !db->set.dsn);
 	if ((code = ztoq__settings_password(&db->set, &db->secret)) < 0 ||
-	    (code = ztoq__connstr_compose(&db->connstr, &db->set, db->set.db_type, db->secret)) < 0 ||
+	    /* with a DSN nothing is added before the driver says which backend it is */
+	    (code = ztoq__connstr_compose(&db->connstr, &db->set,
+					  db->set.dsn ? NULL : db->set.db_type, db->secret)) < 0 ||
 	    /* a caller's own string (db_type odbc) may carry one: driver texts get it masked */
 	    (!db->secret && (code = ztoq__connstr_password(&db->secret, db->connstr)) < 0) ||
 	    (code = ztoq_connstr_redact(&db->redacted, db->connstr)) < 0 ||

@@ -186,12 +186,16 @@ Test(backend, lazy_dsn_learns_its_backend_at_the_first_connect)
 {
 	ztoq_config *cfg = pg_dsn_config();
 	const char *before;
+	char want[256];
 	ztoq_session *s;
 	ztoq_db *db;
 
 	test_ok(ztoq_config_set(cfg, "lazy_open", "1"));
 	test_ok(ztoq_db_open(&db, cfg));
 	before = ztoq_db_target(db);
+	/* nothing of db_type's (default sqlite) backend before the driver has spoken */
+	snprintf(want, sizeof(want), "DSN=ztoq_pg;Uid=%s;Pwd=***", getenv("ZTOQ_TEST_PG_USER"));
+	cr_assert_str_eq(before, want);
 	test_ok(ztoq_session_open(&s, db));
 	cr_assert_eq(ztoq_db_backend(db), ZTOQ_DB_POSTGRESQL);
 	cr_assert(strstr(ztoq_db_target(db), "Protocol=7.4-0"), "%s", ztoq_db_target(db));
