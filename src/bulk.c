@@ -308,7 +308,7 @@ static int is_row_error(const bulk *b, int code)
 {
 	const ztoq_error *e = ztoq_error_last();
 
-	return ztoq__dialect_is_row_error(b->d, code, e->sqlstate, e->native);
+	return b->d->is_row_error(code, e->sqlstate, e->native);
 }
 
 static int bad_row(bulk *b, size_t row, int code)

@@ -5,21 +5,28 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
+#include "dialect.h"
 #include "error.h"
 
 #define NSOURCES 4
 
 enum kind { KIND_STRING, KIND_INT, KIND_DB_TYPE, KIND_NONEMPTY };
 
-/* Validation rule of an option (KIND_STRING, the zero value, checks nothing). */
+/*
+ * Validation rule of an option (KIND_STRING, the zero value, checks nothing) and the
+ * field of ztoq__settings that holds its value: a long for KIND_INT, a dialect for
+ * KIND_DB_TYPE, a string otherwise.
+ */
 struct rule {
 	enum kind kind;
 	long min, max;
+	size_t offset;
 };
 
 /* Indices into the option table, so the two tables below cannot drift apart. */
@@ -52,7 +59,7 @@ enum option_id {
 };
 
 static const ztoq_config_option options[NOPTIONS] = {
-	[OPT_DB_TYPE] = {"db_type", "db-type", "ZTOQ_DB_TYPE", NULL, "sqlite",
+	[OPT_DB_TYPE] = {"db_type", "db-type", "ZTOQ_DB_TYPE", NULL, ZTOQ__DEFAULT_DB_TYPE,
 	 "backend: sqlite, postgresql or odbc", 0},
 	[OPT_DB_PATH] = {"db_path", "db-path", "ZTOQ_DB_PATH", "ZTOQ_SQLITE_PATH", "ztoq_data.db",
 	 "SQLite database file (:memory: for a private in-memory database)", 0},
@@ -99,24 +106,33 @@ static const ztoq_config_option options[NOPTIONS] = {
 	 "PostgreSQL: how long a migrator waits for another's migration lock, ms", 0},
 };
 
+#define FIELD(name) offsetof(ztoq__settings, name)
+
 static const struct rule rules[NOPTIONS] = {
-	[OPT_DB_TYPE] = {KIND_DB_TYPE, 0, 0},
-	[OPT_PORT] = {KIND_INT, 1, 65535},
-	[OPT_MIN_CONNECTIONS] = {KIND_INT, 0, 10000},
-	[OPT_MAX_CONNECTIONS] = {KIND_INT, 1, 10000},
-	[OPT_ACQUIRE_TIMEOUT_MS] = {KIND_INT, 0, 86400000},
-	[OPT_IDLE_TIMEOUT_MS] = {KIND_INT, 0, LONG_MAX},
-	[OPT_MAX_LIFETIME_MS] = {KIND_INT, 0, LONG_MAX},
-	[OPT_VALIDATE_AFTER_MS] = {KIND_INT, 0, LONG_MAX},
-	[OPT_BUSY_TIMEOUT_MS] = {KIND_INT, 0, INT_MAX},
-	[OPT_CONNECT_TIMEOUT_S] = {KIND_INT, 0, 3600},
-	[OPT_LAZY_OPEN] = {KIND_INT, 0, 1},
-	[OPT_CREATE_IF_MISSING] = {KIND_INT, 0, 1},
-	[OPT_DRIVER] = {KIND_NONEMPTY, 0, 0},
-	[OPT_SQLITE_DRIVER] = {KIND_NONEMPTY, 0, 0},
-	[OPT_PG_DRIVER] = {KIND_NONEMPTY, 0, 0},
-	[OPT_STATEMENT_TIMEOUT_MS] = {KIND_INT, 0, INT_MAX},
-	[OPT_LOCK_TIMEOUT_MS] = {KIND_INT, 1, INT_MAX},
+	[OPT_DB_TYPE] = {KIND_DB_TYPE, 0, 0, FIELD(db_type)},
+	[OPT_DB_PATH] = {KIND_STRING, 0, 0, FIELD(db_path)},
+	[OPT_HOST] = {KIND_STRING, 0, 0, FIELD(host)},
+	[OPT_PORT] = {KIND_INT, 1, 65535, FIELD(port)},
+	[OPT_USERNAME] = {KIND_STRING, 0, 0, FIELD(username)},
+	[OPT_PASSWORD] = {KIND_STRING, 0, 0, FIELD(password)},
+	[OPT_PASSWORD_FILE] = {KIND_STRING, 0, 0, FIELD(password_file)},
+	[OPT_DATABASE] = {KIND_STRING, 0, 0, FIELD(database)},
+	[OPT_DSN] = {KIND_STRING, 0, 0, FIELD(dsn)},
+	[OPT_DRIVER] = {KIND_NONEMPTY, 0, 0, FIELD(driver)},
+	[OPT_SQLITE_DRIVER] = {KIND_NONEMPTY, 0, 0, FIELD(sqlite_driver)},
+	[OPT_PG_DRIVER] = {KIND_NONEMPTY, 0, 0, FIELD(pg_driver)},
+	[OPT_MIN_CONNECTIONS] = {KIND_INT, 0, 10000, FIELD(min_connections)},
+	[OPT_MAX_CONNECTIONS] = {KIND_INT, 1, 10000, FIELD(max_connections)},
+	[OPT_ACQUIRE_TIMEOUT_MS] = {KIND_INT, 0, 86400000, FIELD(acquire_timeout_ms)},
+	[OPT_IDLE_TIMEOUT_MS] = {KIND_INT, 0, LONG_MAX, FIELD(idle_timeout_ms)},
+	[OPT_MAX_LIFETIME_MS] = {KIND_INT, 0, LONG_MAX, FIELD(max_lifetime_ms)},
+	[OPT_VALIDATE_AFTER_MS] = {KIND_INT, 0, LONG_MAX, FIELD(validate_after_ms)},
+	[OPT_BUSY_TIMEOUT_MS] = {KIND_INT, 0, INT_MAX, FIELD(busy_timeout_ms)},
+	[OPT_CONNECT_TIMEOUT_S] = {KIND_INT, 0, 3600, FIELD(connect_timeout_s)},
+	[OPT_LAZY_OPEN] = {KIND_INT, 0, 1, FIELD(lazy_open)},
+	[OPT_CREATE_IF_MISSING] = {KIND_INT, 0, 1, FIELD(create_if_missing)},
+	[OPT_STATEMENT_TIMEOUT_MS] = {KIND_INT, 0, INT_MAX, FIELD(statement_timeout_ms)},
+	[OPT_LOCK_TIMEOUT_MS] = {KIND_INT, 1, INT_MAX, FIELD(lock_timeout_ms)},
 };
 
 struct ztoq_config {
@@ -224,8 +240,7 @@ static int check_value(int opt, const char *value, const char *from)
 			return ztoq__error_set(ZTOQ_EINVALID, "%s: %ld is out of range (%ld-%ld)",
 					       from, n, r->min, r->max);
 	} else if (r->kind == KIND_DB_TYPE) {
-		if (strcmp(value, "sqlite") != 0 && strcmp(value, "postgresql") != 0 &&
-		    strcmp(value, "odbc") != 0)
+		if (!ztoq__dialect_by_name(value))
 			return ztoq__error_set(ZTOQ_EINVALID,
 					       "%s: unsupported database type \"%.*s%s\" "
 					       "(expected sqlite, postgresql or odbc)",
@@ -376,13 +391,22 @@ ZTOQ_EXTERN(int) ztoq_config_parse_args(ztoq_config *cfg, int *argc, char **argv
 	return ZTOQ_OK;
 }
 
-/* Defaults that depend on the backend. */
+/* The dialect db_type names (a stored value was checked on set). */
+static const ztoq__dialect *db_type_dialect(const ztoq_config *cfg)
+{
+	const char *t = ztoq_config_get(cfg, "db_type");
+	const ztoq__dialect *d = t ? ztoq__dialect_by_name(t) : NULL;
+
+	return d ? d : ztoq__dialect_by_name(options[OPT_DB_TYPE].default_val);
+}
+
+/* Defaults that depend on the backend (pool sizes: the dialect's). */
 static const char *derived_default(const ztoq_config *cfg, int opt)
 {
 	if (opt == OPT_MIN_CONNECTIONS)
-		return ztoq_config_db_type(cfg) == ZTOQ_DB_SQLITE ? "1" : "5";
+		return db_type_dialect(cfg)->min_connections;
 	if (opt == OPT_MAX_CONNECTIONS)
-		return ztoq_config_db_type(cfg) == ZTOQ_DB_SQLITE ? "8" : "20";
+		return db_type_dialect(cfg)->max_connections;
 	return options[opt].default_val;
 }
 
@@ -414,70 +438,68 @@ ZTOQ_EXTERN(ztoq_config_source) ztoq_config_source_of(const ztoq_config *cfg, co
 
 ZTOQ_EXTERN(ztoq_db_type) ztoq_config_db_type(const ztoq_config *cfg)
 {
-	const char *t = ztoq_config_get(cfg, "db_type");
-
-	if (t && strcmp(t, "postgresql") == 0)
-		return ZTOQ_DB_POSTGRESQL;
-	if (t && strcmp(t, "odbc") == 0)
-		return ZTOQ_DB_ODBC;
-	return ZTOQ_DB_SQLITE;
+	return db_type_dialect(cfg)->type;
 }
 
-long ztoq__config_long(const ztoq_config *cfg, const char *key)
+ZTOQ_EXTERN(const char *) ztoq_db_type_name(ztoq_db_type type)
 {
-	const char *v = ztoq_config_get(cfg, key);
+	return ztoq__dialect_get(type)->name;
+}
+
+/* The value in force of an integer option (already range-checked on set). */
+static long long_of(const ztoq_config *cfg, int opt)
+{
+	const char *v = ztoq_config_get(cfg, options[opt].key);
 	return v ? strtol(v, NULL, 10) : 0;
 }
 
-const char *ztoq__config_str(const ztoq_config *cfg, const char *key)
+/* The value in force of a string option, or NULL when unset or empty. */
+static const char *str_of(const ztoq_config *cfg, int opt)
 {
-	const char *v = ztoq_config_get(cfg, key);
+	const char *v = ztoq_config_get(cfg, options[opt].key);
 	return (v && *v) ? v : NULL;
 }
 
-const char *ztoq__config_driver(const ztoq_config *cfg)
-{
-	const char *d = ztoq__config_str(cfg, "driver");
-
-	if (d)
-		return d;
-	return ztoq__config_str(cfg, ztoq_config_db_type(cfg) == ZTOQ_DB_POSTGRESQL
-					     ? "pg_driver"
-					     : "sqlite_driver");
-}
-
 /* An option that must not be empty for this backend. */
-static int require(const ztoq_config *cfg, const char *key, const char *why)
+int ztoq__settings_require(const char *value, const char *key, const char *why)
 {
-	if (ztoq__config_str(cfg, key))
+	if (value)
 		return ZTOQ_OK;
 	return ztoq__error_set(ZTOQ_EINVALID, "%s is empty: %s", key, why);
 }
 
 ZTOQ_EXTERN(int) ztoq_config_validate(const ztoq_config *cfg)
 {
-	ztoq_db_type type;
-	int rc = ZTOQ_OK;
+	ztoq__settings set;
 
 	if (!cfg)
 		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_config_validate: cfg is NULL");
-	/* Every stored value was checked on set; this checks the whole. */
-	type = ztoq_config_db_type(cfg);
-	if (ztoq__config_long(cfg, "min_connections") > ztoq__config_long(cfg, "max_connections"))
+	return ztoq__settings_resolve(&set, cfg);
+}
+
+int ztoq__settings_resolve(ztoq__settings *out, const ztoq_config *cfg)
+{
+	memset(out, 0, sizeof(*out));
+	/* Every stored value was checked on set; this types them and checks the whole. */
+	for (int i = 0; i < NOPTIONS; i++) {
+		char *field = (char *)out + rules[i].offset;
+
+		if (rules[i].kind == KIND_INT)
+			*(long *)(void *)field = long_of(cfg, i);
+		else if (rules[i].kind == KIND_DB_TYPE)
+			*(const ztoq__dialect **)(void *)field = db_type_dialect(cfg);
+		else
+			*(const char **)(void *)field = str_of(cfg, i);
+	}
+	out->db_type_given = source_in_force(cfg, OPT_DB_TYPE) != ZTOQ_SOURCE_DEFAULT;
+	if (out->min_connections > out->max_connections)
 		return ztoq__error_set(ZTOQ_EINVALID,
 				       "min_connections (%ld) is greater than max_connections (%ld)",
-				       ztoq__config_long(cfg, "min_connections"),
-				       ztoq__config_long(cfg, "max_connections"));
-	if (ztoq__config_str(cfg, "password") && ztoq__config_str(cfg, "password_file"))
+				       out->min_connections, out->max_connections);
+	if (out->password && out->password_file)
 		return ztoq__error_set(ZTOQ_EINVALID,
 				       "both password and password_file are set: give one");
-	if (type == ZTOQ_DB_ODBC)
-		return require(cfg, "dsn", "db_type odbc needs a DSN or a connection string");
-	if (ztoq__config_str(cfg, "dsn"))
+	if (out->dsn)
 		return ZTOQ_OK; /* the DSN carries the server or the file */
-	if (type == ZTOQ_DB_SQLITE)
-		return require(cfg, "db_path", "SQLite needs a database file path (or :memory:)");
-	if ((rc = require(cfg, "host", "PostgreSQL needs a server host")) < 0)
-		return rc;
-	return require(cfg, "database", "PostgreSQL needs a database name");
+	return out->db_type->validate(out);
 }

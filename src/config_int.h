@@ -1,31 +1,74 @@
 /*
- * config_int.h - typed access to a configuration for the rest of the library.
+ * config_int.h - the configuration resolved once, typed, for the rest of the library.
  */
 #ifndef ZTOQ_CONFIG_INT_H
 #define ZTOQ_CONFIG_INT_H
 
 #include "ztoq/config.h"
 
-/* The value in force of an integer option (already range-checked on set). */
-long ztoq__config_long(const ztoq_config *cfg, const char *key);
+struct ztoq__dialect;
 
-/* The value in force, or NULL when unset or empty. */
-const char *ztoq__config_str(const ztoq_config *cfg, const char *key);
+/*
+ * Every option's value in force, typed: one field per row of the option table (which
+ * names the field by offsetof, as libpq's PQconninfoOptions does). Strings point into
+ * the ztoq_config it was resolved from, which must outlive it; an unset or empty
+ * string is NULL. Filled by ztoq__settings_resolve(); read-only afterwards, so any
+ * thread may read it.
+ */
+typedef struct {
+	const struct ztoq__dialect *db_type; /* the dialect db_type names */
+	int db_type_given;                  /* db_type was set, not left at its default */
+	const char *db_path;
+	const char *host;
+	long port;
+	const char *username;
+	const char *password;
+	const char *password_file;
+	const char *database;
+	const char *dsn;
+	const char *driver;
+	const char *sqlite_driver;
+	const char *pg_driver;
+	long min_connections;
+	long max_connections;
+	long acquire_timeout_ms;
+	long idle_timeout_ms;
+	long max_lifetime_ms;
+	long validate_after_ms;
+	long busy_timeout_ms;
+	long connect_timeout_s;
+	long lazy_open;
+	long create_if_missing;
+	long statement_timeout_ms;
+	long lock_timeout_ms;
+} ztoq__settings;
 
-/* The ODBC driver name in force: --driver, else the per-backend driver option. */
-const char *ztoq__config_driver(const ztoq_config *cfg);
+/*
+ * Validates `cfg` as a whole (ztoq_config_validate()) and fills `out` from it, in one
+ * pass over the option table. Returns ZTOQ_OK or ZTOQ_EINVALID (recorded).
+ */
+int ztoq__settings_resolve(ztoq__settings *out, const ztoq_config *cfg);
+
+/*
+ * ZTOQ_OK when `value` (a resolved setting) is set, else records ZTOQ_EINVALID "`key`
+ * is empty: `why`". For the dialects' validate ops. Thread-safe.
+ */
+int ztoq__settings_require(const char *value, const char *key, const char *why);
 
 /*
  * The password in force: from password_file (first line) or the password option.
  * *out is NULL when none is set; the caller wipes and frees it. (connstr.c)
  */
-int ztoq__config_password(const ztoq_config *cfg, char **out);
+int ztoq__settings_password(const ztoq__settings *set, char **out);
 
 /*
- * ztoq_connstr_build() with the password already resolved (NULL: none), so a caller
- * that keeps the password reads a password file once. (connstr.c)
+ * The connection string of `set` for backend `d`, with the password already resolved
+ * (NULL: none): the dialect's own string without a DSN; with one, the DSN (or the
+ * caller's whole string) followed by the attributes `d` relies on (d NULL: none, the
+ * backend is not known yet). The caller frees *out with ztoq__free_secret(). (connstr.c)
  */
-int ztoq__connstr_compose(char **out, const ztoq_config *cfg, const char *password);
+int ztoq__connstr_compose(char **out, const ztoq__settings *set, const struct ztoq__dialect *d,
+			  const char *password);
 
 /* The first password attribute's value of `connstr` (or NULL); caller frees (connstr.c). */
 int ztoq__connstr_password(char **out, const char *connstr);

@@ -65,6 +65,13 @@ static int pg_connect_turn(long timeout_s)
 			       timeout_s);
 }
 
+/* How `d` classifies a driver's diagnostics; a connection whose backend is not known
+ * yet (the first connect of a DSN) is classified as any driver's. */
+static ztoq__classify_fn classify_of(const ztoq__dialect *d)
+{
+	return (d ? d : &ztoq__dialect_odbc)->classify;
+}
+
 int ztoq__conn_error(ztoq__conn *c, SQLSMALLINT handle_type, SQLHANDLE handle,
 		     const char *fmt, ...)
 {
@@ -75,7 +82,7 @@ int ztoq__conn_error(ztoq__conn *c, SQLSMALLINT handle_type, SQLHANDLE handle,
 	va_start(ap, fmt);
 	vsnprintf(context, sizeof(context), fmt, ap);
 	va_end(ap);
-	code = ztoq__error_odbc(c->dialect->type, handle_type, handle, c->secret, ZTOQ_ERROR,
+	code = ztoq__error_odbc(classify_of(c->dialect), handle_type, handle, c->secret, ZTOQ_ERROR,
 				"%s", context);
 	if (code != ZTOQ_EDISCONNECTED && !c->timed_out) {
 		/* The driver may know better than the message (psqlODBC after an I/O failure). */
@@ -169,7 +176,7 @@ static int connect_error(const ztoq__dialect *d, SQLHDBC dbc, const char *redact
 			 const char *secret)
 {
 	const ztoq_error *e;
-	int code = ztoq__error_odbc(d->type, SQL_HANDLE_DBC, dbc, secret, ZTOQ_ERROR,
+	int code = ztoq__error_odbc(classify_of(d), SQL_HANDLE_DBC, dbc, secret, ZTOQ_ERROR,
 				    "cannot connect (%s)", redacted);
 
 	/* Only the driver manager's own records mean a missing DSN or driver; a server's
@@ -177,14 +184,14 @@ static int connect_error(const ztoq__dialect *d, SQLHDBC dbc, const char *redact
 	e = ztoq_error_last();
 	if (code == ZTOQ_ENOTFOUND &&
 	    (strncmp(e->sqlstate, "IM", 2) == 0 || strstr(e->message, "[Driver Manager]")))
-		return ztoq__error_odbc(d->type, SQL_HANDLE_DBC, dbc, secret, code,
+		return ztoq__error_odbc(classify_of(d), SQL_HANDLE_DBC, dbc, secret, code,
 					"%s (%s)",
 					strstr(redacted, "DSN=")
 						? "no such DSN in odbc.ini, or its driver is missing"
 						: "ODBC driver not registered in odbcinst.ini",
 					redacted);
 	if (code == ZTOQ_ERROR)
-		return ztoq__error_odbc(d->type, SQL_HANDLE_DBC, dbc, secret, ZTOQ_ECONNECT,
+		return ztoq__error_odbc(classify_of(d), SQL_HANDLE_DBC, dbc, secret, ZTOQ_ECONNECT,
 					"cannot connect (%s)", redacted);
 	return code;
 }
@@ -223,9 +230,48 @@ static int confirm_socket(ztoq__conn *c)
 	return ZTOQ_OK;
 }
 
+void ztoq__conn_info(SQLHDBC dbc, SQLUSMALLINT what, char *buf, size_t size)
+{
+	SQLSMALLINT len = 0;
+
+	if (!SQL_SUCCEEDED(SQLGetInfo(dbc, what, buf, (SQLSMALLINT)size, &len)))
+		buf[0] = '\0';
+	buf[size - 1] = '\0';
+}
+
+/*
+ * The backend the driver of a new connection reports (SQL_DBMS_NAME), on every
+ * connect: a DSN can change under a running manager. A first connect (t->dialect
+ * NULL) takes it as c->dialect and is then only fit to be closed: opened as for an
+ * unknown driver, it has none of its backend's setup. Any other must find the backend
+ * its manager's connections have, or fails with ZTOQ_EINVALID naming both.
+ */
+static int check_backend(ztoq__conn *c, const ztoq__conn_target *t)
+{
+	char dbms[128], driver[128];
+	const ztoq__dialect *found;
+
+	ztoq__conn_info(c->dbc, SQL_DBMS_NAME, dbms, sizeof(dbms));
+	found = ztoq__dialect_of_dbms(dbms);
+	if (!t->dialect) {
+		c->dialect = found;
+		return ZTOQ_OK;
+	}
+	if (found == t->dialect)
+		return ZTOQ_OK;
+	ztoq__conn_info(c->dbc, SQL_DRIVER_NAME, driver, sizeof(driver));
+	return ztoq__error_set(ZTOQ_EINVALID,
+			       "the driver %s reports %s, but %s expects %s: db_type and the "
+			       "driver (or the DSN) disagree",
+			       driver[0] ? driver : "(unnamed)", dbms[0] ? dbms : "no DBMS name",
+			       t->redacted,
+			       t->dialect->dbms_name ? t->dialect->dbms_name : "another database");
+}
+
 int ztoq__conn_open(ztoq__conn **out, const ztoq__conn_target *t)
 {
-	const ztoq__dialect *dialect = t->dialect;
+	/* a first connect that learns the backend is made as for an unknown driver */
+	const ztoq__dialect *dialect = t->dialect ? t->dialect : &ztoq__dialect_odbc;
 	int serialise = dialect->connect_alone;
 	ztoq__socket_snapshot before;
 	ztoq__conn *c;
@@ -266,7 +312,7 @@ int ztoq__conn_open(ztoq__conn **out, const ztoq__conn_target *t)
 		pthread_mutex_unlock(&pg_connect_lock);
 	if (dbc == SQL_NULL_HDBC) {
 		ztoq__free(c);
-		return ztoq__error_odbc(dialect->type, SQL_HANDLE_ENV, t->env, t->secret, ZTOQ_ENOMEM,
+		return ztoq__error_odbc(classify_of(dialect), SQL_HANDLE_ENV, t->env, t->secret, ZTOQ_ENOMEM,
 					"cannot allocate an ODBC connection handle");
 	}
 	if (!SQL_SUCCEEDED(rc)) {
@@ -278,6 +324,14 @@ int ztoq__conn_open(ztoq__conn **out, const ztoq__conn_target *t)
 		return code;
 	}
 	c->dbc = dbc;
+	if ((code = check_backend(c, t)) < 0) {
+		ztoq__conn_close(c);
+		return code;
+	}
+	if (!t->dialect) { /* a first connect: only fit to be closed */
+		*out = c;
+		return ZTOQ_OK;
+	}
 	c->autocommit = 1;
 	c->watchdog = t->watchdog;
 	c->statement_timeout_ns = t->statement_timeout_ns;

@@ -23,7 +23,7 @@ enum {
 /* Where and how a manager's connections are opened (owned by the manager). */
 typedef struct {
 	SQLHENV env;
-	const ztoq__dialect *dialect;
+	const ztoq__dialect *dialect; /* NULL: not known yet (a DSN's first connect) */
 	const char *connstr;
 	const char *redacted;        /* names it in error messages */
 	const char *secret;          /* scrubbed from driver messages; may be NULL */
@@ -89,9 +89,16 @@ void ztoq__conn_free_stmt(SQLHSTMT handle);
  * Opens a connection to `t` (which must outlive it). Only the SQLite driver's connect
  * (and any driver the dialect does not know) runs under ztoq__odbc_lock(). A SQLite
  * connection gets its cancel handle; a PostgreSQL one its socket, when it can be found
- * and confirmed (one more round trip). Returns ZTOQ_OK or a classified error.
+ * and confirmed (one more round trip). The driver's SQL_DBMS_NAME must be t->dialect's
+ * backend (ZTOQ_EINVALID otherwise). With t->dialect NULL the connect is made as for
+ * an unknown driver and (*out)->dialect is the backend the driver reported: that
+ * connection is only fit to be closed (db.c's detection). Returns ZTOQ_OK or a
+ * classified error.
  */
 int ztoq__conn_open(ztoq__conn **out, const ztoq__conn_target *t);
+
+/* SQLGetInfo text `what` of `dbc` into `buf` ("" when the driver does not say). */
+void ztoq__conn_info(SQLHDBC dbc, SQLUSMALLINT what, char *buf, size_t size);
 
 /* Disconnects and frees (serialised like open). NULL is ignored. */
 void ztoq__conn_close(ztoq__conn *c);

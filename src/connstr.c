@@ -9,23 +9,21 @@
 #include <string.h>
 #include <strings.h>
 
+#include <odbcinst.h>
+
 #include "alloc.h"
 #include "buf.h"
-#include "config_int.h"
+#include "dialect.h"
 #include "error.h"
 
-/*
- * Appends ";Key=value", or ";Key={value}" with '}' doubled when the value holds a
- * character the parser would take as syntax (';', braces, spaces at either end).
- * psqlODBC takes braces literally in most attributes, so plain values stay plain;
- * the driver name is always braced, as the driver manager expects.
- */
-static void put_value(ztoq__buf *b, const char *key, const char *value, int always_quote)
+void ztoq__connstr_put_value(ztoq__buf *b, const char *key, const char *value, int always_quote)
 {
 	size_t len = strlen(value);
 	int quote = always_quote || strpbrk(value, ";{}") ||
 		    (len && (value[0] == ' ' || value[len - 1] == ' '));
 
+	/* psqlODBC takes braces literally in most attributes, so plain values stay
+	 * plain; the driver name is always braced, as the driver manager expects */
 	ztoq__buf_printf(b, "%s%s=%s", b->len ? ";" : "", key, quote ? "{" : "");
 	if (quote) {
 		ztoq__buf_append_doubling(b, value, '}');
@@ -35,21 +33,20 @@ static void put_value(ztoq__buf *b, const char *key, const char *value, int alwa
 	}
 }
 
-/* Appends ";Key=value" for values that need no quoting (numbers, our own constants). */
-static void put_plain(ztoq__buf *b, const char *key, const char *value)
+void ztoq__connstr_put_plain(ztoq__buf *b, const char *key, const char *value)
 {
 	ztoq__buf_printf(b, "%s%s=%s", b->len ? ";" : "", key, value);
 }
 
 /*
- * Appends ";Key=value" for a driver that cannot take the value braced: the SQLite
- * driver splits its connection string on ';' and understands no quoting, and psqlODBC
- * keeps the braces of Server, Database and Uid as part of the name (measured: Database=
- * {semi;colon} reaches the server as "{semi;colon}"). A ';', a leading '{' (which
- * unixODBC takes as quoting) or surrounding spaces cannot be expressed: refused.
+ * The SQLite driver splits its connection string on ';' and understands no quoting,
+ * and psqlODBC keeps the braces of Server, Database and Uid as part of the name
+ * (measured: Database={semi;colon} reaches the server as "{semi;colon}"). A ';', a
+ * leading '{' (which unixODBC takes as quoting) or surrounding spaces cannot be
+ * expressed: refused.
  */
-static int put_unquotable_value(ztoq__buf *b, const char *key, const char *option,
-				const char *value, const char *driver)
+int ztoq__connstr_put_unquotable(ztoq__buf *b, const char *key, const char *option,
+				 const char *value, const char *driver)
 {
 	if (strchr(value, ';') || value[0] == '{' || value[0] == ' ' ||
 	    value[strlen(value) - 1] == ' ')
@@ -57,7 +54,7 @@ static int put_unquotable_value(ztoq__buf *b, const char *key, const char *optio
 				       "%s \"%.*s%s\" cannot be passed to the %s ODBC driver, "
 				       "which cannot quote a ';', a leading '{' or surrounding spaces",
 				       option, ZTOQ__CLIP(value), driver);
-	put_plain(b, key, value);
+	ztoq__connstr_put_plain(b, key, value);
 	return ZTOQ_OK;
 }
 
@@ -80,125 +77,113 @@ static int read_password_file(const char *path, char **out)
 	return *out ? ZTOQ_OK : ztoq__error_nomem();
 }
 
-int ztoq__config_password(const ztoq_config *cfg, char **out)
+int ztoq__settings_password(const ztoq__settings *set, char **out)
 {
-	const char *pwfile = ztoq__config_str(cfg, "password_file");
-	const char *password = ztoq_config_get(cfg, "password");
-
 	*out = NULL;
-	if (pwfile)
-		return read_password_file(pwfile, out);
-	if (!password)
+	if (set->password_file)
+		return read_password_file(set->password_file, out);
+	if (!set->password)
 		return ZTOQ_OK;
-	*out = ztoq__strdup(password);
+	*out = ztoq__strdup(set->password);
 	return *out ? ZTOQ_OK : ztoq__error_nomem();
 }
 
 /* Appends Uid and Pwd when they are configured. */
-static int put_credentials(ztoq__buf *b, const ztoq_config *cfg, const char *password)
+static int put_credentials(ztoq__buf *b, const ztoq__settings *set, const char *password)
 {
-	const char *user = ztoq__config_str(cfg, "username");
 	int rc;
 
-	if (user && (rc = put_unquotable_value(b, "Uid", "username", user, "PostgreSQL")) < 0)
+	if (set->username && (rc = ztoq__connstr_put_unquotable(b, "Uid", "username",
+								  set->username, "PostgreSQL")) < 0)
 		return rc;
 	/* always braced: psqlODBC URL-decodes %XX and + in a bare password */
 	if (password)
-		put_value(b, "Pwd", password, 1);
+		ztoq__connstr_put_value(b, "Pwd", password, 1);
 	return ZTOQ_OK;
 }
 
-static int build_sqlite(ztoq__buf *b, const ztoq_config *cfg)
-{
-	const char *path = ztoq__config_str(cfg, "db_path");
-	long busy, statement;
-	int rc;
+static int find_attribute(const char *connstr, const char *key, const char **value,
+			  size_t *len);
 
-	put_value(b, "Driver", ztoq__config_driver(cfg), 1);
-	if ((rc = put_unquotable_value(b, "Database", "db_path", path, "SQLite")) < 0)
-		return rc;
-	/* the driver waits twice its Timeout for a lock (measured: 1000 waits 2.08 s), and
-	 * Timeout=0 means 1000 s: 0 asks for 1, the shortest wait it has */
-	busy = ztoq__config_long(cfg, "busy_timeout_ms");
-	/* the watchdog's interrupt does not end a lock wait: a shorter statement timeout
-	 * bounds it here (the call then fails with SQLITE_BUSY, ZTOQ_EBUSY) */
-	statement = ztoq__config_long(cfg, "statement_timeout_ms");
-	if (statement > 0 && busy > statement)
-		busy = statement;
-	ztoq__buf_printf(b, ";Timeout=%ld", busy ? (busy + 1) / 2 : 1);
-	put_plain(b, "FKSupport", "1");
-	if (ztoq__config_long(cfg, "create_if_missing") == 0)
-		put_plain(b, "NoCreat", "1");
-	/* rows are produced as they are stepped, not materialised (see docs/drivers.md) */
-	put_plain(b, "StepAPI", "1");
-	if (strcmp(path, ":memory:") != 0 && strncmp(path, "file:", 5) != 0)
-		put_plain(b, "JournalMode", "WAL");
-	return ZTOQ_OK;
+/* 1 when the DSN's section of odbc.ini (user's or system's) sets `key`. */
+static int dsn_sets(const char *dsn, const char *key)
+{
+	char value[8];
+
+	return key && SQLGetPrivateProfileString(dsn, key, "", value, sizeof(value),
+						 "odbc.ini") > 0;
+}
+
+/* 1 when `value` (`len` bytes, perhaps braced) is `want`, whatever the case. */
+static int same_value(const char *value, size_t len, const char *want)
+{
+	while (len && (*value == ' ' || *value == '{'))
+		value++, len--;
+	while (len && (value[len - 1] == ' ' || value[len - 1] == '}'))
+		len--;
+	return len == strlen(want) && strncasecmp(value, want, len) == 0;
 }
 
 /*
- * libpq options psqlODBC passes through: keepalives and tcp_user_timeout notice a peer
- * that is gone within about a minute, and the server's own statement_timeout cancels
- * a statement that runs too long (statement_timeout_ms, exact to the millisecond).
+ * Appends the attributes `d` relies on after a DSN (`dsn`) or a caller's whole string
+ * (`own`): a required one always after a DSN, whose values it overrides, and refused
+ * when the caller's string sets it otherwise; a tunable only when neither sets it.
  */
-static void put_pqopt(ztoq__buf *b, const ztoq_config *cfg)
+static int put_attributes(ztoq__buf *b, const ztoq__settings *set, const ztoq__dialect *d,
+			  const char *dsn, const char *own)
 {
-	long timeout_ms = ztoq__config_long(cfg, "statement_timeout_ms");
-	char opt[256];
+	ztoq__attribute attrs[ZTOQ__MAX_ATTRIBUTES];
+	size_t n = d->attributes ? d->attributes(attrs, set, dsn || own) : 0;
 
-	snprintf(opt, sizeof(opt), "keepalives=1 keepalives_idle=30 keepalives_interval=10 "
-		 "keepalives_count=3 tcp_user_timeout=60000");
-	if (timeout_ms > 0)
-		snprintf(opt + strlen(opt), sizeof(opt) - strlen(opt),
-			 " options='-c statement_timeout=%ld'", timeout_ms);
-	put_value(b, "pqopt", opt, 1);
-}
+	for (size_t i = 0; i < n; i++) {
+		const ztoq__attribute *a = &attrs[i];
+		const char *value;
+		size_t len;
 
-static int build_postgresql(ztoq__buf *b, const ztoq_config *cfg, const char *password)
-{
-	int rc;
-
-	put_value(b, "Driver", ztoq__config_driver(cfg), 1);
-	if ((rc = put_unquotable_value(b, "Server", "host", ztoq__config_str(cfg, "host"),
-				       "PostgreSQL")) < 0)
-		return rc;
-	put_plain(b, "Port", ztoq_config_get(cfg, "port"));
-	if ((rc = put_unquotable_value(b, "Database", "database",
-				       ztoq__config_str(cfg, "database"), "PostgreSQL")) < 0)
-		return rc;
-	/* 7.4-0: an error aborts the whole transaction, with no per-statement savepoint */
-	put_plain(b, "Protocol", "7.4-0");
-	put_pqopt(b, cfg);
-	return put_credentials(b, cfg, password);
-}
-
-static int build_dsn(ztoq__buf *b, const ztoq_config *cfg, const char *dsn,
-		     const char *password)
-{
-	if (ztoq_config_db_type(cfg) == ZTOQ_DB_ODBC && strchr(dsn, '=')) {
-		ztoq__buf_puts(b, dsn); /* a full connection string, the caller's own */
-	} else {
-		put_value(b, "DSN", dsn, 0);
+		if (own && (find_attribute(own, a->key, &value, &len) ||
+			    (a->alias && find_attribute(own, a->alias, &value, &len)))) {
+			if (a->required && !same_value(value, len, a->value))
+				return ztoq__error_set(ZTOQ_EINVALID,
+						       "the connection string sets %s=%.*s, but "
+						       "libztoq relies on %s=%s with %s "
+						       "(docs/backends.md)",
+						       a->key, (int)(len > 40 ? 40 : len), value,
+						       a->key, a->value, d->dbms_name);
+			continue;
+		}
+		if (dsn && !a->required && (dsn_sets(dsn, a->key) || dsn_sets(dsn, a->alias)))
+			continue;
+		if (a->braced)
+			ztoq__connstr_put_value(b, a->key, a->value, 1);
+		else
+			ztoq__connstr_put_plain(b, a->key, a->value);
 	}
-	return put_credentials(b, cfg, password);
+	return ZTOQ_OK;
 }
 
-int ztoq__connstr_compose(char **out, const ztoq_config *cfg, const char *password)
+int ztoq__connstr_compose(char **out, const ztoq__settings *set, const ztoq__dialect *d,
+			  const char *password)
 {
 	ztoq__buf b = ZTOQ__BUF_INIT;
-	const char *dsn;
-	int rc;
+	/* a dialect that composes no target of its own (db_type odbc) takes the
+	 * caller's whole connection string in place of a DSN name */
+	const char *own = set->dsn && !set->db_type->compose_target && strchr(set->dsn, '=')
+				  ? set->dsn
+				  : NULL;
+	const char *dsn = set->dsn && !own ? set->dsn : NULL;
+	int rc = ZTOQ_OK;
 
 	*out = NULL;
-	if ((rc = ztoq_config_validate(cfg)) < 0)
-		return rc;
-	dsn = ztoq__config_str(cfg, "dsn");
-	if (dsn)
-		rc = build_dsn(&b, cfg, dsn, password);
-	else if (ztoq_config_db_type(cfg) == ZTOQ_DB_POSTGRESQL)
-		rc = build_postgresql(&b, cfg, password);
+	if (own)
+		ztoq__buf_puts(&b, own);
+	else if (dsn)
+		ztoq__connstr_put_value(&b, "DSN", dsn, 0);
 	else
-		rc = build_sqlite(&b, cfg);
+		rc = (d = set->db_type)->compose_target(&b, set);
+	if (rc == ZTOQ_OK && d)
+		rc = put_attributes(&b, set, d, dsn, own);
+	if (rc == ZTOQ_OK && (set->dsn || d->credentials))
+		rc = put_credentials(&b, set, password);
 	if (rc < 0) {
 		ztoq__buf_dispose(&b);
 		return rc;
@@ -208,15 +193,18 @@ int ztoq__connstr_compose(char **out, const ztoq_config *cfg, const char *passwo
 
 ZTOQ_EXTERN(int) ztoq_connstr_build(char **out, const ztoq_config *cfg)
 {
+	ztoq__settings set;
 	char *password;
 	int rc;
 
 	if (!out || !cfg)
 		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_connstr_build: bad arguments");
 	*out = NULL;
-	if ((rc = ztoq__config_password(cfg, &password)) < 0)
+	if ((rc = ztoq__settings_resolve(&set, cfg)) < 0 ||
+	    (rc = ztoq__settings_password(&set, &password)) < 0)
 		return rc;
-	rc = ztoq__connstr_compose(out, cfg, password);
+	/* with a DSN the backend is known only once connected: nothing is added */
+	rc = ztoq__connstr_compose(out, &set, NULL, password);
 	ztoq__free_secret(password);
 	return rc;
 }
@@ -373,4 +361,33 @@ int ztoq__connstr_password(char **out, const char *connstr)
 		return ZTOQ_OK;
 	}
 	return ZTOQ_OK;
+}
+
+/*
+ * Finds attribute `key` (case and surrounding white space ignored, as the drivers do)
+ * in `connstr`: 1 with its raw value (`*len` bytes, braces kept) at `*value`, else 0.
+ */
+static int find_attribute(const char *connstr, const char *key, const char **value,
+			  size_t *len)
+{
+	const char *p = connstr;
+
+	while (*p) {
+		size_t klen = strcspn(p, "=;");
+		const char *k = p;
+
+		p += klen;
+		if (*p != '=') {
+			p += *p == ';';
+			continue;
+		}
+		*value = ++p;
+		*len = value_length(p);
+		p += *len;
+		p += *p == ';';
+		trim_key(&k, &klen);
+		if (klen == strlen(key) && strncasecmp(k, key, klen) == 0)
+			return 1;
+	}
+	return 0;
 }

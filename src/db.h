@@ -4,7 +4,9 @@
 #ifndef ZTOQ_DB_INTERNAL_H
 #define ZTOQ_DB_INTERNAL_H
 
+#include <pthread.h>
 #include <sql.h>
+#include <stdatomic.h>
 
 #include "dialect.h"
 #include "pool.h"
@@ -14,11 +16,16 @@ struct ztoq__thread_slot;
 
 struct ztoq_db {
 	ztoq_config *cfg;
-	const ztoq__dialect *dialect;
+	ztoq__settings set;       /* cfg resolved (points into cfg) */
+	/* the backend: db_type's until the driver said (detected), then the driver's */
+	_Atomic(const ztoq__dialect *) dialect;
+	atomic_int detected;
+	pthread_mutex_t detect_lock; /* one first connect learns the backend */
 	SQLHENV env;
 	char *connstr;    /* contains the password */
 	char *redacted;   /* what messages show */
 	char *secret;     /* the password, scrubbed from driver messages; NULL if none */
+	char *first_connstr, *first_redacted; /* before detect() added attributes */
 	ztoq__conn_target target; /* how connections are opened (points into the above) */
 	ztoq__pool *pool;
 	struct ztoq__thread_slot *thread_slots; /* sessions held by threads (db.c) */

@@ -1,11 +1,25 @@
 /*
- * dialect.h - the one place where SQLite and PostgreSQL differ.
+ * dialect.h - the one backend contract: how SQLite, PostgreSQL and any other ODBC
+ * driver differ, as one table of facts and operations per backend.
+ *
+ * Each backend fills a `ztoq__dialect` in a file of its own (dialect_sqlite.c,
+ * dialect_postgresql.c, dialect_odbc.c), in the manner of SQLite's sqlite3_io_methods
+ * or libgit2's refdb backends; the rest of the library asks the table and never tests
+ * which backend it runs on (tests/check_backend_branches.sh keeps it so). A manager
+ * learns its backend from the driver (SQL_DBMS_NAME) on its first connect: db_type
+ * only chooses how a connection string is composed when there is no DSN (db.c).
+ *
+ * The tables are static and never change: every function here is thread-safe.
  */
 #ifndef ZTOQ_DIALECT_H
 #define ZTOQ_DIALECT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
+#include "config_int.h"
+#include "migrations.h"
 #include "ztoq/config.h"
 
 /* How the watchdog stops a call that overran its deadline (src/watchdog.c). */
@@ -24,9 +38,63 @@ typedef enum {
 	ZTOQ__BULK_ARRAYS  /* one array parameter a column, unnest()ed by the server */
 } ztoq__bulk_form;
 
+/*
+ * One connection-string attribute the library adds (see docs/backends.md). A
+ * `required` one is what the library's behaviour depends on: its value wins over a
+ * DSN's, and a caller's whole string that sets it otherwise is refused. Any other is a
+ * tunable: a DSN or a caller's string that sets it keeps its own value.
+ */
 typedef struct {
+	const char *key;    /* as the driver documents it: "Protocol" */
+	const char *alias;  /* the driver's abbreviation of the key ("A1"), or NULL */
+	char value[160];
+	int required;
+	int braced;         /* always written as {value} */
+} ztoq__attribute;
+
+#define ZTOQ__MAX_ATTRIBUTES 8
+
+typedef struct ztoq__dialect {
 	ztoq_db_type type;
-	const char *name;           /* "sqlite", "postgresql", "odbc" */
+	const char *name;           /* the db_type naming it: "sqlite", "postgresql", "odbc" */
+	const char *dbms_name;      /* the SQL_DBMS_NAME its driver reports, or NULL (any
+				       other) */
+
+	/* settings and the connection string */
+	const char *min_connections; /* pool size defaults (config.c) */
+	const char *max_connections;
+	/* What a configuration without a DSN needs (ZTOQ_OK or ZTOQ_EINVALID recorded). */
+	int (*validate)(const ztoq__settings *set);
+	/* Appends the driver and the target (file, or server and database) of a
+	 * configuration without a DSN to `b`; NULL where a DSN is needed (validate says
+	 * so). Returns ZTOQ_OK or ZTOQ_EINVALID for a value the driver cannot take. */
+	int (*compose_target)(ztoq__buf *b, const ztoq__settings *set);
+	/* 1 when a user name and a password go into the string (Uid, Pwd). */
+	int credentials;
+	/* Fills `out` (ZTOQ__MAX_ATTRIBUTES at most) with the attributes the library adds
+	 * after the target, DSN or caller's string; returns how many. `dsn` says the
+	 * string names a DSN or is the caller's own. */
+	size_t (*attributes)(ztoq__attribute *out, const ztoq__settings *set, int dsn);
+	/* The `:memory:` rule: rewrites a db_path that would give each pooled connection
+	 * a database of its own into one the pool shares (into `buf`, `size` bytes);
+	 * returns 1 when it did. NULL: no such path. */
+	int (*private_path)(char *buf, size_t size, const char *path);
+	/* 1 when the database lives only while a connection is open: the pool keeps one. */
+	int (*needs_one_open)(const char *path);
+	/* Turns a failed first open (`code`) into one that says why, when the settings
+	 * can tell (a missing file or folder); returns the code to report. May be NULL. */
+	int (*explain_open)(int code, const ztoq__settings *set);
+
+	/* connections */
+	int connect_alone;          /* the driver's connect runs under the library's ODBC
+				       lock; otherwise connects take turns on their own lock
+				       only (see conn.c) */
+	ztoq__stop stop;            /* how the watchdog ends an overrunning call */
+	/* Maps a diagnostic record to a ztoq_error_code (ZTOQ_ERROR when nothing
+	 * matches); error.c records, this classifies. */
+	int (*classify)(const char *sqlstate, int32_t native, const char *message);
+
+	/* transactions */
 	int native_isolation;       /* SQL_ATTR_TXN_ISOLATION really changes the level */
 	const char *read_only_on;   /* makes the connection read-only, or NULL */
 	const char *read_only_off;  /* undoes it, or NULL */
@@ -34,22 +102,25 @@ typedef struct {
 	const char *begin_write;    /* starts a read-write transaction in SQL, or NULL: */
 	const char *begin_read;     /*   then autocommit stays on and COMMIT/ROLLBACK end it */
 	const char *ping_sql;       /* cheapest real round trip */
+
+	/* statements, streams and bulk writes */
 	int reset_needs_prepare;    /* closing a result early leaves the statement where it
 				       stopped: prepare it again (see stmt.c close_cursor) */
-	const char *tables_sql;     /* names of the user tables, sorted, or NULL */
-	const char *dbms_name;      /* the SQL_DBMS_NAME its driver reports, or NULL */
-	int file_database;          /* the database is a file (db_path, ":memory:") */
-	int connect_alone;          /* the driver's connect runs under the library's ODBC
-				       lock; otherwise connects take turns on their own lock
-				       only (see conn.c) */
-	ztoq__stop stop;            /* how the watchdog ends an overrunning call */
 	int plan_statements;        /* the driver runs a query-like statement only at its
 				       first fetch: statements are planned (stmt.c) */
 	int stream_cursor;          /* batches stream through a server cursor (batch.c) */
 	ztoq__bulk_form bulk_form;  /* how bulk.c writes many rows */
+	/* 1 when a failed write's error (the last error, classified as `code`) is about
+	 * the data of its rows, so that fewer rows at a time may pass (bulk.c). */
+	int (*is_row_error)(int code, const char *sqlstate, int32_t native);
 
-	/* migrations (src/migrate.c); NULL for odbc, which migrates as the backend its
-	 * driver names */
+	/* catalog */
+	const char *tables_sql;     /* names of the user tables, sorted, or NULL */
+	/* Appends `name` quoted as an identifier to `b`. */
+	void (*quote)(ztoq__buf *b, const char *name);
+
+	/* migrations (src/migrate.c); migration_sql is NULL where ZTOQ has no schema */
+	const char *(*migration_sql)(const ztoq__migration *m, int up);
 	const char *migration_begin;   /* starts a migration's transaction in autocommit mode,
 					* shutting out other migrators, or NULL: ztoq_tx_begin() */
 	const char *migration_lock;    /* held for a whole migration run, or NULL */
@@ -63,24 +134,57 @@ typedef struct {
 	const char *foreign_keys_on;   /* undoes foreign_keys_off */
 } ztoq__dialect;
 
+/* The db_type of a configuration that names none (config.c's option table). */
+#define ZTOQ__DEFAULT_DB_TYPE "sqlite"
+
+/* The backends (dialect_*.c). */
+extern const ztoq__dialect ztoq__dialect_sqlite;
+extern const ztoq__dialect ztoq__dialect_postgresql;
+extern const ztoq__dialect ztoq__dialect_odbc;
+
 /* The migration engine's tracking table. */
 #define ZTOQ__TRACKING_TABLE "ztoq_schema_migrations"
 
-/* The dialect of a backend. Static storage; thread-safe. */
+/* Creates the tracking table, with the backend's timestamp and 64-bit types. */
+#define ZTOQ__TRACKING_SQL(timestamp, int64) \
+	"CREATE TABLE IF NOT EXISTS " ZTOQ__TRACKING_TABLE " (" \
+	"version INTEGER NOT NULL PRIMARY KEY, name VARCHAR(100) NOT NULL, " \
+	"checksum VARCHAR(16) NOT NULL, applied_at " timestamp " NOT NULL, " \
+	"duration_ms " int64 " NOT NULL)"
+
+/* The dialect of a backend (an unknown one: the generic ODBC dialect). */
 const ztoq__dialect *ztoq__dialect_get(ztoq_db_type type);
 
-/* The dialect whose driver reports `dbms_name` (SQL_DBMS_NAME), or NULL. Thread-safe. */
+/* The dialect a db_type value names ("sqlite"...), or NULL: the one name lookup. */
+const ztoq__dialect *ztoq__dialect_by_name(const char *name);
+
+/* The dialect whose driver reports `dbms_name` (SQL_DBMS_NAME): the generic ODBC
+ * dialect for a DBMS no other dialect claims. */
 const ztoq__dialect *ztoq__dialect_of_dbms(const char *dbms_name);
 
-/*
- * 1 when a failed write's error (the last error, classified as `code`) is about the
- * data of its rows, so that fewer rows at a time may pass (bulk.c). Thread-safe.
- */
-int ztoq__dialect_is_row_error(const ztoq__dialect *d, int code, const char *sqlstate,
-			       int32_t native);
+/* ---- helpers the dialects share --------------------------------------------------- */
 
-/* Maps a diagnostic record to a ztoq_error_code (ZTOQ_ERROR when nothing matches). */
-int ztoq__dialect_classify(ztoq_db_type type, const char *sqlstate, int32_t native,
-			   const char *message);
+/* States raised by the driver manager or shared by every driver (ZTOQ_ERROR: none). */
+int ztoq__dialect_classify_manager(const char *sqlstate, const char *message);
+
+/* Classification by standard (and PostgreSQL) SQLSTATEs and driver-manager states. */
+int ztoq__dialect_classify_sqlstate(const char *sqlstate, int32_t native, const char *message);
+
+/* Row errors by SQLSTATE class: cardinality (21), data exception (22), integrity (23). */
+int ztoq__dialect_row_error_sqlstate(int code, const char *sqlstate, int32_t native);
+
+/* Appends "name" with '"' doubled: the SQL standard's identifier quoting. */
+void ztoq__dialect_quote_ansi(ztoq__buf *b, const char *name);
+
+/*
+ * Connection-string syntax (connstr.c). put_value appends ";Key=value", braced with
+ * '}' doubled when the value needs it or `always_quote`; put_plain appends it as is
+ * (numbers, the library's constants); put_unquotable refuses (ZTOQ_EINVALID naming
+ * `option` and `driver`) a value a driver that takes no braces cannot be given.
+ */
+void ztoq__connstr_put_value(ztoq__buf *b, const char *key, const char *value, int always_quote);
+void ztoq__connstr_put_plain(ztoq__buf *b, const char *key, const char *value);
+int ztoq__connstr_put_unquotable(ztoq__buf *b, const char *key, const char *option,
+				 const char *value, const char *driver);
 
 #endif

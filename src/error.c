@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "dialect.h"
 
 #define MESSAGE_SIZE 2048
 #define DIAG_MESSAGE_SIZE 1024
@@ -200,7 +199,7 @@ static const ztoq_diag *significant_diag(const struct error_state *st)
 	return st->pub.diag_count ? &st->diags[0] : NULL;
 }
 
-int ztoq__error_odbc(ztoq_db_type type, SQLSMALLINT handle_type, SQLHANDLE handle,
+int ztoq__error_odbc(ztoq__classify_fn classify, SQLSMALLINT handle_type, SQLHANDLE handle,
 		     const char *secret, int fallback, const char *fmt, ...)
 {
 	struct error_state *st = reset(fallback);
@@ -237,9 +236,8 @@ int ztoq__error_odbc(ztoq_db_type type, SQLSMALLINT handle_type, SQLHANDLE handl
 	if (first) {
 		memcpy(st->pub.sqlstate, first->sqlstate, sizeof(st->pub.sqlstate));
 		st->pub.native = first->native;
-		if (fallback == ZTOQ_ERROR)
-			code = ztoq__dialect_classify(type, first->sqlstate, first->native,
-						      first->message);
+		if (fallback == ZTOQ_ERROR && classify)
+			code = classify(first->sqlstate, first->native, first->message);
 		/* the driver's reason always fits: a long context gives way to it */
 		used = fit_context(st->message, sizeof(st->message),
 				   strlen(": [] ") + strlen(first->sqlstate) +

@@ -5,17 +5,23 @@
 #define ZTOQ_ERROR_INTERNAL_H
 
 #include <sql.h>
+#include <stdint.h>
 #include <sqlext.h>
 
 #include "ztoq/config.h"
 #include "ztoq/error.h"
 
+/* Maps a diagnostic record to a ztoq_error_code (ZTOQ_ERROR when nothing matches): a
+ * backend's rules (src/dialect.h), which the caller picks; error.c only records. */
+typedef int (*ztoq__classify_fn)(const char *sqlstate, int32_t native, const char *message);
+
 /* Records `code` with a printf-style message; returns `code`. */
 int ztoq__error_set(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
- * Records the diagnostic records of an ODBC handle, classified for backend `type`
- * (ZTOQ_ERROR if nothing matches, or `fallback` when it is not ZTOQ_ERROR). `secret`
+ * Records the diagnostic records of an ODBC handle, classified by the backend's
+ * `classify` (ZTOQ_ERROR if nothing matches or `classify` is NULL, or `fallback` when it
+ * is not ZTOQ_ERROR). `secret`
  * (may be NULL) is replaced by "***" in the texts wherever it stands as a token of its
  * own, when it has 4 bytes or more (a shorter one would garble ordinary words; the
  * connection strings in contexts are redacted by attribute, whatever the length). The
@@ -23,7 +29,7 @@ int ztoq__error_set(int code, const char *fmt, ...) __attribute__((format(printf
  * is cut and ends in "...", so the SQLSTATE and the driver's text always survive.
  * Returns the code.
  */
-int ztoq__error_odbc(ztoq_db_type type, SQLSMALLINT handle_type, SQLHANDLE handle,
+int ztoq__error_odbc(ztoq__classify_fn classify, SQLSMALLINT handle_type, SQLHANDLE handle,
 		     const char *secret, int fallback, const char *fmt, ...)
 	__attribute__((format(printf, 6, 7)));
 

@@ -50,9 +50,8 @@ static int count_rows(ztoq_session *s, ztoq_table_info *table)
 	char *text;
 	int code;
 
-	ztoq__buf_puts(&sql, "SELECT COUNT(*) FROM \"");
-	ztoq__buf_append_doubling(&sql, table->name, '"');
-	ztoq__buf_puts(&sql, "\"");
+	ztoq__buf_puts(&sql, "SELECT COUNT(*) FROM ");
+	s->conn->dialect->quote(&sql, table->name);
 	if ((code = ztoq__buf_detach(&sql, &text)) < 0)
 		return code;
 	code = ztoq_session_scalar(s, text, NULL, 0, &table->rows, NULL);
@@ -70,19 +69,20 @@ ZTOQ_EXTERN(int) ztoq_health_tables(ztoq_table_list **out, ztoq_db *db, int coun
 	if (!out || !db)
 		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_health_tables: bad arguments");
 	*out = NULL;
-	if (!db->dialect->tables_sql)
-		return ztoq__error_set(ZTOQ_EINVALID, "listing tables needs db_type sqlite or "
-						      "postgresql");
 	if (!(list = ztoq__calloc(1, sizeof(*list))))
 		return ztoq__error_nomem();
 	if ((code = ztoq_session_open(&s, db)) < 0) {
 		ztoq__free(list);
 		return code;
 	}
+	/* the backend is the driver's, known once a connection is open */
+	if (!s->conn->dialect->tables_sql)
+		code = ztoq__error_set(ZTOQ_EINVALID, "listing tables needs SQLite or PostgreSQL");
 	read_only.read_only = 1;
-	code = ztoq_tx_begin(s, &read_only);
 	if (code == ZTOQ_OK)
-		code = ztoq_session_query(s, db->dialect->tables_sql, NULL, 0, add_table, list);
+		code = ztoq_tx_begin(s, &read_only);
+	if (code == ZTOQ_OK)
+		code = ztoq_session_query(s, s->conn->dialect->tables_sql, NULL, 0, add_table, list);
 	for (size_t i = 0; code == ZTOQ_OK && count_rows_too && i < list->count; i++)
 		code = count_rows(s, &list->tables[i]);
 	if (ztoq_tx_depth(s) && code < 0)

@@ -38,27 +38,6 @@ static const char create_alembic[] =
 	"CREATE TABLE IF NOT EXISTS " ALEMBIC_TABLE " (version_num VARCHAR(32) NOT NULL, "
 	"CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))";
 
-/* The dialect of `db`; for db_type odbc, that of the backend the driver names. */
-static int find_dialect(ztoq_db *db, const ztoq__dialect **out)
-{
-	ztoq_db_type type = ztoq_db_backend(db);
-	ztoq_server_info info;
-	int code;
-
-	if (type != ZTOQ_DB_ODBC) {
-		*out = ztoq__dialect_get(type);
-		return ZTOQ_OK;
-	}
-	if ((code = ztoq_db_server_info(db, &info)) < 0)
-		return code;
-	if (!(*out = ztoq__dialect_of_dbms(info.dbms_name)))
-		return ztoq__error_set(ZTOQ_EINVALID,
-				       "ZTOQ's schema exists for SQLite and PostgreSQL only, "
-				       "not for %s",
-				       info.dbms_name[0] ? info.dbms_name : "this database");
-	return ZTOQ_OK;
-}
-
 /* ---- the migrations in use ------------------------------------------------------------ */
 
 static const ztoq__migration *override_list;
@@ -82,13 +61,6 @@ ZTOQ_EXTERN(int) ztoq_migrate_head(void)
 
 	migrations(&count);
 	return (int)count;
-}
-
-static const char *sql_of(const ztoq__dialect *d, const ztoq__migration *m, int up)
-{
-	if (d->type == ZTOQ_DB_POSTGRESQL)
-		return up ? m->postgresql_up : m->postgresql_down;
-	return up ? m->sqlite_up : m->sqlite_down;
 }
 
 /* FNV-1a 64 of a text, as 16 hex digits. */
@@ -321,7 +293,7 @@ static int check_state(const struct run *r, const struct state *st)
 					       "migration %d %s is not recorded as applied, but "
 					       "version %d is: the tracking table %s was changed by hand",
 					       v, m->name, current, ZTOQ__TRACKING_TABLE);
-		checksum(sql_of(r->d, m, 1), sum);
+		checksum(r->d->migration_sql(m, 1), sum);
 		if (strcmp(sum, rec->checksum) != 0)
 			return ztoq__error_set(ZTOQ_EDRIFT,
 					       "migration %d %s was applied with checksum %s, but "
@@ -413,7 +385,7 @@ static int record_applied(struct run *r, const ztoq__migration *m, int64_t durat
 {
 	char sum[17];
 
-	checksum(sql_of(r->d, m, 1), sum);
+	checksum(r->d->migration_sql(m, 1), sum);
 	ztoq_value params[] = {ZTOQ_INT64(m->version), ZTOQ_TEXT(m->name), ZTOQ_TEXT(sum),
 			       ZTOQ_TIMESTAMP(utc_now()), ZTOQ_INT64(duration_ms)};
 	return exec_params(r,
@@ -510,7 +482,7 @@ static int next_statement(const char **pos, unsigned *line, const char **sql, si
 /* Runs the statements of one direction of a migration, naming the one that fails. */
 static int run_sql(struct run *r, const ztoq__migration *m, int up)
 {
-	const char *pos = sql_of(r->d, m, up), *sql;
+	const char *pos = r->d->migration_sql(m, up), *sql;
 	unsigned line = 1, first = 0, index = 0;
 	size_t len;
 
@@ -708,7 +680,7 @@ static int drop_all(struct run *r)
  */
 static int take_lock(struct run *r, ztoq_db *db)
 {
-	long timeout_ms = ztoq__config_long(ztoq_db_config(db), "lock_timeout_ms");
+	long timeout_ms = db->set.lock_timeout_ms;
 	char set[64];
 	int code;
 
@@ -743,8 +715,14 @@ static int run_open(struct run *r, ztoq_db *db, const ztoq_migrate_options *opts
 	r->opts = opts;
 	r->steps = -1;
 	r->list = migrations(&r->count);
-	if ((code = find_dialect(db, &r->d)) < 0 || (code = ztoq_session_open(&r->s, db)) < 0)
+	if ((code = ztoq_session_open(&r->s, db)) < 0)
 		return code;
+	/* the backend is the driver's, known once the session's connection is open */
+	r->d = r->s->conn->dialect;
+	if (!r->d->migration_sql)
+		return ztoq__error_set(ZTOQ_EINVALID,
+				       "ZTOQ's schema exists for SQLite and PostgreSQL only, not for "
+				       "this database (ztoq db check names it)");
 	if (lock && r->d->migration_lock) {
 		if ((code = take_lock(r, db)) < 0)
 			return code;
@@ -840,7 +818,7 @@ static void describe(ztoq_migration *it, const struct run *r, int version,
 		if (version > 1)
 			copy(it->parent_revision, sizeof(it->parent_revision),
 			     r->list[version - 2].alembic_revision);
-		checksum(sql_of(r->d, m, 1), it->checksum);
+		checksum(r->d->migration_sql(m, 1), it->checksum);
 	}
 	if (!rec)
 		return;

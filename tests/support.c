@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,9 +38,24 @@ static void require_pg(void)
 	}
 }
 
-ztoq_config *test_config(ztoq_db_type type)
+const char *test_pg_form(void)
+{
+	const char *form = getenv("ZTOQ_TEST_PG_FORM");
+
+	return form && *form ? form : "options";
+}
+
+void test_require_options_form(const char *why)
+{
+	if (strcmp(test_pg_form(), "options") != 0)
+		cr_skip_test("only with explicit options (ZTOQ_TEST_PG_FORM=%s): %s",
+			     test_pg_form(), why);
+}
+
+ztoq_config *test_config_form(ztoq_db_type type, const char *form)
 {
 	ztoq_config *cfg;
+	char connstr[512];
 
 	cr_assert_eq(ztoq_config_new(&cfg), 0);
 	if (type == ZTOQ_DB_SQLITE) {
@@ -48,14 +64,32 @@ ztoq_config *test_config(ztoq_db_type type)
 		return cfg;
 	}
 	require_pg();
-	test_ok(ztoq_config_set(cfg, "db_type", "postgresql"));
-	test_ok(ztoq_config_set(cfg, "host", env_or_fail("ZTOQ_TEST_PG_HOST")));
-	test_ok(ztoq_config_set(cfg, "port", env_or_fail("ZTOQ_TEST_PG_PORT")));
-	test_ok(ztoq_config_set(cfg, "database", env_or_fail("ZTOQ_TEST_PG_DATABASE")));
+	if (strcmp(form, "dsn") == 0) {
+		/* the fixture's odbc.ini: no db_type, the backend is the driver's */
+		test_ok(ztoq_config_set(cfg, "dsn", "ztoq_pg"));
+	} else if (strcmp(form, "connstr") == 0) {
+		snprintf(connstr, sizeof(connstr),
+			 "Driver={PostgreSQL Unicode};Server=%s;Port=%s;Database=%s",
+			 env_or_fail("ZTOQ_TEST_PG_HOST"), env_or_fail("ZTOQ_TEST_PG_PORT"),
+			 env_or_fail("ZTOQ_TEST_PG_DATABASE"));
+		test_ok(ztoq_config_set(cfg, "db_type", "odbc"));
+		test_ok(ztoq_config_set(cfg, "dsn", connstr));
+	} else {
+		cr_assert_str_eq(form, "options", "ZTOQ_TEST_PG_FORM: options, dsn or connstr");
+		test_ok(ztoq_config_set(cfg, "db_type", "postgresql"));
+		test_ok(ztoq_config_set(cfg, "host", env_or_fail("ZTOQ_TEST_PG_HOST")));
+		test_ok(ztoq_config_set(cfg, "port", env_or_fail("ZTOQ_TEST_PG_PORT")));
+		test_ok(ztoq_config_set(cfg, "database", env_or_fail("ZTOQ_TEST_PG_DATABASE")));
+	}
 	test_ok(ztoq_config_set(cfg, "username", env_or_fail("ZTOQ_TEST_PG_USER")));
 	test_ok(ztoq_config_set(cfg, "password", env_or_fail("ZTOQ_TEST_PG_PASSWORD")));
 	test_ok(ztoq_config_set(cfg, "min_connections", "1"));
 	return cfg;
+}
+
+ztoq_config *test_config(ztoq_db_type type)
+{
+	return test_config_form(type, test_pg_form());
 }
 
 ztoq_db *test_open(ztoq_db_type type)

@@ -11,8 +11,24 @@
 #include <ztoq/ztoq.h>
 
 /* A new config for `type`: a fresh SQLite file, or the test PostgreSQL server
- * (skipping the test, loudly, when there is none). Caller frees. */
+ * (skipping the test, loudly, when there is none) in the form ZTOQ_TEST_PG_FORM names
+ * (test_pg_form()). Caller frees. */
 ztoq_config *test_config(ztoq_db_type type);
+
+/*
+ * The form in which test_config() names the PostgreSQL server, from ZTOQ_TEST_PG_FORM:
+ * "options" (db_type postgresql, host, port, database: the default), "dsn" (the
+ * fixture's DSN ztoq_pg, no db_type) or "connstr" (db_type odbc and a whole
+ * connection string). make check runs the PostgreSQL cases in all three.
+ */
+const char *test_pg_form(void);
+
+/* test_config() in the given form. Caller frees. */
+ztoq_config *test_config_form(ztoq_db_type type, const char *form);
+
+/* Skips a test that only makes sense with explicit options (a closed port, a wrong
+ * password...) when test_config() gives another form; `why` says so. */
+void test_require_options_form(const char *why);
 
 /* Opens a manager on `type`, failing the test with the error message if it cannot. */
 ztoq_db *test_open(ztoq_db_type type);

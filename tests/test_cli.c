@@ -573,3 +573,50 @@ Test(cli, own_connection_string_never_shows_its_password)
 	expect_no_secret(&c, "newline-secret");
 	ztoq_config_free(cfg);
 }
+
+/* The tables of the test PostgreSQL database, "name name ..." (explicit options). */
+static void pg_tables(char *out, size_t size)
+{
+	ztoq_db *db = test_open(ZTOQ_DB_POSTGRESQL);
+	ztoq_table_list *list;
+	size_t used = 0;
+
+	test_ok(ztoq_health_tables(&list, db, 0));
+	out[0] = '\0';
+	for (size_t i = 0; i < list->count; i++)
+		used += (size_t)snprintf(out + used, size - used, "%s ", list->tables[i].name);
+	ztoq_table_list_free(list);
+	ztoq_db_close(db);
+}
+
+/*
+ * `ztoq db init --dsn NAME` with no db_type: PostgreSQL's schema, the same tables as
+ * with explicit options, and `db check` names the backend the driver reported.
+ */
+Test(cli, init_through_a_dsn_without_db_type_is_postgresqls_schema)
+{
+	char with_dsn[4096], with_options[4096], password[256];
+	ztoq_config *cfg = test_config_form(ZTOQ_DB_POSTGRESQL, "options");
+	struct env e;
+	struct cmd c;
+
+	snprintf(password, sizeof(password), "ZTOQ_PG_PASSWORD=%s", ztoq_config_get(cfg, "password"));
+	test_pg_reset();
+	run(&c, NULL, ARGS(password), ARGS("db", "init", "--dsn", "ztoq_pg", "--username",
+					   ztoq_config_get(cfg, "username")));
+	expect_success(&c);
+	run(&c, NULL, ARGS(password), ARGS("db", "check", "--dsn", "ztoq_pg", "--username",
+					   ztoq_config_get(cfg, "username")));
+	expect_success(&c);
+	cr_assert(strstr(c.out, "backend:    postgresql\n"), "%s", c.out);
+	cr_assert(strstr(c.out, "(head)"), "%s", c.out);
+	pg_tables(with_dsn, sizeof(with_dsn));
+
+	test_pg_reset();
+	run(&c, NULL, env_for(&e, cfg), ARGS("db", "init"));
+	expect_success(&c);
+	pg_tables(with_options, sizeof(with_options));
+	cr_assert_str_eq(with_dsn, with_options);
+	cr_assert(strstr(with_dsn, "test_cases "), "%s", with_dsn);
+	ztoq_config_free(cfg);
+}

@@ -162,6 +162,8 @@ TEST_BOTH(connect, long_value_keeps_the_drivers_reason)
 	int found = 0;
 	size_t len;
 
+	if (backend == ZTOQ_DB_POSTGRESQL)
+		test_require_options_form("it sets the database option");
 	strcpy(value, backend == ZTOQ_DB_SQLITE ? "/nonexistent-folder/" : "");
 	len = strlen(value);
 	memset(value + len, 'v', 10240);
@@ -275,7 +277,11 @@ Test(connect, create_if_missing_0_opens_only_an_existing_file)
 
 TEST_BOTH(connect, unknown_driver_is_enotfound)
 {
-	ztoq_config *cfg = test_config(backend);
+	ztoq_config *cfg;
+
+	if (backend == ZTOQ_DB_POSTGRESQL)
+		test_require_options_form("it sets the driver option");
+	cfg = test_config(backend);
 
 	test_ok(ztoq_config_set(cfg, "driver", "No Such Driver"));
 	cr_assert_eq(open_fails(cfg), ZTOQ_ENOTFOUND, "%s", ztoq_error_last()->message);

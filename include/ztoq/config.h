@@ -120,6 +120,12 @@ ZTOQ_EXTERN(int) ztoq_config_validate(const ztoq_config *cfg);
 /** The resolved backend type. Call after ztoq_config_validate() succeeded. */
 ZTOQ_EXTERN(ztoq_db_type) ztoq_config_db_type(const ztoq_config *cfg);
 
+/**
+ * The db_type value naming `type`: "sqlite", "postgresql" or "odbc" (an unknown type
+ * is "odbc"). Static storage; thread-safe.
+ */
+ZTOQ_EXTERN(const char *) ztoq_db_type_name(ztoq_db_type type);
+
 ZTOQ_END_DECL
 
 #endif

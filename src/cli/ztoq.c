@@ -373,6 +373,8 @@ static int cmd_check(ztoq_db *db, const struct args *a)
 	    (code = ztoq_pool_stats_get(db, &ps)) < 0 || (code = ztoq_migrate_status(&s, db)) < 0)
 		return fail_lib(a, code);
 	printf("%-12s%s\n", "target:", ztoq_db_target(db));
+	/* the driver's, whatever db_type said */
+	printf("%-12s%s\n", "backend:", ztoq_db_type_name(ztoq_db_backend(db)));
 	printf("%-12s%s %s\n", "server:", info.dbms_name, info.dbms_version);
 	printf("%-12s%s %s\n", "driver:", info.driver_name, info.driver_version);
 	printf("%-12s%zu open (%zu idle, %zu in use), min %zu, max %zu; %llu opened, "

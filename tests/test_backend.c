@@ -1,0 +1,205 @@
+/*
+ * test_backend.c - the backend is what the driver says it is (issue 9): a DSN or a
+ * caller's whole connection string gets its backend's rules and the attributes the
+ * library relies on, and a db_type that disagrees with the driver is an error.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "support.h"
+
+TestSuite(backend, .timeout = 120);
+
+/* The test PostgreSQL server's DSN (the fixture's odbc.ini), without db_type. */
+static ztoq_config *pg_dsn_config(void)
+{
+	return test_config_form(ZTOQ_DB_POSTGRESQL, "dsn");
+}
+
+/* 1 when the session's server applies statement_timeout `value` (pqopt reached it). */
+static int64_t statement_timeout_is(ztoq_session *s, const char *value)
+{
+	char sql[160];
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT CASE WHEN current_setting('statement_timeout') = '%s' "
+		 "THEN 1 ELSE 0 END", value);
+	return test_scalar(s, sql);
+}
+
+/* Opens `cfg` (freed), which must fail with `code` and a message naming `a` and `b`. */
+static void open_fails_naming(ztoq_config *cfg, int code, const char *a, const char *b)
+{
+	ztoq_db *db = NULL;
+	const char *message;
+
+	cr_assert_eq(ztoq_db_open(&db, cfg), code, "%s", ztoq_error_last()->message);
+	cr_assert_null(db);
+	message = ztoq_error_last()->message;
+	cr_assert(strstr(message, a) && strstr(message, b), "%s and %s not in: %s", a, b,
+		  message);
+	ztoq_config_free(cfg);
+}
+
+/*
+ * A PostgreSQL DSN with no db_type runs with PostgreSQL's rules (its dialect: server
+ * cursor, bulk arrays, BEGIN by autocommit) and the attributes the library relies on:
+ * Protocol=7.4-0, and pqopt, whose statement_timeout reaches the server.
+ */
+Test(backend, postgresql_dsn_without_db_type_gets_postgresqls_rules)
+{
+	ztoq_config *cfg = pg_dsn_config();
+	ztoq_session *s;
+	ztoq_db *db;
+
+	test_ok(ztoq_config_set(cfg, "statement_timeout_ms", "4321"));
+	test_ok(ztoq_db_open(&db, cfg));
+	cr_assert_eq(ztoq_db_backend(db), ZTOQ_DB_POSTGRESQL);
+	cr_assert(strstr(ztoq_db_target(db), "DSN=ztoq_pg;Protocol=7.4-0;pqopt=***"), "%s",
+		  ztoq_db_target(db));
+	test_ok(ztoq_session_open(&s, db));
+	cr_assert_eq(statement_timeout_is(s, "4321ms"), 1);
+	test_close(db, s);
+	ztoq_config_free(cfg);
+}
+
+/* The same through db_type odbc and the caller's whole connection string. */
+TEST_BOTH(backend, callers_string_gets_the_drivers_rules)
+{
+	ztoq_config *cfg = test_config_form(backend, "connstr");
+	ztoq_session *s;
+	ztoq_db *db;
+	char connstr[600];
+
+	if (backend == ZTOQ_DB_SQLITE) {
+		snprintf(connstr, sizeof(connstr), "Driver={SQLite3};Database=%s",
+			 test_path("own.db"));
+		test_ok(ztoq_config_set(cfg, "db_type", "odbc"));
+		test_ok(ztoq_config_set(cfg, "dsn", connstr));
+	} else {
+		test_ok(ztoq_config_set(cfg, "statement_timeout_ms", "4321"));
+	}
+	test_ok(ztoq_db_open(&db, cfg));
+	cr_assert_eq(ztoq_db_backend(db), backend);
+	test_ok(ztoq_session_open(&s, db));
+	if (backend == ZTOQ_DB_POSTGRESQL) {
+		cr_assert(strstr(ztoq_db_target(db), ";Protocol=7.4-0;pqopt=***"), "%s",
+			  ztoq_db_target(db));
+		cr_assert_eq(statement_timeout_is(s, "4321ms"), 1);
+	} else {
+		/* FKSupport=1: foreign keys are enforced */
+		cr_assert(strstr(ztoq_db_target(db), ";FKSupport=1;StepAPI=1"), "%s",
+			  ztoq_db_target(db));
+		test_exec(s, "CREATE TABLE parent (id INTEGER PRIMARY KEY)");
+		test_exec(s, "CREATE TABLE child (id INTEGER PRIMARY KEY, "
+			     "parent_id INTEGER REFERENCES parent(id))");
+		cr_assert_eq(ztoq_session_exec(s, "INSERT INTO child VALUES (1, 42)", NULL, 0, NULL),
+			     ZTOQ_ECONSTRAINT, "%s", ztoq_error_last()->message);
+	}
+	test_close(db, s);
+	ztoq_config_free(cfg);
+}
+
+/*
+ * A db_type given with a DSN must be the driver's backend: db_type postgresql with the
+ * SQLite DSN, and db_type sqlite with the PostgreSQL one, are refused naming both.
+ */
+TEST_BOTH(backend, db_type_that_disagrees_with_the_driver_is_einvalid)
+{
+	ztoq_config *cfg = test_config(backend); /* skips without a server */
+
+	ztoq_config_free(cfg);
+	cr_assert_eq(ztoq_config_new(&cfg), 0);
+	if (backend == ZTOQ_DB_SQLITE) {
+		test_ok(ztoq_config_set(cfg, "db_type", "postgresql"));
+		test_ok(ztoq_config_set(cfg, "dsn", "ztoq_sqlite"));
+		open_fails_naming(cfg, ZTOQ_EINVALID, "db_type is postgresql", "reports SQLite");
+	} else {
+		cfg = pg_dsn_config();
+		test_ok(ztoq_config_set(cfg, "db_type", "sqlite"));
+		open_fails_naming(cfg, ZTOQ_EINVALID, "db_type is sqlite", "reports PostgreSQL");
+	}
+}
+
+/* Explicit options with a driver of another backend: every connect checks. */
+Test(backend, driver_of_another_backend_is_einvalid)
+{
+	ztoq_config *cfg = test_config_form(ZTOQ_DB_SQLITE, "options");
+
+	test_ok(ztoq_config_set(cfg, "db_type", "postgresql"));
+	test_ok(ztoq_config_set(cfg, "database", test_path("x.db")));
+	test_ok(ztoq_config_set(cfg, "driver", "SQLite3"));
+	open_fails_naming(cfg, ZTOQ_EINVALID, "reports SQLite", "expects PostgreSQL");
+}
+
+/*
+ * What the library relies on wins: a caller's string that sets it otherwise is refused
+ * naming the attribute; the same value (any case, spaces) is accepted as it is.
+ */
+Test(backend, callers_string_setting_a_required_attribute_otherwise_is_refused)
+{
+	ztoq_config *cfg;
+	ztoq_db *db;
+	char connstr[600];
+
+	cr_assert_eq(ztoq_config_new(&cfg), 0);
+	snprintf(connstr, sizeof(connstr), "Driver={SQLite3};Database=%s;StepAPI=0",
+		 test_path("own.db"));
+	test_ok(ztoq_config_set(cfg, "db_type", "odbc"));
+	test_ok(ztoq_config_set(cfg, "dsn", connstr));
+	open_fails_naming(cfg, ZTOQ_EINVALID, "StepAPI=0", "StepAPI=1");
+
+	cr_assert_eq(ztoq_config_new(&cfg), 0);
+	snprintf(connstr, sizeof(connstr), "Driver={SQLite3};Database=%s; stepapi = 1;Timeout=7",
+		 test_path("own.db"));
+	test_ok(ztoq_config_set(cfg, "db_type", "odbc"));
+	test_ok(ztoq_config_set(cfg, "dsn", connstr));
+	test_ok(ztoq_db_open(&db, cfg));
+	/* nothing added twice, the caller's tunable Timeout kept */
+	cr_assert(strstr(ztoq_db_target(db), "Timeout=7;FKSupport=1"), "%s", ztoq_db_target(db));
+	cr_assert_null(strstr(ztoq_db_target(db), "StepAPI"), "%s", ztoq_db_target(db));
+	ztoq_db_close(db);
+	ztoq_config_free(cfg);
+}
+
+/* A DSN's tunables stay (the fixture's SQLite DSN sets Timeout); the rest is added. */
+Test(backend, sqlite_dsn_keeps_its_tunables_and_gets_the_required_attributes)
+{
+	ztoq_config *cfg;
+	ztoq_session *s;
+	ztoq_db *db;
+
+	cr_assert_eq(ztoq_config_new(&cfg), 0);
+	test_ok(ztoq_config_set(cfg, "dsn", "ztoq_sqlite"));
+	test_ok(ztoq_db_open(&db, cfg));
+	cr_assert_eq(ztoq_db_backend(db), ZTOQ_DB_SQLITE);
+	cr_assert_str_eq(ztoq_db_target(db), "DSN=ztoq_sqlite;FKSupport=1;StepAPI=1");
+	test_ok(ztoq_session_open(&s, db));
+	cr_assert_eq(test_scalar(s, "PRAGMA foreign_keys"), 1);
+	test_close(db, s);
+	ztoq_config_free(cfg);
+}
+
+/* With lazy_open the backend is learnt at the first connect, not at open. */
+Test(backend, lazy_dsn_learns_its_backend_at_the_first_connect)
+{
+	ztoq_config *cfg = pg_dsn_config();
+	const char *before;
+	char want[256];
+	ztoq_session *s;
+	ztoq_db *db;
+
+	test_ok(ztoq_config_set(cfg, "lazy_open", "1"));
+	test_ok(ztoq_db_open(&db, cfg));
+	before = ztoq_db_target(db);
+	/* nothing of db_type's (default sqlite) backend before the driver has spoken */
+	snprintf(want, sizeof(want), "DSN=ztoq_pg;Uid=%s;Pwd=***", getenv("ZTOQ_TEST_PG_USER"));
+	cr_assert_str_eq(before, want);
+	test_ok(ztoq_session_open(&s, db));
+	cr_assert_eq(ztoq_db_backend(db), ZTOQ_DB_POSTGRESQL);
+	cr_assert(strstr(ztoq_db_target(db), "Protocol=7.4-0"), "%s", ztoq_db_target(db));
+	cr_assert_null(strstr(before, "Protocol"), "%s", before); /* still readable */
+	test_close(db, s);
+	ztoq_config_free(cfg);
+}
