@@ -385,28 +385,25 @@ static int check_blobs(const ztoq_batch *b, void *payload)
 /* Blobs shorter and longer than their slot (16 bytes) come whole, NUL bytes and all. */
 TEST_BOTH(batch, stream_delivers_long_blobs_whole)
 {
-	ztoq_db *db;
-	ztoq_session *s;
-	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
-	seen w = {0};
+	fixture f;
 	static unsigned char data[3000];
 
-	s = test_empty_session(&db, backend);
-	test_exec(s, backend == ZTOQ_DB_SQLITE ? "CREATE TABLE bl (id BIGINT, data BLOB)"
-					       : "CREATE TABLE bl (id BIGINT, data BYTEA)");
+	setup(&f, backend, 0, 4);
+	test_exec(f.s, backend == ZTOQ_DB_SQLITE ? "CREATE TABLE bl (id BIGINT, data BLOB)"
+						 : "CREATE TABLE bl (id BIGINT, data BYTEA)");
 	for (size_t k = 0; k < NBLOBS; k++) {
 		ztoq_value v[2] = {ZTOQ_INT64((int64_t)k + 1), ZTOQ_BLOB(data, blob_lengths[k])};
 
 		for (size_t i = 0; i < blob_lengths[k]; i++)
 			data[i] = blob_byte((int64_t)k + 1, i);
-		test_ok(ztoq_session_exec(s, "INSERT INTO bl VALUES (?, ?)", v, 2, NULL));
+		test_ok(ztoq_session_exec(f.s, "INSERT INTO bl VALUES (?, ?)", v, 2, NULL));
 	}
-	opts.batch_size = 4;
-	opts.text_width = 16;
-	test_ok(ztoq_batch_stream(NULL, s, "SELECT id, data FROM bl ORDER BY id", NULL, 0,
-				  check_blobs, &w, &opts));
-	cr_assert_eq(w.nids, NBLOBS);
-	test_close(db, s);
+	f.opts.text_width = 16;
+	test_ok(ztoq_batch_stream(&f.stats, f.s, "SELECT id, data FROM bl ORDER BY id", NULL, 0,
+				  check_blobs, &f.w, &f.opts));
+	cr_assert_eq(f.w.nids, NBLOBS);
+	cr_assert_eq(f.stats.batches, 3, "11 rows by 4");
+	teardown(&f);
 }
 
 TEST_BOTH(batch, stream_early_stop_ends_cleanly)
