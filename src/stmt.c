@@ -634,7 +634,7 @@ ZTOQ_EXTERN(int) ztoq_stmt_fetch(ztoq_stmt *st)
 		return ztoq__stmt_error(st, "fetch failed");
 	r = reader_of(st);
 	for (int i = 0; i < st->ncolumns; i++) {
-		struct column_value *v = &st->values[i];
+		struct ztoq__stmt_value *v = &st->values[i];
 
 		if ((code = ztoq__column_read(&r, (SQLUSMALLINT)(i + 1), &st->columns[i], &v->v,
 					      &v->text, &v->is_null, "cannot read a column")) < 0)
@@ -678,7 +678,7 @@ ZTOQ_EXTERN(int) ztoq_stmt_column_index(const ztoq_stmt *st, const char *name)
 /* ---- getters -------------------------------------------------------------------- */
 
 /* The value for a getter, with NULL handled: returns NULL when there is no value. */
-static struct column_value *value_of(ztoq_stmt *st, unsigned col, int *is_null, int *code)
+static struct ztoq__stmt_value *value_of(ztoq_stmt *st, unsigned col, int *is_null, int *code)
 {
 	*code = ZTOQ_OK;
 	if (!st || (int)col >= ztoq_stmt_column_count(st)) {
@@ -708,7 +708,7 @@ static int not_convertible(const ztoq_stmt *st, unsigned col, const char *to)
 static int numeric(ztoq_stmt *st, unsigned col, int whole, int64_t *i, double *d, int *is_null)
 {
 	int code;
-	const struct column_value *c = value_of(st, col, is_null, &code);
+	const struct ztoq__stmt_value *c = value_of(st, col, is_null, &code);
 	ztoq_value v;
 
 	*i = 0;
@@ -737,7 +737,7 @@ ZTOQ_EXTERN(int) ztoq_stmt_get_double(ztoq_stmt *st, unsigned col, double *out, 
 ZTOQ_EXTERN(int) ztoq_stmt_get_bool(ztoq_stmt *st, unsigned col, int *out, int *is_null)
 {
 	int code;
-	const struct column_value *c = value_of(st, col, is_null, &code);
+	const struct ztoq__stmt_value *c = value_of(st, col, is_null, &code);
 	const char *text;
 
 	*out = 0;
@@ -762,7 +762,7 @@ ZTOQ_EXTERN(int) ztoq_stmt_get_bool(ztoq_stmt *st, unsigned col, int *out, int *
 }
 
 /* Renders a non-text value of `type` as text into its buffer. */
-static int render_text(struct column_value *c, ztoq_type type)
+static int render_text(struct ztoq__stmt_value *c, ztoq_type type)
 {
 	char tmp[64];
 	const SQL_TIMESTAMP_STRUCT *t = &c->v.ts;
@@ -796,7 +796,7 @@ ZTOQ_EXTERN(int) ztoq_stmt_get_text(ztoq_stmt *st, unsigned col, const char **ou
 				    int *is_null)
 {
 	int code;
-	struct column_value *c = value_of(st, col, is_null, &code);
+	struct ztoq__stmt_value *c = value_of(st, col, is_null, &code);
 
 	*out = NULL;
 	if (len)
@@ -817,7 +817,7 @@ ZTOQ_EXTERN(int) ztoq_stmt_get_blob(ztoq_stmt *st, unsigned col, const void **ou
 				    int *is_null)
 {
 	int code;
-	const struct column_value *c = value_of(st, col, is_null, &code);
+	const struct ztoq__stmt_value *c = value_of(st, col, is_null, &code);
 
 	*out = NULL;
 	*len = 0;
@@ -834,7 +834,7 @@ ZTOQ_EXTERN(int) ztoq_stmt_get_timestamp(ztoq_stmt *st, unsigned col, ztoq_times
 					 int *is_null)
 {
 	int code;
-	const struct column_value *c = value_of(st, col, is_null, &code);
+	const struct ztoq__stmt_value *c = value_of(st, col, is_null, &code);
 
 	memset(out, 0, sizeof(*out));
 	if (!c)
@@ -848,7 +848,7 @@ ZTOQ_EXTERN(int) ztoq_stmt_get_timestamp(ztoq_stmt *st, unsigned col, ztoq_times
 ZTOQ_EXTERN(int) ztoq_stmt_get_value(ztoq_stmt *st, unsigned col, ztoq_value *out)
 {
 	int code, is_null;
-	const struct column_value *c = value_of(st, col, &is_null, &code);
+	const struct ztoq__stmt_value *c = value_of(st, col, &is_null, &code);
 
 	*out = ZTOQ_NULL_VALUE;
 	if (!c)

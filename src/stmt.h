@@ -28,7 +28,7 @@ struct param {
 };
 
 /* The value of a result column in the current row (its descriptor: ztoq_stmt.columns). */
-struct column_value {
+struct ztoq__stmt_value {
 	int is_null;
 	union {
 		int64_t int64;
@@ -52,8 +52,8 @@ struct ztoq_stmt {
 	int count_changes; /* SQLite: rows affected are changes(), not SQLRowCount */
 	int64_t changes;   /* that count for the last execute, -1 before */
 	int unprepared; /* a prepare again (close_cursor) failed: execute retries it */
-	ztoq__column *columns;        /* the result's, ncolumns of them */
-	struct column_value *values; /* the current row's, one a column */
+	ztoq__column *columns;           /* the result's, ncolumns of them */
+	struct ztoq__stmt_value *values; /* the current row's, one a column */
 	int ncolumns; /* -1 until described */
 };
 

@@ -349,6 +349,63 @@ TEST_BOTH(batch, stream_delivers_long_values_and_nulls_whole)
 	test_close(db, s);
 }
 
+/* The byte `i` of the blob of row `id`: every value, NUL included. */
+static unsigned char blob_byte(int64_t id, size_t i)
+{
+	return (unsigned char)((id * 7 + (int64_t)i * 13) % 256);
+}
+
+/* (no 1-byte blob: on SQLite one is stored as 0 bytes, a write-side defect of its own) */
+static const size_t blob_lengths[] = {0, 2, 15, 16, 17, 31, 32, 33, 100, 1000, 3000};
+#define NBLOBS (sizeof(blob_lengths) / sizeof(blob_lengths[0]))
+
+/* Checks that each blob of the batch is byte for byte the one inserted. */
+static int check_blobs(const ztoq_batch *b, void *payload)
+{
+	seen *w = payload;
+
+	for (size_t r = 0; r < ztoq_batch_rows(b); r++) {
+		ztoq_value id, data;
+		const unsigned char *bytes;
+
+		test_ok(ztoq_batch_get_value(b, r, 0, &id));
+		test_ok(ztoq_batch_get_value(b, r, 1, &data));
+		cr_assert_eq(data.type, ZTOQ_TYPE_BLOB, "id %lld", (long long)id.v.int64);
+		cr_assert_eq(data.v.bytes.len, blob_lengths[id.v.int64 - 1], "id %lld: %zu bytes",
+			     (long long)id.v.int64, data.v.bytes.len);
+		bytes = data.v.bytes.ptr;
+		for (size_t i = 0; i < data.v.bytes.len; i++)
+			cr_assert_eq(bytes[i], blob_byte(id.v.int64, i), "id %lld byte %zu",
+				     (long long)id.v.int64, i);
+		w->nids++;
+	}
+	return 0;
+}
+
+/* Blobs shorter and longer than their slot (16 bytes) come whole, NUL bytes and all. */
+TEST_BOTH(batch, stream_delivers_long_blobs_whole)
+{
+	fixture f;
+	static unsigned char data[3000];
+
+	setup(&f, backend, 0, 4);
+	test_exec(f.s, backend == ZTOQ_DB_SQLITE ? "CREATE TABLE bl (id BIGINT, data BLOB)"
+						 : "CREATE TABLE bl (id BIGINT, data BYTEA)");
+	for (size_t k = 0; k < NBLOBS; k++) {
+		ztoq_value v[2] = {ZTOQ_INT64((int64_t)k + 1), ZTOQ_BLOB(data, blob_lengths[k])};
+
+		for (size_t i = 0; i < blob_lengths[k]; i++)
+			data[i] = blob_byte((int64_t)k + 1, i);
+		test_ok(ztoq_session_exec(f.s, "INSERT INTO bl VALUES (?, ?)", v, 2, NULL));
+	}
+	f.opts.text_width = 16;
+	test_ok(ztoq_batch_stream(&f.stats, f.s, "SELECT id, data FROM bl ORDER BY id", NULL, 0,
+				  check_blobs, &f.w, &f.opts));
+	cr_assert_eq(f.w.nids, NBLOBS);
+	cr_assert_eq(f.stats.batches, 3, "11 rows by 4");
+	teardown(&f);
+}
+
 TEST_BOTH(batch, stream_early_stop_ends_cleanly)
 {
 	fixture f;
