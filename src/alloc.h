@@ -4,8 +4,8 @@
  * Every allocation goes through these, so tests can make the Nth one fail
  * (ztoq__alloc_fail_after) and check that each failure path cleans up.
  */
-#ifndef ZTOQ_ALLOC_H
-#define ZTOQ_ALLOC_H
+#ifndef ZTOQ__ALLOC_H
+#define ZTOQ__ALLOC_H
 
 #include <stddef.h>
 

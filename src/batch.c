@@ -40,7 +40,7 @@
 #define DEFAULT_TEXT_WIDTH 128
 
 /* How a column is bound (its name and type: ztoq_batch.columns). */
-struct bcol {
+struct ztoq__batch_column {
 	SQLSMALLINT ctype;
 	size_t value_off; /* within a row */
 	size_t ind_off;
@@ -54,7 +54,7 @@ struct ztoq_batch {
 	int block;           /* one SQLFetch per batch (else one per row), per result */
 	unsigned ncols;
 	ztoq__column *columns; /* ncols of them, described */
-	struct bcol *cols;     /* and bound */
+	struct ztoq__batch_column *cols;     /* and bound */
 	size_t row_size;
 	size_t capacity;     /* rows per batch */
 	size_t text_width;
@@ -98,7 +98,8 @@ static size_t align8(size_t n)
 }
 
 /* The C type and slot width column `d` is bound with. */
-static void choose_binding(struct bcol *c, const ztoq__column *d, size_t text_width)
+static void choose_binding(struct ztoq__batch_column *c, const ztoq__column *d,
+			   size_t text_width)
 {
 	c->ctype = d->ctype;
 	c->width = d->size ? d->size : text_width;
@@ -106,7 +107,7 @@ static void choose_binding(struct bcol *c, const ztoq__column *d, size_t text_wi
 }
 
 /* A text or blob column: its value can be longer than its slot. */
-static int is_variable(const struct bcol *c)
+static int is_variable(const struct ztoq__batch_column *c)
 {
 	return c->ctype == SQL_C_CHAR || c->ctype == SQL_C_BINARY;
 }
@@ -132,7 +133,7 @@ static int build_layout(ztoq_batch *b, ztoq__column *columns, unsigned n)
 	if (!(b->cols = ztoq__calloc(n, sizeof(*b->cols))))
 		return ztoq__error_nomem();
 	for (unsigned i = 0; i < b->ncols; i++) {
-		struct bcol *c = &b->cols[i];
+		struct ztoq__batch_column *c = &b->cols[i];
 
 		choose_binding(c, &columns[i], b->text_width);
 		c->value_off = off;
@@ -191,7 +192,7 @@ static int bind_columns(ztoq_batch *b, SQLHSTMT handle)
 	    (code = set_attr(b, SQL_ATTR_ROWS_FETCHED_PTR, &b->fetched)) < 0)
 		return code;
 	for (unsigned i = 0; i < b->ncols; i++) {
-		struct bcol *c = &b->cols[i];
+		struct ztoq__batch_column *c = &b->cols[i];
 		char *row = row_at(b, b->block ? 0 : b->capacity);
 
 		if (!SQL_SUCCEEDED(SQLBindCol(handle, (SQLUSMALLINT)(i + 1), c->ctype,
@@ -222,7 +223,7 @@ static void unbind_columns(ztoq_batch *b)
  */
 static int spill_value(ztoq_batch *b, size_t row, unsigned col)
 {
-	const struct bcol *c = &b->cols[col];
+	const struct ztoq__batch_column *c = &b->cols[col];
 	size_t start = b->arena.len;
 	SQLLEN *ind = ind_at(b, row, col);
 	int code, is_null;
@@ -246,7 +247,7 @@ static int spill_row(ztoq_batch *b, size_t row)
 	int code;
 
 	for (unsigned i = 0; i < b->ncols; i++) {
-		struct bcol *c = &b->cols[i];
+		struct ztoq__batch_column *c = &b->cols[i];
 		SQLLEN ind = *ind_at(b, row, i);
 
 		if (!is_variable(c))
@@ -332,7 +333,8 @@ static void end_read(ztoq_batch *b)
 }
 
 /* Hands the filled batch to `process`. Returns 0, ZTOQ_BATCH_STOP or an error. */
-static int deliver(ztoq_batch *b, ztoq_batch_stats *stats, ztoq_batch_fn process, void *payload)
+static int deliver(ztoq_batch *b, ztoq_batch_stats *stats, ztoq_batch_fn process,
+		   void *payload)
 {
 	int rc = process(b, payload);
 
@@ -354,8 +356,8 @@ static int deliver(ztoq_batch *b, ztoq_batch_stats *stats, ztoq_batch_fn process
 }
 
 /* Fills and delivers batches from the bound statement until it ends or stops. */
-static int drain(ztoq_batch *b, ztoq_batch_stats *stats, ztoq_batch_fn process, void *payload,
-		 int *done)
+static int drain(ztoq_batch *b, ztoq_batch_stats *stats, ztoq_batch_fn process,
+		 void *payload, int *done)
 {
 	int code;
 
@@ -607,7 +609,7 @@ ZTOQ_EXTERN(const char *) ztoq_batch_column_name(const ztoq_batch *b, unsigned c
 ZTOQ_EXTERN(int) ztoq_batch_get_value(const ztoq_batch *b, size_t row, unsigned col,
 				      ztoq_value *out)
 {
-	const struct bcol *c;
+	const struct ztoq__batch_column *c;
 	const char *slot;
 	SQLLEN ind;
 

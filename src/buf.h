@@ -4,8 +4,8 @@
  * A failed allocation is sticky: later appends do nothing and ztoq__buf_detach()
  * reports ZTOQ_ENOMEM, so callers check once at the end.
  */
-#ifndef ZTOQ_BUF_H
-#define ZTOQ_BUF_H
+#ifndef ZTOQ__BUF_H
+#define ZTOQ__BUF_H
 
 #include <stddef.h>
 

@@ -1,8 +1,8 @@
 /*
  * clock.h - monotonic time in nanoseconds, for deadlines and pool ages.
  */
-#ifndef ZTOQ_CLOCK_H
-#define ZTOQ_CLOCK_H
+#ifndef ZTOQ__CLOCK_H
+#define ZTOQ__CLOCK_H
 
 #include <stdint.h>
 #include <time.h>

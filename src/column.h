@@ -7,8 +7,8 @@
  * between the ODBC C types a value is read as and ztoq_value. Nothing here is shared
  * between threads: a reader is used by the thread that owns its session.
  */
-#ifndef ZTOQ_COLUMN_H
-#define ZTOQ_COLUMN_H
+#ifndef ZTOQ__COLUMN_H
+#define ZTOQ__COLUMN_H
 
 #include <string.h>
 

@@ -1,7 +1,7 @@
 /*
  * config.c - the option table and its four sources.
  */
-#include "config_int.h"
+#include "config.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -23,7 +23,7 @@ enum kind { KIND_STRING, KIND_INT, KIND_DB_TYPE, KIND_NONEMPTY };
  * field of ztoq__settings that holds its value: a long for KIND_INT, a dialect for
  * KIND_DB_TYPE, a string otherwise.
  */
-struct rule {
+struct ztoq__config_rule {
 	enum kind kind;
 	long min, max;
 	size_t offset;
@@ -108,7 +108,7 @@ static const ztoq_config_option options[NOPTIONS] = {
 
 #define FIELD(name) offsetof(ztoq__settings, name)
 
-static const struct rule rules[NOPTIONS] = {
+static const struct ztoq__config_rule rules[NOPTIONS] = {
 	[OPT_DB_TYPE] = {KIND_DB_TYPE, 0, 0, FIELD(db_type)},
 	[OPT_DB_PATH] = {KIND_STRING, 0, 0, FIELD(db_path)},
 	[OPT_HOST] = {KIND_STRING, 0, 0, FIELD(host)},
@@ -225,7 +225,7 @@ static void origin(char *buf, size_t size, int opt, ztoq_config_source source, c
 /* Checks one value against its option's rule; the message names where it came from. */
 static int check_value(int opt, const char *value, const char *from)
 {
-	const struct rule *r = &rules[opt];
+	const struct ztoq__config_rule *r = &rules[opt];
 
 	if (r->kind == KIND_INT) {
 		char *end;

@@ -3,8 +3,8 @@
  *
  * A conn is used by one thread at a time (the pool hands it out exclusively).
  */
-#ifndef ZTOQ_CONN_H
-#define ZTOQ_CONN_H
+#ifndef ZTOQ__CONN_H
+#define ZTOQ__CONN_H
 
 #include <sql.h>
 #include <sqlext.h>

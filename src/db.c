@@ -14,7 +14,7 @@
 
 #include "alloc.h"
 #include "clock.h"
-#include "config_int.h"
+#include "config.h"
 #include "error.h"
 #include "session.h"
 #include "ztoq/connstr.h"

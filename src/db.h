@@ -1,8 +1,8 @@
 /*
  * db.h - the manager's internals, shared with the session module.
  */
-#ifndef ZTOQ_DB_INTERNAL_H
-#define ZTOQ_DB_INTERNAL_H
+#ifndef ZTOQ__DB_H
+#define ZTOQ__DB_H
 
 #include <pthread.h>
 #include <sql.h>

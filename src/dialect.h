@@ -11,14 +11,14 @@
  *
  * The tables are static and never change: every function here is thread-safe.
  */
-#ifndef ZTOQ_DIALECT_H
-#define ZTOQ_DIALECT_H
+#ifndef ZTOQ__DIALECT_H
+#define ZTOQ__DIALECT_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "buf.h"
-#include "config_int.h"
+#include "config.h"
 #include "migrations.h"
 #include "ztoq/config.h"
 

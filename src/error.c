@@ -16,24 +16,24 @@
 /* Shortest secret scrubbed from free text (see scrub()). */
 #define ZTOQ__SCRUB_MIN 4
 
-struct error_state {
+struct ztoq__error_state {
 	ztoq_error pub;
 	char message[MESSAGE_SIZE];
 	ztoq_diag diags[ZTOQ_ERROR_MAX_DIAGS];
 	char diag_text[ZTOQ_ERROR_MAX_DIAGS][DIAG_MESSAGE_SIZE];
 };
 
-static _Thread_local struct error_state last;
+static _Thread_local struct ztoq__error_state last;
 
 /* While held, errors go to `discarded`, which nobody reads (see ztoq__error_hold()). */
-static _Thread_local struct error_state discarded;
+static _Thread_local struct ztoq__error_state discarded;
 static _Thread_local unsigned held;
 
 /*
  * Empties `st` (a thread's own: `last` or `discarded`) to hold a new error of `code`,
  * with no message or diagnostic yet; wires the public view to its buffers. Returns st.
  */
-static struct error_state *reset_state(struct error_state *st, int code)
+static struct ztoq__error_state *reset_state(struct ztoq__error_state *st, int code)
 {
 	memset(&st->pub, 0, sizeof(st->pub));
 	st->pub.code = code;
@@ -44,15 +44,15 @@ static struct error_state *reset_state(struct error_state *st, int code)
 }
 
 /* Where the next error is recorded. */
-static struct error_state *target(void)
+static struct ztoq__error_state *target(void)
 {
-	struct error_state *st = held ? &discarded : &last;
+	struct ztoq__error_state *st = held ? &discarded : &last;
 
 	return st->pub.message ? st : reset_state(st, ZTOQ_OK);
 }
 
 /* The state the next error is recorded in, emptied for one of `code`. */
-static struct error_state *reset(int code)
+static struct ztoq__error_state *reset(int code)
 {
 	return reset_state(target(), code);
 }
@@ -100,7 +100,7 @@ ZTOQ_EXTERN(int) ztoq_error_is_retryable(int code)
 int ztoq__error_set(int code, const char *fmt, ...)
 {
 	va_list ap;
-	struct error_state *st = reset(code);
+	struct ztoq__error_state *st = reset(code);
 
 	va_start(ap, fmt);
 	vsnprintf(st->message, sizeof(st->message), fmt, ap);
@@ -116,7 +116,7 @@ int ztoq__error_reclassify(int code)
 
 int ztoq__error_append(const char *fmt, ...)
 {
-	struct error_state *st = target();
+	struct ztoq__error_state *st = target();
 	size_t used = strlen(st->message);
 	va_list ap;
 
@@ -191,7 +191,7 @@ static size_t fit_context(char *message, size_t size, size_t tail_len)
 }
 
 /* Warnings (class 01) say nothing about the failure; prefer the first real error. */
-static const ztoq_diag *significant_diag(const struct error_state *st)
+static const ztoq_diag *significant_diag(const struct ztoq__error_state *st)
 {
 	for (size_t i = 0; i < st->pub.diag_count; i++)
 		if (strncmp(st->diags[i].sqlstate, "01", 2) != 0)
@@ -202,7 +202,7 @@ static const ztoq_diag *significant_diag(const struct error_state *st)
 int ztoq__error_odbc(ztoq__classify_fn classify, SQLSMALLINT handle_type, SQLHANDLE handle,
 		     const char *secret, int fallback, const char *fmt, ...)
 {
-	struct error_state *st = reset(fallback);
+	struct ztoq__error_state *st = reset(fallback);
 	const ztoq_diag *first;
 	va_list ap;
 	size_t used;

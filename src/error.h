@@ -1,8 +1,8 @@
 /*
  * error.h - how the library records failures into the thread-local last error.
  */
-#ifndef ZTOQ_ERROR_INTERNAL_H
-#define ZTOQ_ERROR_INTERNAL_H
+#ifndef ZTOQ__ERROR_H
+#define ZTOQ__ERROR_H
 
 #include <sql.h>
 #include <stdint.h>

@@ -15,7 +15,7 @@
  * exclusive one (BEGIN EXCLUSIVE, run with autocommit on, since the SQLite ODBC driver
  * issues its own plain BEGIN when autocommit is off), which is what makes step 3 safe.
  */
-#include "migrate_int.h"
+#include "migrate.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -25,7 +25,7 @@
 #include "alloc.h"
 #include "buf.h"
 #include "clock.h"
-#include "config_int.h"
+#include "config.h"
 #include "dialect.h"
 #include "error.h"
 #include "session.h"
@@ -83,7 +83,7 @@ static void copy(char *dst, size_t size, const char *src)
 
 /* ---- one run ----------------------------------------------------------------------- */
 
-struct run {
+struct ztoq__migrate_run {
 	ztoq_session *s;
 	const ztoq__dialect *d;
 	const ztoq__migration *list;
@@ -95,7 +95,7 @@ struct run {
 };
 
 /* What the tracking tables say. */
-struct record {
+struct ztoq__migrate_record {
 	int version;
 	char name[64];
 	char checksum[17];
@@ -103,33 +103,34 @@ struct record {
 	int64_t duration_ms;
 };
 
-struct state {
+struct ztoq__migrate_state {
 	int tracked;      /* the tracking table exists */
 	char alembic[33]; /* the alembic_version row, "" for none */
 	size_t n;         /* records, ascending by version */
-	struct record *rows;
+	struct ztoq__migrate_record *rows;
 };
 
-static void state_clear(struct state *st)
+static void state_clear(struct ztoq__migrate_state *st)
 {
 	ztoq__free(st->rows);
 	memset(st, 0, sizeof(*st));
 }
 
 /* Runs a fixed statement that needs no parameters, outside the statement cache. */
-static int exec_plain(struct run *r, const char *sql)
+static int exec_plain(struct ztoq__migrate_run *r, const char *sql)
 {
 	return ztoq__session_exec_plain(r->s, sql);
 }
 
 /* Runs a statement with parameters (prepared and cached). */
-static int exec_params(struct run *r, const char *sql, const ztoq_value *params, size_t n)
+static int exec_params(struct ztoq__migrate_run *r, const char *sql,
+		       const ztoq_value *params, size_t n)
 {
 	return ztoq_session_exec(r->s, sql, params, n, NULL);
 }
 
 /* Begins a migration's transaction (SQLite: an exclusive one, see above). */
-static int tx_begin(struct run *r)
+static int tx_begin(struct ztoq__migrate_run *r)
 {
 	int code = ztoq__session_begin_migration(r->s);
 
@@ -140,7 +141,7 @@ static int tx_begin(struct run *r)
 }
 
 /* Ends the transaction; a failed commit is rolled back, its error kept. */
-static int tx_end(struct run *r, int commit)
+static int tx_end(struct ztoq__migrate_run *r, int commit)
 {
 	return commit ? ztoq__session_commit(r->s) : ztoq__session_rollback(r->s);
 }
@@ -149,7 +150,7 @@ static int tx_end(struct run *r, int commit)
  * Rolls back after a failure that is the last error, which stays the last error. If
  * the rollback fails too, the connection is not reused and the error says so.
  */
-static int tx_abort(struct run *r, int code)
+static int tx_abort(struct ztoq__migrate_run *r, int code)
 {
 	int failed;
 
@@ -163,7 +164,7 @@ static int tx_abort(struct run *r, int code)
 	return code;
 }
 
-static int table_exists(struct run *r, const char *table, int *out)
+static int table_exists(struct ztoq__migrate_run *r, const char *table, int *out)
 {
 	ztoq_value name = ZTOQ_TEXT(table);
 	int64_t n = 0;
@@ -173,7 +174,7 @@ static int table_exists(struct run *r, const char *table, int *out)
 	return code;
 }
 
-static int read_alembic(struct run *r, struct state *st)
+static int read_alembic(struct ztoq__migrate_run *r, struct ztoq__migrate_state *st)
 {
 	ztoq_stmt *q;
 	const char *text;
@@ -191,7 +192,7 @@ static int read_alembic(struct run *r, struct state *st)
 }
 
 /* Reads one tracking row into `rec`. */
-static int read_record(ztoq_stmt *q, struct record *rec)
+static int read_record(ztoq_stmt *q, struct ztoq__migrate_record *rec)
 {
 	const char *name, *sum;
 	ztoq_timestamp at;
@@ -213,7 +214,7 @@ static int read_record(ztoq_stmt *q, struct record *rec)
 	return ZTOQ_OK;
 }
 
-static int read_records(struct run *r, struct state *st)
+static int read_records(struct ztoq__migrate_run *r, struct ztoq__migrate_state *st)
 {
 	size_t cap = 0;
 	ztoq_stmt *q;
@@ -226,7 +227,7 @@ static int read_records(struct run *r, struct state *st)
 	code = ztoq_stmt_execute(q);
 	while (code == ZTOQ_OK && (code = ztoq_stmt_fetch(q)) == ZTOQ_ROW) {
 		if (st->n == cap) {
-			struct record *grown;
+			struct ztoq__migrate_record *grown;
 
 			cap = cap ? cap * 2 : 8;
 			if (!(grown = ztoq__realloc(st->rows, cap * sizeof(*grown)))) {
@@ -244,7 +245,7 @@ static int read_records(struct run *r, struct state *st)
 }
 
 /* Reads what the database records; missing tables read as empty. */
-static int load_state(struct run *r, struct state *st)
+static int load_state(struct ztoq__migrate_run *r, struct ztoq__migrate_state *st)
 {
 	int code;
 
@@ -257,7 +258,8 @@ static int load_state(struct run *r, struct state *st)
 	return code;
 }
 
-static const struct record *find_record(const struct state *st, int version)
+static const struct ztoq__migrate_record *find_record(const struct ztoq__migrate_state *st,
+						      int version)
 {
 	for (size_t i = 0; i < st->n; i++)
 		if (st->rows[i].version == version)
@@ -265,7 +267,7 @@ static const struct record *find_record(const struct state *st, int version)
 	return NULL;
 }
 
-static int current_version(const struct state *st)
+static int current_version(const struct ztoq__migrate_state *st)
 {
 	return st->n ? st->rows[st->n - 1].version : 0;
 }
@@ -274,7 +276,8 @@ static int current_version(const struct state *st)
  * Refuses to go on when the records do not describe a prefix of the shipped chain:
  * a version this library does not ship, a gap, or a checksum that no longer matches.
  */
-static int check_state(const struct run *r, const struct state *st)
+static int check_state(const struct ztoq__migrate_run *r,
+		       const struct ztoq__migrate_state *st)
 {
 	int current = current_version(st);
 
@@ -285,7 +288,7 @@ static int check_state(const struct run *r, const struct state *st)
 				       current, (int)r->count);
 	for (int v = 1; v <= current; v++) {
 		const ztoq__migration *m = &r->list[v - 1];
-		const struct record *rec = find_record(st, v);
+		const struct ztoq__migrate_record *rec = find_record(st, v);
 		char sum[17];
 
 		if (!rec)
@@ -317,7 +320,7 @@ static int parse_count(const char *s)
 }
 
 /* The version whose Alembic revision id is `revision`, or -1. */
-static int revision_version(const struct run *r, const char *revision)
+static int revision_version(const struct ztoq__migrate_run *r, const char *revision)
 {
 	for (size_t i = 0; i < r->count; i++)
 		if (r->list[i].alembic_revision && strcmp(r->list[i].alembic_revision, revision) == 0)
@@ -330,8 +333,8 @@ static int revision_version(const struct run *r, const char *revision)
  * count, else `spec`. `direction` is +1 for upgrade (NULL and "head" mean head, "+N"
  * is relative) and -1 for downgrade ("-N").
  */
-static int resolve_target(const struct run *r, const char *spec, int current, int direction,
-			  int *out)
+static int resolve_target(const struct ztoq__migrate_run *r, const char *spec,
+			  int current, int direction, int *out)
 {
 	const char *verb = direction > 0 ? "upgrade" : "downgrade";
 	long steps = r->steps;
@@ -381,7 +384,8 @@ static ztoq_timestamp utc_now(void)
 				.second = (uint16_t)tm.tm_sec};
 }
 
-static int record_applied(struct run *r, const ztoq__migration *m, int64_t duration_ms)
+static int record_applied(struct ztoq__migrate_run *r, const ztoq__migration *m,
+			  int64_t duration_ms)
 {
 	char sum[17];
 
@@ -394,7 +398,7 @@ static int record_applied(struct run *r, const ztoq__migration *m, int64_t durat
 			   params, 5);
 }
 
-static int record_reverted(struct run *r, const ztoq__migration *m)
+static int record_reverted(struct ztoq__migrate_run *r, const ztoq__migration *m)
 {
 	ztoq_value version = ZTOQ_INT64(m->version);
 
@@ -402,7 +406,7 @@ static int record_reverted(struct run *r, const ztoq__migration *m)
 }
 
 /* Makes alembic_version hold the revision of the highest original revision <= version. */
-static int sync_alembic(struct run *r, int version)
+static int sync_alembic(struct ztoq__migrate_run *r, int version)
 {
 	const char *revision = NULL;
 	int code;
@@ -419,7 +423,7 @@ static int sync_alembic(struct run *r, int version)
  * A database that Alembic alone has tracked (the Python ZTOQ, or a tracking table
  * dropped by hand): records the original revisions up to alembic_version as applied.
  */
-static int adopt(struct run *r, struct state *st)
+static int adopt(struct ztoq__migrate_run *r, struct ztoq__migrate_state *st)
 {
 	int version = revision_version(r, st->alembic);
 	int code = ZTOQ_OK;
@@ -435,8 +439,8 @@ static int adopt(struct run *r, struct state *st)
 	return code < 0 ? code : load_state(r, st);
 }
 
-static void report(const struct run *r, ztoq_migrate_event_kind kind, const ztoq__migration *m,
-		   int64_t duration_ms, size_t tables)
+static void report(const struct ztoq__migrate_run *r, ztoq_migrate_event_kind kind,
+		   const ztoq__migration *m, int64_t duration_ms, size_t tables)
 {
 	ztoq_migrate_event ev = {kind,
 				 m ? m->version : 0,
@@ -480,7 +484,7 @@ static int next_statement(const char **pos, unsigned *line, const char **sql, si
 }
 
 /* Runs the statements of one direction of a migration, naming the one that fails. */
-static int run_sql(struct run *r, const ztoq__migration *m, int up)
+static int run_sql(struct ztoq__migrate_run *r, const ztoq__migration *m, int up)
 {
 	const char *pos = r->d->migration_sql(m, up), *sql;
 	unsigned line = 1, first = 0, index = 0;
@@ -510,10 +514,10 @@ static int run_sql(struct run *r, const ztoq__migration *m, int up)
  * next migration towards `want` (direction +1) or reverts the current one (-1).
  * Sets *done, committing nothing, when the schema is already at the target.
  */
-static int step(struct run *r, int direction, int want, int *done)
+static int step(struct ztoq__migrate_run *r, int direction, int want, int *done)
 {
 	const ztoq__migration *m;
-	struct state st;
+	struct ztoq__migrate_state st;
 	int code, current, version;
 	uint64_t start;
 	int64_t ms;
@@ -557,9 +561,10 @@ static int step(struct run *r, int direction, int want, int *done)
  * migration fails leaves the database exactly as it was, on both backends (their DDL
  * is transactional).
  */
-static int prepare(struct run *r, const char *target, int direction, int *want)
+static int prepare(struct ztoq__migrate_run *r, const char *target, int direction,
+		   int *want)
 {
-	struct state st = {0};
+	struct ztoq__migrate_state st = {0};
 	int code, tracked = 0, alembic = 0;
 
 	if ((code = tx_begin(r)) < 0)
@@ -599,7 +604,7 @@ static void put_identifier(ztoq__buf *b, const char *name)
 }
 
 /* The DROP TABLE statements for every table of the database, each ending with a NUL. */
-static int drop_statements(struct run *r, ztoq__buf *sql, size_t *count)
+static int drop_statements(struct ztoq__migrate_run *r, ztoq__buf *sql, size_t *count)
 {
 	ztoq_stmt *q;
 	const char *name;
@@ -624,7 +629,7 @@ static int drop_statements(struct run *r, ztoq__buf *sql, size_t *count)
 }
 
 /* The drop transaction of drop_all(). */
-static int drop_tables(struct run *r, size_t *count)
+static int drop_tables(struct ztoq__migrate_run *r, size_t *count)
 {
 	ztoq__buf sql = ZTOQ__BUF_INIT;
 	int code;
@@ -649,7 +654,7 @@ static int drop_tables(struct run *r, size_t *count)
  * transaction. SQLite checks foreign keys while it drops (and would refuse to drop a
  * parent before its children): they are off around the transaction.
  */
-static int drop_all(struct run *r)
+static int drop_all(struct ztoq__migrate_run *r)
 {
 	uint64_t start = ztoq__now_ns();
 	size_t count = 0;
@@ -678,7 +683,7 @@ static int drop_all(struct run *r)
  * Takes the run lock, waiting at most lock_timeout_ms for another migrator to finish
  * (the server's lock_timeout, set for this wait only).
  */
-static int take_lock(struct run *r, ztoq_db *db)
+static int take_lock(struct ztoq__migrate_run *r, ztoq_db *db)
 {
 	long timeout_ms = db->set.lock_timeout_ms;
 	char set[64];
@@ -700,7 +705,8 @@ static int take_lock(struct run *r, ztoq_db *db)
 }
 
 /* Starts a run on a session of its own; `lock` takes the run lock (PostgreSQL). */
-static int run_open(struct run *r, ztoq_db *db, const ztoq_migrate_options *opts, int lock)
+static int run_open(struct ztoq__migrate_run *r, ztoq_db *db,
+		    const ztoq_migrate_options *opts, int lock)
 {
 	int code;
 
@@ -732,7 +738,7 @@ static int run_open(struct run *r, ztoq_db *db, const ztoq_migrate_options *opts
 }
 
 /* Ends a run; records no error of its own, so the run's outcome stays the last error. */
-static void run_close(struct run *r)
+static void run_close(struct ztoq__migrate_run *r)
 {
 	if (!r->s)
 		return;
@@ -745,7 +751,7 @@ static void run_close(struct run *r)
 }
 
 /* Upgrades (+1) or downgrades (-1) to `target`, one transaction per migration. */
-static int migrate(struct run *r, const char *target, int direction)
+static int migrate(struct ztoq__migrate_run *r, const char *target, int direction)
 {
 	int want = 0, done = 0, code;
 
@@ -758,7 +764,7 @@ static int migrate(struct run *r, const char *target, int direction)
 
 ZTOQ_EXTERN(int) ztoq_migrate_init(ztoq_db *db, const ztoq_migrate_options *opts)
 {
-	struct run r;
+	struct ztoq__migrate_run r;
 	int code = run_open(&r, db, opts, 1);
 
 	if (code == ZTOQ_OK && opts && opts->drop_existing)
@@ -773,7 +779,7 @@ ZTOQ_EXTERN(int) ztoq_migrate_init(ztoq_db *db, const ztoq_migrate_options *opts
 static int run_migrate(ztoq_db *db, const char *target, long steps, int direction,
 		       const ztoq_migrate_options *opts)
 {
-	struct run r;
+	struct ztoq__migrate_run r;
 	int code = run_open(&r, db, opts, 1);
 
 	if (code == ZTOQ_OK) {
@@ -803,8 +809,8 @@ ZTOQ_EXTERN(int) ztoq_migrate_downgrade_steps(ztoq_db *db, unsigned steps,
 }
 
 /* Fills one history entry from a shipped migration and its record (may be NULL). */
-static void describe(ztoq_migration *it, const struct run *r, int version,
-		     const struct record *rec)
+static void describe(ztoq_migration *it, const struct ztoq__migrate_run *r, int version,
+		     const struct ztoq__migrate_record *rec)
 {
 	const ztoq__migration *m = version <= (int)r->count ? &r->list[version - 1] : NULL;
 
@@ -832,10 +838,11 @@ static void describe(ztoq_migration *it, const struct run *r, int version,
 }
 
 /* Reads the records of `db` and describes every known version. */
-static int read_history(ztoq_db *db, ztoq_migration_history **out, struct state *st)
+static int read_history(ztoq_db *db, ztoq_migration_history **out,
+			struct ztoq__migrate_state *st)
 {
 	ztoq_migration_history *h = NULL;
-	struct run r;
+	struct ztoq__migrate_run r;
 	size_t extra = 0;
 	int code;
 
@@ -868,7 +875,7 @@ static int read_history(ztoq_db *db, ztoq_migration_history **out, struct state 
 
 ZTOQ_EXTERN(int) ztoq_migrate_history(ztoq_migration_history **out, ztoq_db *db)
 {
-	struct state st;
+	struct ztoq__migrate_state st;
 	int code = read_history(db, out, &st);
 
 	if (code == ZTOQ_OK)
@@ -888,7 +895,7 @@ ZTOQ_EXTERN(int) ztoq_migrate_status(ztoq_migration_status **out, ztoq_db *db)
 {
 	ztoq_migration_history *h;
 	ztoq_migration_status *s;
-	struct state st;
+	struct ztoq__migrate_state st;
 	int code;
 
 	if (!out)

@@ -7,8 +7,8 @@
  * statements, each ending with ";" at the end of a line, ";" appearing nowhere else,
  * comments only as whole lines starting with "--". The engine runs each text in one
  * transaction. Internal to libztoq. */
-#ifndef ZTOQ_MIGRATIONS_H
-#define ZTOQ_MIGRATIONS_H
+#ifndef ZTOQ__MIGRATIONS_H
+#define ZTOQ__MIGRATIONS_H
 
 #include <stddef.h>
 
@@ -27,4 +27,4 @@ extern const ztoq__migration ztoq__migrations[];
 /* Number of entries in ztoq__migrations; the highest version is this number. */
 extern const size_t ztoq__migration_count;
 
-#endif /* ZTOQ_MIGRATIONS_H */
+#endif /* ZTOQ__MIGRATIONS_H */

@@ -17,18 +17,18 @@
 #include "db.h"
 #include "error.h"
 
-struct waiter {
+struct ztoq__pool_waiter {
 	pthread_cond_t cond;
 	ztoq__conn *conn; /* handed over by release */
 	int may_open;     /* handed a free slot instead: open a connection */
-	struct waiter *next;
+	struct ztoq__pool_waiter *next;
 };
 
 struct ztoq__pool {
 	pthread_mutex_t lock;
 	ztoq__pool_settings set;
 	ztoq__conn *idle;            /* most recently released first */
-	struct waiter *head, *tail;  /* FIFO of waiting threads */
+	struct ztoq__pool_waiter *head, *tail;  /* FIFO of waiting threads */
 	size_t total, idle_count, waiting;
 	uint64_t created, closed, evicted, timeouts, acquires, wait_total, wait_max;
 };
@@ -39,7 +39,7 @@ struct ztoq__pool {
  */
 static void pass_slot(ztoq__pool *p)
 {
-	struct waiter *w = p->head;
+	struct ztoq__pool_waiter *w = p->head;
 
 	if (!w) {
 		p->total--;
@@ -160,9 +160,9 @@ static int pool_maintain(ztoq__pool *p)
 }
 
 /* Under the lock: removes `w` from the waiter queue if it is still there. */
-static void unlink_waiter(ztoq__pool *p, struct waiter *w)
+static void unlink_waiter(ztoq__pool *p, struct ztoq__pool_waiter *w)
 {
-	struct waiter **link = &p->head, *prev = NULL;
+	struct ztoq__pool_waiter **link = &p->head, *prev = NULL;
 
 	while (*link && *link != w) {
 		prev = *link;
@@ -176,7 +176,7 @@ static void unlink_waiter(ztoq__pool *p, struct waiter *w)
 }
 
 /* Under the lock: queues the caller and waits for a hand-off or the deadline. */
-static int wait_for_turn(ztoq__pool *p, struct waiter *w, uint64_t deadline)
+static int wait_for_turn(ztoq__pool *p, struct ztoq__pool_waiter *w, uint64_t deadline)
 {
 	struct timespec ts = ztoq__timespec(deadline);
 	pthread_condattr_t attr;
@@ -259,7 +259,7 @@ static int no_time_to_validate(ztoq__pool *p, ztoq__conn *c, uint64_t now, uint6
 int ztoq__pool_acquire(ztoq__pool *p, ztoq__conn **out, uint64_t timeout_ns)
 {
 	uint64_t start = ztoq__now_ns(), deadline;
-	struct waiter w;
+	struct ztoq__pool_waiter w;
 	ztoq__conn *c;
 	int code;
 
@@ -335,7 +335,7 @@ int ztoq__pool_acquire(ztoq__pool *p, ztoq__conn **out, uint64_t timeout_ns)
 void ztoq__pool_release(ztoq__pool *p, ztoq__conn *c)
 {
 	ztoq__conn *expired = NULL;
-	struct waiter *w;
+	struct ztoq__pool_waiter *w;
 	uint64_t now;
 
 	if (ztoq__conn_reset(c) < 0) {

@@ -1,8 +1,8 @@
 /*
  * pool.h - the thread-safe connection pool behind a ztoq_db.
  */
-#ifndef ZTOQ_POOL_INTERNAL_H
-#define ZTOQ_POOL_INTERNAL_H
+#ifndef ZTOQ__POOL_H
+#define ZTOQ__POOL_H
 
 #include <stdint.h>
 

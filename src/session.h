@@ -9,8 +9,8 @@
  * functions over the struct's fields: reading them calls nothing above the
  * statement module. docs/design.md "Module map" draws the layers.
  */
-#ifndef ZTOQ_SESSION_INTERNAL_H
-#define ZTOQ_SESSION_INTERNAL_H
+#ifndef ZTOQ__SESSION_H
+#define ZTOQ__SESSION_H
 
 #include "conn.h"
 #include "db.h"

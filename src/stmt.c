@@ -68,7 +68,7 @@ static void free_entry(ztoq__cache_entry *e)
 
 /* A token of SQL text: a word (keyword or bare name), a quoted string or name, or one
  * other character; comments are skipped. `depth` counts the parentheses open. */
-struct scan {
+struct ztoq__stmt_scan {
 	const char *pos, *end; /* what is left of the text */
 	const char *tok;       /* the current token */
 	size_t len;            /* its length, 0 at the end of the text */
@@ -83,7 +83,7 @@ static int is_name_byte(unsigned char c)
 }
 
 /* Moves `sc` to its next token; returns its length, 0 at the end. */
-static size_t scan_next(struct scan *sc)
+static size_t scan_next(struct ztoq__stmt_scan *sc)
 {
 	const char *p = sc->pos, *e = sc->end, *q;
 
@@ -128,7 +128,7 @@ static size_t scan_next(struct scan *sc)
 }
 
 /* 1 when the current token is one of the `|`-separated keywords. */
-static int is_one_of(const struct scan *sc, const char *keywords)
+static int is_one_of(const struct ztoq__stmt_scan *sc, const char *keywords)
 {
 	if (!sc->word)
 		return 0;
@@ -139,13 +139,13 @@ static int is_one_of(const struct scan *sc, const char *keywords)
 }
 
 /* 1 when the current token is the character `c`. */
-static int is_char(const struct scan *sc, char c)
+static int is_char(const struct ztoq__stmt_scan *sc, char c)
 {
 	return sc->len == 1 && !sc->word && sc->tok[0] == c;
 }
 
 /* From a '(' to the token after its ')'; 0 when the text ends first. */
-static size_t skip_group(struct scan *sc)
+static size_t skip_group(struct ztoq__stmt_scan *sc)
 {
 	int outer = sc->depth - 1;
 
@@ -159,7 +159,7 @@ static size_t skip_group(struct scan *sc)
  * [, ...]` and stops on the word that follows, the statement's verb. 0 when the text
  * is not of that form.
  */
-static int skip_ctes(struct scan *sc)
+static int skip_ctes(struct ztoq__stmt_scan *sc)
 {
 	if (scan_next(sc) && is_one_of(sc, "recursive"))
 		scan_next(sc);
@@ -206,7 +206,7 @@ static const char query_prefix[] = "WITH ztoq__query(x) AS (SELECT 1) ";
  */
 int ztoq__stmt_plan_sqlite(struct ztoq__sqlite_plan *plan, const char *sql, size_t len)
 {
-	struct scan sc = {sql, sql + len, sql, 0, 0, 0};
+	struct ztoq__stmt_scan sc = {sql, sql + len, sql, 0, 0, 0};
 	int with, pragma, values, write, read = 1, returning = 0;
 
 	memset(plan, 0, sizeof(*plan));
@@ -353,7 +353,7 @@ ZTOQ_EXTERN(void) ztoq_stmt_finalize(ztoq_stmt *st)
 
 /* ---- parameters ----------------------------------------------------------------- */
 
-static struct param *param_slot(ztoq_stmt *st, unsigned idx)
+static struct ztoq__stmt_param *param_slot(ztoq_stmt *st, unsigned idx)
 {
 	if (idx == 0 || idx > 32767) {
 		ztoq__error_set(ZTOQ_EINVALID, "parameter index %u is out of range", idx);
@@ -361,7 +361,7 @@ static struct param *param_slot(ztoq_stmt *st, unsigned idx)
 	}
 	if (idx > st->params_cap) {
 		unsigned cap = st->params_cap ? st->params_cap : 8;
-		struct param *p;
+		struct ztoq__stmt_param *p;
 
 		while (cap < idx)
 			cap *= 2;
@@ -379,7 +379,7 @@ static struct param *param_slot(ztoq_stmt *st, unsigned idx)
 	return &st->params[idx - 1];
 }
 
-static int copy_bytes(struct param *p, const void *data, size_t len)
+static int copy_bytes(struct ztoq__stmt_param *p, const void *data, size_t len)
 {
 	if (len + 1 > p->cap) {
 		char *b = ztoq__realloc(p->bytes, len + 1);
@@ -397,7 +397,7 @@ static int copy_bytes(struct param *p, const void *data, size_t len)
 
 ZTOQ_EXTERN(int) ztoq_stmt_bind(ztoq_stmt *st, unsigned idx, const ztoq_value *value)
 {
-	struct param *p;
+	struct ztoq__stmt_param *p;
 	int code;
 
 	if (!st || !value)
@@ -485,7 +485,7 @@ ZTOQ_EXTERN(int) ztoq_stmt_clear_bindings(ztoq_stmt *st)
 /* Tells the driver where parameter `i` is, if that changed since the last execute. */
 static int bind_param(ztoq_stmt *st, unsigned i)
 {
-	struct param *p = &st->params[i];
+	struct ztoq__stmt_param *p = &st->params[i];
 	SQLSMALLINT ctype, sqltype, digits = 0;
 	SQLULEN size = 0;
 	SQLPOINTER ptr;

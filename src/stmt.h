@@ -1,8 +1,8 @@
 /*
  * stmt.h - statement internals shared with the batch module.
  */
-#ifndef ZTOQ_STMT_INTERNAL_H
-#define ZTOQ_STMT_INTERNAL_H
+#ifndef ZTOQ__STMT_H
+#define ZTOQ__STMT_H
 
 #include "column.h"
 #include "session.h"
@@ -10,7 +10,7 @@
 #include "ztoq/stmt.h"
 
 /* A bound parameter: the value copied into memory the statement owns. */
-struct param {
+struct ztoq__stmt_param {
 	ztoq_type type;
 	union {
 		int64_t int64;
@@ -45,7 +45,7 @@ struct ztoq_stmt {
 	char *sql;
 	ztoq__cache_entry entry; /* in the connection's cache; entry.sql is `sql` */
 	int cursor_open;
-	struct param *params;
+	struct ztoq__stmt_param *params;
 	unsigned nparams, params_cap;
 	int params_moved;
 	char *prepared;    /* what the driver was given, when it differs from `sql` */

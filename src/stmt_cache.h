@@ -7,8 +7,8 @@
  * without calling the statement module: the cache sits below the connection.
  * A cache belongs to one connection and, like it, is used by one thread at a time.
  */
-#ifndef ZTOQ_STMT_CACHE_H
-#define ZTOQ_STMT_CACHE_H
+#ifndef ZTOQ__STMT_CACHE_H
+#define ZTOQ__STMT_CACHE_H
 
 #include <stddef.h>
 #include <stdint.h>

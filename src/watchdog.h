@@ -10,8 +10,8 @@
  * connection). ztoq__watchdog_disarm() then says what was done, so the error the call
  * returns is reported as ZTOQ_ETIMEOUT (see conn.c).
  */
-#ifndef ZTOQ_WATCHDOG_H
-#define ZTOQ_WATCHDOG_H
+#ifndef ZTOQ__WATCHDOG_H
+#define ZTOQ__WATCHDOG_H
 
 #include <stddef.h>
 #include <stdint.h>

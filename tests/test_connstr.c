@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "config_int.h"
+#include "config.h"
 #include "support.h"
 
 TestSuite(connstr, .timeout = 30);

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "migrate_int.h"
+#include "migrate.h"
 #include "migrate_support.h"
 #include "support.h"
 

@@ -1,8 +1,8 @@
 /*
- * config_int.h - the configuration resolved once, typed, for the rest of the library.
+ * config.h - the configuration resolved once, typed, for the rest of the library.
  */
-#ifndef ZTOQ_CONFIG_INT_H
-#define ZTOQ_CONFIG_INT_H
+#ifndef ZTOQ__CONFIG_H
+#define ZTOQ__CONFIG_H
 
 #include "ztoq/config.h"
 

@@ -1,8 +1,8 @@
 /*
- * migrate_int.h - the migration engine's test hook.
+ * migrate.h - the migration engine's test hook.
  */
-#ifndef ZTOQ_MIGRATE_INT_H
-#define ZTOQ_MIGRATE_INT_H
+#ifndef ZTOQ__MIGRATE_H
+#define ZTOQ__MIGRATE_H
 
 #include <stddef.h>
 
