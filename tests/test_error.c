@@ -142,7 +142,7 @@ Test(error, short_secret_does_not_garble_the_message, .timeout = 30)
 	SQLHDBC dbc = failed_connection(&env);
 	const ztoq_error *e;
 
-	ztoq__error_odbc(&ztoq__dialect_sqlite, SQL_HANDLE_DBC, dbc, "a", ZTOQ_ERROR,
+	ztoq__error_odbc(ztoq__dialect_sqlite.classify, SQL_HANDLE_DBC, dbc, "a", ZTOQ_ERROR,
 			 "cannot connect a database (Pwd=***)");
 	e = ztoq_error_last();
 	cr_assert(strstr(e->message, "cannot connect a database (Pwd=***): [") == e->message,
@@ -159,7 +159,7 @@ Test(error, secret_is_masked_as_a_token, .timeout = 30)
 	SQLHDBC dbc = failed_connection(&env);
 	const char *m;
 
-	ztoq__error_odbc(&ztoq__dialect_sqlite, SQL_HANDLE_DBC, dbc, "p;w{d}", ZTOQ_ERROR,
+	ztoq__error_odbc(ztoq__dialect_sqlite.classify, SQL_HANDLE_DBC, dbc, "p;w{d}", ZTOQ_ERROR,
 			 "value p;w{d} and 'p;w{d}'");
 	m = ztoq_error_last()->message;
 	cr_assert(strstr(m, "value *** and '***': [") == m, "%s", m);
@@ -177,7 +177,7 @@ Test(error, long_context_is_cut_before_the_reason, .timeout = 30)
 
 	for (size_t i = 0; i < 10240; i += 2) /* é: a UTF-8 character is never cut in two */
 		memcpy(context + i, "\xc3\xa9", 2);
-	ztoq__error_odbc(&ztoq__dialect_sqlite, SQL_HANDLE_DBC, dbc, NULL, ZTOQ_ERROR, "%s", context);
+	ztoq__error_odbc(ztoq__dialect_sqlite.classify, SQL_HANDLE_DBC, dbc, NULL, ZTOQ_ERROR, "%s", context);
 	e = ztoq_error_last();
 	snprintf(tail, sizeof(tail), "...: [%s] %s", e->diags[0].sqlstate, e->diags[0].message);
 	cr_assert_neq(e->sqlstate[0], '\0');
