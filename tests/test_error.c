@@ -177,7 +177,8 @@ Test(error, long_context_is_cut_before_the_reason, .timeout = 30)
 
 	for (size_t i = 0; i < 10240; i += 2) /* é: a UTF-8 character is never cut in two */
 		memcpy(context + i, "\xc3\xa9", 2);
-	ztoq__error_odbc(ztoq__dialect_sqlite.classify, SQL_HANDLE_DBC, dbc, NULL, ZTOQ_ERROR, "%s", context);
+	ztoq__error_odbc(ztoq__dialect_sqlite.classify, SQL_HANDLE_DBC, dbc, NULL, ZTOQ_ERROR, "%s",
+			 context);
 	e = ztoq_error_last();
 	snprintf(tail, sizeof(tail), "...: [%s] %s", e->diags[0].sqlstate, e->diags[0].message);
 	cr_assert_neq(e->sqlstate[0], '\0');

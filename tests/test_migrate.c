@@ -1,6 +1,6 @@
 /*
  * test_migrate.c - the migration engine on both backends: scenarios 66-75 of the
- * reference, idempotence, downgrade and upgrade keeping data, atomic failure, drift,
+ * original (docs/original.md), idempotence, downgrade and upgrade keeping data, atomic failure, drift,
  * four concurrent migrator processes, init --drop-existing, Alembic compatibility.
  *
  * Failing and changed migrations are injected with ztoq__migrate_use(), which makes

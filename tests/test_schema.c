@@ -1,9 +1,10 @@
 /*
  * test_schema.c - ZTOQ's schema, read back through the ODBC catalog functions, against
- * section 6.2 of the reference, table by table and column by column, on both backends:
- * exactly the original at revision 3da7f9236c51, and head with ZTOQ's own fixes. Then
- * what the catalog cannot show: the entitytype check, the foreign keys' ON DELETE
- * rules at work, the integrity fixes, recommendation_history's JSON (scenario 68).
+ * the original's (docs/original.md), table by table and column by column, on both
+ * backends: exactly the original at revision 3da7f9236c51, and head with ZTOQ's own
+ * fixes. Then what the catalog cannot show: the entitytype check, the foreign keys'
+ * ON DELETE rules at work, the integrity fixes, recommendation_history's JSON
+ * (scenario 68).
  */
 #include <stdio.h>
 #include <stdlib.h>
