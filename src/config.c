@@ -391,11 +391,20 @@ ZTOQ_EXTERN(int) ztoq_config_parse_args(ztoq_config *cfg, int *argc, char **argv
 	return ZTOQ_OK;
 }
 
+static int source_in_force(const ztoq_config *cfg, int opt)
+{
+	for (int s = NSOURCES - 1; s > ZTOQ_SOURCE_DEFAULT; s--)
+		if (cfg->values[opt][s])
+			return s;
+	return ZTOQ_SOURCE_DEFAULT;
+}
+
 /* The dialect db_type names (a stored value was checked on set). */
 static const ztoq__dialect *db_type_dialect(const ztoq_config *cfg)
 {
-	const char *t = ztoq_config_get(cfg, "db_type");
-	const ztoq__dialect *d = t ? ztoq__dialect_by_name(t) : NULL;
+	int s = source_in_force(cfg, OPT_DB_TYPE);
+	const ztoq__dialect *d =
+		s == ZTOQ_SOURCE_DEFAULT ? NULL : ztoq__dialect_by_name(cfg->values[OPT_DB_TYPE][s]);
 
 	return d ? d : ztoq__dialect_by_name(options[OPT_DB_TYPE].default_val);
 }
@@ -410,23 +419,19 @@ static const char *derived_default(const ztoq_config *cfg, int opt)
 	return options[opt].default_val;
 }
 
-static int source_in_force(const ztoq_config *cfg, int opt)
+/* The value in force of option `opt` (an index: no lookup by key). */
+static const char *value_of(const ztoq_config *cfg, int opt)
 {
-	for (int s = NSOURCES - 1; s > ZTOQ_SOURCE_DEFAULT; s--)
-		if (cfg->values[opt][s])
-			return s;
-	return ZTOQ_SOURCE_DEFAULT;
+	int s = source_in_force(cfg, opt);
+
+	return s == ZTOQ_SOURCE_DEFAULT ? derived_default(cfg, opt) : cfg->values[opt][s];
 }
 
 ZTOQ_EXTERN(const char *) ztoq_config_get(const ztoq_config *cfg, const char *key)
 {
 	int opt = find_option(key);
-	int s;
 
-	if (!cfg || opt < 0)
-		return NULL;
-	s = source_in_force(cfg, opt);
-	return s == ZTOQ_SOURCE_DEFAULT ? derived_default(cfg, opt) : cfg->values[opt][s];
+	return (cfg && opt >= 0) ? value_of(cfg, opt) : NULL;
 }
 
 ZTOQ_EXTERN(ztoq_config_source) ztoq_config_source_of(const ztoq_config *cfg, const char *key)
@@ -441,22 +446,17 @@ ZTOQ_EXTERN(ztoq_db_type) ztoq_config_db_type(const ztoq_config *cfg)
 	return db_type_dialect(cfg)->type;
 }
 
-ZTOQ_EXTERN(const char *) ztoq_db_type_name(ztoq_db_type type)
-{
-	return ztoq__dialect_get(type)->name;
-}
-
 /* The value in force of an integer option (already range-checked on set). */
 static long long_of(const ztoq_config *cfg, int opt)
 {
-	const char *v = ztoq_config_get(cfg, options[opt].key);
+	const char *v = value_of(cfg, opt);
 	return v ? strtol(v, NULL, 10) : 0;
 }
 
 /* The value in force of a string option, or NULL when unset or empty. */
 static const char *str_of(const ztoq_config *cfg, int opt)
 {
-	const char *v = ztoq_config_get(cfg, options[opt].key);
+	const char *v = value_of(cfg, opt);
 	return (v && *v) ? v : NULL;
 }
 
@@ -492,6 +492,9 @@ int ztoq__settings_resolve(ztoq__settings *out, const ztoq_config *cfg)
 			*(const char **)(void *)field = str_of(cfg, i);
 	}
 	out->db_type_given = source_in_force(cfg, OPT_DB_TYPE) != ZTOQ_SOURCE_DEFAULT;
+	out->pool_sizes_given =
+		(source_in_force(cfg, OPT_MIN_CONNECTIONS) != ZTOQ_SOURCE_DEFAULT) |
+		(source_in_force(cfg, OPT_MAX_CONNECTIONS) != ZTOQ_SOURCE_DEFAULT) << 1;
 	if (out->min_connections > out->max_connections)
 		return ztoq__error_set(ZTOQ_EINVALID,
 				       "min_connections (%ld) is greater than max_connections (%ld)",

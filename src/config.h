@@ -31,6 +31,7 @@ typedef struct {
 	const char *pg_driver;
 	long min_connections;
 	long max_connections;
+	int pool_sizes_given;               /* min and max: 1 and 2 when set, 0 at default */
 	long acquire_timeout_ms;
 	long idle_timeout_ms;
 	long max_lifetime_ms;
@@ -69,6 +70,14 @@ int ztoq__settings_password(const ztoq__settings *set, char **out);
  */
 int ztoq__connstr_compose(char **out, const ztoq__settings *set, const struct ztoq__dialect *d,
 			  const char *password);
+
+/*
+ * The backend whose driver library a DSN (its odbc.ini Driver) or a caller's whole
+ * string (its Driver attribute) names, through odbcinst.ini, or NULL: only to take
+ * that backend's locks for the first connect, which learns the backend from the
+ * driver itself. Reads the ini files: once per manager. Thread-safe. (connstr.c)
+ */
+const struct ztoq__dialect *ztoq__connstr_guess(const ztoq__settings *set);
 
 /* The first password attribute's value of `connstr` (or NULL); caller frees (connstr.c). */
 int ztoq__connstr_password(char **out, const char *connstr);

@@ -270,9 +270,11 @@ static int check_backend(ztoq__conn *c, const ztoq__conn_target *t)
 
 int ztoq__conn_open(ztoq__conn **out, const ztoq__conn_target *t)
 {
-	/* a first connect that learns the backend is made as for an unknown driver */
+	/* a first connect that learns the backend is made as for an unknown driver, under
+	 * the locks of the backend its driver's file names, if any */
 	const ztoq__dialect *dialect = t->dialect ? t->dialect : &ztoq__dialect_odbc;
-	int serialise = dialect->connect_alone;
+	int serialise = (t->dialect ? t->dialect : t->connect_as ? t->connect_as : dialect)
+				->connect_alone;
 	ztoq__socket_snapshot before;
 	ztoq__conn *c;
 	SQLHDBC dbc = SQL_NULL_HDBC;

@@ -24,6 +24,9 @@ enum {
 typedef struct {
 	SQLHENV env;
 	const ztoq__dialect *dialect; /* NULL: not known yet (a DSN's first connect) */
+	const ztoq__dialect *connect_as; /* while dialect is NULL: whose locks the connect
+					  takes (the backend its driver's file names), or
+					  NULL: those of a driver the library does not know */
 	const char *connstr;
 	const char *redacted;        /* names it in error messages */
 	const char *secret;          /* scrubbed from driver messages; may be NULL */

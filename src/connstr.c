@@ -114,14 +114,27 @@ static int dsn_sets(const char *dsn, const char *key)
 						 "odbc.ini") > 0;
 }
 
+/* Narrows `*value` (`*len` bytes) to what stands inside its spaces and braces. */
+static void unbrace(const char **value, size_t *len)
+{
+	while (*len && (**value == ' ' || **value == '{'))
+		(*value)++, (*len)--;
+	while (*len && ((*value)[*len - 1] == ' ' || (*value)[*len - 1] == '}'))
+		(*len)--;
+}
+
 /* 1 when `value` (`len` bytes, perhaps braced) is `want`, whatever the case. */
 static int same_value(const char *value, size_t len, const char *want)
 {
-	while (len && (*value == ' ' || *value == '{'))
-		value++, len--;
-	while (len && (value[len - 1] == ' ' || value[len - 1] == '}'))
-		len--;
+	unbrace(&value, &len);
 	return len == strlen(want) && strncasecmp(value, want, len) == 0;
+}
+
+/* Copies `value` (`len` bytes, perhaps braced) unbraced into `out` (`size` bytes). */
+static void copy_value(char *out, size_t size, const char *value, size_t len)
+{
+	unbrace(&value, &len);
+	snprintf(out, size, "%.*s", (int)len, value);
 }
 
 /*
@@ -161,15 +174,21 @@ static int put_attributes(ztoq__buf *b, const ztoq__settings *set, const ztoq__d
 	return ZTOQ_OK;
 }
 
+/*
+ * The caller's whole connection string, or NULL: a dialect that composes no target of
+ * its own (db_type odbc) takes one in place of a DSN name.
+ */
+static const char *own_string(const ztoq__settings *set)
+{
+	return set->dsn && !set->db_type->compose_target && strchr(set->dsn, '=') ? set->dsn
+										    : NULL;
+}
+
 int ztoq__connstr_compose(char **out, const ztoq__settings *set, const ztoq__dialect *d,
 			  const char *password)
 {
 	ztoq__buf b = ZTOQ__BUF_INIT;
-	/* a dialect that composes no target of its own (db_type odbc) takes the
-	 * caller's whole connection string in place of a DSN name */
-	const char *own = set->dsn && !set->db_type->compose_target && strchr(set->dsn, '=')
-				  ? set->dsn
-				  : NULL;
+	const char *own = own_string(set);
 	const char *dsn = set->dsn && !own ? set->dsn : NULL;
 	int rc = ZTOQ_OK;
 
@@ -189,6 +208,28 @@ int ztoq__connstr_compose(char **out, const ztoq__settings *set, const ztoq__dia
 		return rc;
 	}
 	return ztoq__buf_detach(&b, out);
+}
+
+const ztoq__dialect *ztoq__connstr_guess(const ztoq__settings *set)
+{
+	const char *own = own_string(set), *value;
+	char driver[256] = "", file[512] = "";
+	size_t len;
+
+	if (!set->dsn)
+		return NULL;
+	if (!own)
+		SQLGetPrivateProfileString(set->dsn, "Driver", "", driver, sizeof(driver),
+					   "odbc.ini");
+	else if (find_attribute(own, "Driver", &value, &len))
+		copy_value(driver, sizeof(driver), value, len);
+	if (!driver[0])
+		return NULL;
+	/* a driver's name in odbcinst.ini, or its library's path itself */
+	if (SQLGetPrivateProfileString(driver, "Driver", "", file, sizeof(file),
+				       "odbcinst.ini") <= 0)
+		snprintf(file, sizeof(file), "%s", driver);
+	return ztoq__dialect_of_driver_file(file);
 }
 
 ZTOQ_EXTERN(int) ztoq_connstr_build(char **out, const ztoq_config *cfg)

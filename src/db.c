@@ -58,7 +58,9 @@ static int detect(ztoq_db *db)
 					       d->name);
 	}
 	if (code == ZTOQ_OK &&
-	    (code = ztoq__connstr_compose(&connstr, &db->set, d, db->secret)) == ZTOQ_OK &&
+	    /* a password of the caller's own string is in it already */
+	    (code = ztoq__connstr_compose(&connstr, &db->set, d,
+					  db->secret_given ? db->secret : NULL)) == ZTOQ_OK &&
 	    (code = ztoq_connstr_redact(&redacted, connstr)) == ZTOQ_OK) {
 		/* the first strings stay until close: a caller may hold ztoq_db_target() */
 		db->first_connstr = db->connstr;
@@ -112,6 +114,25 @@ static uint64_t ms_to_ns(long ms)
 	return (uint64_t)ms * 1000000u;
 }
 
+/*
+ * Pool sizes left at their defaults become those of backend `d` (db_type's defaults
+ * were taken before the driver said which backend a DSN is); a default gives way to
+ * the other size where the user set it (a given minimum above the default maximum
+ * raises the maximum to it, and so on).
+ */
+static void default_pool_sizes(ztoq__settings *set, const ztoq__dialect *d)
+{
+	long min = strtol(d->min_connections, NULL, 10);
+	long max = strtol(d->max_connections, NULL, 10);
+
+	if (!(set->pool_sizes_given & 1))
+		set->min_connections = (set->pool_sizes_given & 2) && min > set->max_connections
+					       ? set->max_connections
+					       : min;
+	if (!(set->pool_sizes_given & 2))
+		set->max_connections = max > set->min_connections ? max : set->min_connections;
+}
+
 static int start_pool(ztoq_db *db)
 {
 	const ztoq__settings *set = &db->set;
@@ -149,6 +170,7 @@ static void set_target(ztoq_db *db)
 	t->redacted = db->redacted;
 	t->secret = db->secret;
 	t->login_timeout_s = db->set.connect_timeout_s;
+	t->connect_as = ztoq__connstr_guess(&db->set);
 	/* the port the socket goes to, unless a DSN decides it */
 	t->port = db->set.dsn ? 0 : (int)db->set.port;
 	t->statement_timeout_ns = ms_to_ns(db->set.statement_timeout_ms);
@@ -191,8 +213,10 @@ ZTOQ_EXTERN(int) ztoq_db_open(ztoq_db **out, const ztoq_config *cfg)
 	 * every connect then confirms; a DSN's backend is the driver's (detect()) */
 	atomic_store(&db->dialect, db->set.db_type);
 	atomic_store(&db->detected, !db->set.dsn);
-	if ((code = ztoq__settings_password(&db->set, &db->secret)) < 0 ||
-	    /* with a DSN nothing is added before the driver says which backend it is */
+	if ((code = ztoq__settings_password(&db->set, &db->secret)) < 0)
+		goto fail;
+	db->secret_given = db->secret != NULL;
+	if (/* with a DSN nothing is added before the driver says which backend it is */
 	    (code = ztoq__connstr_compose(&db->connstr, &db->set,
 					  db->set.dsn ? NULL : db->set.db_type, db->secret)) < 0 ||
 	    /* a caller's own string (db_type odbc) may carry one: driver texts get it masked */
@@ -202,6 +226,12 @@ ZTOQ_EXTERN(int) ztoq_db_open(ztoq_db **out, const ztoq_config *cfg)
 	    (code = ztoq__watchdog_new(&db->target.watchdog)) < 0)
 		goto fail;
 	set_target(db);
+	/* a DSN's backend is learnt before the pool opens (unless lazy_open): it sizes it */
+	if (!atomic_load(&db->detected) && db->set.lazy_open != 1) {
+		if ((code = detect(db)) < 0)
+			goto fail;
+		default_pool_sizes(&db->set, atomic_load(&db->dialect));
+	}
 	if ((code = start_pool(db)) < 0)
 		goto fail;
 	*out = db;
@@ -249,6 +279,11 @@ ZTOQ_EXTERN(void) ztoq_db_close(ztoq_db *db)
 ZTOQ_EXTERN(ztoq_db_type) ztoq_db_backend(const ztoq_db *db)
 {
 	return atomic_load(&((ztoq_db *)db)->dialect)->type;
+}
+
+ZTOQ_EXTERN(const char *) ztoq_db_type_name(ztoq_db_type type)
+{
+	return ztoq__dialect_get(type)->name;
 }
 
 ZTOQ_EXTERN(const char *) ztoq_db_target(const ztoq_db *db)

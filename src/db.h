@@ -25,6 +25,8 @@ struct ztoq_db {
 	char *connstr;    /* contains the password */
 	char *redacted;   /* what messages show */
 	char *secret;     /* the password, scrubbed from driver messages; NULL if none */
+	int secret_given; /* it is the configured password (else it was read from the
+			     caller's own string, only to mask it) */
 	char *first_connstr, *first_redacted; /* before detect() added attributes */
 	ztoq__conn_target target; /* how connections are opened (points into the above) */
 	ztoq__pool *pool;

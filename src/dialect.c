@@ -36,6 +36,17 @@ const ztoq__dialect *ztoq__dialect_by_name(const char *name)
 	return NULL;
 }
 
+const ztoq__dialect *ztoq__dialect_of_driver_file(const char *path)
+{
+	const char *file = strrchr(path, '/');
+
+	file = file ? file + 1 : path;
+	for (size_t i = 0; i < NDIALECTS; i++)
+		if (dialects[i]->driver_file && strstr(file, dialects[i]->driver_file))
+			return dialects[i];
+	return NULL;
+}
+
 const ztoq__dialect *ztoq__dialect_of_dbms(const char *dbms_name)
 {
 	for (size_t i = 0; i < NDIALECTS; i++)

@@ -59,6 +59,9 @@ typedef struct ztoq__dialect {
 	const char *name;           /* the db_type naming it: "sqlite", "postgresql", "odbc" */
 	const char *dbms_name;      /* the SQL_DBMS_NAME its driver reports, or NULL (any
 				       other) */
+	const char *driver_file;    /* part of its driver library's file name, or NULL: a
+				       DSN's first connect takes this backend's locks when
+				       its driver's file has it (ztoq__connstr_guess) */
 
 	/* settings and the connection string */
 	const char *min_connections; /* pool size defaults (config.c) */
@@ -157,6 +160,10 @@ const ztoq__dialect *ztoq__dialect_get(ztoq_db_type type);
 
 /* The dialect a db_type value names ("sqlite"...), or NULL: the one name lookup. */
 const ztoq__dialect *ztoq__dialect_by_name(const char *name);
+
+/* The dialect whose driver_file the file name of `path` (a driver library) contains,
+ * or NULL. Thread-safe. */
+const ztoq__dialect *ztoq__dialect_of_driver_file(const char *path);
 
 /* The dialect whose driver reports `dbms_name` (SQL_DBMS_NAME): the generic ODBC
  * dialect for a DBMS no other dialect claims. */

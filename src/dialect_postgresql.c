@@ -67,6 +67,7 @@ const ztoq__dialect ztoq__dialect_postgresql = {
 	.type = ZTOQ_DB_POSTGRESQL,
 	.name = "postgresql",
 	.dbms_name = "PostgreSQL",
+	.driver_file = "psqlodbc", /* psqlodbcw.so, psqlodbca.so */
 	.min_connections = "5",
 	.max_connections = "20",
 	.validate = validate,

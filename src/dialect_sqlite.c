@@ -180,6 +180,7 @@ const ztoq__dialect ztoq__dialect_sqlite = {
 	.type = ZTOQ_DB_SQLITE,
 	.name = "sqlite",
 	.dbms_name = "SQLite",
+	.driver_file = "sqlite3odbc", /* libsqlite3odbc.so */
 	.min_connections = "1",
 	.max_connections = "8",
 	.validate = validate,

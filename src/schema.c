@@ -61,7 +61,7 @@ static const struct {
 };
 #define NQUERIES (sizeof(queries) / sizeof(queries[0]))
 
-ZTOQ_EXTERN(void) ztoq_entity_counts_free(ztoq_entity_counts *counts)
+ZTOQ_EXTERN(void) ztoq_schema_counts_free(ztoq_entity_counts *counts)
 {
 	if (!counts)
 		return;
@@ -115,11 +115,11 @@ ZTOQ_EXTERN(int) ztoq_schema_count(ztoq_entity_counts **out, ztoq_db *db,
 		return code;
 	if (!(counts = ztoq__calloc(1, sizeof(*counts))) ||
 	    !(counts->items = ztoq__calloc(NQUERIES, sizeof(*counts->items)))) {
-		ztoq_entity_counts_free(counts);
+		ztoq_schema_counts_free(counts);
 		return ztoq__error_nomem();
 	}
 	if ((code = ztoq_session_open(&s, db)) < 0) {
-		ztoq_entity_counts_free(counts);
+		ztoq_schema_counts_free(counts);
 		return code;
 	}
 	for (size_t i = 0; code == ZTOQ_OK && i < NQUERIES; i++) {
@@ -128,7 +128,7 @@ ZTOQ_EXTERN(int) ztoq_schema_count(ztoq_entity_counts **out, ztoq_db *db,
 	}
 	ztoq_session_close(s);
 	if (code < 0) {
-		ztoq_entity_counts_free(counts);
+		ztoq_schema_counts_free(counts);
 		return code;
 	}
 	counts->count = NQUERIES;

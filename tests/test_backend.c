@@ -3,10 +3,13 @@
  * caller's whole connection string gets its backend's rules and the attributes the
  * library relies on, and a db_type that disagrees with the driver is an error.
  */
+#define _GNU_SOURCE /* strcasestr */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
+#include "dialect.h"
 #include "support.h"
 
 TestSuite(backend, .timeout = 120);
@@ -200,6 +203,106 @@ Test(backend, lazy_dsn_learns_its_backend_at_the_first_connect)
 	cr_assert_eq(ztoq_db_backend(db), ZTOQ_DB_POSTGRESQL);
 	cr_assert(strstr(ztoq_db_target(db), "Protocol=7.4-0"), "%s", ztoq_db_target(db));
 	cr_assert_null(strstr(before, "Protocol"), "%s", before); /* still readable */
+	test_close(db, s);
+	ztoq_config_free(cfg);
+}
+
+/* The backend a first connect takes the locks of, for `cfg` (freed). */
+static const ztoq__dialect *guess_of(ztoq_config *cfg)
+{
+	ztoq__settings set;
+	const ztoq__dialect *d;
+
+	test_ok(ztoq__settings_resolve(&set, cfg));
+	d = ztoq__connstr_guess(&set);
+	ztoq_config_free(cfg);
+	return d;
+}
+
+/* A whole string naming `driver` under db_type odbc. */
+static ztoq_config *driver_string_config(const char *driver)
+{
+	ztoq_config *cfg;
+	char connstr[160];
+
+	cr_assert_eq(ztoq_config_new(&cfg), 0);
+	snprintf(connstr, sizeof(connstr), "Driver={%s};Database=x", driver);
+	test_ok(ztoq_config_set(cfg, "db_type", "odbc"));
+	test_ok(ztoq_config_set(cfg, "dsn", connstr));
+	return cfg;
+}
+
+/*
+ * A DSN's first connect takes the locks of the backend its driver's library names
+ * (odbc.ini's Driver, through odbcinst.ini): a PostgreSQL DSN's waits on the network
+ * outside the library's ODBC lock. An unknown driver gets the safe, serialised way.
+ */
+Test(backend, first_connect_takes_the_locks_its_driver_file_names)
+{
+	ztoq_config *sqlite_dsn;
+
+	cr_assert_eq(guess_of(pg_dsn_config()), &ztoq__dialect_postgresql);
+	cr_assert_eq(ztoq_config_new(&sqlite_dsn), 0);
+	test_ok(ztoq_config_set(sqlite_dsn, "dsn", "ztoq_sqlite"));
+	cr_assert_eq(guess_of(sqlite_dsn), &ztoq__dialect_sqlite);
+	cr_assert_eq(guess_of(driver_string_config("PostgreSQL Unicode")),
+		     &ztoq__dialect_postgresql);
+	cr_assert_eq(guess_of(driver_string_config("SQLite3")), &ztoq__dialect_sqlite);
+	cr_assert_null(guess_of(driver_string_config("ZTOQ Fault PostgreSQL")));
+	cr_assert_null(guess_of(test_config_form(ZTOQ_DB_SQLITE, "options")), "no DSN");
+}
+
+/* A DSN's pool takes the detected backend's default sizes, or what the user set. */
+Test(backend, dsn_pool_takes_the_drivers_default_sizes)
+{
+	ztoq_config *cfg = pg_dsn_config();
+	ztoq_pool_stats st;
+	ztoq_db *db;
+
+	test_ok(ztoq_config_set(cfg, "min_connections", NULL));
+	test_ok(ztoq_db_open(&db, cfg));
+	test_ok(ztoq_pool_stats_get(db, &st));
+	cr_assert(st.min == 5 && st.max == 20, "PostgreSQL's 5/20, not SQLite's: %zu/%zu",
+		  st.min, st.max);
+	ztoq_db_close(db);
+	test_ok(ztoq_config_set(cfg, "max_connections", "3"));
+	test_ok(ztoq_db_open(&db, cfg));
+	test_ok(ztoq_pool_stats_get(db, &st));
+	cr_assert(st.min == 3 && st.max == 3, "the given maximum bounds the default minimum: "
+		  "%zu/%zu", st.min, st.max);
+	ztoq_db_close(db);
+	ztoq_config_free(cfg);
+}
+
+/*
+ * A caller's whole string that carries the password keeps it as it is: the library
+ * adds no second one (psqlODBC decodes '+' in a bare password, so a braced copy would
+ * differ) and every connection logs in.
+ */
+Test(backend, callers_string_password_is_not_added_again)
+{
+	ztoq_config *options = test_config_form(ZTOQ_DB_POSTGRESQL, "options"), *cfg;
+	ztoq_session *s;
+	ztoq_db *db;
+	char *connstr;
+	const char *target, *p;
+	int passwords = 0;
+
+	/* the server's whole string, the (awkward) test password escaped in it */
+	test_ok(ztoq_connstr_build(&connstr, options));
+	ztoq_config_free(options);
+	cr_assert_eq(ztoq_config_new(&cfg), 0);
+	test_ok(ztoq_config_set(cfg, "db_type", "odbc"));
+	test_ok(ztoq_config_set(cfg, "dsn", connstr));
+	ztoq_free(connstr);
+	test_ok(ztoq_config_set(cfg, "min_connections", "2"));
+	test_ok(ztoq_db_open(&db, cfg));
+	target = ztoq_db_target(db);
+	for (p = target; (p = strcasestr(p, "pwd=")); p++)
+		passwords++;
+	cr_assert_eq(passwords, 1, "%s", target);
+	test_ok(ztoq_session_open(&s, db));
+	cr_assert_eq(test_scalar(s, "SELECT 1"), 1);
 	test_close(db, s);
 	ztoq_config_free(cfg);
 }

@@ -579,8 +579,8 @@ TEST_BOTH(counts, rows_per_entity_for_each_project)
 	cr_assert_eq(count_of(p2, "attachments"), 1);
 	cr_assert_eq(count_of(p2, "entity_mappings"), 2);
 	cr_assert_eq(count_of(p2, "test_executions"), 0);
-	ztoq_entity_counts_free(p1);
-	ztoq_entity_counts_free(p2);
+	ztoq_schema_counts_free(p1);
+	ztoq_schema_counts_free(p2);
 	ztoq_db_close(db);
 }
 
@@ -597,11 +597,11 @@ TEST_BOTH(counts, unknown_project_gives_zeros)
 		cr_assert_eq(c->count, 18);
 		for (size_t i = 0; i < c->count; i++)
 			cr_assert_eq(c->items[i].rows, 0, "%s for %s", c->items[i].entity, keys[k]);
-		ztoq_entity_counts_free(c);
+		ztoq_schema_counts_free(c);
 	}
 	test_ok(ztoq_schema_count(&c, db, "P1"));
 	cr_assert_eq(count_of(c, "projects"), 1, "projects still there");
-	ztoq_entity_counts_free(c);
+	ztoq_schema_counts_free(c);
 	ztoq_db_close(db);
 }
 
@@ -630,6 +630,6 @@ TEST_BOTH(counts, bad_input_is_a_clear_error)
 	cr_assert_null(c);
 	test_ok(ztoq_pool_stats_get(db, &ps));
 	cr_assert_eq(ps.in_use, 0);
-	ztoq_entity_counts_free(NULL);
+	ztoq_schema_counts_free(NULL);
 	ztoq_db_close(db);
 }

@@ -303,13 +303,12 @@ static void *open_through_stall(void *arg)
 }
 
 /*
- * While one thread's PostgreSQL connect waits on a silent network, a SQLite
- * :memory: manager opens, runs statements and closes without waiting for it.
+ * While the PostgreSQL connect of `stalled` (freed) waits on `proxy`'s silent network,
+ * a SQLite :memory: manager opens, runs statements and closes without waiting for it.
  */
-Test(timeouts, stalled_connect_blocks_no_other_manager, .timeout = 30)
+static void stalled_connect_blocks_nothing(stall_proxy *proxy, ztoq_config *stalled)
 {
-	stall_proxy *proxy = start_proxy();
-	struct stalled_open o = {.cfg = proxied_config(proxy)};
+	struct stalled_open o = {.cfg = stalled};
 	ztoq_config *mem = test_config(ZTOQ_DB_SQLITE);
 	ztoq_session *s;
 	ztoq_db *db;
@@ -335,6 +334,33 @@ Test(timeouts, stalled_connect_blocks_no_other_manager, .timeout = 30)
 	cr_assert(o.rc < 0, "a connect through a silent network succeeded");
 	ztoq_config_free(o.cfg);
 	stall_proxy_stop(proxy);
+}
+
+Test(timeouts, stalled_connect_blocks_no_other_manager, .timeout = 30)
+{
+	stall_proxy *proxy = start_proxy();
+
+	stalled_connect_blocks_nothing(proxy, proxied_config(proxy));
+}
+
+/*
+ * The same for a caller's whole string, whose backend only the driver can tell: the
+ * first connect, which learns it, waits outside the library's ODBC lock, as its
+ * driver's library (psqlODBC) says a PostgreSQL connect must.
+ */
+Test(timeouts, stalled_first_connect_of_a_string_blocks_no_other_manager, .timeout = 30)
+{
+	stall_proxy *proxy = start_proxy();
+	ztoq_config *options = proxied_config(proxy), *cfg;
+	char *connstr;
+
+	test_ok(ztoq_connstr_build(&connstr, options));
+	ztoq_config_free(options);
+	cr_assert_eq(ztoq_config_new(&cfg), 0);
+	test_ok(ztoq_config_set(cfg, "db_type", "odbc"));
+	test_ok(ztoq_config_set(cfg, "dsn", connstr));
+	ztoq_free(connstr);
+	stalled_connect_blocks_nothing(proxy, cfg);
 }
 
 /* ---- the watchdog's own defects (review of issue 8); batch/bulk/migrate tests follow ---- */

@@ -36,14 +36,14 @@ typedef struct {
  *
  * The schema must be at head: otherwise ZTOQ_ESTATE, saying the version it is at. An
  * empty or NULL key is ZTOQ_EINVALID. On success the caller owns *out and frees it
- * with ztoq_entity_counts_free(); on failure *out is NULL.
+ * with ztoq_schema_counts_free(); on failure *out is NULL.
  * Thread-safe (uses pooled connections).
  */
 ZTOQ_EXTERN(int) ztoq_schema_count(ztoq_entity_counts **out, ztoq_db *db,
 				   const char *project_key);
 
 /** Frees counts from ztoq_schema_count(). NULL is ignored. */
-ZTOQ_EXTERN(void) ztoq_entity_counts_free(ztoq_entity_counts *counts);
+ZTOQ_EXTERN(void) ztoq_schema_counts_free(ztoq_entity_counts *counts);
 
 ZTOQ_END_DECL
 

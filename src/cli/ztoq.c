@@ -400,7 +400,7 @@ static int cmd_stats(ztoq_db *db, const struct args *a)
 	printf("project %s\n", a->project_key);
 	for (size_t i = 0; i < counts->count; i++)
 		printf("  %-26s %lld\n", counts->items[i].entity, (long long)counts->items[i].rows);
-	ztoq_entity_counts_free(counts);
+	ztoq_schema_counts_free(counts);
 	return EXIT_SUCCESS;
 }
 
