@@ -177,23 +177,21 @@ static void set_target(ztoq_db *db)
 }
 
 /*
- * Resolves the manager's own copy of the settings, once: the `:memory:` rule of a
- * file database first rewrites db_path in that copy.
+ * Resolves the manager's own copy of the settings, once; the `:memory:` rule of a file
+ * database then points db_path at the manager's private in-memory database.
  */
 static int resolve(ztoq_db *db)
 {
 	const ztoq__dialect *d;
-	char path[128];
 	int code;
 
 	if ((code = ztoq__settings_resolve(&db->set, db->cfg)) < 0)
 		return code;
 	d = db->set.db_type;
-	if (db->set.dsn || !d->private_path || !d->private_path(path, sizeof(path), db->set.db_path))
-		return ZTOQ_OK;
-	if ((code = ztoq_config_set(db->cfg, "db_path", path)) < 0)
-		return code;
-	return ztoq__settings_resolve(&db->set, db->cfg);
+	if (!db->set.dsn && d->private_path &&
+	    d->private_path(db->private_path, sizeof(db->private_path), db->set.db_path))
+		db->set.db_path = db->private_path;
+	return ZTOQ_OK;
 }
 
 ZTOQ_EXTERN(int) ztoq_db_open(ztoq_db **out, const ztoq_config *cfg)

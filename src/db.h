@@ -28,6 +28,7 @@ struct ztoq_db {
 	int secret_given; /* it is the configured password (else it was read from the
 			     caller's own string, only to mask it) */
 	char *first_connstr, *first_redacted; /* before detect() added attributes */
+	char private_path[128];   /* db_path of a private in-memory database (:memory:) */
 	ztoq__conn_target target; /* how connections are opened (points into the above) */
 	ztoq__pool *pool;
 	struct ztoq__thread_slot *thread_slots; /* sessions held by threads (db.c) */
