@@ -125,6 +125,10 @@ typedef struct ztoq__dialect {
 					* shutting out other migrators, or NULL: ztoq_tx_begin() */
 	const char *migration_lock;    /* held for a whole migration run, or NULL */
 	const char *migration_unlock;  /* releases migration_lock */
+	/* Appends to `b` the statement that bounds the wait for migration_lock to
+	 * `timeout_ms` on this connection; set with migration_lock. */
+	void (*lock_wait)(ztoq__buf *b, long timeout_ms);
+	const char *lock_wait_reset;   /* undoes lock_wait's statement */
 	const char *tracking_sql;      /* creates ZTOQ__TRACKING_TABLE if it is missing */
 	const char *table_exists_sql;  /* counts the user tables named by its one parameter */
 	const char *drop_table_suffix; /* follows "DROP TABLE name" */

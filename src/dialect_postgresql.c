@@ -58,6 +58,12 @@ static size_t attributes(ztoq__attribute *out, const ztoq__settings *set, int ds
 	return 2;
 }
 
+/* The server's lock_timeout, for the one wait for the migration lock. */
+static void lock_wait(ztoq__buf *b, long timeout_ms)
+{
+	ztoq__buf_printf(b, "SET lock_timeout = %ld", timeout_ms);
+}
+
 static const char *migration_sql(const ztoq__migration *m, int up)
 {
 	return up ? m->postgresql_up : m->postgresql_down;
@@ -90,6 +96,8 @@ const ztoq__dialect ztoq__dialect_postgresql = {
 	/* key: "ztoq_mig" read as a big-endian 64-bit integer */
 	.migration_lock = "SELECT pg_advisory_lock(8823800102648637799)",
 	.migration_unlock = "SELECT pg_advisory_unlock(8823800102648637799)",
+	.lock_wait = lock_wait,
+	.lock_wait_reset = "RESET lock_timeout",
 	.tracking_sql = ZTOQ__TRACKING_SQL("TIMESTAMP WITHOUT TIME ZONE", "BIGINT"),
 	.table_exists_sql = "SELECT COUNT(*) FROM pg_catalog.pg_tables "
 			    "WHERE schemaname = current_schema() AND tablename = ?",
