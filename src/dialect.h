@@ -108,7 +108,12 @@ typedef struct ztoq__dialect {
 				       stopped: prepare it again (see stmt.c close_cursor) */
 	int plan_statements;        /* the driver runs a query-like statement only at its
 				       first fetch: statements are planned (stmt.c) */
-	int stream_cursor;          /* batches stream through a server cursor (batch.c) */
+	/* Server cursors, through which batches stream (batch.c); NULL where a result is
+	 * read as the driver delivers it. Each appends to `b` the statement that declares
+	 * the cursor `name` for `query`, fetches its next `rows` rows, or closes it. */
+	void (*cursor_declare)(ztoq__buf *b, const char *name, const char *query);
+	void (*cursor_fetch)(ztoq__buf *b, const char *name, size_t rows);
+	void (*cursor_close)(ztoq__buf *b, const char *name);
 	ztoq__bulk_form bulk_form;  /* how bulk.c writes many rows */
 	/* 1 when a failed write's error (the last error, classified as `code`) is about
 	 * the data of its rows, so that fewer rows at a time may pass (bulk.c). */

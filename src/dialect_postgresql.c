@@ -58,6 +58,25 @@ static size_t attributes(ztoq__attribute *out, const ztoq__settings *set, int ds
 	return 2;
 }
 
+/*
+ * A server cursor, so that psqlODBC does not buffer a whole result in memory: it is
+ * declared in a transaction (batch.c opens one) and read forward only.
+ */
+static void cursor_declare(ztoq__buf *b, const char *name, const char *query)
+{
+	ztoq__buf_printf(b, "DECLARE %s NO SCROLL CURSOR FOR %s", name, query);
+}
+
+static void cursor_fetch(ztoq__buf *b, const char *name, size_t rows)
+{
+	ztoq__buf_printf(b, "FETCH FORWARD %zu FROM %s", rows, name);
+}
+
+static void cursor_close(ztoq__buf *b, const char *name)
+{
+	ztoq__buf_printf(b, "CLOSE %s", name);
+}
+
 /* The server's lock_timeout, for the one wait for the migration lock. */
 static void lock_wait(ztoq__buf *b, long timeout_ms)
 {
@@ -84,7 +103,9 @@ const ztoq__dialect ztoq__dialect_postgresql = {
 	.native_isolation = 1,
 	.read_only_tx = "SET TRANSACTION READ ONLY",
 	.ping_sql = "SELECT 1",
-	.stream_cursor = 1,
+	.cursor_declare = cursor_declare,
+	.cursor_fetch = cursor_fetch,
+	.cursor_close = cursor_close,
 	.bulk_form = ZTOQ__BULK_ARRAYS,
 	.is_row_error = ztoq__dialect_row_error_sqlstate,
 	/* pg_tables: every table of the schema, not only those the user has privileges
