@@ -20,6 +20,7 @@
 #include "buf.h"
 #include "config.h"
 #include "migrations.h"
+#include "ztoq/bulk.h"
 #include "ztoq/config.h"
 
 /* How the watchdog stops a call that overran its deadline (src/watchdog.c). */
@@ -115,6 +116,12 @@ typedef struct ztoq__dialect {
 	void (*cursor_fetch)(ztoq__buf *b, const char *name, size_t rows);
 	void (*cursor_close)(ztoq__buf *b, const char *name);
 	ztoq__bulk_form bulk_form;  /* how bulk.c writes many rows */
+	/* ZTOQ__BULK_ARRAYS only (NULL otherwise). bulk_arrays_source appends to `b` what
+	 * follows "INSERT INTO table (columns)": a query over one array parameter per
+	 * column of `t`. bulk_array appends to `a` the text of one such parameter: `count`
+	 * values, `stride` apart from `v` (one column of row-major rows). */
+	void (*bulk_arrays_source)(ztoq__buf *b, const ztoq_bulk_table *t);
+	void (*bulk_array)(ztoq__buf *a, const ztoq_value *v, size_t count, size_t stride);
 	/* 1 when a failed write's error (the last error, classified as `code`) is about
 	 * the data of its rows, so that fewer rows at a time may pass (bulk.c). */
 	int (*is_row_error)(int code, const char *sqlstate, int32_t native);
