@@ -12,6 +12,8 @@
 
 #include "error.h"
 
+/* Without a DSN PostgreSQL needs host and database; ZTOQ_EINVALID (recorded)
+ * names the first missing one. */
 static int validate(const ztoq__settings *set)
 {
 	int rc = ztoq__settings_require(set->host, "host", "PostgreSQL needs a server host");
@@ -21,6 +23,11 @@ static int validate(const ztoq__settings *set)
 					       "PostgreSQL needs a database name");
 }
 
+/*
+ * Appends the driver (driver, else pg_driver), Server, Port and Database to `b`;
+ * psqlODBC takes no braces there, so a host or database it cannot be given is
+ * ZTOQ_EINVALID (recorded).
+ */
 static int compose_target(ztoq__buf *b, const ztoq__settings *set)
 {
 	char port[16];
