@@ -321,7 +321,7 @@ static int start_read(ztoq_batch *b, ztoq_batch_stats *stats, ztoq_session *s,
 		b->text_width = 2;
 	if (b->capacity > SIZE_MAX / 4096)
 		return ztoq__error_set(ZTOQ_EINVALID, "batch size %zu is too large", b->capacity);
-	b->cursor = s->conn->dialect->stream_cursor;
+	b->cursor = s->conn->dialect->cursor_declare != NULL;
 	return ZTOQ_OK;
 }
 
@@ -433,19 +433,18 @@ static int stream_direct(ztoq_batch *b, ztoq_batch_stats *stats, const char *sql
  */
 static _Thread_local unsigned cursor_depth;
 
-/* Reads the open cursor `name` with FETCH FORWARD, one batch per round trip. */
-static int fetch_cursor(ztoq_batch *b, ztoq_batch_stats *stats, const char *name,
+/* Reads an open cursor with `fetch_sql` (the dialect's cursor_fetch), one batch per
+ * round trip. */
+static int fetch_cursor(ztoq_batch *b, ztoq_batch_stats *stats, const char *fetch_sql,
 			ztoq_batch_fn process, void *payload)
 {
-	char sql[96];
 	SQLHSTMT h;
 	int code = ZTOQ_OK, done = 0, bound = 0;
 
-	snprintf(sql, sizeof(sql), "FETCH FORWARD %zu FROM %s", b->capacity, name);
 	if ((code = ztoq__conn_alloc_stmt(b->r.session->conn, &h)) < 0)
 		return code;
 	b->r.handle = h;
-	if (!SQL_SUCCEEDED(SQLPrepare(h, (SQLCHAR *)sql, SQL_NTS)))
+	if (!SQL_SUCCEEDED(SQLPrepare(h, (SQLCHAR *)fetch_sql, SQL_NTS)))
 		code = ztoq__column_fail(&b->r, "cannot prepare FETCH");
 	while (code == ZTOQ_OK && !done) {
 		SQLFreeStmt(h, SQL_CLOSE);
@@ -465,37 +464,30 @@ static int fetch_cursor(ztoq_batch *b, ztoq_batch_stats *stats, const char *name
 	return code;
 }
 
-/* PostgreSQL: DECLARE a cursor for the query, FETCH it in batches, CLOSE it. */
-static int stream_cursor(ztoq_batch *b, ztoq_batch_stats *stats, const char *sql,
-			 const ztoq_value *params, size_t nparams, ztoq_batch_fn process,
-			 void *payload)
+/*
+ * Declares a cursor with `declare`, fetches it in batches with `fetch`, closes it with
+ * `close` (the dialect's statements, composed by stream_cursor), in a transaction of
+ * its own unless the session is in one.
+ */
+static int run_cursor(ztoq_batch *b, ztoq_batch_stats *stats, const char *declare,
+		      const char *fetch, const char *close, const ztoq_value *params,
+		      size_t nparams, ztoq_batch_fn process, void *payload)
 {
 	ztoq_session *s = b->r.session;
 	int own_tx = ztoq_tx_depth(s) == 0, code, closed;
-	char name[32], close_sql[48];
-	ztoq__buf declare = ZTOQ__BUF_INIT;
-	char *declare_sql;
 
-	snprintf(name, sizeof(name), "ztoq_stream_%u", cursor_depth + 1);
-	snprintf(close_sql, sizeof(close_sql), "CLOSE %s", name);
-	ztoq__buf_printf(&declare, "DECLARE %s NO SCROLL CURSOR FOR %s", name, sql);
-	if ((code = ztoq__buf_detach(&declare, &declare_sql)) < 0)
+	if (own_tx && (code = ztoq_tx_begin(s, NULL)) < 0)
 		return code;
-	if (own_tx && (code = ztoq_tx_begin(s, NULL)) < 0) {
-		ztoq__free(declare_sql);
-		return code;
-	}
-	code = ztoq_session_exec(s, declare_sql, params, nparams, NULL);
-	ztoq__free(declare_sql);
+	code = ztoq_session_exec(s, declare, params, nparams, NULL);
 	if (code == ZTOQ_OK) {
 		cursor_depth++;
-		code = fetch_cursor(b, stats, name, process, payload);
+		code = fetch_cursor(b, stats, fetch, process, payload);
 		cursor_depth--;
 		/* a failed transaction has lost the cursor already; its rollback ends it */
 		if (!s->failed) {
 			if (code < 0)
 				ztoq__error_hold(); /* the failure's own error stays the last one */
-			closed = ztoq_session_exec(s, close_sql, NULL, 0, NULL);
+			closed = ztoq_session_exec(s, close, NULL, 0, NULL);
 			if (code < 0)
 				ztoq__error_release();
 			else
@@ -506,6 +498,31 @@ static int stream_cursor(ztoq_batch *b, ztoq_batch_stats *stats, const char *sql
 		code = closed;
 	else if (own_tx && code < 0)
 		ztoq__session_rollback_after(s, code);
+	return code;
+}
+
+/* Streams `sql` through a server cursor, its statements written by the dialect. */
+static int stream_cursor(ztoq_batch *b, ztoq_batch_stats *stats, const char *sql,
+			 const ztoq_value *params, size_t nparams, ztoq_batch_fn process,
+			 void *payload)
+{
+	const ztoq__dialect *d = b->r.session->conn->dialect;
+	ztoq__buf declare = ZTOQ__BUF_INIT, fetch = ZTOQ__BUF_INIT, close = ZTOQ__BUF_INIT;
+	char name[32];
+	int code;
+
+	snprintf(name, sizeof(name), "ztoq_stream_%u", cursor_depth + 1);
+	d->cursor_declare(&declare, name, sql);
+	d->cursor_fetch(&fetch, name, b->capacity);
+	d->cursor_close(&close, name);
+	if (declare.failed || fetch.failed || close.failed)
+		code = ztoq__error_nomem();
+	else
+		code = run_cursor(b, stats, declare.data, fetch.data, close.data, params,
+				  nparams, process, payload);
+	ztoq__buf_dispose(&declare);
+	ztoq__buf_dispose(&fetch);
+	ztoq__buf_dispose(&close);
 	return code;
 }
 

@@ -18,7 +18,6 @@
  */
 #include "ztoq/bulk.h"
 
-#include <math.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -38,9 +37,9 @@ typedef struct {
 	const ztoq_bulk_options *opts;
 	ztoq_bulk_result *res;
 	size_t per_stmt, per_savepoint;
-	ztoq_stmt *many;   /* per_stmt rows (PostgreSQL: any number) */
+	ztoq_stmt *many;   /* per_stmt rows (the arrays form: any number) */
 	ztoq_stmt *one;    /* one row (SQLite and others) */
-	ztoq__buf *arrays; /* PostgreSQL: one array literal per column */
+	ztoq__buf *arrays; /* the arrays form: one array per column */
 } bulk;
 
 /* ---- SQL ------------------------------------------------------------------------ */
@@ -104,20 +103,7 @@ static void put_conflict(ztoq__buf *sql, const bulk *b)
 		ztoq__buf_puts(sql, " DO NOTHING");
 }
 
-static const char *pg_array_type(const bulk *b, size_t col)
-{
-	static const char *const names[] = {
-		[ZTOQ_TYPE_BOOL] = "boolean",     [ZTOQ_TYPE_INT64] = "bigint",
-		[ZTOQ_TYPE_DOUBLE] = "float8",    [ZTOQ_TYPE_TEXT] = "text",
-		[ZTOQ_TYPE_BLOB] = "bytea",       [ZTOQ_TYPE_TIMESTAMP] = "timestamp",
-	};
-
-	if (b->t->sql_types && b->t->sql_types[col])
-		return b->t->sql_types[col];
-	return names[b->t->types[col]];
-}
-
-/* Prepares the INSERT for `nrows` rows (PostgreSQL: for any number of rows). */
+/* Prepares the INSERT for `nrows` rows (the arrays form: for any number of rows). */
 static int prepare_insert(ztoq_stmt **out, bulk *b, size_t nrows)
 {
 	ztoq__buf sql = ZTOQ__BUF_INIT;
@@ -129,13 +115,11 @@ static int prepare_insert(ztoq_stmt **out, bulk *b, size_t nrows)
 	put_ident(&sql, b->t->table);
 	ztoq__buf_puts(&sql, " (");
 	put_ident_list(&sql, b->t->columns, n);
+	ztoq__buf_puts(&sql, ")");
 	if (b->d->bulk_form == ZTOQ__BULK_ARRAYS) {
-		ztoq__buf_puts(&sql, ") SELECT * FROM unnest(");
-		for (size_t c = 0; c < n; c++)
-			ztoq__buf_printf(&sql, "%s?::%s[]", c ? ", " : "", pg_array_type(b, c));
-		ztoq__buf_puts(&sql, ")");
+		b->d->bulk_arrays_source(&sql, b->t);
 	} else {
-		ztoq__buf_puts(&sql, ") VALUES ");
+		ztoq__buf_puts(&sql, " VALUES ");
 		for (size_t r = 0; r < nrows; r++) {
 			ztoq__buf_puts(&sql, r ? ", (?" : "(?");
 			for (size_t c = 1; c < n; c++)
@@ -151,90 +135,11 @@ static int prepare_insert(ztoq_stmt **out, bulk *b, size_t nrows)
 	return code;
 }
 
-/* ---- PostgreSQL: rows as typed array literals ----------------------------------- */
+/* ---- the arrays form: one array parameter a column ---------------------------- */
 
-static void put_int64(ztoq__buf *a, int64_t v)
-{
-	char tmp[24], *p = tmp + sizeof(tmp);
-	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-
-	do
-		*--p = (char)('0' + u % 10);
-	while (u /= 10);
-	if (v < 0)
-		*--p = '-';
-	ztoq__buf_append(a, p, (size_t)(tmp + sizeof(tmp) - p));
-}
-
-static void put_double(ztoq__buf *a, double v)
-{
-	if (isnan(v))
-		ztoq__buf_puts(a, "NaN");
-	else if (isinf(v))
-		ztoq__buf_puts(a, v < 0 ? "-Infinity" : "Infinity");
-	else if (v > -1e15 && v < 1e15 && v == (double)(int64_t)v)
-		put_int64(a, (int64_t)v); /* exact, and far cheaper than %.17g */
-	else
-		ztoq__buf_printf(a, "%.17g", v);
-}
-
-/* Appends a quoted array element: backslash and double quote escaped. */
-static void put_quoted(ztoq__buf *a, const char *p, size_t len)
-{
-	const char *end = p + len, *run = p;
-
-	ztoq__buf_puts(a, "\"");
-	for (; p < end; p++) {
-		if (*p != '"' && *p != '\\')
-			continue;
-		ztoq__buf_append(a, run, (size_t)(p - run));
-		ztoq__buf_append(a, "\\", 1);
-		run = p;
-	}
-	ztoq__buf_append(a, run, (size_t)(end - run));
-	ztoq__buf_puts(a, "\"");
-}
-
-static void put_element(ztoq__buf *a, const ztoq_value *v)
-{
-	static const char hex[] = "0123456789abcdef";
-	const ztoq_timestamp *t = &v->v.ts;
-	const unsigned char *p;
-
-	switch (v->type) {
-	case ZTOQ_TYPE_NULL:
-		ztoq__buf_puts(a, "NULL");
-		break;
-	case ZTOQ_TYPE_BOOL:
-		ztoq__buf_puts(a, v->v.boolean ? "t" : "f");
-		break;
-	case ZTOQ_TYPE_INT64:
-		put_int64(a, v->v.int64);
-		break;
-	case ZTOQ_TYPE_DOUBLE:
-		put_double(a, v->v.real);
-		break;
-	case ZTOQ_TYPE_TIMESTAMP:
-		ztoq__buf_printf(a, "\"%04d-%02u-%02u %02u:%02u:%02u.%09lu\"", t->year, t->month,
-				 t->day, t->hour, t->minute, t->second, (unsigned long)t->nanosecond);
-		break;
-	case ZTOQ_TYPE_BLOB: /* bytea hex input, its backslash escaped for the array */
-		ztoq__buf_puts(a, "\"\\\\x");
-		p = v->v.bytes.ptr;
-		for (size_t i = 0; i < v->v.bytes.len; i++) {
-			char pair[2] = {hex[p[i] >> 4], hex[p[i] & 15]};
-			ztoq__buf_append(a, pair, 2);
-		}
-		ztoq__buf_puts(a, "\"");
-		break;
-	default:
-		put_quoted(a, v->v.bytes.ptr, v->v.bytes.len);
-		break;
-	}
-}
-
-/* Sends rows [lo, hi) as one unnest() statement: one array parameter per column. */
-static int pg_execute(bulk *b, size_t lo, size_t hi)
+/* Sends rows [lo, hi) as one statement: one array parameter per column, each array
+ * written by the dialect (bulk_array) into the column's reused buffer. */
+static int arrays_execute(bulk *b, size_t lo, size_t hi)
 {
 	size_t n = b->t->ncolumns;
 	int code;
@@ -243,13 +148,7 @@ static int pg_execute(bulk *b, size_t lo, size_t hi)
 		ztoq__buf *a = &b->arrays[c];
 
 		a->len = 0;
-		ztoq__buf_puts(a, "{");
-		for (size_t r = lo; r < hi; r++) {
-			if (r > lo)
-				ztoq__buf_puts(a, ",");
-			put_element(a, &b->rows[r * n + c]);
-		}
-		ztoq__buf_puts(a, "}");
+		b->d->bulk_array(a, &b->rows[lo * n + c], hi - lo, n);
 		if (a->failed)
 			return ztoq__error_nomem();
 		if ((code = ztoq_stmt_bind_text(b->many, (unsigned)(c + 1), a->data, a->len)) < 0)
@@ -288,7 +187,7 @@ static int write_rows(bulk *b, size_t lo, size_t hi)
 
 		if (b->d->bulk_form == ZTOQ__BULK_ARRAYS) {
 			n = n < b->per_stmt ? n : b->per_stmt;
-			code = pg_execute(b, lo, lo + n);
+			code = arrays_execute(b, lo, lo + n);
 		} else if (n >= b->per_stmt && b->per_stmt > 1) {
 			n = b->per_stmt;
 			code = values_execute(b, b->many, lo, n);

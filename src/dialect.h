@@ -20,6 +20,7 @@
 #include "buf.h"
 #include "config.h"
 #include "migrations.h"
+#include "ztoq/bulk.h"
 #include "ztoq/config.h"
 
 /* How the watchdog stops a call that overran its deadline (src/watchdog.c). */
@@ -111,8 +112,19 @@ typedef struct ztoq__dialect {
 				       stopped: prepare it again (see stmt.c close_cursor) */
 	int plan_statements;        /* the driver runs a query-like statement only at its
 				       first fetch: statements are planned (stmt.c) */
-	int stream_cursor;          /* batches stream through a server cursor (batch.c) */
+	/* Server cursors, through which batches stream (batch.c); NULL where a result is
+	 * read as the driver delivers it. Each appends to `b` the statement that declares
+	 * the cursor `name` for `query`, fetches its next `rows` rows, or closes it. */
+	void (*cursor_declare)(ztoq__buf *b, const char *name, const char *query);
+	void (*cursor_fetch)(ztoq__buf *b, const char *name, size_t rows);
+	void (*cursor_close)(ztoq__buf *b, const char *name);
 	ztoq__bulk_form bulk_form;  /* how bulk.c writes many rows */
+	/* ZTOQ__BULK_ARRAYS only (NULL otherwise). bulk_arrays_source appends to `b` what
+	 * follows "INSERT INTO table (columns)": a query over one array parameter per
+	 * column of `t`. bulk_array appends to `a` the text of one such parameter: `count`
+	 * values, `stride` apart from `v` (one column of row-major rows). */
+	void (*bulk_arrays_source)(ztoq__buf *b, const ztoq_bulk_table *t);
+	void (*bulk_array)(ztoq__buf *a, const ztoq_value *v, size_t count, size_t stride);
 	/* 1 when a failed write's error (the last error, classified as `code`) is about
 	 * the data of its rows, so that fewer rows at a time may pass (bulk.c). */
 	int (*is_row_error)(int code, const char *sqlstate, int32_t native);
@@ -128,6 +140,10 @@ typedef struct ztoq__dialect {
 					* shutting out other migrators, or NULL: ztoq_tx_begin() */
 	const char *migration_lock;    /* held for a whole migration run, or NULL */
 	const char *migration_unlock;  /* releases migration_lock */
+	/* Appends to `b` the statement that bounds the wait for migration_lock to
+	 * `timeout_ms` on this connection; set with migration_lock. */
+	void (*lock_wait)(ztoq__buf *b, long timeout_ms);
+	const char *lock_wait_reset;   /* undoes lock_wait's statement */
 	const char *tracking_sql;      /* creates ZTOQ__TRACKING_TABLE if it is missing */
 	const char *table_exists_sql;  /* counts the user tables named by its one parameter */
 	const char *drop_table_suffix; /* follows "DROP TABLE name" */

@@ -5,11 +5,15 @@
  */
 #include "dialect.h"
 
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "error.h"
 
+/* Without a DSN PostgreSQL needs host and database; ZTOQ_EINVALID (recorded)
+ * names the first missing one. */
 static int validate(const ztoq__settings *set)
 {
 	int rc = ztoq__settings_require(set->host, "host", "PostgreSQL needs a server host");
@@ -19,6 +23,11 @@ static int validate(const ztoq__settings *set)
 					       "PostgreSQL needs a database name");
 }
 
+/*
+ * Appends the driver (driver, else pg_driver), Server, Port and Database to `b`;
+ * psqlODBC takes no braces there, so a host or database it cannot be given is
+ * ZTOQ_EINVALID (recorded).
+ */
 static int compose_target(ztoq__buf *b, const ztoq__settings *set)
 {
 	char port[16];
@@ -58,6 +67,153 @@ static size_t attributes(ztoq__attribute *out, const ztoq__settings *set, int ds
 	return 2;
 }
 
+/* ---- bulk writes: one typed array a column, unnest()ed by the server ----------- */
+
+/* The array type of column `col`: the caller's sql_types, else the value type's. */
+static const char *array_type(const ztoq_bulk_table *t, size_t col)
+{
+	static const char *const names[] = {
+		[ZTOQ_TYPE_BOOL] = "boolean",     [ZTOQ_TYPE_INT64] = "bigint",
+		[ZTOQ_TYPE_DOUBLE] = "float8",    [ZTOQ_TYPE_TEXT] = "text",
+		[ZTOQ_TYPE_BLOB] = "bytea",       [ZTOQ_TYPE_TIMESTAMP] = "timestamp",
+	};
+
+	if (t->sql_types && t->sql_types[col])
+		return t->sql_types[col];
+	return names[t->types[col]];
+}
+
+/* " SELECT * FROM unnest(?::bigint[], ...)": the rows of one array parameter a column,
+ * cast to the column's array type (bulk.c checked the caller's sql_types). */
+static void bulk_arrays_source(ztoq__buf *b, const ztoq_bulk_table *t)
+{
+	ztoq__buf_puts(b, " SELECT * FROM unnest(");
+	for (size_t c = 0; c < t->ncolumns; c++)
+		ztoq__buf_printf(b, "%s?::%s[]", c ? ", " : "", array_type(t, c));
+	ztoq__buf_puts(b, ")");
+}
+
+/* Appends `v` in decimal: exact, and cheaper than printf. */
+static void put_int64(ztoq__buf *a, int64_t v)
+{
+	char tmp[24], *p = tmp + sizeof(tmp);
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+	do
+		*--p = (char)('0' + u % 10);
+	while (u /= 10);
+	if (v < 0)
+		*--p = '-';
+	ztoq__buf_append(a, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
+/* Appends `v` as float8 input reads it back: NaN and the infinities by name. */
+static void put_double(ztoq__buf *a, double v)
+{
+	if (isnan(v))
+		ztoq__buf_puts(a, "NaN");
+	else if (isinf(v))
+		ztoq__buf_puts(a, v < 0 ? "-Infinity" : "Infinity");
+	else if (v > -1e15 && v < 1e15 && v == (double)(int64_t)v)
+		put_int64(a, (int64_t)v); /* exact, and far cheaper than %.17g */
+	else
+		ztoq__buf_printf(a, "%.17g", v);
+}
+
+/* Appends a quoted array element: backslash and double quote escaped. */
+static void put_quoted(ztoq__buf *a, const char *p, size_t len)
+{
+	const char *end = p + len, *run = p;
+
+	ztoq__buf_puts(a, "\"");
+	for (; p < end; p++) {
+		if (*p != '"' && *p != '\\')
+			continue;
+		ztoq__buf_append(a, run, (size_t)(p - run));
+		ztoq__buf_append(a, "\\", 1);
+		run = p;
+	}
+	ztoq__buf_append(a, run, (size_t)(end - run));
+	ztoq__buf_puts(a, "\"");
+}
+
+/* Appends one value as an element of an array literal: NULL bare, a timestamp
+ * and text quoted, a blob as bytea hex input. */
+static void put_element(ztoq__buf *a, const ztoq_value *v)
+{
+	static const char hex[] = "0123456789abcdef";
+	const ztoq_timestamp *t = &v->v.ts;
+	const unsigned char *p;
+
+	switch (v->type) {
+	case ZTOQ_TYPE_NULL:
+		ztoq__buf_puts(a, "NULL");
+		break;
+	case ZTOQ_TYPE_BOOL:
+		ztoq__buf_puts(a, v->v.boolean ? "t" : "f");
+		break;
+	case ZTOQ_TYPE_INT64:
+		put_int64(a, v->v.int64);
+		break;
+	case ZTOQ_TYPE_DOUBLE:
+		put_double(a, v->v.real);
+		break;
+	case ZTOQ_TYPE_TIMESTAMP:
+		ztoq__buf_printf(a, "\"%04d-%02u-%02u %02u:%02u:%02u.%09lu\"", t->year, t->month,
+				 t->day, t->hour, t->minute, t->second, (unsigned long)t->nanosecond);
+		break;
+	case ZTOQ_TYPE_BLOB: /* bytea hex input, its backslash escaped for the array */
+		ztoq__buf_puts(a, "\"\\\\x");
+		p = v->v.bytes.ptr;
+		for (size_t i = 0; i < v->v.bytes.len; i++) {
+			char pair[2] = {hex[p[i] >> 4], hex[p[i] & 15]};
+			ztoq__buf_append(a, pair, 2);
+		}
+		ztoq__buf_puts(a, "\"");
+		break;
+	default:
+		put_quoted(a, v->v.bytes.ptr, v->v.bytes.len);
+		break;
+	}
+}
+
+/* An array literal "{v1,v2,...}" of `count` values `stride` apart from `v`. */
+static void bulk_array(ztoq__buf *a, const ztoq_value *v, size_t count, size_t stride)
+{
+	ztoq__buf_puts(a, "{");
+	for (size_t r = 0; r < count; r++) {
+		if (r)
+			ztoq__buf_puts(a, ",");
+		put_element(a, &v[r * stride]);
+	}
+	ztoq__buf_puts(a, "}");
+}
+
+/*
+ * A server cursor, so that psqlODBC does not buffer a whole result in memory: it is
+ * declared in a transaction (batch.c opens one) and read forward only.
+ */
+static void cursor_declare(ztoq__buf *b, const char *name, const char *query)
+{
+	ztoq__buf_printf(b, "DECLARE %s NO SCROLL CURSOR FOR %s", name, query);
+}
+
+static void cursor_fetch(ztoq__buf *b, const char *name, size_t rows)
+{
+	ztoq__buf_printf(b, "FETCH FORWARD %zu FROM %s", rows, name);
+}
+
+static void cursor_close(ztoq__buf *b, const char *name)
+{
+	ztoq__buf_printf(b, "CLOSE %s", name);
+}
+
+/* The server's lock_timeout, for the one wait for the migration lock. */
+static void lock_wait(ztoq__buf *b, long timeout_ms)
+{
+	ztoq__buf_printf(b, "SET lock_timeout = %ld", timeout_ms);
+}
+
 static const char *migration_sql(const ztoq__migration *m, int up)
 {
 	return up ? m->postgresql_up : m->postgresql_down;
@@ -79,8 +235,12 @@ const ztoq__dialect ztoq__dialect_postgresql = {
 	.native_isolation = 1,
 	.read_only_tx = "SET TRANSACTION READ ONLY",
 	.ping_sql = "SELECT 1",
-	.stream_cursor = 1,
+	.cursor_declare = cursor_declare,
+	.cursor_fetch = cursor_fetch,
+	.cursor_close = cursor_close,
 	.bulk_form = ZTOQ__BULK_ARRAYS,
+	.bulk_arrays_source = bulk_arrays_source,
+	.bulk_array = bulk_array,
 	.is_row_error = ztoq__dialect_row_error_sqlstate,
 	/* pg_tables: every table of the schema, not only those the user has privileges
 	 * on (as information_schema.tables would) */
@@ -91,6 +251,8 @@ const ztoq__dialect ztoq__dialect_postgresql = {
 	/* key: "ztoq_mig" read as a big-endian 64-bit integer */
 	.migration_lock = "SELECT pg_advisory_lock(8823800102648637799)",
 	.migration_unlock = "SELECT pg_advisory_unlock(8823800102648637799)",
+	.lock_wait = lock_wait,
+	.lock_wait_reset = "RESET lock_timeout",
 	.tracking_sql = ZTOQ__TRACKING_SQL("TIMESTAMP WITHOUT TIME ZONE", "BIGINT"),
 	.table_exists_sql = "SELECT COUNT(*) FROM pg_catalog.pg_tables "
 			    "WHERE schemaname = current_schema() AND tablename = ?",

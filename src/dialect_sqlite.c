@@ -14,18 +14,28 @@
 
 #include "error.h"
 
+/* Without a DSN SQLite needs db_path; ZTOQ_EINVALID (recorded) names it when unset. */
 static int validate(const ztoq__settings *set)
 {
 	return ztoq__settings_require(set->db_path, "db_path",
 				      "SQLite needs a database file path (or :memory:)");
 }
 
+/*
+ * Appends the driver (driver, else sqlite_driver) and Database=db_path to `b`; the
+ * driver takes no braces, so a path it cannot be given is ZTOQ_EINVALID (recorded).
+ */
 static int compose_target(ztoq__buf *b, const ztoq__settings *set)
 {
 	ztoq__connstr_put_value(b, "Driver", set->driver ? set->driver : set->sqlite_driver, 1);
 	return ztoq__connstr_put_unquotable(b, "Database", "db_path", set->db_path, "SQLite");
 }
 
+/*
+ * The SQLite driver's attributes: its busy Timeout, foreign keys, NoCreat when
+ * create_if_missing is 0, StepAPI, and WAL for a plain file of a string the library
+ * composes (`dsn` 0). Writes `out`, which the caller owns; returns how many.
+ */
 static size_t attributes(ztoq__attribute *out, const ztoq__settings *set, int dsn)
 {
 	long busy = set->busy_timeout_ms, statement = set->statement_timeout_ms;
@@ -151,6 +161,8 @@ static int classify_native(int32_t native, const char *message)
 	return ZTOQ_ERROR;
 }
 
+/* Driver-manager states first, then SQLite's result code (the native error), then
+ * the SQLSTATE; pure, thread-safe. */
 static int classify(const char *sqlstate, int32_t native, const char *message)
 {
 	int code = ztoq__dialect_classify_manager(sqlstate, message);
@@ -160,6 +172,8 @@ static int classify(const char *sqlstate, int32_t native, const char *message)
 	return code != ZTOQ_ERROR ? code : ztoq__dialect_classify_sqlstate(sqlstate, native, message);
 }
 
+/* A constraint, or a value too big, mismatched or out of range (SQLite result
+ * codes): an error of the rows' data, so a smaller chunk may pass (bulk.c). */
 static int is_row_error(int code, const char *sqlstate, int32_t native)
 {
 	(void)sqlstate;

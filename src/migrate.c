@@ -681,22 +681,27 @@ static int drop_all(struct ztoq__migrate_run *r)
 
 /*
  * Takes the run lock, waiting at most lock_timeout_ms for another migrator to finish
- * (the server's lock_timeout, set for this wait only).
+ * (the dialect's lock_wait bounds this wait only; lock_wait_reset undoes it).
  */
 static int take_lock(struct ztoq__migrate_run *r, ztoq_db *db)
 {
 	long timeout_ms = db->set.lock_timeout_ms;
-	char set[64];
+	ztoq__buf wait = ZTOQ__BUF_INIT;
+	char *wait_sql;
 	int code;
 
-	snprintf(set, sizeof(set), "SET lock_timeout = %ld", timeout_ms);
-	if ((code = exec_plain(r, set)) < 0)
+	r->d->lock_wait(&wait, timeout_ms);
+	if ((code = ztoq__buf_detach(&wait, &wait_sql)) < 0)
+		return code;
+	code = exec_plain(r, wait_sql);
+	ztoq__free(wait_sql);
+	if (code < 0)
 		return code;
 	code = exec_plain(r, r->d->migration_lock);
 	if (code == ZTOQ_ETIMEOUT)
 		ztoq__error_append(" (another migrator held the migration lock, %s, for longer "
 				   "than lock_timeout_ms %ld)", r->d->migration_lock, timeout_ms);
-	if (exec_plain(r, "RESET lock_timeout") < 0) {
+	if (exec_plain(r, r->d->lock_wait_reset) < 0) {
 		ztoq__session_discard(r->s); /* it may hold the lock: never pool it */
 		if (code == ZTOQ_OK)
 			code = ztoq_error_last()->code;

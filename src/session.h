@@ -46,8 +46,15 @@ static inline int ztoq__session_failed(ztoq_session *s, int code)
 }
 
 /*
- * The transaction levels of a session (ztoq_tx_begin/commit/rollback are these). Owner
- * thread only, like the session.
+ * The transaction levels of a session (ztoq_tx_begin/commit/rollback are these): the
+ * outer level is the connection's transaction (the dialect's BEGIN form, `opts` its
+ * isolation and read-only mode, NULL the defaults), an inner one a savepoint. The
+ * session owns its levels and its connection; `opts` is only read during the call.
+ * Return ZTOQ_OK or a negative code, recorded as the last error: ZTOQ_EINVALID for a
+ * NULL session or bad `opts`, ZTOQ_ESTATE to end with no level open, ZTOQ_ETXFAILED
+ * to nest in or commit a level in which a statement failed (a commit rolls it back
+ * instead), or the driver's error, which fails the level (a savepoint that cannot be
+ * undone fails the outer level too). Owner thread only, like the session.
  */
 int ztoq__session_begin(ztoq_session *s, const ztoq_tx_options *opts);
 int ztoq__session_commit(ztoq_session *s);
