@@ -87,6 +87,20 @@ ztoq_config *test_config_form(ztoq_db_type type, const char *form)
 	return cfg;
 }
 
+ztoq_config *test_whole_string(ztoq_config *options)
+{
+	ztoq_config *cfg;
+	char *connstr;
+
+	test_ok(ztoq_connstr_build(&connstr, options));
+	ztoq_config_free(options);
+	cr_assert_eq(ztoq_config_new(&cfg), 0);
+	test_ok(ztoq_config_set(cfg, "db_type", "odbc"));
+	test_ok(ztoq_config_set(cfg, "dsn", connstr));
+	ztoq_free(connstr);
+	return cfg;
+}
+
 ztoq_config *test_config(ztoq_db_type type)
 {
 	return test_config_form(type, test_pg_form());

@@ -30,6 +30,10 @@ ztoq_config *test_config_form(ztoq_db_type type, const char *form);
  * password...) when test_config() gives another form; `why` says so. */
 void test_require_options_form(const char *why);
 
+/* A db_type odbc configuration whose dsn is the whole connection string that
+ * `options` (freed) composes: the caller's-own-string form. Caller frees. */
+ztoq_config *test_whole_string(ztoq_config *options);
+
 /* Opens a manager on `type`, failing the test with the error message if it cannot. */
 ztoq_db *test_open(ztoq_db_type type);
 

@@ -281,20 +281,13 @@ Test(backend, dsn_pool_takes_the_drivers_default_sizes)
  */
 Test(backend, callers_string_password_is_not_added_again)
 {
-	ztoq_config *options = test_config_form(ZTOQ_DB_POSTGRESQL, "options"), *cfg;
+	/* the server's whole string, the (awkward) test password escaped in it */
+	ztoq_config *cfg = test_whole_string(test_config_form(ZTOQ_DB_POSTGRESQL, "options"));
 	ztoq_session *s;
 	ztoq_db *db;
-	char *connstr;
 	const char *target, *p;
 	int passwords = 0;
 
-	/* the server's whole string, the (awkward) test password escaped in it */
-	test_ok(ztoq_connstr_build(&connstr, options));
-	ztoq_config_free(options);
-	cr_assert_eq(ztoq_config_new(&cfg), 0);
-	test_ok(ztoq_config_set(cfg, "db_type", "odbc"));
-	test_ok(ztoq_config_set(cfg, "dsn", connstr));
-	ztoq_free(connstr);
 	test_ok(ztoq_config_set(cfg, "min_connections", "2"));
 	test_ok(ztoq_db_open(&db, cfg));
 	target = ztoq_db_target(db);

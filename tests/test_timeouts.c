@@ -351,16 +351,8 @@ Test(timeouts, stalled_connect_blocks_no_other_manager, .timeout = 30)
 Test(timeouts, stalled_first_connect_of_a_string_blocks_no_other_manager, .timeout = 30)
 {
 	stall_proxy *proxy = start_proxy();
-	ztoq_config *options = proxied_config(proxy), *cfg;
-	char *connstr;
 
-	test_ok(ztoq_connstr_build(&connstr, options));
-	ztoq_config_free(options);
-	cr_assert_eq(ztoq_config_new(&cfg), 0);
-	test_ok(ztoq_config_set(cfg, "db_type", "odbc"));
-	test_ok(ztoq_config_set(cfg, "dsn", connstr));
-	ztoq_free(connstr);
-	stalled_connect_blocks_nothing(proxy, cfg);
+	stalled_connect_blocks_nothing(proxy, test_whole_string(proxied_config(proxy)));
 }
 
 /* ---- the watchdog's own defects (review of issue 8); batch/bulk/migrate tests follow ---- */
