@@ -16,18 +16,24 @@
 
 #define NSOURCES 4
 
-enum kind { KIND_STRING, KIND_INT, KIND_DB_TYPE, KIND_NONEMPTY };
+enum kind { KIND_STRING, KIND_INT, KIND_DB_TYPE, KIND_NONEMPTY, KIND_CHOICE };
 
 /*
  * Validation rule of an option (KIND_STRING, the zero value, checks nothing) and the
  * field of ztoq__settings that holds its value: a long for KIND_INT, a dialect for
- * KIND_DB_TYPE, a string otherwise.
+ * KIND_DB_TYPE, a string otherwise. A KIND_CHOICE value is one of `choices` (NULL
+ * ended).
  */
 struct ztoq__config_rule {
 	enum kind kind;
 	long min, max;
 	size_t offset;
+	const char *const *choices;
 };
+
+/* libpq's sslmode values, which psqlODBC's SSLmode passes on. */
+static const char *const sslmodes[] = {"disable", "allow",     "prefer",
+				       "require", "verify-ca", "verify-full", NULL};
 
 /* Indices into the option table, so the two tables below cannot drift apart. */
 enum option_id {
@@ -55,6 +61,9 @@ enum option_id {
 	OPT_CREATE_IF_MISSING,
 	OPT_STATEMENT_TIMEOUT_MS,
 	OPT_LOCK_TIMEOUT_MS,
+	OPT_SSLMODE,
+	OPT_SSLROOTCERT,
+	OPT_ODBC_OPTIONS,
 	NOPTIONS
 };
 
@@ -104,6 +113,14 @@ static const ztoq_config_option options[NOPTIONS] = {
 	 "cancel a statement running longer than this (ZTOQ_ETIMEOUT), ms; 0 never", 0},
 	[OPT_LOCK_TIMEOUT_MS] = {"lock_timeout_ms", "lock-timeout", "ZTOQ_DB_LOCK_TIMEOUT_MS", NULL, "60000",
 	 "PostgreSQL: how long a migrator waits for another's migration lock, ms", 0},
+	[OPT_SSLMODE] = {"sslmode", "sslmode", "ZTOQ_PG_SSLMODE", NULL, NULL,
+	 "PostgreSQL TLS: disable, allow, prefer, require, verify-ca or verify-full "
+	 "(unset: the driver's default)", 0},
+	[OPT_SSLROOTCERT] = {"sslrootcert", "sslrootcert", "ZTOQ_PG_SSLROOTCERT", NULL, NULL,
+	 "PostgreSQL TLS: file of the CA certificates that verify-ca and verify-full trust", 0},
+	[OPT_ODBC_OPTIONS] = {"odbc_options", "odbc-options", "ZTOQ_DB_ODBC_OPTIONS", NULL, NULL,
+	 "extra driver attributes \"Key=Value;Key2=Value2\" appended to the connection "
+	 "string", 0},
 };
 
 #define FIELD(name) offsetof(ztoq__settings, name)
@@ -133,6 +150,9 @@ static const struct ztoq__config_rule rules[NOPTIONS] = {
 	[OPT_CREATE_IF_MISSING] = {KIND_INT, 0, 1, FIELD(create_if_missing)},
 	[OPT_STATEMENT_TIMEOUT_MS] = {KIND_INT, 0, INT_MAX, FIELD(statement_timeout_ms)},
 	[OPT_LOCK_TIMEOUT_MS] = {KIND_INT, 1, INT_MAX, FIELD(lock_timeout_ms)},
+	[OPT_SSLMODE] = {KIND_CHOICE, 0, 0, FIELD(sslmode), sslmodes},
+	[OPT_SSLROOTCERT] = {KIND_STRING, 0, 0, FIELD(sslrootcert)},
+	[OPT_ODBC_OPTIONS] = {KIND_STRING, 0, 0, FIELD(odbc_options)},
 };
 
 struct ztoq_config {
@@ -222,6 +242,25 @@ static void origin(char *buf, size_t size, int opt, ztoq_config_source source, c
 	}
 }
 
+/* ZTOQ_OK when `value` is one of `choices` (or empty: unset); else ZTOQ_EINVALID
+ * naming the value, where it came from and every allowed one. */
+static int check_choice(const char *const *choices, const char *value, const char *from)
+{
+	char allowed[160] = "";
+	size_t len = 0;
+
+	if (*value == '\0')
+		return ZTOQ_OK;
+	for (const char *const *c = choices; *c; c++) {
+		if (strcmp(*c, value) == 0)
+			return ZTOQ_OK;
+		len += (size_t)snprintf(allowed + len, sizeof(allowed) - len, "%s%s",
+					c == choices ? "" : ", ", *c);
+	}
+	return ztoq__error_set(ZTOQ_EINVALID, "%s: unsupported value \"%.*s%s\" (expected %s)",
+			       from, ZTOQ__CLIP(value), allowed);
+}
+
 /* Checks one value against its option's rule; the message names where it came from. */
 static int check_value(int opt, const char *value, const char *from)
 {
@@ -245,6 +284,8 @@ static int check_value(int opt, const char *value, const char *from)
 					       "%s: unsupported database type \"%.*s%s\" "
 					       "(expected sqlite, postgresql or odbc)",
 					       from, ZTOQ__CLIP(value));
+	} else if (r->kind == KIND_CHOICE) {
+		return check_choice(r->choices, value, from);
 	} else if (r->kind == KIND_NONEMPTY && *value == '\0') {
 		return ztoq__error_set(ZTOQ_EINVALID,
 				       "%s: the value is empty (name an ODBC driver of "

@@ -42,6 +42,9 @@ typedef struct {
 	long create_if_missing;
 	long statement_timeout_ms;
 	long lock_timeout_ms;
+	const char *sslmode;                /* one of libpq's sslmode values, or NULL */
+	const char *sslrootcert;
+	const char *odbc_options;           /* "Key=Value;..." as the user gave it */
 } ztoq__settings;
 
 /*

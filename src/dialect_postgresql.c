@@ -43,28 +43,56 @@ static int compose_target(ztoq__buf *b, const ztoq__settings *set)
 }
 
 /*
+ * Appends ` name='value'` to `opt` (`size` bytes, `len` used) in libpq's conninfo
+ * quoting (a backslash before ' and before a backslash), cut to fit.
+ */
+static void put_conninfo(char *opt, size_t size, size_t len, const char *name,
+			   const char *value)
+{
+	len += (size_t)snprintf(opt + len, size - len, " %s='", name);
+	for (; *value && len + 3 < size; value++) {
+		if (*value == '\'' || *value == '\\')
+			opt[len++] = '\\';
+		opt[len++] = *value;
+	}
+	if (len + 2 > size)
+		len = size - 2;
+	opt[len++] = '\'';
+	opt[len] = '\0';
+}
+
+/*
  * Protocol 7.4-0: an error aborts the whole transaction, with no per-statement
  * savepoint (docs/drivers.md). pqopt: libpq options psqlODBC passes through:
  * keepalives and tcp_user_timeout notice a peer that is gone within about a minute,
- * and the server's own statement_timeout cancels a statement that runs too long
- * (statement_timeout_ms, exact to the millisecond).
+ * the server's own statement_timeout cancels a statement that runs too long
+ * (statement_timeout_ms, exact to the millisecond), and sslrootcert names the CA file
+ * (psqlODBC has no attribute of its own for it). SSLmode: the user's sslmode, when
+ * given, wins over a DSN's.
  */
 static size_t attributes(ztoq__attribute *out, const ztoq__settings *set, int dsn)
 {
 	ztoq__attribute *opt = &out[1];
-	int len;
+	size_t len, n = 2;
 
 	(void)dsn;
 	out[0] = (ztoq__attribute){.key = "Protocol", .alias = "A1", .value = "7.4-0",
 				   .required = 1};
 	*opt = (ztoq__attribute){.key = "pqopt", .alias = "D5", .braced = 1};
-	len = snprintf(opt->value, sizeof(opt->value),
-		       "keepalives=1 keepalives_idle=30 keepalives_interval=10 "
-		       "keepalives_count=3 tcp_user_timeout=60000");
+	len = (size_t)snprintf(opt->value, sizeof(opt->value),
+			       "keepalives=1 keepalives_idle=30 keepalives_interval=10 "
+			       "keepalives_count=3 tcp_user_timeout=60000");
 	if (set->statement_timeout_ms > 0)
-		snprintf(opt->value + len, sizeof(opt->value) - (size_t)len,
-			 " options='-c statement_timeout=%ld'", set->statement_timeout_ms);
-	return 2;
+		len += (size_t)snprintf(opt->value + len, sizeof(opt->value) - len,
+					" options='-c statement_timeout=%ld'",
+					set->statement_timeout_ms);
+	if (set->sslrootcert)
+		put_conninfo(opt->value, sizeof(opt->value), len, "sslrootcert", set->sslrootcert);
+	if (set->sslmode) {
+		out[n] = (ztoq__attribute){.key = "SSLmode", .alias = "CA", .required = 1};
+		snprintf(out[n++].value, sizeof(out[0].value), "%s", set->sslmode);
+	}
+	return n;
 }
 
 /* ---- bulk writes: one typed array a column, unnest()ed by the server ----------- */
