@@ -138,9 +138,21 @@ static void copy_value(char *out, size_t size, const char *value, size_t len)
 }
 
 /*
- * Appends the attributes `d` relies on after a DSN (`dsn`) or a caller's whole string
- * (`own`): a required one always after a DSN, whose values it overrides, and refused
- * when the caller's string sets it otherwise; a tunable only when neither sets it.
+ * 1 when `str` (a caller's string or odbc_options, perhaps NULL) sets attribute `a`
+ * (by key or alias), with its raw value at `*value` (`*len` bytes).
+ */
+static int sets_attribute(const char *str, const ztoq__attribute *a, const char **value,
+			  size_t *len)
+{
+	return str && (find_attribute(str, a->key, value, len) ||
+		       (a->alias && find_attribute(str, a->alias, value, len)));
+}
+
+/*
+ * Appends the attributes `d` relies on after a DSN (`dsn`), a caller's whole string
+ * (`own`) or a target of its own: a required one always after a DSN, whose values it
+ * overrides, and refused when the caller's string or odbc_options sets it otherwise; a
+ * tunable only when none of them sets it.
  */
 static int put_attributes(ztoq__buf *b, const ztoq__settings *set, const ztoq__dialect *d,
 			  const char *dsn, const char *own)
@@ -150,18 +162,19 @@ static int put_attributes(ztoq__buf *b, const ztoq__settings *set, const ztoq__d
 
 	for (size_t i = 0; i < n; i++) {
 		const ztoq__attribute *a = &attrs[i];
-		const char *value;
+		const char *value, *who = "the connection string";
 		size_t len;
+		int given = sets_attribute(own, a, &value, &len);
 
-		if (own && (find_attribute(own, a->key, &value, &len) ||
-			    (a->alias && find_attribute(own, a->alias, &value, &len)))) {
+		if (!given && (given = sets_attribute(set->odbc_options, a, &value, &len)))
+			who = "odbc_options";
+		if (given) {
 			if (a->required && !same_value(value, len, a->value))
 				return ztoq__error_set(ZTOQ_EINVALID,
-						       "the connection string sets %s=%.*s, but "
-						       "libztoq relies on %s=%s with %s "
-						       "(docs/backends.md)",
-						       a->key, (int)(len > 40 ? 40 : len), value,
-						       a->key, a->value, d->dbms_name);
+						       "%s sets %s=%.*s, but libztoq relies on "
+						       "%s=%s with %s (docs/backends.md)",
+						       who, a->key, (int)(len > 40 ? 40 : len),
+						       value, a->key, a->value, d->dbms_name);
 			continue;
 		}
 		if (dsn && !a->required && (dsn_sets(dsn, a->key) || dsn_sets(dsn, a->alias)))
@@ -173,6 +186,9 @@ static int put_attributes(ztoq__buf *b, const ztoq__settings *set, const ztoq__d
 	}
 	return ZTOQ_OK;
 }
+
+static int put_odbc_options(ztoq__buf *b, const char *opts);
+static char *unescape_value(const char *v, size_t len);
 
 /*
  * The caller's whole connection string, or NULL: a dialect that composes no target of
@@ -201,6 +217,8 @@ int ztoq__connstr_compose(char **out, const ztoq__settings *set, const ztoq__dia
 		rc = (d = set->db_type)->compose_target(&b, set);
 	if (rc == ZTOQ_OK && d)
 		rc = put_attributes(&b, set, d, dsn, own);
+	if (rc == ZTOQ_OK && set->odbc_options)
+		rc = put_odbc_options(&b, set->odbc_options);
 	if (rc == ZTOQ_OK && (set->dsn || d->credentials))
 		rc = put_credentials(&b, set, password);
 	if (rc < 0) {
@@ -367,8 +385,7 @@ int ztoq__connstr_password(char **out, const char *connstr)
 	*out = NULL;
 	while (*p) {
 		size_t klen = strcspn(p, "=;"), vlen;
-		const char *v, *end;
-		char *w;
+		const char *v;
 
 		p += klen;
 		if (*p != '=') {
@@ -381,20 +398,8 @@ int ztoq__connstr_password(char **out, const char *connstr)
 		p += *p == ';';
 		if (!is_password_key(v - klen - 1, klen))
 			continue;
-		for (end = v + vlen; v < end && isspace((unsigned char)*v); v++)
-			;
-		if (v == end)
-			return ZTOQ_OK;
-		if (!(*out = w = ztoq__malloc((size_t)(end - v) + 1)))
+		if (!(*out = unescape_value(v, vlen)))
 			return ztoq__error_nomem();
-		if (*v != '{') {
-			memcpy(w, v, (size_t)(end - v));
-			w[end - v] = '\0';
-			return ZTOQ_OK;
-		}
-		for (v++; v < end && !(*v == '}' && v[1] != '}'); v += 1 + (*v == '}'))
-			*w++ = *v;
-		*w = '\0';
 		if (!**out) {
 			ztoq__free_secret(*out);
 			*out = NULL;
@@ -402,6 +407,30 @@ int ztoq__connstr_password(char **out, const char *connstr)
 		return ZTOQ_OK;
 	}
 	return ZTOQ_OK;
+}
+
+/*
+ * A new string (free with ztoq__free_secret(), NULL when out of memory) holding the raw
+ * value `v` (`len` bytes, from value_length()) as the driver reads it: white space
+ * before it dropped, braces and their '}}' escapes undone. Thread-safe.
+ */
+static char *unescape_value(const char *v, size_t len)
+{
+	const char *end = v + len;
+	char *out, *w;
+
+	while (v < end && isspace((unsigned char)*v))
+		v++;
+	if (!(out = w = ztoq__malloc((size_t)(end - v) + 1)))
+		return NULL;
+	if (v < end && *v == '{')
+		for (v++; v < end && !(*v == '}' && v[1] != '}'); v += 1 + (*v == '}'))
+			*w++ = *v;
+	else
+		while (v < end)
+			*w++ = *v++;
+	*w = '\0';
+	return out;
 }
 
 /*
@@ -431,4 +460,52 @@ static int find_attribute(const char *connstr, const char *key, const char **val
 			return 1;
 	}
 	return 0;
+}
+
+/*
+ * Appends the attributes of odbc_options ("Key=Value;Key2={Value;2}"), each parsed and
+ * written again escaped like every value (a braced one stays braced). A segment that is
+ * no Key=Value, or a password (which belongs in password or password_file), is
+ * ZTOQ_EINVALID (recorded); no message shows a value.
+ */
+static int put_odbc_options(ztoq__buf *b, const char *opts)
+{
+	const char *p = opts;
+
+	while (*p) {
+		size_t klen = strcspn(p, "=;"), vlen;
+		const char *k = p, *v;
+		char key[64], *value;
+
+		p += klen;
+		trim_key(&k, &klen);
+		if (*p != '=') {
+			if (klen)
+				return ztoq__error_set(ZTOQ_EINVALID,
+						       "odbc_options: an attribute without '=' "
+						       "(expected Key=Value;Key2=Value2)");
+			p += *p == ';';
+			continue;
+		}
+		v = ++p;
+		vlen = value_length(v);
+		p += vlen;
+		p += *p == ';';
+		if (!klen || klen >= sizeof(key))
+			return ztoq__error_set(ZTOQ_EINVALID, "odbc_options: an attribute has %s key",
+					       klen ? "too long a" : "an empty");
+		if (is_password_key(k, klen))
+			return ztoq__error_set(ZTOQ_EINVALID,
+					       "odbc_options sets the password attribute %.*s: "
+					       "use password or password_file",
+					       (int)klen, k);
+		snprintf(key, sizeof(key), "%.*s", (int)klen, k);
+		if (!(value = unescape_value(v, vlen)))
+			return ztoq__error_nomem();
+		while (vlen && isspace((unsigned char)*v))
+			v++, vlen--;
+		ztoq__connstr_put_value(b, key, value, vlen && *v == '{');
+		ztoq__free_secret(value);
+	}
+	return ZTOQ_OK;
 }

@@ -59,6 +59,29 @@ static const struct build_case cases[] = {
 	{{"dsn", "ztoq_pg", "username", "u", "password", "p", NULL}, "DSN=ztoq_pg;Uid=u;Pwd={p}", NULL},
 	{{"db_type", "odbc", "dsn", "Driver={Other};Host=h", NULL}, "Driver={Other};Host=h", NULL},
 	{{"db_type", "odbc", "dsn", "OtherDSN", NULL}, "DSN=OtherDSN", NULL},
+	/* issue 10: TLS goes to SSLmode, the CA file into the one pqopt, quoted for libpq */
+	{{"db_type", "postgresql", "sslmode", "verify-full", "sslrootcert", "/a b/c'd\\}.crt", NULL},
+	 "Driver={PostgreSQL Unicode};Server=localhost;Port=5432;Database=ztoq;Protocol=7.4-0;"
+	 "pqopt={" KEEPALIVE_OPTS " sslrootcert='/a b/c\\'d\\\\}}.crt'};SSLmode=verify-full", NULL},
+	/* odbc_options: each attribute re-emitted escaped, after the library's own */
+	{{"db_path", "a.db", "odbc_options", " LongNames = 1;;ShortNames={x;y}}z} ;", NULL},
+	 "Driver={SQLite3};Database=a.db;Timeout=2500;FKSupport=1;StepAPI=1;JournalMode=WAL;"
+	 "LongNames=1;ShortNames={x;y}}z}", NULL},
+	{{"dsn", "ztoq_pg", "odbc_options", "ReadOnly=1", "password", "p", NULL},
+	 "DSN=ztoq_pg;ReadOnly=1;Pwd={p}", NULL},
+	{{"db_type", "postgresql", "odbc_options", "pqopt={sslmode=require}", NULL},
+	 "Driver={PostgreSQL Unicode};Server=localhost;Port=5432;Database=ztoq;Protocol=7.4-0;"
+	 "pqopt={sslmode=require}", NULL},
+	{{"db_type", "postgresql", "odbc_options", "ReadOnly=1;a1=7.4-1", NULL}, NULL,
+	 "odbc_options sets Protocol=7.4-1, but libztoq relies on Protocol=7.4-0"},
+	{{"db_path", "a.db", "odbc_options", "stepapi =0", NULL}, NULL,
+	 "odbc_options sets StepAPI=0, but libztoq relies on StepAPI=1"},
+	{{"db_type", "postgresql", "odbc_options", "Pwd=s3cret", NULL}, NULL,
+	 "odbc_options sets the password attribute Pwd: use password or password_file"},
+	{{"db_path", "a.db", "odbc_options", "LongNames", NULL}, NULL,
+	 "odbc_options: an attribute without '='"},
+	{{"db_type", "postgresql", "sslmode", "verify-full", "odbc_options", "ca=require", NULL},
+	 NULL, "odbc_options sets SSLmode=require, but libztoq relies on SSLmode=verify-full"},
 };
 
 Test(connstr, table_of_configurations_to_exact_strings)
@@ -102,6 +125,26 @@ Test(connstr, long_refused_value_keeps_the_reason)
 	cr_assert(strstr(ztoq_error_last()->message, "...\" cannot be passed to the SQLite ODBC "
 						    "driver, which cannot quote a ';'"),
 		  "%s", ztoq_error_last()->message);
+	ztoq_config_free(cfg);
+}
+
+/* A bad sslmode is refused at set, from every source, naming the allowed values. */
+Test(connstr, bad_sslmode_is_refused_at_set)
+{
+	ztoq_config *cfg;
+	char *argv[] = {"ztoq", "--sslmode=verify_full", NULL};
+	int argc = 2;
+
+	cr_assert_eq(ztoq_config_new(&cfg), 0);
+	cr_assert_eq(ztoq_config_set(cfg, "sslmode", "Require"), ZTOQ_EINVALID);
+	cr_assert_str_eq(ztoq_error_last()->message,
+			 "value \"sslmode\": unsupported value \"Require\" (expected disable, "
+			 "allow, prefer, require, verify-ca, verify-full)");
+	cr_assert_eq(ztoq_config_parse_args(cfg, &argc, argv), ZTOQ_EINVALID);
+	cr_assert(strstr(ztoq_error_last()->message, "option --sslmode: unsupported value "
+						    "\"verify_full\""));
+	test_ok(ztoq_config_set(cfg, "sslmode", "verify-ca"));
+	cr_assert_str_eq(ztoq_config_get(cfg, "sslmode"), "verify-ca");
 	ztoq_config_free(cfg);
 }
 
