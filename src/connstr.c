@@ -464,7 +464,8 @@ static int find_attribute(const char *connstr, const char *key, const char **val
 
 /*
  * Appends the attributes of odbc_options ("Key=Value;Key2={Value;2}"), each parsed and
- * written again escaped like every value (a braced one stays braced). A segment that is
+ * written again escaped like every value (a braced one stays braced, white space
+ * around a key or a bare value is dropped). A segment that is
  * no Key=Value, or a password (which belongs in password or password_file), is
  * ZTOQ_EINVALID (recorded); no message shows a value.
  */
@@ -500,10 +501,9 @@ static int put_odbc_options(ztoq__buf *b, const char *opts)
 					       "use password or password_file",
 					       (int)klen, k);
 		snprintf(key, sizeof(key), "%.*s", (int)klen, k);
+		trim_key(&v, &vlen); /* a bare value's spaces would be braced: SQLite cannot */
 		if (!(value = unescape_value(v, vlen)))
 			return ztoq__error_nomem();
-		while (vlen && isspace((unsigned char)*v))
-			v++, vlen--;
 		ztoq__connstr_put_value(b, key, value, vlen && *v == '{');
 		ztoq__free_secret(value);
 	}
