@@ -374,29 +374,44 @@ ZTOQ_EXTERN(int) ztoq_connstr_redact(char **out, const char *connstr)
 }
 
 /*
+ * Reads the segment of a connection string at *p and moves *p past it: 0 at the end;
+ * else 1 with its key (`*klen` bytes, white space around it dropped, as the drivers
+ * do) and its raw value (`*vlen` bytes, braces kept), or *value NULL for a segment
+ * without '='. Thread-safe.
+ */
+static int next_attribute(const char **p, const char **key, size_t *klen, const char **value,
+			  size_t *vlen)
+{
+	if (!**p)
+		return 0;
+	*key = *p;
+	*klen = strcspn(*p, "=;");
+	*p += *klen;
+	*value = NULL;
+	*vlen = 0;
+	if (**p == '=') {
+		*value = ++*p;
+		*vlen = value_length(*p);
+		*p += *vlen;
+	}
+	*p += **p == ';';
+	trim_key(key, klen);
+	return 1;
+}
+
+/*
  * The value of the first password attribute (is_password_key()) of `connstr`, braces
  * and their '}}' escapes undone, in *out (the caller frees it with
  * ztoq__free_secret()); NULL when there is none or it is empty. Thread-safe.
  */
 int ztoq__connstr_password(char **out, const char *connstr)
 {
-	const char *p = connstr;
+	const char *p = connstr, *k, *v;
+	size_t klen, vlen;
 
 	*out = NULL;
-	while (*p) {
-		size_t klen = strcspn(p, "=;"), vlen;
-		const char *v;
-
-		p += klen;
-		if (*p != '=') {
-			p += *p == ';';
-			continue;
-		}
-		v = ++p;
-		vlen = value_length(v);
-		p += vlen;
-		p += *p == ';';
-		if (!is_password_key(v - klen - 1, klen))
+	while (next_attribute(&p, &k, &klen, &v, &vlen)) {
+		if (!v || !is_password_key(k, klen))
 			continue;
 		if (!(*out = unescape_value(v, vlen)))
 			return ztoq__error_nomem();
@@ -440,25 +455,12 @@ static char *unescape_value(const char *v, size_t len)
 static int find_attribute(const char *connstr, const char *key, const char **value,
 			  size_t *len)
 {
-	const char *p = connstr;
+	const char *p = connstr, *k;
+	size_t klen;
 
-	while (*p) {
-		size_t klen = strcspn(p, "=;");
-		const char *k = p;
-
-		p += klen;
-		if (*p != '=') {
-			p += *p == ';';
-			continue;
-		}
-		*value = ++p;
-		*len = value_length(p);
-		p += *len;
-		p += *p == ';';
-		trim_key(&k, &klen);
-		if (klen == strlen(key) && strncasecmp(k, key, klen) == 0)
+	while (next_attribute(&p, &k, &klen, value, len))
+		if (*value && klen == strlen(key) && strncasecmp(k, key, klen) == 0)
 			return 1;
-	}
 	return 0;
 }
 
@@ -471,27 +473,18 @@ static int find_attribute(const char *connstr, const char *key, const char **val
  */
 static int put_odbc_options(ztoq__buf *b, const char *opts)
 {
-	const char *p = opts;
+	const char *p = opts, *k, *v;
+	size_t klen, vlen;
 
-	while (*p) {
-		size_t klen = strcspn(p, "=;"), vlen;
-		const char *k = p, *v;
+	while (next_attribute(&p, &k, &klen, &v, &vlen)) {
 		char key[64], *value;
 
-		p += klen;
-		trim_key(&k, &klen);
-		if (*p != '=') {
-			if (klen)
-				return ztoq__error_set(ZTOQ_EINVALID,
-						       "odbc_options: an attribute without '=' "
-						       "(expected Key=Value;Key2=Value2)");
-			p += *p == ';';
-			continue;
-		}
-		v = ++p;
-		vlen = value_length(v);
-		p += vlen;
-		p += *p == ';';
+		if (!v && !klen)
+			continue; /* an empty segment */
+		if (!v)
+			return ztoq__error_set(ZTOQ_EINVALID,
+					       "odbc_options: an attribute without '=' "
+					       "(expected Key=Value;Key2=Value2)");
 		if (!klen || klen >= sizeof(key))
 			return ztoq__error_set(ZTOQ_EINVALID, "odbc_options: an attribute has %s key",
 					       klen ? "too long a" : "an empty");
