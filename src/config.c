@@ -19,7 +19,8 @@
 enum kind { KIND_STRING, KIND_INT, KIND_DB_TYPE, KIND_NONEMPTY, KIND_CHOICE };
 
 /*
- * Validation rule of an option (KIND_STRING, the zero value, checks nothing) and the
+ * Validation rule of an option (KIND_STRING, the zero value, checks only a `max`
+ * length when one is given) and the
  * field of ztoq__settings that holds its value: a long for KIND_INT, a dialect for
  * KIND_DB_TYPE, a string otherwise. A KIND_CHOICE value is one of `choices` (NULL
  * ended).
@@ -151,7 +152,7 @@ static const struct ztoq__config_rule rules[NOPTIONS] = {
 	[OPT_STATEMENT_TIMEOUT_MS] = {KIND_INT, 0, INT_MAX, FIELD(statement_timeout_ms)},
 	[OPT_LOCK_TIMEOUT_MS] = {KIND_INT, 1, INT_MAX, FIELD(lock_timeout_ms)},
 	[OPT_SSLMODE] = {KIND_CHOICE, 0, 0, FIELD(sslmode), sslmodes},
-	[OPT_SSLROOTCERT] = {KIND_STRING, 0, 0, FIELD(sslrootcert)},
+	[OPT_SSLROOTCERT] = {KIND_STRING, 0, ZTOQ__SSLROOTCERT_MAX, FIELD(sslrootcert)},
 	[OPT_ODBC_OPTIONS] = {KIND_STRING, 0, 0, FIELD(odbc_options)},
 };
 
@@ -284,6 +285,9 @@ static int check_value(int opt, const char *value, const char *from)
 					       "%s: unsupported database type \"%.*s%s\" "
 					       "(expected sqlite, postgresql or odbc)",
 					       from, ZTOQ__CLIP(value));
+	} else if (r->kind == KIND_STRING && r->max && strlen(value) > (size_t)r->max) {
+		return ztoq__error_set(ZTOQ_EINVALID, "%s: the value is longer than %ld bytes",
+				       from, r->max);
 	} else if (r->kind == KIND_CHOICE) {
 		return check_choice(r->choices, value, from);
 	} else if (r->kind == KIND_NONEMPTY && *value == '\0') {

@@ -8,6 +8,9 @@
 
 struct ztoq__dialect;
 
+/* The longest sslrootcert path: it must fit in the pqopt attribute (dialect.h). */
+#define ZTOQ__SSLROOTCERT_MAX 1000
+
 /*
  * Every option's value in force, typed: one field per row of the option table (which
  * names the field by offsetof, as libpq's PQconninfoOptions does). Strings point into
@@ -43,7 +46,7 @@ typedef struct {
 	long statement_timeout_ms;
 	long lock_timeout_ms;
 	const char *sslmode;                /* one of libpq's sslmode values, or NULL */
-	const char *sslrootcert;
+	const char *sslrootcert;            /* ZTOQ__SSLROOTCERT_MAX bytes at most */
 	const char *odbc_options;           /* "Key=Value;..." as the user gave it */
 } ztoq__settings;
 

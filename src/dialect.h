@@ -48,7 +48,8 @@ typedef enum {
 typedef struct {
 	const char *key;    /* as the driver documents it: "Protocol" */
 	const char *alias;  /* the driver's abbreviation of the key ("A1"), or NULL */
-	char value[1200];   /* pqopt: keepalives, a statement timeout, an sslrootcert path */
+	char value[2 * ZTOQ__SSLROOTCERT_MAX + 200]; /* pqopt: keepalives, a statement
+						   * timeout, a quoted sslrootcert path */
 	int required;
 	int braced;         /* always written as {value} */
 } ztoq__attribute;

@@ -145,6 +145,29 @@ Test(connstr, bad_sslmode_is_refused_at_set)
 						    "\"verify_full\""));
 	test_ok(ztoq_config_set(cfg, "sslmode", "verify-ca"));
 	cr_assert_str_eq(ztoq_config_get(cfg, "sslmode"), "verify-ca");
+	{ /* the longest CA path fits in pqopt; a longer one is refused, not cut */
+		char path[1002];
+
+		memset(path, '\'', sizeof(path) - 1);
+		path[1000] = '\0';
+		char *out, *q;
+		int escaped = 0;
+
+		test_ok(ztoq_config_set(cfg, "sslrootcert", path));
+		test_ok(ztoq_config_set(cfg, "db_type", "postgresql"));
+		test_ok(ztoq_config_set(cfg, "statement_timeout_ms", "2147483647"));
+		test_ok(ztoq_connstr_build(&out, cfg));
+		for (q = out; (q = strstr(q, "\\'")); q += 2)
+			escaped++;
+		cr_assert_eq(escaped, 1000, "the whole path, escaped: %s", out);
+		cr_assert(strstr(out, "\\''};SSLmode=verify-ca"), "%s", out);
+		ztoq_free(out);
+		path[1000] = 'x';
+		path[1001] = '\0';
+		cr_assert_eq(ztoq_config_set(cfg, "sslrootcert", path), ZTOQ_EINVALID);
+		cr_assert_str_eq(ztoq_error_last()->message,
+				 "value \"sslrootcert\": the value is longer than 1000 bytes");
+	}
 	ztoq_config_free(cfg);
 }
 
