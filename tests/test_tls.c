@@ -2,6 +2,7 @@
  * test_tls.c - issue 10: sslmode and sslrootcert reach psqlODBC, odbc_options reaches
  * either driver, against the fixture's TLS-enabled PostgreSQL and real SQLite files.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,6 +99,35 @@ Test(tls, verify_full_with_a_wrong_ca_fails_naming_the_certificate)
 	cr_assert(strstr(ztoq_error_last()->message, "certificate verify failed"), "%s",
 		  ztoq_error_last()->message);
 	cr_assert_null(strstr(ztoq_error_last()->message, getenv("ZTOQ_TEST_PG_PASSWORD")));
+}
+
+/* The flag wins over the environment variable, field by field, for each new option;
+ * the variables alone reach the driver too (odbc_options: ConnSettings). */
+Test(tls, flags_and_environment_reach_the_driver)
+{
+	const char *ca = ca_file("ZTOQ_TEST_PG_CA");
+	char flag[1100];
+	char *argv[] = {"ztoq", "--sslmode", "verify-full", flag, NULL};
+	int argc = 4, rc;
+	ztoq_config *cfg = test_config(ZTOQ_DB_POSTGRESQL);
+	ztoq_db *db;
+	ztoq_session *s;
+
+	snprintf(flag, sizeof(flag), "--sslrootcert=%s", ca);
+	setenv("ZTOQ_PG_SSLMODE", "disable", 1);
+	setenv("ZTOQ_PG_SSLROOTCERT", ca_file("ZTOQ_TEST_PG_WRONG_CA"), 1);
+	setenv("ZTOQ_DB_ODBC_OPTIONS", "ConnSettings=SET application_name TO ztoq_env", 1);
+	test_ok(ztoq_config_load_env(cfg));
+	test_ok(ztoq_config_parse_args(cfg, &argc, argv));
+	cr_assert_eq(ztoq_config_source_of(cfg, "sslmode"), ZTOQ_SOURCE_CLI);
+	db = open_with(cfg, (const char *const[]){NULL}, &rc);
+	cr_assert_eq(rc, 0, "%s: %s", ztoq_error_name(rc), ztoq_error_last()->message);
+	cr_assert_eq(session_ssl(db), 1);
+	test_ok(ztoq_session_open(&s, db));
+	cr_assert_eq(test_scalar(s, "SELECT CASE WHEN current_setting('application_name') "
+				    "= 'ztoq_env' THEN 1 ELSE 0 END"),
+		     1);
+	test_close(db, s);
 }
 
 Test(tls, bad_sslmode_is_invalid)
