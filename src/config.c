@@ -121,7 +121,7 @@ static const ztoq_config_option options[NOPTIONS] = {
 	 "PostgreSQL TLS: file of the CA certificates that verify-ca and verify-full trust", 0},
 	[OPT_ODBC_OPTIONS] = {"odbc_options", "odbc-options", "ZTOQ_DB_ODBC_OPTIONS", NULL, NULL,
 	 "extra driver attributes \"Key=Value;Key2=Value2\" appended to the connection "
-	 "string", 0},
+	 "string", 1}, /* secret: a pqopt or ConnSettings there may carry one */
 };
 
 #define FIELD(name) offsetof(ztoq__settings, name)
