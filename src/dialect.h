@@ -132,8 +132,6 @@ typedef struct ztoq__dialect {
 
 	/* catalog */
 	const char *tables_sql;     /* names of the user tables, sorted, or NULL */
-	/* Appends `name` quoted as an identifier to `b`. */
-	void (*quote)(ztoq__buf *b, const char *name);
 
 	/* migrations (src/migrate.c); migration_sql is NULL where ZTOQ has no schema */
 	const char *(*migration_sql)(const ztoq__migration *m, int up);
@@ -197,7 +195,8 @@ int ztoq__dialect_classify_sqlstate(const char *sqlstate, int32_t native, const 
 /* Row errors by SQLSTATE class: cardinality (21), data exception (22), integrity (23). */
 int ztoq__dialect_row_error_sqlstate(int code, const char *sqlstate, int32_t native);
 
-/* Appends "name" with '"' doubled: the SQL standard's identifier quoting. */
+/* Appends "name" with '"' doubled: the SQL standard's identifier quoting, which every
+ * backend here takes (so it is not an operation of the table). */
 void ztoq__dialect_quote_ansi(ztoq__buf *b, const char *name);
 
 /*

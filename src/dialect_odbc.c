@@ -25,5 +25,4 @@ const ztoq__dialect ztoq__dialect_odbc = {
 	.ping_sql = "SELECT 1",
 	.bulk_form = ZTOQ__BULK_ROWS,
 	.is_row_error = ztoq__dialect_row_error_sqlstate,
-	.quote = ztoq__dialect_quote_ansi,
 };

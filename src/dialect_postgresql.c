@@ -274,7 +274,6 @@ const ztoq__dialect ztoq__dialect_postgresql = {
 	 * on (as information_schema.tables would) */
 	.tables_sql = "SELECT tablename FROM pg_catalog.pg_tables "
 		      "WHERE schemaname = current_schema() ORDER BY tablename",
-	.quote = ztoq__dialect_quote_ansi,
 	.migration_sql = migration_sql,
 	/* key: "ztoq_mig" read as a big-endian 64-bit integer */
 	.migration_lock = "SELECT pg_advisory_lock(8823800102648637799)",

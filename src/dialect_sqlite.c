@@ -222,7 +222,6 @@ const ztoq__dialect ztoq__dialect_sqlite = {
 	/* LIKE ignores case, as SQLite does when it reserves the sqlite_ names */
 	.tables_sql = "SELECT name FROM sqlite_master WHERE type = 'table' "
 		      "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
-	.quote = ztoq__dialect_quote_ansi,
 	.migration_sql = migration_sql,
 	/* no lock outlives a transaction: each migration's is exclusive instead */
 	.migration_begin = "BEGIN EXCLUSIVE",

@@ -51,7 +51,7 @@ static int count_rows(ztoq_session *s, ztoq_table_info *table)
 	int code;
 
 	ztoq__buf_puts(&sql, "SELECT COUNT(*) FROM ");
-	s->conn->dialect->quote(&sql, table->name);
+	ztoq__dialect_quote_ansi(&sql, table->name);
 	if ((code = ztoq__buf_detach(&sql, &text)) < 0)
 		return code;
 	code = ztoq_session_scalar(s, text, NULL, 0, &table->rows, NULL);

@@ -296,29 +296,33 @@ TEST_BOTH(connect, unknown_driver_is_enotfound)
  * URI itself always failed, so create_if_missing 0 turned any failure into ENOTFOUND.
  * One that names a missing file is.
  */
-Test(connect, uri_that_fails_is_not_reported_missing)
+/* Opens SQLite `uri` with create_if_missing 0, which must fail with `code`; returns
+ * the message. */
+static const char *uri_open_fails(const char *uri, int code)
 {
 	ztoq_config *cfg = test_config(ZTOQ_DB_SQLITE);
-	char uri[600];
 	int rc;
+
+	test_ok(ztoq_config_set(cfg, "db_path", uri));
+	test_ok(ztoq_config_set(cfg, "create_if_missing", "0"));
+	rc = open_fails(cfg);
+	cr_assert_eq(rc, code, "%s: %s", ztoq_error_name(rc), ztoq_error_last()->message);
+	return ztoq_error_last()->message;
+}
+
+Test(connect, uri_that_fails_is_not_reported_missing)
+{
+	char uri[600];
+	const char *message;
 
 	/* a folder: it exists, and the driver cannot open it */
 	snprintf(uri, sizeof(uri), "file:%s", getenv("ZTOQ_TEST_TMPDIR"));
-	test_ok(ztoq_config_set(cfg, "db_path", uri));
-	test_ok(ztoq_config_set(cfg, "create_if_missing", "0"));
-	rc = open_fails(cfg);
-	cr_assert_eq(rc, ZTOQ_ECONNECT, "%s: %s", ztoq_error_name(rc), ztoq_error_last()->message);
-	cr_assert_null(strstr(ztoq_error_last()->message, "no such file"), "%s",
-		       ztoq_error_last()->message);
+	message = uri_open_fails(uri, ZTOQ_ECONNECT);
+	cr_assert_null(strstr(message, "no such file"), "%s", message);
 	/* a URI that names a missing file is still told so */
-	cfg = test_config(ZTOQ_DB_SQLITE);
 	snprintf(uri, sizeof(uri), "file:%s?cache=private", test_path("missing.db"));
-	test_ok(ztoq_config_set(cfg, "db_path", uri));
-	test_ok(ztoq_config_set(cfg, "create_if_missing", "0"));
-	rc = open_fails(cfg);
-	cr_assert_eq(rc, ZTOQ_ENOTFOUND, "%s: %s", ztoq_error_name(rc), ztoq_error_last()->message);
-	cr_assert(strstr(ztoq_error_last()->message, "no such file /"), "%s",
-		  ztoq_error_last()->message);
+	message = uri_open_fails(uri, ZTOQ_ENOTFOUND);
+	cr_assert(strstr(message, "no such file /"), "%s", message);
 }
 
 Test(connect, unknown_dsn_is_enotfound)
