@@ -232,29 +232,13 @@ static int needs_check(const ztoq__pool *p, const ztoq__conn *c, uint64_t now)
 }
 
 /*
- * The least acquire time a validation ping is started with: with less, a healthy
+ * The least acquire time a validation ping is started with. With less, a healthy
  * connection would be timed out and evicted (on SQLite :memory:, the last one takes
- * the database with it), so it stays idle and the acquire fails instead.
+ * the database with it), and refusing the acquire would refuse every later one too (the
+ * connection stays due): it is handed out unvalidated, and a dead one shows at its
+ * first statement, which evicts it.
  */
 #define MIN_VALIDATE_NS 50000000u
-
-/*
- * Under the lock: `c`, just taken off the idle list and due for validation, goes back
- * (unchanged, still due); returns ZTOQ_ETIMEOUT, counted in timeouts.
- */
-static int no_time_to_validate(ztoq__pool *p, ztoq__conn *c, uint64_t now, uint64_t deadline)
-{
-	c->next = p->idle;
-	p->idle = c;
-	p->idle_count++;
-	p->timeouts++;
-	return ztoq__error_set(ZTOQ_ETIMEOUT,
-			       "an idle connection is due for validation and %llu ms of the "
-			       "acquire deadline are left, less than the %u ms a ping is given; "
-			       "it stays in the pool",
-			       (unsigned long long)(deadline > now ? (deadline - now) / 1000000u : 0),
-			       MIN_VALIDATE_NS / 1000000u);
-}
 
 int ztoq__pool_acquire(ztoq__pool *p, ztoq__conn **out, uint64_t timeout_ns)
 {
@@ -272,16 +256,10 @@ int ztoq__pool_acquire(ztoq__pool *p, ztoq__conn **out, uint64_t timeout_ns)
 
 		pthread_mutex_lock(&p->lock);
 		if ((c = p->idle) != NULL) {
-			uint64_t now = ztoq__now_ns();
-
 			p->idle = c->next;
 			p->idle_count--;
-			check = needs_check(p, c, start);
-			if (check && now + MIN_VALIDATE_NS > deadline) {
-				code = no_time_to_validate(p, c, now, deadline);
-				pthread_mutex_unlock(&p->lock);
-				return code;
-			}
+			check = needs_check(p, c, start) &&
+				ztoq__now_ns() + MIN_VALIDATE_NS <= deadline;
 		} else if (p->total < p->set.max) {
 			p->total++;
 			open_new = 1;
