@@ -362,26 +362,5 @@ ZTOQ_EXTERN(int) ztoq_session_query(ztoq_session *s, const char *sql, const ztoq
 ZTOQ_EXTERN(int) ztoq_session_scalar(ztoq_session *s, const char *sql, const ztoq_value *params,
 				     size_t nparams, int64_t *out, int *is_null)
 {
-	ztoq_stmt *st;
-	int code, columns;
-
-	if (!out)
-		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_session_scalar: out is NULL");
-	*out = 0;
-	if (is_null)
-		*is_null = 1;
-	if ((code = ztoq__stmt_prepare_bound(&st, s, sql, params, nparams)) < 0)
-		return code;
-	if ((code = ztoq_stmt_execute(st)) == ZTOQ_OK && (columns = ztoq_stmt_column_count(st)) != 1)
-		code = ztoq__error_set(ZTOQ_EINVALID, "ztoq_session_scalar: the query returns %d "
-						      "columns, not one: %.200s", columns, sql);
-	if (code == ZTOQ_OK && (code = ztoq_stmt_fetch(st)) == ZTOQ_DONE)
-		code = ztoq__error_set(ZTOQ_ENOTFOUND, "ztoq_session_scalar: the query returned no "
-						       "row: %.200s", sql);
-	if (code == ZTOQ_ROW && (code = ztoq_stmt_get_int64(st, 0, out, is_null)) == ZTOQ_OK &&
-	    (code = ztoq_stmt_fetch(st)) == ZTOQ_ROW)
-		code = ztoq__error_set(ZTOQ_ERROR, "ztoq_session_scalar: the query returned more "
-						   "than one row: %.200s", sql);
-	ztoq_stmt_finalize(st);
-	return code == ZTOQ_DONE ? ZTOQ_OK : code;
+	return ztoq__stmt_scalar(s, sql, params, nparams, out, is_null);
 }

@@ -557,24 +557,51 @@ static int describe(ztoq_stmt *st)
 	return ZTOQ_OK;
 }
 
+int ztoq__stmt_scalar(ztoq_session *s, const char *sql, const ztoq_value *params,
+		      size_t nparams, int64_t *out, int *is_null)
+{
+	ztoq_stmt *st;
+	int code, columns;
+
+	if (!out)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_session_scalar: out is NULL");
+	*out = 0;
+	if (is_null)
+		*is_null = 1;
+	if ((code = ztoq__stmt_prepare_bound(&st, s, sql, params, nparams)) < 0)
+		return code;
+	if ((code = ztoq_stmt_execute(st)) == ZTOQ_OK && (columns = ztoq_stmt_column_count(st)) != 1)
+		code = ztoq__error_set(ZTOQ_EINVALID, "ztoq_session_scalar: the query returns %d "
+						      "columns, not one: %.200s", columns, sql);
+	if (code == ZTOQ_OK && (code = ztoq_stmt_fetch(st)) == ZTOQ_DONE)
+		code = ztoq__error_set(ZTOQ_ENOTFOUND, "ztoq_session_scalar: the query returned no "
+						       "row: %.200s", sql);
+	if (code == ZTOQ_ROW && (code = ztoq_stmt_get_int64(st, 0, out, is_null)) == ZTOQ_OK &&
+	    (code = ztoq_stmt_fetch(st)) == ZTOQ_ROW)
+		code = ztoq__error_set(ZTOQ_ERROR, "ztoq_session_scalar: the query returned more "
+						   "than one row: %.200s", sql);
+	ztoq_stmt_finalize(st);
+	return code == ZTOQ_DONE ? ZTOQ_OK : code;
+}
+
 /*
  * SQLite: the rows the write just run changed (count_changes; it ran at execute).
  * The write is applied (and in autocommit committed) whatever happens here, so a
- * failure of this extra query leaves the count unknown (-1) instead of reporting
- * the write as failed: a caller that retried it would apply it twice.
+ * failure of this extra query leaves the count unknown (-1) instead of reporting the
+ * write as failed (a caller that retried it would apply it twice): it neither fails
+ * the open transaction (which would roll the write back) nor becomes the last error.
  */
 static void read_changes(ztoq_stmt *st)
 {
-	int64_t changes = -1;
-	ztoq_stmt *q;
+	ztoq_session *s = st->session;
+	int failed = s->failed;
+	int64_t changes;
 
-	if (ztoq_stmt_prepare(&q, st->session, "SELECT changes()") < 0)
-		return;
-	if (ztoq_stmt_execute(q) == ZTOQ_OK && ztoq_stmt_fetch(q) == ZTOQ_ROW &&
-	    ztoq_stmt_get_int64(q, 0, &changes, NULL) == ZTOQ_OK &&
-	    ztoq_stmt_fetch(q) == ZTOQ_DONE) /* read to its end: nothing stays open */
+	ztoq__error_hold();
+	if (ztoq__stmt_scalar(s, "SELECT changes()", NULL, 0, &changes, NULL) == ZTOQ_OK)
 		st->changes = changes;
-	ztoq_stmt_finalize(q);
+	s->failed = failed;
+	ztoq__error_release();
 }
 
 ZTOQ_EXTERN(int) ztoq_stmt_execute(ztoq_stmt *st)

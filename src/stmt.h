@@ -61,6 +61,13 @@ struct ztoq_stmt {
 int ztoq__stmt_error(ztoq_stmt *st, const char *what);
 
 /* Prepares (from the cache) and binds `nparams` values; *out is NULL on failure. */
+/*
+ * ztoq_session_scalar() (include/ztoq/stmt.h), here so that stmt.c can read a value
+ * too without calling up into the session module.
+ */
+int ztoq__stmt_scalar(ztoq_session *s, const char *sql, const ztoq_value *params,
+		      size_t nparams, int64_t *out, int *is_null);
+
 int ztoq__stmt_prepare_bound(ztoq_stmt **out, ztoq_session *s, const char *sql,
 			     const ztoq_value *params, size_t nparams);
 

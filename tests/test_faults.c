@@ -200,6 +200,33 @@ Test(faults, failed_reprepare_releases_the_table)
 	ztoq_db_close(db);
 }
 
+/*
+ * The count of a SQLite CTE write comes from a second query, SELECT changes(). When that
+ * query fails at the driver inside a transaction, the write stands: reported done with
+ * its count unknown, the transaction not failed, the commit keeping the row.
+ */
+Test(faults, failed_count_in_a_transaction_keeps_the_write)
+{
+	ztoq_db *db = fault_open(ZTOQ_DB_SQLITE, NULL, NULL);
+	ztoq_session *s;
+	ztoq_stmt *st;
+
+	test_ok(ztoq_session_open(&s, db));
+	test_ok(ztoq_tx_begin(s, NULL));
+	test_ok(ztoq_stmt_prepare(&st, s, "WITH c(x) AS (SELECT 7) "
+					  "INSERT INTO fault_t (id, tag, kind) SELECT x, 1, 'a' FROM c"));
+	loop_rule("SQLExecute:2:HY000"); /* the write's execute, then the count's */
+	cr_assert_eq(ztoq_stmt_execute(st), ZTOQ_OK, "%s", ztoq_error_last()->message);
+	cr_assert_eq(loop_fired(ZTOQ_DB_SQLITE), 1, "the count's execute did not fail");
+	loop_rule("");
+	cr_assert_eq(ztoq_stmt_rows_affected(st), -1);
+	ztoq_stmt_finalize(st);
+	test_ok(ztoq_tx_commit(s));
+	cr_assert_eq(test_scalar(s, "SELECT COUNT(*) FROM fault_t WHERE id = 7"), 1);
+	test_ok(ztoq_session_close(s));
+	ztoq_db_close(db);
+}
+
 /* The SQLSTATE and message of the first diagnostic record of `h`. */
 static void diag(SQLSMALLINT type, SQLHANDLE h, char state[6], char *msg, SQLSMALLINT size)
 {
