@@ -168,14 +168,6 @@ int ztoq__session_begin_migration(ztoq_session *s)
 	return begin_outer(s, NULL, s->conn->dialect->migration_begin);
 }
 
-/* Rolls back every open level (on close). */
-static int abort_all(ztoq_session *s)
-{
-	if (s->depth == 0)
-		return ZTOQ_OK;
-	return end_outer(s, 0);
-}
-
 /* ---- statements outside the statement cache ---------------------------------- */
 
 int ztoq__session_exec_plain(ztoq_session *s, const char *sql)
@@ -270,7 +262,7 @@ int ztoq__session_end(ztoq_session *s)
 
 	if (s->depth > 0) {
 		ztoq__error_hold(); /* rolling back is cleanup: it records nothing */
-		abort_all(s);
+		end_outer(s, 0); /* every open level */
 		ztoq__error_release();
 		/* a failed transaction can only be rolled back: its error stays the last one */
 		if (!failed)

@@ -16,7 +16,6 @@
 #include <strings.h>
 
 #include "alloc.h"
-#include "clock.h"
 #include "error.h"
 
 #define CACHE_IDLE_MAX 64
@@ -27,7 +26,8 @@ static ztoq__column_reader reader_of(const ztoq_stmt *st)
 	return (ztoq__column_reader){st->session, st->handle, st->sql};
 }
 
-int ztoq__stmt_error(ztoq_stmt *st, const char *what)
+/* Records an ODBC failure of `st` (classified; fails the transaction). */
+static int stmt_error(ztoq_stmt *st, const char *what)
 {
 	ztoq__column_reader r = reader_of(st);
 
@@ -250,7 +250,7 @@ static int plan_sqlite(ztoq_stmt *st, const char *sql)
 	st->count_changes = plan.count_changes;
 	/* before SQLPrepare: the driver manager refuses the attribute after it */
 	if (plan.static_cursor && !ztoq__stmt_static_cursor(st->handle))
-		return ztoq__stmt_error(st, "cannot ask for a static cursor");
+		return stmt_error(st, "cannot ask for a static cursor");
 	return ZTOQ_OK;
 }
 
@@ -283,7 +283,7 @@ static int new_stmt(ztoq_stmt **out, ztoq_session *s, const char *sql, unsigned 
 		return code;
 	}
 	if (!SQL_SUCCEEDED(driver_prepare(st))) {
-		code = ztoq__stmt_error(st, "cannot prepare");
+		code = stmt_error(st, "cannot prepare");
 		free_stmt(st);
 		return code;
 	}
@@ -347,8 +347,7 @@ ZTOQ_EXTERN(void) ztoq_stmt_finalize(ztoq_stmt *st)
 		return;
 	}
 	ztoq_stmt_clear_bindings(st);
-	st->entry.in_use = 0;
-	st->entry.last_used = ztoq__now_ns();
+	ztoq__stmt_cache_release(&st->conn->stmts, &st->entry);
 }
 
 /* ---- parameters ----------------------------------------------------------------- */
@@ -530,7 +529,7 @@ static int bind_param(ztoq_stmt *st, unsigned i)
 		return ZTOQ_OK;
 	if (!SQL_SUCCEEDED(SQLBindParameter(st->handle, (SQLUSMALLINT)(i + 1), SQL_PARAM_INPUT,
 					    ctype, sqltype, size, digits, ptr, buflen, &p->ind)))
-		return ztoq__stmt_error(st, "cannot bind a parameter");
+		return stmt_error(st, "cannot bind a parameter");
 	p->bound_type = p->type;
 	p->bound_ptr = ptr;
 	p->bound_size = size;
@@ -616,7 +615,7 @@ ZTOQ_EXTERN(int) ztoq_stmt_execute(ztoq_stmt *st)
 	close_cursor(st, 0);
 	if (st->unprepared) {
 		if (!SQL_SUCCEEDED(driver_prepare(st)))
-			return ztoq__stmt_error(st, "cannot prepare");
+			return stmt_error(st, "cannot prepare");
 		st->unprepared = 0;
 	}
 	for (unsigned i = 0; i < st->nparams; i++)
@@ -626,9 +625,8 @@ ZTOQ_EXTERN(int) ztoq_stmt_execute(ztoq_stmt *st)
 	st->changes = -1;
 	rc = ztoq__conn_execute(st->conn, st->handle, NULL, 0);
 	if (!SQL_SUCCEEDED(rc) && rc != SQL_NO_DATA)
-		return ztoq__stmt_error(st, "execute failed");
+		return stmt_error(st, "execute failed");
 	if (st->ncolumns < 0) {
-		free_columns(st);
 		if ((code = describe(st)) < 0) {
 			/* the driver's result is open (psqlODBC: the next execute gets HY010) */
 			st->cursor_open = 1;
@@ -658,7 +656,7 @@ ZTOQ_EXTERN(int) ztoq_stmt_fetch(ztoq_stmt *st)
 		return ZTOQ_DONE;
 	}
 	if (!SQL_SUCCEEDED(rc))
-		return ztoq__stmt_error(st, "fetch failed");
+		return stmt_error(st, "fetch failed");
 	r = reader_of(st);
 	for (int i = 0; i < st->ncolumns; i++) {
 		struct ztoq__stmt_value *v = &st->values[i];

@@ -57,9 +57,6 @@ struct ztoq_stmt {
 	int ncolumns; /* -1 until described */
 };
 
-/* Records an ODBC failure of `st` (classified; fails the transaction). */
-int ztoq__stmt_error(ztoq_stmt *st, const char *what);
-
 /* Prepares (from the cache) and binds `nparams` values; *out is NULL on failure. */
 /*
  * ztoq_session_scalar() (include/ztoq/stmt.h), here so that stmt.c can read a value

@@ -26,12 +26,11 @@ ztoq__cache_entry *ztoq__stmt_cache_find(ztoq__stmt_cache *c, const char *sql,
 }
 
 /* Unlinks the entry at `link` and frees it. */
-static void unlink_free(ztoq__stmt_cache *c, ztoq__cache_entry **link)
+static void unlink_free(ztoq__cache_entry **link)
 {
 	ztoq__cache_entry *e = *link;
 
 	*link = e->next;
-	c->count--;
 	e->free(e);
 }
 
@@ -48,10 +47,15 @@ void ztoq__stmt_cache_add(ztoq__stmt_cache *c, ztoq__cache_entry *e, unsigned id
 			oldest = link;
 	}
 	if (idle >= idle_max && oldest)
-		unlink_free(c, oldest);
+		unlink_free(oldest);
 	e->next = c->head;
 	c->head = e;
-	c->count++;
+}
+
+void ztoq__stmt_cache_release(ztoq__stmt_cache *c, ztoq__cache_entry *e)
+{
+	e->in_use = 0;
+	e->last_used = ++c->tick;
 }
 
 void ztoq__stmt_cache_drop(ztoq__stmt_cache *c, ztoq__cache_entry *e)
@@ -60,11 +64,11 @@ void ztoq__stmt_cache_drop(ztoq__stmt_cache *c, ztoq__cache_entry *e)
 
 	for (link = &c->head; *link != e; link = &(*link)->next)
 		;
-	unlink_free(c, link);
+	unlink_free(link);
 }
 
 void ztoq__stmt_cache_free(ztoq__stmt_cache *c)
 {
 	while (c->head)
-		unlink_free(c, &c->head);
+		unlink_free(&c->head);
 }

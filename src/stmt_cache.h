@@ -23,7 +23,7 @@ struct ztoq__cache_entry {
 	const char *sql;          /* the key (owned by the object) */
 	unsigned long hash;       /* ztoq__stmt_cache_hash(sql) */
 	int in_use;               /* lent out: never found, never evicted */
-	uint64_t last_used;       /* when it was last given back */
+	uint64_t last_used;       /* the cache's tick when it was last given back */
 	ztoq__cache_free_fn free; /* how the cache frees it */
 	ztoq__cache_entry *next;
 };
@@ -31,7 +31,7 @@ struct ztoq__cache_entry {
 /* Zero-initialised is an empty cache. */
 typedef struct {
 	ztoq__cache_entry *head;
-	unsigned count;
+	uint64_t tick;            /* counts give-backs: the order of last use */
 } ztoq__stmt_cache;
 
 /* The object of type `type` whose member `member` is the entry `e`. */
@@ -49,6 +49,9 @@ ztoq__cache_entry *ztoq__stmt_cache_find(ztoq__stmt_cache *c, const char *sql,
  * entry when `idle_max` or more are idle, so the cache stays bounded.
  */
 void ztoq__stmt_cache_add(ztoq__stmt_cache *c, ztoq__cache_entry *e, unsigned idle_max);
+
+/* Gives `e` back (idle again), the most recently used. */
+void ztoq__stmt_cache_release(ztoq__stmt_cache *c, ztoq__cache_entry *e);
 
 /* Takes `e` out of the cache and frees it. */
 void ztoq__stmt_cache_drop(ztoq__stmt_cache *c, ztoq__cache_entry *e);
