@@ -483,8 +483,10 @@ static int run_cursor(ztoq_batch *b, ztoq_batch_stats *stats, const char *declar
 		cursor_depth++;
 		code = fetch_cursor(b, stats, fetch, process, payload);
 		cursor_depth--;
-		/* a failed transaction has lost the cursor already; its rollback ends it */
-		if (!s->failed) {
+		/* In the stream's own transaction, its commit or rollback ends the cursor
+		 * (declared without HOLD); a failed transaction has lost it already. In the
+		 * caller's, it is closed: the next stream at this depth reuses its name. */
+		if (!own_tx && !s->failed) {
 			if (code < 0)
 				ztoq__error_hold(); /* the failure's own error stays the last one */
 			closed = ztoq_session_exec(s, close, NULL, 0, NULL);
