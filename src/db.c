@@ -62,8 +62,10 @@ static int detect(ztoq_db *db)
 	    (code = ztoq__connstr_compose(&connstr, &db->set, d,
 					  db->secret_given ? db->secret : NULL)) == ZTOQ_OK &&
 	    (code = ztoq_connstr_redact(&redacted, connstr)) == ZTOQ_OK) {
-		/* the first strings stay until close: a caller may hold ztoq_db_target() */
-		db->first_connstr = db->connstr;
+		/* the first redacted string stays until close: a caller may hold it from
+		 * ztoq_db_target(); the first connection string (and its password) has no
+		 * reader left once the probe is closed */
+		ztoq__free_secret(db->connstr);
 		db->first_redacted = db->redacted;
 		db->target.connstr = db->connstr = connstr;
 		db->target.redacted = redacted;
@@ -71,7 +73,6 @@ static int detect(ztoq_db *db)
 		__atomic_store_n(&db->redacted, redacted, __ATOMIC_RELEASE);
 		db->target.dialect = d;
 		connstr = redacted = NULL;
-		atomic_store(&db->dialect, d);
 		atomic_store(&db->detected, 1);
 	}
 	pthread_mutex_unlock(&db->detect_lock);
@@ -209,7 +210,6 @@ ZTOQ_EXTERN(int) ztoq_db_open(ztoq_db **out, const ztoq_config *cfg)
 		goto fail;
 	/* without a DSN the library composed the string for db_type's driver, which
 	 * every connect then confirms; a DSN's backend is the driver's (detect()) */
-	atomic_store(&db->dialect, db->set.db_type);
 	atomic_store(&db->detected, !db->set.dsn);
 	if ((code = ztoq__settings_password(&db->set, &db->secret)) < 0)
 		goto fail;
@@ -228,7 +228,7 @@ ZTOQ_EXTERN(int) ztoq_db_open(ztoq_db **out, const ztoq_config *cfg)
 	if (!atomic_load(&db->detected) && db->set.lazy_open != 1) {
 		if ((code = detect(db)) < 0)
 			goto fail;
-		default_pool_sizes(&db->set, atomic_load(&db->dialect));
+		default_pool_sizes(&db->set, db->target.dialect);
 	}
 	if ((code = start_pool(db)) < 0)
 		goto fail;
@@ -265,7 +265,6 @@ ZTOQ_EXTERN(void) ztoq_db_close(ztoq_db *db)
 		ztoq__odbc_unlock();
 	}
 	ztoq__free_secret(db->connstr);
-	ztoq__free_secret(db->first_connstr);
 	ztoq__free_secret(db->secret);
 	ztoq__free(db->redacted);
 	ztoq__free(db->first_redacted);
@@ -276,7 +275,9 @@ ZTOQ_EXTERN(void) ztoq_db_close(ztoq_db *db)
 
 ZTOQ_EXTERN(ztoq_db_type) ztoq_db_backend(const ztoq_db *db)
 {
-	return atomic_load(&((ztoq_db *)db)->dialect)->type;
+	/* until a DSN's driver has said (lazy_open), db_type's */
+	return (atomic_load(&((ztoq_db *)db)->detected) ? db->target.dialect : db->set.db_type)
+		->type;
 }
 
 ZTOQ_EXTERN(const char *) ztoq_db_type_name(ztoq_db_type type)

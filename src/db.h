@@ -17,8 +17,8 @@ struct ztoq__thread_slot;
 struct ztoq_db {
 	ztoq_config *cfg;
 	ztoq__settings set;       /* cfg resolved (points into cfg) */
-	/* the backend: db_type's until the driver said (detected), then the driver's */
-	_Atomic(const ztoq__dialect *) dialect;
+	/* target.dialect is known: db_type's without a DSN, else set by detect(), which
+	 * stores this last (so a reader that sees it sees the dialect and strings) */
 	atomic_int detected;
 	pthread_mutex_t detect_lock; /* one first connect learns the backend */
 	SQLHENV env;
@@ -27,7 +27,8 @@ struct ztoq_db {
 	char *secret;     /* the password, scrubbed from driver messages; NULL if none */
 	int secret_given; /* it is the configured password (else it was read from the
 			     caller's own string, only to mask it) */
-	char *first_connstr, *first_redacted; /* before detect() added attributes */
+	char *first_redacted;     /* before detect() added attributes: a caller may still
+				     hold it from ztoq_db_target() */
 	char private_path[128];   /* db_path of a private in-memory database (:memory:) */
 	ztoq__conn_target target; /* how connections are opened (points into the above) */
 	ztoq__pool *pool;
