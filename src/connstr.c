@@ -404,22 +404,40 @@ static int next_attribute(const char **p, const char **key, size_t *klen, const 
  * and their '}}' escapes undone, in *out (the caller frees it with
  * ztoq__free_secret()); NULL when there is none or it is empty. Thread-safe.
  */
+/* 1 when `key` is the login password's own: PWD or Password (any case, spaces). */
+static int is_login_password_key(const char *key, size_t len)
+{
+	trim_key(&key, &len);
+	return (len == 3 && strncasecmp(key, "pwd", 3) == 0) ||
+	       (len == 8 && strncasecmp(key, "password", 8) == 0);
+}
+
 int ztoq__connstr_password(char **out, const char *connstr)
 {
-	const char *p = connstr, *k, *v;
-	size_t klen, vlen;
+	const char *p = connstr, *k, *v, *found = NULL;
+	size_t klen, vlen, flen = 0;
 
 	*out = NULL;
+	/* the login password; failing that, the first other password-like value */
 	while (next_attribute(&p, &k, &klen, &v, &vlen)) {
+		int login;
+
 		if (!v || !is_password_key(k, klen))
 			continue;
-		if (!(*out = unescape_value(v, vlen)))
-			return ztoq__error_nomem();
-		if (!**out) {
-			ztoq__free_secret(*out);
-			*out = NULL;
+		if ((login = is_login_password_key(k, klen)) || !found) {
+			found = v;
+			flen = vlen;
 		}
+		if (login)
+			break;
+	}
+	if (!found)
 		return ZTOQ_OK;
+	if (!(*out = unescape_value(found, flen)))
+		return ztoq__error_nomem();
+	if (!**out) {
+		ztoq__free_secret(*out);
+		*out = NULL;
 	}
 	return ZTOQ_OK;
 }

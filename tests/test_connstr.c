@@ -226,7 +226,8 @@ Test(connstr, password_of_a_connection_string)
 	static const char *const in[][2] = {
 		{"Driver=x;Pwd={a}}b;c};Port=1", "a}b;c"},
 		{"Driver=x; PASSWORD = plain;Port=1", "plain"},
-		{"Driver=x;SSLPassword=k;Pwd=p", "k"},
+		{"Driver=x;SSLPassword=k;Pwd=p", "p"}, /* the login's, wherever it stands */
+		{"Driver=x;SSLPassword=k;Port=1", "k"},
 		{"Driver=x;pqopt={password=p};Port=1", NULL},
 		{"Driver=x;Pwd=;Port=1", NULL},
 		{"Driver=x;Pwd={}", NULL},
