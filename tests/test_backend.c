@@ -233,11 +233,12 @@ static ztoq_config *driver_string_config(const char *driver)
 }
 
 /*
- * A DSN's first connect takes the locks of the backend its driver's library names
- * (odbc.ini's Driver, through odbcinst.ini): a PostgreSQL DSN's waits on the network
- * outside the library's ODBC lock. An unknown driver gets the safe, serialised way.
+ * The backend a DSN's or a whole string's driver library names (odbc.ini's Driver, or
+ * Driver=, through odbcinst.ini), whose locks its first connect takes; an unknown
+ * driver names none (the safe, serialised way). That the connect then waits outside
+ * the ODBC lock is timeouts/stalled_first_connect_of_a_string_blocks_no_other_manager.
  */
-Test(backend, first_connect_takes_the_locks_its_driver_file_names)
+Test(backend, driver_file_names_the_first_connects_backend)
 {
 	ztoq_config *sqlite_dsn;
 

@@ -130,17 +130,6 @@ Test(tls, flags_and_environment_reach_the_driver)
 	test_close(db, s);
 }
 
-Test(tls, bad_sslmode_is_invalid)
-{
-	ztoq_config *cfg = test_config(ZTOQ_DB_POSTGRESQL);
-
-	cr_assert_eq(ztoq_config_set(cfg, "sslmode", "verify"), ZTOQ_EINVALID);
-	cr_assert(strstr(ztoq_error_last()->message, "\"verify\" (expected disable, allow, prefer, "
-						    "require, verify-ca, verify-full)"),
-		  "%s", ztoq_error_last()->message);
-	ztoq_config_free(cfg);
-}
-
 /* odbc_options reaches the driver: PostgreSQL runs ConnSettings at connect, SQLite
  * takes SyncPragma (measured: FULL, 2, without it; OFF is 0). */
 TEST_BOTH(tls, odbc_options_reach_the_driver)
