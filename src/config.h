@@ -79,9 +79,10 @@ int ztoq__connstr_compose(char **out, const ztoq__settings *set, const struct zt
 
 /*
  * The backend whose driver library a DSN (its odbc.ini Driver) or a caller's whole
- * string (its Driver attribute) names, through odbcinst.ini, or NULL: only to take
- * that backend's locks for the first connect, which learns the backend from the
- * driver itself. Reads the ini files: once per manager. Thread-safe. (connstr.c)
+ * string (its Driver attribute) names, through odbcinst.ini, or NULL (a driver the
+ * library does not know, which a first connect asks). Every connect checks it against
+ * what the driver reports. Reads the ini files: once per manager. Thread-safe.
+ * (connstr.c)
  */
 const struct ztoq__dialect *ztoq__connstr_guess(const ztoq__settings *set);
 

@@ -22,12 +22,12 @@
 static void reclaim_threads(ztoq_db *db);
 
 /*
- * Learns the backend of a DSN or a caller's string from its driver, once: a first
- * connect, serialised like any driver the library does not know, asks the driver
- * (SQL_DBMS_NAME) and is closed; the connection string then gets the attributes that
- * backend relies on, and every connection after it is opened with them (one connect
- * more per manager: docs/backends.md). A db_type given with the DSN must agree.
- * Thread-safe: the first caller detects, the others wait for it.
+ * Learns the backend of a DSN or a caller's string whose driver the library does not
+ * know (known_backend() is NULL) from the driver, once: a first connect, made as for
+ * an unknown driver, asks it (SQL_DBMS_NAME) and is closed; the connection string then
+ * gets the attributes that backend relies on, and every connection after it is opened
+ * with them (one connect more per manager: docs/backends.md). A db_type given with the
+ * DSN must agree. Thread-safe: the first caller detects, the others wait for it.
  */
 static int detect(ztoq_db *db)
 {
@@ -160,18 +160,34 @@ static int start_pool(ztoq_db *db)
 	return !set->dsn && d->explain_open ? d->explain_open(code, set) : code;
 }
 
+/*
+ * The backend known at open: db_type's without a DSN. With one, the backend its
+ * driver's library names (`guess`: every connect still checks what the driver reports
+ * against it), unless a given db_type names another; NULL when the library does not
+ * know the driver, which then says (detect()).
+ */
+static const ztoq__dialect *known_backend(const ztoq__settings *set,
+					  const ztoq__dialect *guess)
+{
+	if (!set->dsn)
+		return set->db_type;
+	if (set->db_type_given && set->db_type->compose_target && set->db_type != guess)
+		return NULL;
+	return guess;
+}
+
 /* Fills db->target from the manager's settings, once they are all resolved. */
-static void set_target(ztoq_db *db)
+static void set_target(ztoq_db *db, const ztoq__dialect *known, const ztoq__dialect *guess)
 {
 	ztoq__conn_target *t = &db->target;
 
 	t->env = db->env;
-	t->dialect = db->detected ? db->set.db_type : NULL;
+	t->dialect = known;
 	t->connstr = db->connstr;
 	t->redacted = db->redacted;
 	t->secret = db->secret;
 	t->login_timeout_s = db->set.connect_timeout_s;
-	t->connect_as = ztoq__connstr_guess(&db->set);
+	t->connect_as = guess;
 	/* the port the socket goes to, unless a DSN decides it */
 	t->port = db->set.dsn ? 0 : (int)db->set.port;
 	t->statement_timeout_ns = ms_to_ns(db->set.statement_timeout_ms);
@@ -197,6 +213,7 @@ static int resolve(ztoq_db *db)
 
 ZTOQ_EXTERN(int) ztoq_db_open(ztoq_db **out, const ztoq_config *cfg)
 {
+	const ztoq__dialect *guess, *known;
 	ztoq_db *db;
 	int code;
 
@@ -208,28 +225,27 @@ ZTOQ_EXTERN(int) ztoq_db_open(ztoq_db **out, const ztoq_config *cfg)
 	pthread_mutex_init(&db->detect_lock, NULL);
 	if ((code = ztoq_config_dup(&db->cfg, cfg)) < 0 || (code = resolve(db)) < 0)
 		goto fail;
-	/* without a DSN the library composed the string for db_type's driver, which
-	 * every connect then confirms; a DSN's backend is the driver's (detect()) */
-	atomic_store(&db->detected, !db->set.dsn);
+	guess = ztoq__connstr_guess(&db->set);
+	known = known_backend(&db->set, guess);
+	atomic_store(&db->detected, known != NULL);
 	if ((code = ztoq__settings_password(&db->set, &db->secret)) < 0)
 		goto fail;
 	db->secret_given = db->secret != NULL;
-	if (/* with a DSN nothing is added before the driver says which backend it is */
-	    (code = ztoq__connstr_compose(&db->connstr, &db->set,
-					  db->set.dsn ? NULL : db->set.db_type, db->secret)) < 0 ||
+	if (/* with a DSN whose driver is not known nothing is added before it says */
+	    (code = ztoq__connstr_compose(&db->connstr, &db->set, known, db->secret)) < 0 ||
 	    /* a caller's own string (db_type odbc) may carry one: driver texts get it masked */
 	    (!db->secret && (code = ztoq__connstr_password(&db->secret, db->connstr)) < 0) ||
 	    (code = ztoq_connstr_redact(&db->redacted, db->connstr)) < 0 ||
 	    (code = make_environment(db)) < 0 ||
 	    (code = ztoq__watchdog_new(&db->target.watchdog)) < 0)
 		goto fail;
-	set_target(db);
-	/* a DSN's backend is learnt before the pool opens (unless lazy_open): it sizes it */
-	if (!atomic_load(&db->detected) && db->set.lazy_open != 1) {
-		if ((code = detect(db)) < 0)
-			goto fail;
+	set_target(db, known, guess);
+	/* a DSN's backend sizes the pool: known now, or learnt before the pool opens
+	 * (unless lazy_open) */
+	if (!known && db->set.lazy_open != 1 && (code = detect(db)) < 0)
+		goto fail;
+	if (db->set.dsn && db->target.dialect)
 		default_pool_sizes(&db->set, db->target.dialect);
-	}
 	if ((code = start_pool(db)) < 0)
 		goto fail;
 	*out = db;

@@ -5,9 +5,11 @@
  * Each backend fills a `ztoq__dialect` in a file of its own (dialect_sqlite.c,
  * dialect_postgresql.c, dialect_odbc.c), in the manner of SQLite's sqlite3_io_methods
  * or libgit2's refdb backends; the rest of the library asks the table and never tests
- * which backend it runs on (tests/check_backend_branches.sh keeps it so). A manager
- * learns its backend from the driver (SQL_DBMS_NAME) on its first connect: db_type
- * only chooses how a connection string is composed when there is no DSN (db.c).
+ * which backend it runs on (tests/check_backend_branches.sh keeps it so). A manager's
+ * backend is the one its driver reports (SQL_DBMS_NAME, checked on every connect):
+ * db_type only chooses how a connection string is composed when there is no DSN, a
+ * DSN's driver library names it (driver_file) or, for a driver the library does not
+ * know, a first connect asks (db.c).
  *
  * The tables are static and never change: every function here is thread-safe.
  */
@@ -62,8 +64,8 @@ typedef struct ztoq__dialect {
 	const char *dbms_name;      /* the SQL_DBMS_NAME its driver reports, or NULL (any
 				       other) */
 	const char *driver_file;    /* part of its driver library's file name, or NULL: a
-				       DSN's first connect takes this backend's locks when
-				       its driver's file has it (ztoq__connstr_guess) */
+				       DSN whose driver's file has it is this backend
+				       (ztoq__connstr_guess; every connect checks it) */
 
 	/* settings and the connection string */
 	const char *min_connections; /* pool size defaults (config.c) */

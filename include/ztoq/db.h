@@ -48,15 +48,17 @@ ZTOQ_EXTERN(void) ztoq_db_close(ztoq_db *db);
 /**
  * The backend `db` talks to, as its driver reports it (SQL_DBMS_NAME; ZTOQ_DB_ODBC for
  * a database the library has no dialect for). With a DSN or a caller's connection
- * string the backend is learnt on the first connect, which ztoq_db_open() makes unless
- * lazy_open is 1: until then this is db_type's. Thread-safe.
+ * string through a driver the library does not know, the backend is learnt on the
+ * first connect, which ztoq_db_open() makes unless lazy_open is 1: until then this is
+ * db_type's. Thread-safe.
  */
 ZTOQ_EXTERN(ztoq_db_type) ztoq_db_backend(const ztoq_db *db);
 
 /**
  * The connection string with the password replaced by "***". Owned by `db`. With a
- * DSN it gains the attributes the backend relies on at the first connect (a string
- * returned before stays valid until ztoq_db_close()). Thread-safe.
+ * DSN of a driver the library does not know, it gains the attributes the backend
+ * relies on at the first connect (a string returned before stays valid until
+ * ztoq_db_close()). Thread-safe.
  */
 ZTOQ_EXTERN(const char *) ztoq_db_target(const ztoq_db *db);
 
