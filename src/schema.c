@@ -2,8 +2,8 @@
  * schema.c - per-project row counts over ZTOQ's schema (ztoq/schema.h).
  *
  * One statement counts every entity, the project key bound to each of its '?', never
- * spliced. A change to the tables in src/migrations/ that these queries read changes this
- * table in the same commit.
+ * spliced. A change to the tables in src/migrations/ that these queries read changes
+ * COUNT_QUERIES in the same commit.
  */
 #include "ztoq/schema.h"
 
