@@ -6,6 +6,8 @@
  * ON DELETE rules at work, the integrity fixes, recommendation_history's JSON
  * (scenario 68).
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -539,49 +541,171 @@ static void insert_two_projects(ztoq_db *db)
 		     "test_execution_id) VALUES ('s1', 1, 'x', 'c1', NULL), "
 		     "('s2', 2, 'x', 'c1', NULL), ('s3', 1, 'x', NULL, 'e1'), "
 		     "('s4', 1, 'x', 'c3', NULL)");
+	test_exec(s, "INSERT INTO test_plans (id, key, name, project_key) VALUES "
+		     "('t1', 'P1-P1', 'a', 'P1')");
+	/* a4, a5 and a6 hang off P1's plan and execution; a7 names a P1 case as a plan */
 	test_exec(s, "INSERT INTO attachments (id, filename, content_type, entity_type, "
 		     "entity_id) VALUES ('a1', 'f', 't', 'TEST_CASE', 'c2'), "
-		     "('a2', 'f', 't', 'TEST_CYCLE', 'y1'), ('a3', 'f', 't', 'TEST_CASE', 'c3')");
+		     "('a2', 'f', 't', 'TEST_CYCLE', 'y1'), ('a3', 'f', 't', 'TEST_CASE', 'c3'), "
+		     "('a4', 'f', 't', 'TEST_PLAN', 't1'), ('a5', 'f', 't', 'TEST_PLAN', 't1'), "
+		     "('a6', 'f', 't', 'TEST_EXECUTION', 'e1'), ('a7', 'f', 't', 'TEST_PLAN', 'c1')");
 	test_exec(s, "INSERT INTO entity_mappings (project_key, mapping_type, source_id, "
 		     "target_id) VALUES ('P2', 'case', '1', 'c3'), ('P2', 'case', '2', 'c3')");
+	test_exec(s, "INSERT INTO statuses (id, name, type, project_key) "
+		     "VALUES ('st1', 'Done', 'TEST_CASE', 'P1')");
+	test_exec(s, "INSERT INTO priorities (id, name, rank, project_key) "
+		     "VALUES ('pr1', 'High', 1, 'P1')");
+	test_exec(s, "INSERT INTO environments (id, name, project_key) VALUES ('en1', 'prod', 'P1')");
+	test_exec(s, "INSERT INTO script_files (id, filename, type, test_case_id) "
+		     "VALUES ('sf1', 'a.feature', 'bdd', 'c1')");
+	test_exec(s, "INSERT INTO custom_field_definitions (id, name, type, project_key) "
+		     "VALUES ('d1', 'risk', 'text', 'P1')");
+	test_exec(s, "INSERT INTO custom_field_values (id, field_id, entity_type, entity_id) "
+		     "VALUES ('v1', 'd1', 'TEST_CASE', 'c1')");
+	test_exec(s, "INSERT INTO entity_batch_state (project_key, entity_type, batch_number) "
+		     "VALUES ('P1', 'test_cases', 1)");
+	test_exec(s, "INSERT INTO migration_state (project_key) VALUES ('P1')");
+	test_exec(s, "INSERT INTO migration_checkpoints (project_key, checkpoint_id, timestamp, "
+		     "phase, status) VALUES ('P1', 'k1', '2025-04-15 14:42:00', 'extract', 'done')");
 	ztoq_session_close(s);
 }
 
+/*
+ * Every count exactly, for the project with rows in every table and for the one with
+ * few: a predicate that drops the key, or joins through the wrong table, gives another
+ * number. In the order of the result (projects first).
+ */
 TEST_BOTH(counts, rows_per_entity_for_each_project)
 {
-	static const char *const entities[] = {
-		"projects", "folders", "statuses", "priorities", "environments", "test_cases",
-		"test_cycles", "test_plans", "test_executions", "test_steps", "script_files",
-		"custom_field_definitions", "custom_field_values", "attachments",
-		"entity_batch_state", "migration_state", "migration_checkpoints",
-		"entity_mappings"};
+	static const struct {
+		const char *entity;
+		int64_t p1, p2;
+	} want[] = {
+		{"projects", 1, 1},
+		{"folders", 2, 1},
+		{"statuses", 1, 0},
+		{"priorities", 1, 0},
+		{"environments", 1, 0},
+		{"test_cases", 2, 1},
+		{"test_cycles", 1, 0},
+		{"test_plans", 1, 0},
+		{"test_executions", 1, 0},
+		{"test_steps", 3, 1},   /* two of its cases, one of its execution */
+		{"script_files", 1, 0},
+		{"custom_field_definitions", 1, 0},
+		{"custom_field_values", 1, 0},
+		{"attachments", 5, 1},  /* of a case, a cycle, its plan (two), an execution */
+		{"entity_batch_state", 1, 0},
+		{"migration_state", 1, 0},
+		{"migration_checkpoints", 1, 0},
+		{"entity_mappings", 0, 2},
+	};
 	ztoq_db *db = db_at_head(backend);
 	ztoq_entity_counts *p1, *p2;
 
 	insert_two_projects(db);
 	test_ok(ztoq_schema_count(&p1, db, "P1"));
 	test_ok(ztoq_schema_count(&p2, db, "P2"));
-	cr_assert_eq(p1->count, sizeof(entities) / sizeof(entities[0]));
-	for (size_t i = 0; i < p1->count; i++)
-		cr_assert_str_eq(p1->items[i].entity, entities[i]);
-	cr_assert_eq(count_of(p1, "projects"), 1);
-	cr_assert_eq(count_of(p1, "folders"), 2);
-	cr_assert_eq(count_of(p1, "test_cases"), 2);
-	cr_assert_eq(count_of(p1, "test_cycles"), 1);
-	cr_assert_eq(count_of(p1, "test_executions"), 1);
-	cr_assert_eq(count_of(p1, "test_steps"), 3, "two of its cases, one of its execution");
-	cr_assert_eq(count_of(p1, "attachments"), 2, "one of a case, one of a cycle");
-	cr_assert_eq(count_of(p1, "entity_mappings"), 0);
-	cr_assert_eq(count_of(p2, "projects"), 1);
-	cr_assert_eq(count_of(p2, "folders"), 1);
-	cr_assert_eq(count_of(p2, "test_cases"), 1);
-	cr_assert_eq(count_of(p2, "test_steps"), 1);
-	cr_assert_eq(count_of(p2, "attachments"), 1);
-	cr_assert_eq(count_of(p2, "entity_mappings"), 2);
-	cr_assert_eq(count_of(p2, "test_executions"), 0);
+	cr_assert_eq(p1->count, sizeof(want) / sizeof(want[0]));
+	cr_assert_eq(p2->count, p1->count);
+	for (size_t i = 0; i < p1->count; i++) {
+		cr_assert_str_eq(p1->items[i].entity, want[i].entity);
+		cr_expect_eq(p1->items[i].rows, want[i].p1, "P1 %s: %lld, not %lld", want[i].entity,
+			     (long long)p1->items[i].rows, (long long)want[i].p1);
+		cr_expect_eq(p2->items[i].rows, want[i].p2, "P2 %s: %lld, not %lld", want[i].entity,
+			     (long long)p2->items[i].rows, (long long)want[i].p2);
+	}
 	ztoq_schema_counts_free(p1);
 	ztoq_schema_counts_free(p2);
 	ztoq_db_close(db);
+}
+
+/* A writer that adds, per transaction, one test case of P1 and its entity mapping. */
+struct writer {
+	ztoq_db *db;
+	atomic_int done;
+	int code;          /* the first error, ZTOQ_OK if none */
+	char message[256]; /* its message */
+};
+
+#define WRITER_ROWS 200
+
+/* One transaction of the writer: case `id` of P1 and its mapping. */
+static int write_pair(ztoq_session *s, const char *id)
+{
+	ztoq_value v[] = {ZTOQ_TEXT(id), ZTOQ_TEXT(id)};
+	int code;
+
+	if ((code = ztoq_tx_begin(s, NULL)) < 0)
+		return code;
+	if ((code = ztoq_session_exec(s, "INSERT INTO test_cases (id, key, name, project_key) "
+				      "VALUES (?, ?, 'w', 'P1')",
+				      v, 2, NULL)) < 0 ||
+	    (code = ztoq_session_exec(s, "INSERT INTO entity_mappings (project_key, mapping_type, "
+				      "source_id, target_id) VALUES ('P1', 'case', ?, 'w')",
+				      v, 1, NULL)) < 0) {
+		ztoq_tx_rollback(s);
+		return code;
+	}
+	return ztoq_tx_commit(s);
+}
+
+/* Thread body: WRITER_ROWS transactions on its own session, then done = 1. */
+static void *write_pairs(void *arg)
+{
+	struct writer *w = arg;
+	ztoq_session *s;
+	char id[32];
+
+	if ((w->code = ztoq_session_open(&s, w->db)) == ZTOQ_OK) {
+		for (int i = 0; w->code == ZTOQ_OK && i < WRITER_ROWS; i++) {
+			snprintf(id, sizeof(id), "w%d", i);
+			w->code = write_pair(s, id);
+		}
+		ztoq_session_close(s);
+	}
+	if (w->code < 0)
+		snprintf(w->message, sizeof(w->message), "%s", ztoq_error_last()->message);
+	atomic_store(&w->done, 1);
+	return NULL;
+}
+
+/*
+ * The counts are one snapshot: while a writer commits a test case and its mapping
+ * together, every call sees as many new cases as mappings. Counted one table after
+ * another, the writer's commits land between the two.
+ */
+TEST_BOTH(counts, one_snapshot_while_an_import_writes)
+{
+	struct writer w = {.db = db_at_head(backend)};
+	ztoq_entity_counts *c;
+	pthread_t t;
+	int reads = 0;
+
+	insert_two_projects(w.db);
+	cr_assert_eq(pthread_create(&t, NULL, write_pairs, &w), 0);
+	while (!atomic_load(&w.done) || reads == 0) {
+		int code = ztoq_schema_count(&c, w.db, "P1");
+		int64_t cases, mappings;
+
+		if (code < 0) {
+			pthread_join(t, NULL);
+			cr_assert_fail("ztoq_schema_count: %s", ztoq_error_last()->message);
+		}
+		cases = count_of(c, "test_cases") - 2;
+		mappings = count_of(c, "entity_mappings");
+		ztoq_schema_counts_free(c);
+		reads++;
+		if (cases != mappings) {
+			pthread_join(t, NULL);
+			cr_assert_fail("read %d: %lld new cases but %lld mappings", reads,
+				       (long long)cases, (long long)mappings);
+		}
+	}
+	pthread_join(t, NULL);
+	cr_assert_eq(w.code, ZTOQ_OK, "writer: %s", w.message);
+	cr_log_info("%d reads during %d writes", reads, WRITER_ROWS);
+	ztoq_db_close(w.db);
 }
 
 /* A key no project has counts nothing, and a key full of SQL is only a key. */
@@ -601,6 +725,7 @@ TEST_BOTH(counts, unknown_project_gives_zeros)
 	}
 	test_ok(ztoq_schema_count(&c, db, "P1"));
 	cr_assert_eq(count_of(c, "projects"), 1, "projects still there");
+	cr_assert_eq(count_of(c, "attachments"), 5, "attachments still there");
 	ztoq_schema_counts_free(c);
 	ztoq_db_close(db);
 }

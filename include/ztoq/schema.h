@@ -32,7 +32,8 @@ typedef struct {
  * what carries its key (folders, test cases, cycles, plans, executions, ...) and what
  * hangs off those (test steps of its cases and executions, script files, custom field
  * values, attachments of its cases, cycles, plans and executions). A key no project
- * has gives zeros.
+ * has gives zeros. All the counts come from one statement, so they are one snapshot:
+ * rows committed meanwhile are counted in every table or in none.
  *
  * The schema must be at head: otherwise ZTOQ_ESTATE, saying the version it is at. An
  * empty or NULL key is ZTOQ_EINVALID. On success the caller owns *out and frees it
