@@ -271,11 +271,11 @@ static ztoq_config *driver_string_config(const char *driver)
 
 /*
  * The backend a DSN's or a whole string's driver library names (odbc.ini's Driver, or
- * Driver=, through odbcinst.ini), whose locks its first connect takes; an unknown
- * driver names none (the safe, serialised way). That the connect then waits outside
- * the ODBC lock is timeouts/stalled_first_connect_of_a_string_blocks_no_other_manager.
+ * Driver=, through odbcinst.ini); an unknown driver names none (a first connect asks
+ * it). That such a connect waits outside the ODBC lock is
+ * timeouts/stalled_connect_of_a_string_blocks_no_other_manager.
  */
-Test(backend, driver_file_names_the_first_connects_backend)
+Test(backend, driver_file_names_the_backend)
 {
 	ztoq_config *sqlite_dsn;
 

@@ -344,11 +344,10 @@ Test(timeouts, stalled_connect_blocks_no_other_manager, .timeout = 30)
 }
 
 /*
- * The same for a caller's whole string, whose backend only the driver can tell: the
- * first connect, which learns it, waits outside the library's ODBC lock, as its
- * driver's library (psqlODBC) says a PostgreSQL connect must.
+ * The same for a caller's whole string (db_type odbc): its driver's library (psqlODBC)
+ * makes it PostgreSQL, whose connect waits outside the library's ODBC lock.
  */
-Test(timeouts, stalled_first_connect_of_a_string_blocks_no_other_manager, .timeout = 30)
+Test(timeouts, stalled_connect_of_a_string_blocks_no_other_manager, .timeout = 30)
 {
 	stall_proxy *proxy = start_proxy();
 
