@@ -91,7 +91,6 @@ struct ztoq__migrate_run {
 	const ztoq_migrate_options *opts;
 	int locked;
 	int open_tx; /* prepare() left its transaction open for the first step */
-	long steps;  /* a typed step count (ztoq_migrate_downgrade_steps), or -1 */
 };
 
 /* What the tracking tables say. */
@@ -307,16 +306,20 @@ static int check_state(const struct ztoq__migrate_run *r,
 	return ZTOQ_OK;
 }
 
-/* A whole number written with digits only (no sign, no space), or -1. */
-static int parse_count(const char *s)
+/*
+ * A whole number written with digits only (no sign, no space), or -1. Ten digits at
+ * most, which hold any unsigned int (ztoq_migrate_downgrade_steps formats its count).
+ */
+static int64_t parse_count(const char *s)
 {
-	long v = 0;
+	size_t len = strlen(s);
+	int64_t v = 0;
 
-	if (!*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 6)
+	if (!len || strspn(s, "0123456789") != len || len > 10)
 		return -1;
 	for (; *s; s++)
 		v = v * 10 + (*s - '0');
-	return (int)v;
+	return v;
 }
 
 /* The version whose Alembic revision id is `revision`, or -1. */
@@ -329,30 +332,29 @@ static int revision_version(const struct ztoq__migrate_run *r, const char *revis
 }
 
 /*
- * Resolves a target against the current version: r->steps when it is a typed step
- * count, else `spec`. `direction` is +1 for upgrade (NULL and "head" mean head, "+N"
- * is relative) and -1 for downgrade ("-N").
+ * Resolves the target `spec` against the current version. `direction` is +1 for
+ * upgrade (NULL and "head" mean head, "+N" is relative) and -1 for downgrade ("-N").
  */
 static int resolve_target(const struct ztoq__migrate_run *r, const char *spec,
 			  int current, int direction, int *out)
 {
 	const char *verb = direction > 0 ? "upgrade" : "downgrade";
-	long steps = r->steps;
-	int v = -1;
+	int64_t steps = -1, v = -1;
 
-	if (steps < 0 && (!spec || strcmp(spec, "head") == 0))
+	if (!spec || strcmp(spec, "head") == 0)
 		v = direction > 0 ? (int)r->count : -1;
-	else if (steps < 0 && strcmp(spec, "base") == 0)
+	else if (strcmp(spec, "base") == 0)
 		v = 0;
-	else if (steps < 0 && spec[0] == (direction > 0 ? '+' : '-'))
+	else if (spec[0] == (direction > 0 ? '+' : '-'))
 		steps = parse_count(spec + 1);
-	else if (steps < 0 && (v = revision_version(r, spec)) < 0)
+	else if ((v = revision_version(r, spec)) < 0)
 		v = parse_count(spec);
 	if (steps >= 0)
-		v = steps > (long)r->count ? -1 : current + direction * (int)steps;
+		v = current + direction * steps;
 	if (steps >= 0 && (v < 0 || v > (int)r->count))
 		return ztoq__error_set(ZTOQ_EINVALID,
-				       "cannot %s %ld step%s from version %d: versions run 0-%d",
+				       "cannot %s %" PRId64 " step%s from version %d: versions "
+				       "run 0-%d",
 				       verb, steps, steps == 1 ? "" : "s", current, (int)r->count);
 	if (v < 0 || v > (int)r->count)
 		return ztoq__error_set(ZTOQ_EINVALID,
@@ -363,9 +365,9 @@ static int resolve_target(const struct ztoq__migrate_run *r, const char *spec,
 	if (direction * (v - current) < 0)
 		return ztoq__error_set(ZTOQ_ESTATE,
 				       "the schema is at version %d, %s the %s target %d: use %s",
-				       current, direction > 0 ? "past" : "below", verb, v,
+				       current, direction > 0 ? "past" : "below", verb, (int)v,
 				       direction > 0 ? "downgrade" : "upgrade");
-	*out = v;
+	*out = (int)v;
 	return ZTOQ_OK;
 }
 
@@ -724,7 +726,6 @@ static int run_open(struct ztoq__migrate_run *r, ztoq_db *db,
 				       "(initialise with ZTOQ_MIGRATE_OPTIONS_INIT)",
 				       opts->version, ZTOQ_MIGRATE_OPTIONS_VERSION);
 	r->opts = opts;
-	r->steps = -1;
 	r->list = migrations(&r->count);
 	if ((code = ztoq_session_open(&r->s, db)) < 0)
 		return code;
@@ -780,17 +781,15 @@ ZTOQ_EXTERN(int) ztoq_migrate_init(ztoq_db *db, const ztoq_migrate_options *opts
 	return code;
 }
 
-/* One upgrade (+1) or downgrade (-1) run to `target`, or by `steps` when >= 0. */
-static int run_migrate(ztoq_db *db, const char *target, long steps, int direction,
+/* One upgrade (+1) or downgrade (-1) run to `target`. */
+static int run_migrate(ztoq_db *db, const char *target, int direction,
 		       const ztoq_migrate_options *opts)
 {
 	struct ztoq__migrate_run r;
 	int code = run_open(&r, db, opts, 1);
 
-	if (code == ZTOQ_OK) {
-		r.steps = steps;
+	if (code == ZTOQ_OK)
 		code = migrate(&r, target, direction);
-	}
 	run_close(&r);
 	return code;
 }
@@ -798,19 +797,23 @@ static int run_migrate(ztoq_db *db, const char *target, long steps, int directio
 ZTOQ_EXTERN(int) ztoq_migrate_upgrade(ztoq_db *db, const char *target,
 				      const ztoq_migrate_options *opts)
 {
-	return run_migrate(db, target, -1, 1, opts);
+	return run_migrate(db, target, 1, opts);
 }
 
 ZTOQ_EXTERN(int) ztoq_migrate_downgrade(ztoq_db *db, const char *target,
 					const ztoq_migrate_options *opts)
 {
-	return run_migrate(db, target, -1, -1, opts);
+	return run_migrate(db, target, -1, opts);
 }
 
+/* The target "-N": parse_count() reads any unsigned int back, so messages are the same. */
 ZTOQ_EXTERN(int) ztoq_migrate_downgrade_steps(ztoq_db *db, unsigned steps,
 					      const ztoq_migrate_options *opts)
 {
-	return run_migrate(db, NULL, (long)steps, -1, opts);
+	char spec[2 + 3 * sizeof(steps)];
+
+	snprintf(spec, sizeof(spec), "-%u", steps);
+	return run_migrate(db, spec, -1, opts);
 }
 
 /* Fills one history entry from a shipped migration and its record (may be NULL). */
