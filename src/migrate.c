@@ -4,13 +4,14 @@
  *
  * A run (init, upgrade, downgrade) works on one pooled session:
  *   1. PostgreSQL: takes a session-level advisory lock, held until the run ends;
- *   2. a "prepare" transaction creates the tracking tables if needed, adopts a
- *      database that only Alembic has tracked, checks for drift and resolves the
- *      target;
- *   3. one transaction per migration, which first re-reads what is applied (so a
+ *   2. a "prepare" transaction creates the tracking tables that are missing, reads
+ *      the others, adopts a database that only Alembic has tracked, checks for drift
+ *      and resolves the target;
+ *   3. one transaction per migration, which first re-reads the tracking rows (so a
  *      concurrent migrator that got there first leaves nothing to do), runs the
  *      migration's statements, records it (or deletes its record) and keeps
- *      alembic_version in step.
+ *      alembic_version in step. The run ends when the version it read or moved to
+ *      is the target, without a transaction that would only find so.
  * SQLite has no lock that outlives a transaction: each of its transactions is an
  * exclusive one (BEGIN EXCLUSIVE, run with autocommit on, since the SQLite ODBC driver
  * issues its own plain BEGIN when autocommit is off), which is what makes step 3 safe.
@@ -173,14 +174,13 @@ static int table_exists(struct ztoq__migrate_run *r, const char *table, int *out
 	return code;
 }
 
+/* Reads the alembic_version row, which must exist, into st->alembic. */
 static int read_alembic(struct ztoq__migrate_run *r, struct ztoq__migrate_state *st)
 {
 	ztoq_stmt *q;
 	const char *text;
-	int code, exists;
+	int code;
 
-	if ((code = table_exists(r, ALEMBIC_TABLE, &exists)) < 0 || !exists)
-		return code;
 	if ((code = ztoq_stmt_prepare(&q, r->s, "SELECT version_num FROM " ALEMBIC_TABLE)) < 0)
 		return code;
 	if ((code = ztoq_stmt_execute(q)) == ZTOQ_OK && (code = ztoq_stmt_fetch(q)) == ZTOQ_ROW &&
@@ -213,6 +213,7 @@ static int read_record(ztoq_stmt *q, struct ztoq__migrate_record *rec)
 	return ZTOQ_OK;
 }
 
+/* Reads the tracking rows, whose table must exist, into st (the caller clears it). */
 static int read_records(struct ztoq__migrate_run *r, struct ztoq__migrate_state *st)
 {
 	size_t cap = 0;
@@ -246,10 +247,11 @@ static int read_records(struct ztoq__migrate_run *r, struct ztoq__migrate_state 
 /* Reads what the database records; missing tables read as empty. */
 static int load_state(struct ztoq__migrate_run *r, struct ztoq__migrate_state *st)
 {
-	int code;
+	int code, alembic;
 
 	memset(st, 0, sizeof(*st));
-	if ((code = read_alembic(r, st)) < 0 ||
+	if ((code = table_exists(r, ALEMBIC_TABLE, &alembic)) < 0 ||
+	    (alembic && (code = read_alembic(r, st)) < 0) ||
 	    (code = table_exists(r, ZTOQ__TRACKING_TABLE, &st->tracked)) < 0)
 		return code;
 	if (st->tracked && (code = read_records(r, st)) < 0)
@@ -437,8 +439,7 @@ static int adopt(struct ztoq__migrate_run *r, struct ztoq__migrate_state *st)
 				       st->alembic);
 	for (int v = 1; v <= version && code == ZTOQ_OK; v++)
 		code = record_applied(r, &r->list[v - 1], 0);
-	state_clear(st);
-	return code < 0 ? code : load_state(r, st);
+	return code < 0 ? code : read_records(r, st);
 }
 
 static void report(const struct ztoq__migrate_run *r, ztoq_migrate_event_kind kind,
@@ -512,32 +513,42 @@ static int run_sql(struct ztoq__migrate_run *r, const ztoq__migration *m, int up
 }
 
 /*
- * One migration in its own transaction: re-reads what is applied, and applies the
- * next migration towards `want` (direction +1) or reverts the current one (-1).
- * Sets *done, committing nothing, when the schema is already at the target.
+ * Re-reads, in a step's transaction, the version the tracking rows record (a
+ * concurrent migrator may have moved it since prepare()) and checks the rows.
  */
-static int step(struct ztoq__migrate_run *r, int direction, int want, int *done)
+static int reread_current(struct ztoq__migrate_run *r, int *current)
+{
+	struct ztoq__migrate_state st = {0};
+	int code = read_records(r, &st);
+
+	if (code == ZTOQ_OK && (code = check_state(r, &st)) == ZTOQ_OK)
+		*current = current_version(&st);
+	state_clear(&st);
+	return code;
+}
+
+/*
+ * One migration in its own transaction: re-reads the current version (not in
+ * prepare()'s transaction, which has just read it) and applies the next migration
+ * towards `want` (direction +1) or reverts the current one (-1); *current is then the
+ * new version. Commits nothing when the schema is already at or past the target.
+ */
+static int step(struct ztoq__migrate_run *r, int direction, int want, int *current)
 {
 	const ztoq__migration *m;
-	struct ztoq__migrate_state st;
-	int code, current, version;
+	int code, version;
 	uint64_t start;
 	int64_t ms;
 
-	if (!r->open_tx && (code = tx_begin(r)) < 0)
+	if (r->open_tx)
+		r->open_tx = 0;
+	else if ((code = tx_begin(r)) < 0)
 		return code;
-	r->open_tx = 0;
-	if ((code = load_state(r, &st)) == ZTOQ_OK && (code = check_state(r, &st)) < 0)
-		state_clear(&st);
-	if (code < 0)
+	else if ((code = reread_current(r, current)) < 0)
 		return tx_abort(r, code);
-	current = current_version(&st);
-	state_clear(&st);
-	if (direction * (want - current) <= 0) {
-		*done = 1;
+	if (direction * (want - *current) <= 0)
 		return tx_end(r, 1);
-	}
-	version = direction > 0 ? current + 1 : current;
+	version = direction > 0 ? *current + 1 : *current;
 	m = &r->list[version - 1];
 	start = ztoq__now_ns();
 	code = run_sql(r, m, direction > 0);
@@ -547,24 +558,26 @@ static int step(struct ztoq__migrate_run *r, int direction, int want, int *done)
 	if (code == ZTOQ_OK && m->alembic_revision)
 		code = sync_alembic(r, direction > 0 ? version : version - 1);
 	if (code < 0) {
-		ztoq__error_append("; rolled back, the schema stays at version %d", current);
+		ztoq__error_append("; rolled back, the schema stays at version %d", *current);
 		return tx_abort(r, code);
 	}
 	if ((code = tx_end(r, 1)) < 0)
 		return code;
+	*current = direction > 0 ? version : version - 1;
 	report(r, direction > 0 ? ZTOQ_MIGRATE_APPLIED : ZTOQ_MIGRATE_REVERTED, m, ms, 0);
 	return ZTOQ_OK;
 }
 
 /*
- * Creates the tracking tables if needed, adopts an Alembic-only database, checks the
- * records and resolves the target, in one transaction. When it created a table, that
- * transaction is left open for the first step (r->open_tx): a run whose first
- * migration fails leaves the database exactly as it was, on both backends (their DDL
- * is transactional).
+ * Creates the tracking tables that are missing, reads the ones that exist, adopts an
+ * Alembic-only database, checks the records and resolves the target, in one
+ * transaction; sets *current and *want. When it created a table and there is a
+ * migration to run, that transaction is left open for the first step (r->open_tx): a
+ * run whose first migration fails leaves the database exactly as it was, on both
+ * backends (their DDL is transactional).
  */
 static int prepare(struct ztoq__migrate_run *r, const char *target, int direction,
-		   int *want)
+		   int *current, int *want)
 {
 	struct ztoq__migrate_state st = {0};
 	int code, tracked = 0, alembic = 0;
@@ -573,20 +586,21 @@ static int prepare(struct ztoq__migrate_run *r, const char *target, int directio
 		return code;
 	if ((code = table_exists(r, ZTOQ__TRACKING_TABLE, &tracked)) == ZTOQ_OK &&
 	    (code = table_exists(r, ALEMBIC_TABLE, &alembic)) == ZTOQ_OK &&
-	    (code = exec_plain(r, r->d->tracking_sql)) == ZTOQ_OK &&
-	    (code = exec_plain(r, create_alembic)) == ZTOQ_OK &&
-	    (code = load_state(r, &st)) == ZTOQ_OK) {
+	    (code = tracked ? read_records(r, &st)
+			    : exec_plain(r, r->d->tracking_sql)) == ZTOQ_OK &&
+	    (code = alembic ? read_alembic(r, &st) : exec_plain(r, create_alembic)) == ZTOQ_OK) {
 		if (st.n == 0 && st.alembic[0])
 			code = adopt(r, &st);
 		if (code == ZTOQ_OK)
 			code = check_state(r, &st);
+		*current = current_version(&st);
 		if (code == ZTOQ_OK)
-			code = resolve_target(r, target, current_version(&st), direction, want);
+			code = resolve_target(r, target, *current, direction, want);
 	}
 	state_clear(&st);
 	if (code < 0)
 		return tx_abort(r, code);
-	if (!tracked || !alembic) {
+	if ((!tracked || !alembic) && *current != *want) {
 		r->open_tx = 1;
 		return ZTOQ_OK;
 	}
@@ -756,14 +770,19 @@ static void run_close(struct ztoq__migrate_run *r)
 	ztoq__error_release();
 }
 
-/* Upgrades (+1) or downgrades (-1) to `target`, one transaction per migration. */
+/*
+ * Upgrades (+1) or downgrades (-1) to `target`, one transaction per migration, and
+ * stops once the version prepare() read, or the one a step left or re-read, has
+ * reached the target: no transaction only to find there is nothing left to do.
+ */
 static int migrate(struct ztoq__migrate_run *r, const char *target, int direction)
 {
-	int want = 0, done = 0, code;
+	int current = 0, want = 0, code;
 
-	if ((code = prepare(r, target, direction, &want)) < 0)
+	if ((code = prepare(r, target, direction, &current, &want)) < 0)
 		return code;
-	while (!done && (code = step(r, direction, want, &done)) == ZTOQ_OK)
+	while (direction * (want - current) > 0 &&
+	       (code = step(r, direction, want, &current)) == ZTOQ_OK)
 		;
 	return code;
 }
