@@ -4,13 +4,14 @@
  *
  * A run (init, upgrade, downgrade) works on one pooled session:
  *   1. PostgreSQL: takes a session-level advisory lock, held until the run ends;
- *   2. a "prepare" transaction creates the tracking tables if needed, adopts a
- *      database that only Alembic has tracked, checks for drift and resolves the
- *      target;
- *   3. one transaction per migration, which first re-reads what is applied (so a
+ *   2. a "prepare" transaction creates the tracking tables that are missing, reads
+ *      the others, adopts a database that only Alembic has tracked, checks for drift
+ *      and resolves the target;
+ *   3. one transaction per migration, which first re-reads the tracking rows (so a
  *      concurrent migrator that got there first leaves nothing to do), runs the
  *      migration's statements, records it (or deletes its record) and keeps
- *      alembic_version in step.
+ *      alembic_version in step. The run ends when the version it read or moved to
+ *      is the target, without a transaction that would only find so.
  * SQLite has no lock that outlives a transaction: each of its transactions is an
  * exclusive one (BEGIN EXCLUSIVE, run with autocommit on, since the SQLite ODBC driver
  * issues its own plain BEGIN when autocommit is off), which is what makes step 3 safe.
@@ -91,7 +92,6 @@ struct ztoq__migrate_run {
 	const ztoq_migrate_options *opts;
 	int locked;
 	int open_tx; /* prepare() left its transaction open for the first step */
-	long steps;  /* a typed step count (ztoq_migrate_downgrade_steps), or -1 */
 };
 
 /* What the tracking tables say. */
@@ -174,14 +174,13 @@ static int table_exists(struct ztoq__migrate_run *r, const char *table, int *out
 	return code;
 }
 
+/* Reads the alembic_version row, which must exist, into st->alembic. */
 static int read_alembic(struct ztoq__migrate_run *r, struct ztoq__migrate_state *st)
 {
 	ztoq_stmt *q;
 	const char *text;
-	int code, exists;
+	int code;
 
-	if ((code = table_exists(r, ALEMBIC_TABLE, &exists)) < 0 || !exists)
-		return code;
 	if ((code = ztoq_stmt_prepare(&q, r->s, "SELECT version_num FROM " ALEMBIC_TABLE)) < 0)
 		return code;
 	if ((code = ztoq_stmt_execute(q)) == ZTOQ_OK && (code = ztoq_stmt_fetch(q)) == ZTOQ_ROW &&
@@ -214,6 +213,7 @@ static int read_record(ztoq_stmt *q, struct ztoq__migrate_record *rec)
 	return ZTOQ_OK;
 }
 
+/* Reads the tracking rows, whose table must exist, into st (the caller clears it). */
 static int read_records(struct ztoq__migrate_run *r, struct ztoq__migrate_state *st)
 {
 	size_t cap = 0;
@@ -247,10 +247,11 @@ static int read_records(struct ztoq__migrate_run *r, struct ztoq__migrate_state 
 /* Reads what the database records; missing tables read as empty. */
 static int load_state(struct ztoq__migrate_run *r, struct ztoq__migrate_state *st)
 {
-	int code;
+	int code, alembic;
 
 	memset(st, 0, sizeof(*st));
-	if ((code = read_alembic(r, st)) < 0 ||
+	if ((code = table_exists(r, ALEMBIC_TABLE, &alembic)) < 0 ||
+	    (alembic && (code = read_alembic(r, st)) < 0) ||
 	    (code = table_exists(r, ZTOQ__TRACKING_TABLE, &st->tracked)) < 0)
 		return code;
 	if (st->tracked && (code = read_records(r, st)) < 0)
@@ -307,16 +308,20 @@ static int check_state(const struct ztoq__migrate_run *r,
 	return ZTOQ_OK;
 }
 
-/* A whole number written with digits only (no sign, no space), or -1. */
-static int parse_count(const char *s)
+/*
+ * A whole number written with digits only (no sign, no space), or -1. Ten digits at
+ * most, which hold any unsigned int (ztoq_migrate_downgrade_steps formats its count).
+ */
+static int64_t parse_count(const char *s)
 {
-	long v = 0;
+	size_t len = strlen(s);
+	int64_t v = 0;
 
-	if (!*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 6)
+	if (!len || strspn(s, "0123456789") != len || len > 10)
 		return -1;
 	for (; *s; s++)
 		v = v * 10 + (*s - '0');
-	return (int)v;
+	return v;
 }
 
 /* The version whose Alembic revision id is `revision`, or -1. */
@@ -329,30 +334,29 @@ static int revision_version(const struct ztoq__migrate_run *r, const char *revis
 }
 
 /*
- * Resolves a target against the current version: r->steps when it is a typed step
- * count, else `spec`. `direction` is +1 for upgrade (NULL and "head" mean head, "+N"
- * is relative) and -1 for downgrade ("-N").
+ * Resolves the target `spec` against the current version. `direction` is +1 for
+ * upgrade (NULL and "head" mean head, "+N" is relative) and -1 for downgrade ("-N").
  */
 static int resolve_target(const struct ztoq__migrate_run *r, const char *spec,
 			  int current, int direction, int *out)
 {
 	const char *verb = direction > 0 ? "upgrade" : "downgrade";
-	long steps = r->steps;
-	int v = -1;
+	int64_t steps = -1, v = -1;
 
-	if (steps < 0 && (!spec || strcmp(spec, "head") == 0))
+	if (!spec || strcmp(spec, "head") == 0)
 		v = direction > 0 ? (int)r->count : -1;
-	else if (steps < 0 && strcmp(spec, "base") == 0)
+	else if (strcmp(spec, "base") == 0)
 		v = 0;
-	else if (steps < 0 && spec[0] == (direction > 0 ? '+' : '-'))
+	else if (spec[0] == (direction > 0 ? '+' : '-'))
 		steps = parse_count(spec + 1);
-	else if (steps < 0 && (v = revision_version(r, spec)) < 0)
+	else if ((v = revision_version(r, spec)) < 0)
 		v = parse_count(spec);
 	if (steps >= 0)
-		v = steps > (long)r->count ? -1 : current + direction * (int)steps;
+		v = current + direction * steps;
 	if (steps >= 0 && (v < 0 || v > (int)r->count))
 		return ztoq__error_set(ZTOQ_EINVALID,
-				       "cannot %s %ld step%s from version %d: versions run 0-%d",
+				       "cannot %s %" PRId64 " step%s from version %d: versions "
+				       "run 0-%d",
 				       verb, steps, steps == 1 ? "" : "s", current, (int)r->count);
 	if (v < 0 || v > (int)r->count)
 		return ztoq__error_set(ZTOQ_EINVALID,
@@ -363,9 +367,9 @@ static int resolve_target(const struct ztoq__migrate_run *r, const char *spec,
 	if (direction * (v - current) < 0)
 		return ztoq__error_set(ZTOQ_ESTATE,
 				       "the schema is at version %d, %s the %s target %d: use %s",
-				       current, direction > 0 ? "past" : "below", verb, v,
+				       current, direction > 0 ? "past" : "below", verb, (int)v,
 				       direction > 0 ? "downgrade" : "upgrade");
-	*out = v;
+	*out = (int)v;
 	return ZTOQ_OK;
 }
 
@@ -435,8 +439,7 @@ static int adopt(struct ztoq__migrate_run *r, struct ztoq__migrate_state *st)
 				       st->alembic);
 	for (int v = 1; v <= version && code == ZTOQ_OK; v++)
 		code = record_applied(r, &r->list[v - 1], 0);
-	state_clear(st);
-	return code < 0 ? code : load_state(r, st);
+	return code < 0 ? code : read_records(r, st);
 }
 
 static void report(const struct ztoq__migrate_run *r, ztoq_migrate_event_kind kind,
@@ -510,32 +513,42 @@ static int run_sql(struct ztoq__migrate_run *r, const ztoq__migration *m, int up
 }
 
 /*
- * One migration in its own transaction: re-reads what is applied, and applies the
- * next migration towards `want` (direction +1) or reverts the current one (-1).
- * Sets *done, committing nothing, when the schema is already at the target.
+ * Re-reads, in a step's transaction, the version the tracking rows record (a
+ * concurrent migrator may have moved it since prepare()) and checks the rows.
  */
-static int step(struct ztoq__migrate_run *r, int direction, int want, int *done)
+static int reread_current(struct ztoq__migrate_run *r, int *current)
+{
+	struct ztoq__migrate_state st = {0};
+	int code = read_records(r, &st);
+
+	if (code == ZTOQ_OK && (code = check_state(r, &st)) == ZTOQ_OK)
+		*current = current_version(&st);
+	state_clear(&st);
+	return code;
+}
+
+/*
+ * One migration in its own transaction: re-reads the current version (not in
+ * prepare()'s transaction, which has just read it) and applies the next migration
+ * towards `want` (direction +1) or reverts the current one (-1); *current is then the
+ * new version. Commits nothing when the schema is already at or past the target.
+ */
+static int step(struct ztoq__migrate_run *r, int direction, int want, int *current)
 {
 	const ztoq__migration *m;
-	struct ztoq__migrate_state st;
-	int code, current, version;
+	int code, version;
 	uint64_t start;
 	int64_t ms;
 
-	if (!r->open_tx && (code = tx_begin(r)) < 0)
+	if (r->open_tx)
+		r->open_tx = 0;
+	else if ((code = tx_begin(r)) < 0)
 		return code;
-	r->open_tx = 0;
-	if ((code = load_state(r, &st)) == ZTOQ_OK && (code = check_state(r, &st)) < 0)
-		state_clear(&st);
-	if (code < 0)
+	else if ((code = reread_current(r, current)) < 0)
 		return tx_abort(r, code);
-	current = current_version(&st);
-	state_clear(&st);
-	if (direction * (want - current) <= 0) {
-		*done = 1;
+	if (direction * (want - *current) <= 0)
 		return tx_end(r, 1);
-	}
-	version = direction > 0 ? current + 1 : current;
+	version = direction > 0 ? *current + 1 : *current;
 	m = &r->list[version - 1];
 	start = ztoq__now_ns();
 	code = run_sql(r, m, direction > 0);
@@ -545,24 +558,26 @@ static int step(struct ztoq__migrate_run *r, int direction, int want, int *done)
 	if (code == ZTOQ_OK && m->alembic_revision)
 		code = sync_alembic(r, direction > 0 ? version : version - 1);
 	if (code < 0) {
-		ztoq__error_append("; rolled back, the schema stays at version %d", current);
+		ztoq__error_append("; rolled back, the schema stays at version %d", *current);
 		return tx_abort(r, code);
 	}
 	if ((code = tx_end(r, 1)) < 0)
 		return code;
+	*current = direction > 0 ? version : version - 1;
 	report(r, direction > 0 ? ZTOQ_MIGRATE_APPLIED : ZTOQ_MIGRATE_REVERTED, m, ms, 0);
 	return ZTOQ_OK;
 }
 
 /*
- * Creates the tracking tables if needed, adopts an Alembic-only database, checks the
- * records and resolves the target, in one transaction. When it created a table, that
- * transaction is left open for the first step (r->open_tx): a run whose first
- * migration fails leaves the database exactly as it was, on both backends (their DDL
- * is transactional).
+ * Creates the tracking tables that are missing, reads the ones that exist, adopts an
+ * Alembic-only database, checks the records and resolves the target, in one
+ * transaction; sets *current and *want. When it created a table and there is a
+ * migration to run, that transaction is left open for the first step (r->open_tx): a
+ * run whose first migration fails leaves the database exactly as it was, on both
+ * backends (their DDL is transactional).
  */
 static int prepare(struct ztoq__migrate_run *r, const char *target, int direction,
-		   int *want)
+		   int *current, int *want)
 {
 	struct ztoq__migrate_state st = {0};
 	int code, tracked = 0, alembic = 0;
@@ -571,20 +586,21 @@ static int prepare(struct ztoq__migrate_run *r, const char *target, int directio
 		return code;
 	if ((code = table_exists(r, ZTOQ__TRACKING_TABLE, &tracked)) == ZTOQ_OK &&
 	    (code = table_exists(r, ALEMBIC_TABLE, &alembic)) == ZTOQ_OK &&
-	    (code = exec_plain(r, r->d->tracking_sql)) == ZTOQ_OK &&
-	    (code = exec_plain(r, create_alembic)) == ZTOQ_OK &&
-	    (code = load_state(r, &st)) == ZTOQ_OK) {
+	    (code = tracked ? read_records(r, &st)
+			    : exec_plain(r, r->d->tracking_sql)) == ZTOQ_OK &&
+	    (code = alembic ? read_alembic(r, &st) : exec_plain(r, create_alembic)) == ZTOQ_OK) {
 		if (st.n == 0 && st.alembic[0])
 			code = adopt(r, &st);
 		if (code == ZTOQ_OK)
 			code = check_state(r, &st);
+		*current = current_version(&st);
 		if (code == ZTOQ_OK)
-			code = resolve_target(r, target, current_version(&st), direction, want);
+			code = resolve_target(r, target, *current, direction, want);
 	}
 	state_clear(&st);
 	if (code < 0)
 		return tx_abort(r, code);
-	if (!tracked || !alembic) {
+	if ((!tracked || !alembic) && *current != *want) {
 		r->open_tx = 1;
 		return ZTOQ_OK;
 	}
@@ -724,7 +740,6 @@ static int run_open(struct ztoq__migrate_run *r, ztoq_db *db,
 				       "(initialise with ZTOQ_MIGRATE_OPTIONS_INIT)",
 				       opts->version, ZTOQ_MIGRATE_OPTIONS_VERSION);
 	r->opts = opts;
-	r->steps = -1;
 	r->list = migrations(&r->count);
 	if ((code = ztoq_session_open(&r->s, db)) < 0)
 		return code;
@@ -755,14 +770,19 @@ static void run_close(struct ztoq__migrate_run *r)
 	ztoq__error_release();
 }
 
-/* Upgrades (+1) or downgrades (-1) to `target`, one transaction per migration. */
+/*
+ * Upgrades (+1) or downgrades (-1) to `target`, one transaction per migration, and
+ * stops once the version prepare() read, or the one a step left or re-read, has
+ * reached the target: no transaction only to find there is nothing left to do.
+ */
 static int migrate(struct ztoq__migrate_run *r, const char *target, int direction)
 {
-	int want = 0, done = 0, code;
+	int current = 0, want = 0, code;
 
-	if ((code = prepare(r, target, direction, &want)) < 0)
+	if ((code = prepare(r, target, direction, &current, &want)) < 0)
 		return code;
-	while (!done && (code = step(r, direction, want, &done)) == ZTOQ_OK)
+	while (direction * (want - current) > 0 &&
+	       (code = step(r, direction, want, &current)) == ZTOQ_OK)
 		;
 	return code;
 }
@@ -780,17 +800,15 @@ ZTOQ_EXTERN(int) ztoq_migrate_init(ztoq_db *db, const ztoq_migrate_options *opts
 	return code;
 }
 
-/* One upgrade (+1) or downgrade (-1) run to `target`, or by `steps` when >= 0. */
-static int run_migrate(ztoq_db *db, const char *target, long steps, int direction,
+/* One upgrade (+1) or downgrade (-1) run to `target`. */
+static int run_migrate(ztoq_db *db, const char *target, int direction,
 		       const ztoq_migrate_options *opts)
 {
 	struct ztoq__migrate_run r;
 	int code = run_open(&r, db, opts, 1);
 
-	if (code == ZTOQ_OK) {
-		r.steps = steps;
+	if (code == ZTOQ_OK)
 		code = migrate(&r, target, direction);
-	}
 	run_close(&r);
 	return code;
 }
@@ -798,19 +816,23 @@ static int run_migrate(ztoq_db *db, const char *target, long steps, int directio
 ZTOQ_EXTERN(int) ztoq_migrate_upgrade(ztoq_db *db, const char *target,
 				      const ztoq_migrate_options *opts)
 {
-	return run_migrate(db, target, -1, 1, opts);
+	return run_migrate(db, target, 1, opts);
 }
 
 ZTOQ_EXTERN(int) ztoq_migrate_downgrade(ztoq_db *db, const char *target,
 					const ztoq_migrate_options *opts)
 {
-	return run_migrate(db, target, -1, -1, opts);
+	return run_migrate(db, target, -1, opts);
 }
 
+/* The target "-N": parse_count() reads any unsigned int back, so messages are the same. */
 ZTOQ_EXTERN(int) ztoq_migrate_downgrade_steps(ztoq_db *db, unsigned steps,
 					      const ztoq_migrate_options *opts)
 {
-	return run_migrate(db, NULL, (long)steps, -1, opts);
+	char spec[2 + 3 * sizeof(steps)];
+
+	snprintf(spec, sizeof(spec), "-%u", steps);
+	return run_migrate(db, spec, -1, opts);
 }
 
 /* Fills one history entry from a shipped migration and its record (may be NULL). */

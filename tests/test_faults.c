@@ -126,6 +126,43 @@ TEST_BOTH(faults, health_count_error_survives_the_rollback)
 	ztoq_db_close(db);
 }
 
+/*
+ * Upgrades `db` (at head, or one below it after `down_first`) with a fault on call
+ * max + 1 of `site`, and asserts that no such call came: the run made at most `max`.
+ */
+static void upgrade_calls_at_most(ztoq_db_type backend, ztoq_db *db, int down_first,
+				  const char *site, unsigned max)
+{
+	char rule[64];
+
+	if (down_first)
+		test_ok(ztoq_migrate_downgrade(db, "-1", NULL));
+	snprintf(rule, sizeof(rule), "%s:%u:HY000", site, max + 1);
+	loop_rule(rule);
+	cr_assert_eq(ztoq_migrate_upgrade(db, NULL, NULL), ZTOQ_OK, "%s: %s", rule,
+		     ztoq_error_last()->message);
+	cr_assert_eq(loop_fired(backend), 0, "the upgrade made more than %u %s calls", max, site);
+	loop_rule("");
+}
+
+/*
+ * The round trips of an upgrade (src/migrate.c): a no-op one is one transaction that
+ * reads each tracking table once (2 existence checks, 2 reads; no CREATE, no second
+ * transaction to find nothing to do); a migration adds one transaction that re-reads
+ * only the tracking rows before it runs, and none after it.
+ */
+TEST_BOTH(faults, migrate_round_trips_are_counted)
+{
+	ztoq_db *db = fault_open(backend, NULL, NULL);
+	/* SQLite: BEGIN EXCLUSIVE, COMMIT; PostgreSQL: the run lock's 5 statements */
+	unsigned direct = backend == ZTOQ_DB_POSTGRESQL ? 5 : 2;
+
+	upgrade_calls_at_most(backend, db, 0, "SQLExecute", 4);
+	upgrade_calls_at_most(backend, db, 0, "SQLExecDirect", direct);
+	upgrade_calls_at_most(backend, db, 1, "SQLExecute", 4 + 2);
+	ztoq_db_close(db);
+}
+
 /* A connection that breaks while a probe reads its result is not handed out: the
  * acquire's validation (after 1 ms idle here) evicts it and opens a new one. */
 TEST_BOTH(faults, probe_finds_a_dead_link)

@@ -754,6 +754,11 @@ TEST_BOTH(migrate, downgrade_steps_is_the_typed_minus_n)
 		  "%s", ztoq_error_last()->message);
 	cr_assert_eq(ztoq_migrate_downgrade_steps(db, 4000000000u, NULL), ZTOQ_EINVALID,
 		     "a count past any version is refused, not wrapped");
+	cr_assert(strstr(ztoq_error_last()->message, "cannot downgrade 4000000000 steps from"),
+		  "%s", ztoq_error_last()->message);
+	cr_assert_eq(ztoq_migrate_downgrade(db, "-4000000000", NULL), ZTOQ_EINVALID);
+	cr_assert(strstr(ztoq_error_last()->message, "cannot downgrade 4000000000 steps from"),
+		  "the string form says the same: %s", ztoq_error_last()->message);
 	cr_assert_eq(current_of(db), 3, "refused counts changed nothing");
 	cr_assert_eq(ztoq_migrate_downgrade_steps(NULL, 1, NULL), ZTOQ_EINVALID);
 	test_ok(ztoq_migrate_downgrade_steps(db, 3, NULL));
