@@ -65,6 +65,10 @@ enum option_id {
 	OPT_SSLMODE,
 	OPT_SSLROOTCERT,
 	OPT_ODBC_OPTIONS,
+	/* read replicas and routing (issue 10, branch route) */
+	OPT_REPLICA_HOSTS,
+	OPT_MAX_REPLICA_LAG_MS,
+	OPT_READ_YOUR_WRITES,
 	NOPTIONS
 };
 
@@ -122,6 +126,14 @@ static const ztoq_config_option options[NOPTIONS] = {
 	[OPT_ODBC_OPTIONS] = {"odbc_options", "odbc-options", "ZTOQ_DB_ODBC_OPTIONS", NULL, NULL,
 	 "extra driver attributes \"Key=Value;Key2=Value2\" appended to the connection "
 	 "string", 1}, /* secret: a pqopt or ConnSettings there may carry one */
+	/* read replicas and routing (issue 10, branch route) */
+	[OPT_REPLICA_HOSTS] = {"replica_hosts", "replica-hosts", "ZTOQ_PG_REPLICA_HOSTS", NULL, NULL,
+	 "PostgreSQL read replicas, host[:port] separated by commas: read-only "
+	 "transactions go to them (unset: none)", 0},
+	[OPT_MAX_REPLICA_LAG_MS] = {"max_replica_lag_ms", "max-replica-lag", "ZTOQ_PG_MAX_REPLICA_LAG_MS",
+	 NULL, "0", "skip a replica whose replay lags more than this, ms; 0 does not measure", 0},
+	[OPT_READ_YOUR_WRITES] = {"read_your_writes", "read-your-writes", "ZTOQ_DB_READ_YOUR_WRITES",
+	 NULL, "0", "1: sessions keep read-only transactions on the primary by default", 0},
 };
 
 #define FIELD(name) offsetof(ztoq__settings, name)
@@ -154,6 +166,9 @@ static const struct ztoq__config_rule rules[NOPTIONS] = {
 	[OPT_SSLMODE] = {KIND_CHOICE, 0, 0, FIELD(sslmode), sslmodes},
 	[OPT_SSLROOTCERT] = {KIND_STRING, 0, ZTOQ__SSLROOTCERT_MAX, FIELD(sslrootcert)},
 	[OPT_ODBC_OPTIONS] = {KIND_STRING, 0, 0, FIELD(odbc_options)},
+	[OPT_REPLICA_HOSTS] = {KIND_STRING, 0, 0, FIELD(replica_hosts)},
+	[OPT_MAX_REPLICA_LAG_MS] = {KIND_INT, 0, 86400000, FIELD(max_replica_lag_ms)},
+	[OPT_READ_YOUR_WRITES] = {KIND_INT, 0, 1, FIELD(read_your_writes)},
 };
 
 struct ztoq_config {
@@ -547,6 +562,11 @@ int ztoq__settings_resolve(ztoq__settings *out, const ztoq_config *cfg)
 	if (out->password && out->password_file)
 		return ztoq__error_set(ZTOQ_EINVALID,
 				       "both password and password_file are set: give one");
+	if (out->replica_hosts && (out->dsn || !out->db_type->replica_lag_sql))
+		return ztoq__error_set(ZTOQ_EINVALID,
+				       "replica_hosts is set, but read replicas need db_type "
+				       "postgresql with the server given by host and port (not "
+				       "a DSN or a connection string)");
 	if (out->dsn)
 		return ZTOQ_OK; /* the DSN carries the server or the file */
 	return out->db_type->validate(out);

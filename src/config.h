@@ -48,6 +48,10 @@ typedef struct {
 	const char *sslmode;                /* one of libpq's sslmode values, or NULL */
 	const char *sslrootcert;            /* ZTOQ__SSLROOTCERT_MAX bytes at most */
 	const char *odbc_options;           /* "Key=Value;..." as the user gave it */
+	/* read replicas and routing (replica.c) */
+	const char *replica_hosts;          /* host[:port],... or NULL: none */
+	long max_replica_lag_ms;            /* 0: lag not measured */
+	long read_your_writes;              /* sessions' default (0/1) */
 } ztoq__settings;
 
 /*

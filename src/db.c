@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "config.h"
 #include "error.h"
+#include "replica.h"
 #include "session.h"
 #include "ztoq/connstr.h"
 
@@ -134,6 +135,7 @@ static void default_pool_sizes(ztoq__settings *set, const ztoq__dialect *d)
 		set->max_connections = max > set->min_connections ? max : set->min_connections;
 }
 
+/* Opens the primary's pool; then the replicas' (replica_hosts), sized and timed alike. */
 static int start_pool(ztoq_db *db)
 {
 	const ztoq__settings *set = &db->set;
@@ -157,7 +159,9 @@ static int start_pool(ztoq_db *db)
 		ps.lazy = 0;
 	}
 	code = ztoq__pool_new(&db->pool, &ps);
-	return !set->dsn && d->explain_open ? d->explain_open(code, set) : code;
+	if (!set->dsn && d->explain_open)
+		code = d->explain_open(code, set);
+	return code < 0 ? code : ztoq__replicas_open(db, &ps);
 }
 
 /*
@@ -273,6 +277,7 @@ ZTOQ_EXTERN(void) ztoq_db_close(ztoq_db *db)
 	if (!db)
 		return;
 	reclaim_threads(db);
+	ztoq__replicas_close(db);
 	ztoq__pool_free(db->pool);
 	ztoq__watchdog_free(db->target.watchdog);
 	if (db->env) {
@@ -373,7 +378,9 @@ ZTOQ_EXTERN(int) ztoq_db_transaction(ztoq_db *db, const ztoq_tx_options *opts, z
 	for (;;) {
 		ztoq_session *s;
 
-		if ((code = ztoq_session_open(&s, db)) < 0)
+		/* a read-only run goes straight to a replica when one fits */
+		if ((code = opts->read_only ? ztoq__session_open_read(&s, db)
+					    : ztoq_session_open(&s, db)) < 0)
 			break;
 		attempt++;
 		code = ztoq_session_transaction(s, opts, fn, payload);

@@ -33,6 +33,12 @@ struct ztoq_db {
 	ztoq__conn_target target; /* how connections are opened (points into the above) */
 	ztoq__pool *pool;
 	struct ztoq__thread_slot *thread_slots; /* sessions held by threads (db.c) */
+	/* read replicas (replica.c): fixed after open, their state is atomics */
+	struct ztoq__replica *replicas;
+	size_t nreplicas;
+	atomic_uint next_replica;     /* round robin: where the next pick starts */
+	_Atomic uint64_t routed;      /* read-only transactions run on a replica */
+	_Atomic uint64_t fallbacks;   /* ones that could have but ran on the primary */
 };
 
 #endif

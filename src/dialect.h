@@ -109,6 +109,10 @@ typedef struct ztoq__dialect {
 	const char *begin_write;    /* starts a read-write transaction in SQL, or NULL: */
 	const char *begin_read;     /*   then autocommit stays on and COMMIT/ROLLBACK end it */
 	const char *ping_sql;       /* cheapest real round trip */
+	/* One row, one integer: -1 on a server that is not in recovery (a primary), else
+	 * how far its replay lags behind what it received, ms. NULL: the backend has no
+	 * read replicas (replica_hosts is refused). */
+	const char *replica_lag_sql;
 
 	/* statements, streams and bulk writes */
 	int reset_needs_prepare;    /* closing a result early leaves the statement where it

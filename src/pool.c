@@ -344,8 +344,7 @@ void ztoq__pool_release(ztoq__pool *p, ztoq__conn *c)
 	close_all(expired);
 }
 
-/* Copies the counters, under the pool lock. */
-static void pool_stats(ztoq__pool *p, ztoq_pool_stats *out)
+void ztoq__pool_stats(ztoq__pool *p, ztoq_pool_stats *out)
 {
 	pthread_mutex_lock(&p->lock);
 	out->total = p->total;
@@ -370,7 +369,7 @@ ZTOQ_EXTERN(int) ztoq_pool_stats_get(ztoq_db *db, ztoq_pool_stats *out)
 {
 	if (!db || !out)
 		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_pool_stats_get: bad arguments");
-	pool_stats(db->pool, out);
+	ztoq__pool_stats(db->pool, out);
 	return ZTOQ_OK;
 }
 

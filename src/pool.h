@@ -40,4 +40,7 @@ int ztoq__pool_acquire(ztoq__pool *p, ztoq__conn **out, uint64_t timeout_ns);
 /* Gives a connection back; a broken one is closed and replaced for waiters. Thread-safe. */
 void ztoq__pool_release(ztoq__pool *p, ztoq__conn *c);
 
+/* Copies the pool's figures, under its lock (ztoq_pool_stats_get()). Thread-safe. */
+void ztoq__pool_stats(ztoq__pool *p, ztoq_pool_stats *out);
+
 #endif

@@ -13,6 +13,7 @@
 
 #include "alloc.h"
 #include "pool.h"
+#include "replica.h"
 #include "stmt.h"
 
 static const SQLULEN odbc_levels[] = {
@@ -41,16 +42,74 @@ static int savepoint(ztoq_session *s, const char *verb, int level)
 	return ztoq__conn_exec(s->conn, sql);
 }
 
+/* ---- routing to read replicas (replica.c picks the replica) ----------------- */
+
 /*
- * Starts the outermost level: isolation, access mode, then the transaction itself,
- * with `begin` (may be NULL: the dialect's statement).
+ * Gives the replica connection back and returns to the home connection, unless a
+ * statement prepared on it is still alive (it stays lent until the next outer
+ * transaction or the end of the session). A session opened on a replica has no home
+ * and keeps it.
  */
-static int begin_outer(ztoq_session *s, const ztoq_tx_options *opts, const char *begin)
+static void unroute(ztoq_session *s)
 {
-	const ztoq__dialect *d = s->conn->dialect;
-	ztoq_isolation want = opts ? opts->isolation : ZTOQ_ISOLATION_DEFAULT;
-	int read_only = opts && opts->read_only;
+	if (!s->replica || !s->home)
+		return;
+	s->conn = s->home;
+	if (s->live_stmts > 0)
+		return;
+	ztoq__replica_release(s->replica_of, s->replica);
+	s->replica = NULL;
+}
+
+/*
+ * Lends the session a replica connection for a read-only outer transaction, when it
+ * may have one: not read-your-writes, no live prepared statement, replicas configured.
+ * Returns 1 when s->conn is now a replica's; 0 when the transaction stays where it is
+ * (a fallback counted when a replica could have been used).
+ */
+static int route(ztoq_session *s)
+{
+	ztoq__conn *c;
+
+	if (s->replica && s->live_stmts == 0)
+		unroute(s); /* lent to statements finalized since */
+	if (s->replica)
+		return s->conn == s->replica; /* opened on it, or held by live statements */
+	if (!s->db->nreplicas || s->read_your_writes || s->live_stmts > 0)
+		return 0;
+	if (!ztoq__replica_acquire(s->db, &c, &s->replica_of)) {
+		atomic_fetch_add(&s->db->fallbacks, 1);
+		return 0;
+	}
+	s->conn = s->replica = c;
+	return 1;
+}
+
+/*
+ * After a read-only transaction failed to begin on a replica (its error held): back to
+ * the primary, borrowing the session's home connection when it has none yet. The
+ * replica's connection goes back (marked down if it broke). Counts the fallback.
+ */
+static int fall_back(ztoq_session *s)
+{
+	ztoq__conn *lent = s->replica; /* NULL: its failed begin's rollback gave it back */
 	int code;
+
+	atomic_fetch_add(&s->db->fallbacks, 1);
+	if (!s->home && (code = ztoq__pool_acquire(s->db->pool, &s->home, UINT64_MAX)) < 0)
+		return code;
+	s->conn = s->home;
+	s->replica = NULL;
+	if (lent)
+		ztoq__replica_release(s->replica_of, lent);
+	return ZTOQ_OK;
+}
+
+/* ---- transaction levels -------------------------------------------------------- */
+
+static int check_options(const ztoq_tx_options *opts)
+{
+	ztoq_isolation want = opts ? opts->isolation : ZTOQ_ISOLATION_DEFAULT;
 
 	if ((unsigned)want > ZTOQ_ISOLATION_SERIALIZABLE)
 		return ztoq__error_set(ZTOQ_EINVALID, "unknown isolation level %d", (int)want);
@@ -58,6 +117,20 @@ static int begin_outer(ztoq_session *s, const ztoq_tx_options *opts, const char 
 		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_tx_options.version is %u, expected %u "
 						      "(initialise with ZTOQ_TX_OPTIONS_INIT)",
 				       opts->version, ZTOQ_TX_OPTIONS_VERSION);
+	return ZTOQ_OK;
+}
+
+/*
+ * Starts the outermost level on s->conn: isolation, access mode, then the transaction
+ * itself, with `begin` (may be NULL: the dialect's statement).
+ */
+static int begin_on_conn(ztoq_session *s, const ztoq_tx_options *opts, const char *begin)
+{
+	const ztoq__dialect *d = s->conn->dialect;
+	ztoq_isolation want = opts ? opts->isolation : ZTOQ_ISOLATION_DEFAULT;
+	int read_only = opts && opts->read_only;
+	int code;
+
 	/* Only a driver that honours the attribute gets it; SQLite is always serializable. */
 	if (d->native_isolation) {
 		SQLULEN level = want ? odbc_levels[want] : s->conn->default_isolation;
@@ -75,6 +148,31 @@ static int begin_outer(ztoq_session *s, const ztoq_tx_options *opts, const char 
 	if (read_only && d->read_only_tx && (code = ztoq__conn_exec(s->conn, d->read_only_tx)) < 0)
 		return ztoq__session_rollback_after(s, code);
 	return ZTOQ_OK;
+}
+
+/*
+ * Starts the outermost level: a read-only one on a replica when the session may route
+ * (its begin is a round trip there, so a replica gone since its connection was pooled
+ * shows here, and the transaction falls back to the primary without an error).
+ */
+static int begin_outer(ztoq_session *s, const ztoq_tx_options *opts, const char *begin)
+{
+	int code;
+
+	if ((code = check_options(opts)) < 0)
+		return code;
+	if (opts && opts->read_only && !begin && route(s)) {
+		ztoq__error_hold(); /* a replica that fails to begin is not the caller's error */
+		code = begin_on_conn(s, opts, NULL);
+		ztoq__error_release();
+		if (code == ZTOQ_OK) {
+			atomic_fetch_add(&s->db->routed, 1);
+			return ZTOQ_OK;
+		}
+		if ((code = fall_back(s)) < 0)
+			return code;
+	}
+	return begin_on_conn(s, opts, begin);
 }
 
 int ztoq__session_begin(ztoq_session *s, const ztoq_tx_options *opts)
@@ -106,6 +204,7 @@ static int end_outer(ztoq_session *s, int commit)
 	s->depth = 0;
 	s->failed = 0;
 	s->read_only = 0;
+	unroute(s);
 	return code < 0 ? code : reset;
 }
 
@@ -227,7 +326,11 @@ void ztoq__session_discard(ztoq_session *s)
 
 /* ---- opening and closing ------------------------------------------------------ */
 
-static int open_session(ztoq_session **out, ztoq_db *db, uint64_t timeout_ns)
+/*
+ * Opens a session on a primary connection, or, with `on_replica`, on a replica's when
+ * one fits (no primary connection held until a fallback needs one).
+ */
+static int open_session(ztoq_session **out, ztoq_db *db, uint64_t timeout_ns, int on_replica)
 {
 	ztoq_session *s;
 	int code;
@@ -237,23 +340,34 @@ static int open_session(ztoq_session **out, ztoq_db *db, uint64_t timeout_ns)
 	*out = NULL;
 	if (!(s = ztoq__calloc(1, sizeof(*s))))
 		return ztoq__error_nomem();
-	if ((code = ztoq__pool_acquire(db->pool, &s->conn, timeout_ns)) < 0) {
+	s->db = db;
+	s->read_your_writes = db->set.read_your_writes != 0;
+	if (on_replica && route(s)) {
+		*out = s;
+		return ZTOQ_OK;
+	}
+	if ((code = ztoq__pool_acquire(db->pool, &s->home, timeout_ns)) < 0) {
 		ztoq__free(s);
 		return code;
 	}
-	s->db = db;
+	s->conn = s->home;
 	*out = s;
 	return ZTOQ_OK;
 }
 
 ZTOQ_EXTERN(int) ztoq_session_open(ztoq_session **out, ztoq_db *db)
 {
-	return open_session(out, db, UINT64_MAX);
+	return open_session(out, db, UINT64_MAX, 0);
 }
 
 ZTOQ_EXTERN(int) ztoq_session_open_timeout(ztoq_session **out, ztoq_db *db, unsigned timeout_ms)
 {
-	return open_session(out, db, (uint64_t)timeout_ms * 1000000u);
+	return open_session(out, db, (uint64_t)timeout_ms * 1000000u, 0);
+}
+
+int ztoq__session_open_read(ztoq_session **out, ztoq_db *db)
+{
+	return open_session(out, db, UINT64_MAX, 1);
 }
 
 int ztoq__session_end(ztoq_session *s)
@@ -269,7 +383,10 @@ int ztoq__session_end(ztoq_session *s)
 			code = ztoq__error_set(ZTOQ_ESTATE,
 					       "session closed with a transaction open: rolled back");
 	}
-	ztoq__pool_release(s->db->pool, s->conn);
+	if (s->replica)
+		ztoq__replica_release(s->replica_of, s->replica);
+	if (s->home)
+		ztoq__pool_release(s->db->pool, s->home);
 	ztoq__free(s);
 	return code;
 }
@@ -300,6 +417,20 @@ ZTOQ_EXTERN(ztoq_isolation) ztoq_session_isolation(const ztoq_session *s)
 ZTOQ_EXTERN(int) ztoq_session_read_only(const ztoq_session *s)
 {
 	return s->read_only;
+}
+
+ZTOQ_EXTERN(int) ztoq_session_set_read_your_writes(ztoq_session *s, int on)
+{
+	if (!s)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_session_set_read_your_writes: "
+						      "session is NULL");
+	s->read_your_writes = on != 0;
+	return ZTOQ_OK;
+}
+
+ZTOQ_EXTERN(int) ztoq_session_on_replica(const ztoq_session *s)
+{
+	return s->depth > 0 && s->replica && s->conn == s->replica;
 }
 
 ZTOQ_EXTERN(int) ztoq_session_transaction(ztoq_session *s, const ztoq_tx_options *opts,

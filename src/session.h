@@ -17,9 +17,18 @@
 #include "error.h"
 #include "ztoq/session.h"
 
+struct ztoq__replica;
+
 struct ztoq_session {
 	ztoq_db *db;
-	ztoq__conn *conn;
+	ztoq__conn *conn;         /* where statements run: home, or the replica's */
+	ztoq__conn *home;         /* the primary's connection, held while the session
+				     lives (NULL: opened on a replica, ztoq_db_transaction) */
+	ztoq__conn *replica;      /* a replica's, lent for a read-only transaction (kept
+				     after it while statements prepared on it live), or NULL */
+	struct ztoq__replica *replica_of; /* the replica it came from */
+	int live_stmts;           /* prepared and not finalized (stmt.c): no routing */
+	int read_your_writes;     /* read-only transactions stay on the primary */
 	int depth;                /* open transaction levels */
 	int failed;               /* the level a statement failed in (0: none) */
 	ztoq_isolation isolation; /* in force for the open transaction */
@@ -94,6 +103,13 @@ int ztoq__session_exec_script(ztoq_session *s, const char *sql, size_t len, cons
  * returning it to the pool (it may hold a lock or a transaction nobody could end).
  */
 void ztoq__session_discard(ztoq_session *s);
+
+/*
+ * Opens a session for a read-only ztoq_db_transaction: on a replica's connection when
+ * one fits (no primary connection is held unless the transaction falls back), else
+ * as ztoq_session_open(). Thread-safe.
+ */
+int ztoq__session_open_read(ztoq_session **out, ztoq_db *db);
 
 /*
  * Ends a session whatever its kind (thread-local ones too): rolls back what is open

@@ -311,6 +311,7 @@ ZTOQ_EXTERN(int) ztoq_stmt_prepare(ztoq_stmt **out, ztoq_session *s, const char 
 		return code;
 	st->session = s;
 	st->entry.in_use = 1;
+	s->live_stmts++; /* bound to s->conn until finalized: the session does not route */
 	*out = st;
 	return ZTOQ_OK;
 }
@@ -340,6 +341,7 @@ ZTOQ_EXTERN(void) ztoq_stmt_finalize(ztoq_stmt *st)
 {
 	if (!st)
 		return;
+	st->session->live_stmts--;
 	close_cursor(st, 0);
 	/* not reset (its prepare again failed): it would keep its read lock in the cache */
 	if (st->unprepared) {

@@ -71,6 +71,34 @@ ZTOQ_EXTERN(int) ztoq_db_server_info(ztoq_db *db, ztoq_server_info *out);
 /** Connectivity check: a real round trip (SELECT 1) on a pooled connection. Thread-safe. */
 ZTOQ_EXTERN(int) ztoq_db_check(ztoq_db *db);
 
+/** The role a host plays, as ztoq_db_hosts() found it. */
+typedef enum {
+	ZTOQ_HOST_PRIMARY = 0, /* accepts writes (not in recovery) */
+	ZTOQ_HOST_REPLICA,     /* in recovery: serves reads only */
+	ZTOQ_HOST_DOWN         /* no connection could be had, or it broke */
+} ztoq_host_role;
+
+/** One host the manager knows, and what it is now. */
+typedef struct {
+	char host[256];      /* as configured (a SQLite file or a DSN: its name) */
+	int port;            /* 0 when there is none (SQLite, DSN) */
+	ztoq_host_role role;
+	long lag_ms;         /* replay lag of a replica, ms; -1 when not measured */
+	int pool;            /* the pool it feeds: -1 the primary's, i >= 0 replica pool i */
+} ztoq_host_status;
+
+/**
+ * Asks every host `db` knows what it is now: the primary first (through its pool),
+ * then each replica of replica_hosts (through its own pool, waiting at most 100 ms
+ * for a free connection; a connect is bounded by connect_timeout_s). A host that
+ * cannot be reached is ZTOQ_HOST_DOWN, not an error. Fills *out with *count entries,
+ * which the caller frees with ztoq_free(). Thread-safe.
+ */
+ZTOQ_EXTERN(int) ztoq_db_hosts(ztoq_db *db, ztoq_host_status **out, size_t *count);
+
+/** "primary", "replica" or "down". Static storage. */
+ZTOQ_EXTERN(const char *) ztoq_host_role_name(ztoq_host_role role);
+
 ZTOQ_END_DECL
 
 #endif

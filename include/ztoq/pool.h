@@ -43,6 +43,31 @@ ZTOQ_EXTERN(int) ztoq_pool_stats_get(ztoq_db *db, ztoq_pool_stats *out);
  */
 ZTOQ_EXTERN(int) ztoq_pool_maintain(ztoq_db *db);
 
+/*
+ * Read replicas (replica_hosts): each replica host has its own pool, beside the
+ * primary's that ztoq_pool_stats_get() describes, with the same sizes and timeouts,
+ * opened on first use. Read-only transactions borrow from them (ztoq/session.h).
+ */
+
+/** How many replica pools `db` has: one per host of replica_hosts. Thread-safe. */
+ZTOQ_EXTERN(size_t) ztoq_db_replica_count(const ztoq_db *db);
+
+/**
+ * Fills `out` with a snapshot of the pool of replica `index` (0-based, in the order of
+ * replica_hosts); ZTOQ_EINVALID past ztoq_db_replica_count(). Thread-safe.
+ */
+ZTOQ_EXTERN(int) ztoq_pool_stats_get_replica(ztoq_db *db, size_t index, ztoq_pool_stats *out);
+
+/** Where read-only transactions ran, counted since ztoq_db_open(). */
+typedef struct {
+	uint64_t routed;    /* outer read-only transactions run on a replica */
+	uint64_t fallbacks; /* ones that could have, but ran on the primary: every replica
+			       was down, lagging, busy, or failed to begin */
+} ztoq_route_stats;
+
+/** Fills `out` with `db`'s routing counters. Thread-safe. */
+ZTOQ_EXTERN(int) ztoq_route_stats_get(ztoq_db *db, ztoq_route_stats *out);
+
 ZTOQ_END_DECL
 
 #endif

@@ -99,6 +99,26 @@ ZTOQ_EXTERN(ztoq_isolation) ztoq_session_isolation(const ztoq_session *s);
 ZTOQ_EXTERN(int) ztoq_session_read_only(const ztoq_session *s);
 
 /**
+ * Read replicas (replica_hosts): an outer transaction begun read-only runs on a
+ * replica connection, borrowed for that transaction alone (the session keeps its own
+ * connection to the primary meanwhile), unless the session requires read-your-writes
+ * or holds a prepared statement (ztoq_stmt_prepare() to ztoq_stmt_finalize(): a
+ * statement is bound to its connection). A replica that is down, lags more than
+ * max_replica_lag_ms, has no free connection within 100 ms, or cannot begin the
+ * transaction is skipped, and the transaction runs on the primary without an error
+ * (ztoq_route_stats_get() counts it). A replica may be behind the primary: what this
+ * session just committed may not be visible there yet.
+ *
+ * `on` 1 keeps this session's read-only transactions on the primary, so they see its
+ * own writes; 0 lets them go to a replica. The default is the read_your_writes
+ * option. Takes effect at the next outer transaction. Owner thread only.
+ */
+ZTOQ_EXTERN(int) ztoq_session_set_read_your_writes(ztoq_session *s, int on);
+
+/** 1 when the session's open transaction runs on a replica. Owner thread only. */
+ZTOQ_EXTERN(int) ztoq_session_on_replica(const ztoq_session *s);
+
+/**
  * Runs `fn` in a transaction on session `s` (a savepoint if one is open): commits when
  * fn returns 0, rolls back and returns fn's value otherwise. No retry.
  */

@@ -362,6 +362,64 @@ static int cmd_history(ztoq_db *db, const struct args *a)
 	return EXIT_SUCCESS;
 }
 
+/* One line of pool figures, headed `label`. */
+static void print_pool(const char *label, const ztoq_pool_stats *ps)
+{
+	printf("%-12s%zu open (%zu idle, %zu in use), min %zu, max %zu; %llu opened, "
+	       "%llu closed, %llu evicted, %llu acquire timeouts\n",
+	       label, ps->total, ps->idle, ps->in_use, ps->min, ps->max,
+	       (unsigned long long)ps->created, (unsigned long long)ps->closed,
+	       (unsigned long long)ps->evicted, (unsigned long long)ps->timeouts);
+}
+
+/* One line per host (ztoq_db_hosts): where it is, its role, its lag, the pool it feeds. */
+static int print_hosts(ztoq_db *db)
+{
+	ztoq_host_status *hosts;
+	size_t n;
+	int code;
+
+	if ((code = ztoq_db_hosts(db, &hosts, &n)) < 0)
+		return code;
+	for (size_t i = 0; i < n; i++) {
+		const ztoq_host_status *h = &hosts[i];
+		char lag[32] = "", pool[32] = "the primary pool";
+
+		if (h->port)
+			printf("%-12s%s:%d %s", "host:", h->host, h->port, ztoq_host_role_name(h->role));
+		else
+			printf("%-12s%s %s", "host:", h->host, ztoq_host_role_name(h->role));
+		if (h->lag_ms >= 0)
+			snprintf(lag, sizeof(lag), ", lag %ld ms", h->lag_ms);
+		if (h->pool >= 0)
+			snprintf(pool, sizeof(pool), "replica pool %d", h->pool);
+		printf("%s, feeds %s\n", lag, pool);
+	}
+	ztoq_free(hosts);
+	return ZTOQ_OK;
+}
+
+/* The replica pools' figures and where read-only transactions went. */
+static int print_replicas(ztoq_db *db)
+{
+	ztoq_route_stats rs;
+	ztoq_pool_stats ps;
+	char label[32];
+	int code;
+
+	for (size_t i = 0; i < ztoq_db_replica_count(db); i++) {
+		if ((code = ztoq_pool_stats_get_replica(db, i, &ps)) < 0)
+			return code;
+		snprintf(label, sizeof(label), "replica %zu:", i);
+		print_pool(label, &ps);
+	}
+	if (ztoq_db_replica_count(db) && (code = ztoq_route_stats_get(db, &rs)) == ZTOQ_OK)
+		printf("%-12s%llu read-only transactions on a replica, %llu fell back to the "
+		       "primary\n", "routing:", (unsigned long long)rs.routed,
+		       (unsigned long long)rs.fallbacks);
+	return ZTOQ_OK;
+}
+
 static int cmd_check(ztoq_db *db, const struct args *a)
 {
 	ztoq_server_info info;
@@ -377,11 +435,11 @@ static int cmd_check(ztoq_db *db, const struct args *a)
 	printf("%-12s%s\n", "backend:", ztoq_db_type_name(ztoq_db_backend(db)));
 	printf("%-12s%s %s\n", "server:", info.dbms_name, info.dbms_version);
 	printf("%-12s%s %s\n", "driver:", info.driver_name, info.driver_version);
-	printf("%-12s%zu open (%zu idle, %zu in use), min %zu, max %zu; %llu opened, "
-	       "%llu closed, %llu evicted, %llu acquire timeouts\n",
-	       "pool:", ps.total, ps.idle, ps.in_use, ps.min, ps.max,
-	       (unsigned long long)ps.created, (unsigned long long)ps.closed,
-	       (unsigned long long)ps.evicted, (unsigned long long)ps.timeouts);
+	print_pool("pool:", &ps);
+	if ((code = print_hosts(db)) < 0 || (code = print_replicas(db)) < 0) {
+		ztoq_migrate_status_free(s);
+		return fail_lib(a, code);
+	}
 	printf("%-12sversion %d of %d%s\n", "schema:", s->current, s->head,
 	       s->current == s->head ? " (head)" : ": run 'ztoq db migrate'");
 	ztoq_migrate_status_free(s);
