@@ -265,11 +265,12 @@ const ztoq__dialect ztoq__dialect_postgresql = {
 	.ping_sql = "SELECT 1",
 	/* pg_last_xact_replay_timestamp() alone reports an idle primary as lag: a replica
 	 * that replayed all it received is 0 behind (docs/scaling.md says what it cannot
-	 * see); NULL (nothing received or replayed yet) counts as 0 */
+	 * see); behind, with no transaction replayed since it started, its lag is not
+	 * known: a day, too far for any limit worth setting */
 	.replica_lag_sql = "SELECT CAST(CASE WHEN NOT pg_is_in_recovery() THEN -1 "
 			   "WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
 			   "ELSE COALESCE(EXTRACT(EPOCH FROM now() - "
-			   "pg_last_xact_replay_timestamp()) * 1000, 0) END AS BIGINT)",
+			   "pg_last_xact_replay_timestamp()) * 1000, 86400000) END AS BIGINT)",
 	.cursor_declare = cursor_declare,
 	.cursor_fetch = cursor_fetch,
 	.cursor_close = cursor_close,

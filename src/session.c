@@ -75,6 +75,10 @@ static int route(ztoq_session *s)
 		unroute(s); /* lent to statements finalized since */
 	if (s->replica)
 		return s->conn == s->replica; /* opened on it, or held by live statements */
+	if (s->routed_at_open) {
+		s->routed_at_open = 0; /* none fitted a moment ago: the one fallback counted */
+		return 0;
+	}
 	if (!s->db->nreplicas || s->read_your_writes || s->live_stmts > 0)
 		return 0;
 	if (!ztoq__replica_acquire(s->db, &c, &s->replica_of)) {
@@ -346,6 +350,7 @@ static int open_session(ztoq_session **out, ztoq_db *db, uint64_t timeout_ns, in
 		*out = s;
 		return ZTOQ_OK;
 	}
+	s->routed_at_open = on_replica;
 	if ((code = ztoq__pool_acquire(db->pool, &s->home, timeout_ns)) < 0) {
 		ztoq__free(s);
 		return code;

@@ -29,6 +29,7 @@ struct ztoq_session {
 	struct ztoq__replica *replica_of; /* the replica it came from */
 	int live_stmts;           /* prepared and not finalized (stmt.c): no routing */
 	int read_your_writes;     /* read-only transactions stay on the primary */
+	int routed_at_open;       /* open_session tried a replica already (counted) */
 	int depth;                /* open transaction levels */
 	int failed;               /* the level a statement failed in (0: none) */
 	ztoq_isolation isolation; /* in force for the open transaction */

@@ -1,0 +1,437 @@
+/*
+ * test_replica.c - issue 10: read-only transactions go to a read replica, everything
+ * else to the primary, against the fixture's server as primary and a real streaming
+ * replica of it (tests/fixture/pg.sh replica, asynchronous) made in each test's own
+ * temporary folder and stopped after it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "support.h"
+
+#ifndef ZTOQ_PG_SH
+#error "ZTOQ_PG_SH must name tests/fixture/pg.sh (set by Makefile.am)"
+#endif
+#ifndef ZTOQ_CLI
+#error "ZTOQ_CLI must name the ztoq program (set by Makefile.am)"
+#endif
+
+/* The replica's folder ("" when the test made none) and port. */
+static char replica_dir[512];
+static char replica_port[16];
+
+/* Runs `pg.sh ARGS`, failing the test with its output unless it exits 0; with `port`,
+ * reads the ZTOQ_TEST_PG_REPLICA_PORT it prints into it. */
+static void pg_sh(const char *args, char *port, size_t size)
+{
+	char cmd[1200], out[4096] = "", *p;
+	size_t len = 0;
+	FILE *f;
+	int status;
+
+	snprintf(cmd, sizeof(cmd), "'%s' %s 2>&1", ZTOQ_PG_SH, args);
+	cr_assert_not_null(f = popen(cmd, "r"), "cannot run %s", cmd);
+	while (len < sizeof(out) - 1 && fgets(out + len, (int)(sizeof(out) - len), f))
+		len = strlen(out);
+	status = pclose(f);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s failed:\n%s", cmd, out);
+	if (!port)
+		return;
+	cr_assert_not_null(p = strstr(out, "ZTOQ_TEST_PG_REPLICA_PORT="), "%s printed:\n%s", cmd, out);
+	snprintf(port, size, "%.*s", (int)strspn(p + 26, "0123456789"), p + 26);
+}
+
+/* Makes an asynchronous replica of the fixture's server (skips the test outside the
+ * options form: replicas are named by host and port). */
+static void start_replica(void)
+{
+	char args[1100];
+	const char *tmp = getenv("ZTOQ_TEST_TMPDIR"), *primary = getenv("ZTOQ_TEST_PG_SOCKET_DIR");
+
+	test_require_options_form("a replica is named by host and port options");
+	ztoq_config_free(test_config(ZTOQ_DB_POSTGRESQL)); /* skips without PostgreSQL */
+	cr_assert(tmp && primary, "run under tests/fixture/with-env.sh");
+	snprintf(replica_dir, sizeof(replica_dir), "%s/replica-%d", tmp, (int)getpid());
+	snprintf(args, sizeof(args), "replica '%s' '%s'", replica_dir, primary);
+	pg_sh(args, replica_port, sizeof(replica_port));
+}
+
+static void stop_replica(void)
+{
+	char args[600];
+
+	if (!*replica_dir)
+		return;
+	snprintf(args, sizeof(args), "stop '%s'", replica_dir);
+	pg_sh(args, NULL, 0);
+}
+
+/* Stops the replica a test made, also when the test failed. */
+static void cleanup(void)
+{
+	if (*replica_dir) {
+		char cmd[700];
+
+		snprintf(cmd, sizeof(cmd), "'%s' stop '%s' >/dev/null 2>&1", ZTOQ_PG_SH, replica_dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "test_replica: could not stop the replica in %s\n", replica_dir);
+	}
+}
+
+TestSuite(replica, .timeout = 120, .fini = cleanup);
+
+/* A manager on the fixture's primary with the test's replica and `settings` (key,
+ * value pairs, NULL ended). */
+static ztoq_db *open_routed(const char *const *settings)
+{
+	ztoq_config *cfg = test_config(ZTOQ_DB_POSTGRESQL);
+	char hosts[64];
+	ztoq_db *db;
+
+	snprintf(hosts, sizeof(hosts), "127.0.0.1:%s", replica_port);
+	test_ok(ztoq_config_set(cfg, "replica_hosts", hosts));
+	for (; settings && *settings; settings += 2)
+		test_ok(ztoq_config_set(cfg, settings[0], settings[1]));
+	test_ok(ztoq_db_open(&db, cfg));
+	ztoq_config_free(cfg);
+	return db;
+}
+
+static const ztoq_tx_options read_only = {ZTOQ_TX_OPTIONS_VERSION, ZTOQ_ISOLATION_DEFAULT, 1,
+					  0, 10, NULL};
+
+/* 1 when the session's statements run on a server in recovery (the replica). */
+static int64_t in_recovery(ztoq_session *s)
+{
+	return test_scalar(s, "SELECT CASE WHEN pg_is_in_recovery() THEN 1 ELSE 0 END");
+}
+
+/* Where a read-only transaction of `s` runs: 1 on the replica, 0 on the primary. */
+static int64_t read_lands(ztoq_session *s)
+{
+	int64_t where;
+
+	test_ok(ztoq_tx_begin(s, &read_only));
+	where = in_recovery(s);
+	cr_assert_eq(ztoq_session_on_replica(s), (int)where);
+	test_ok(ztoq_tx_commit(s));
+	return where;
+}
+
+static int record_recovery(ztoq_session *s, void *payload)
+{
+	*(int64_t *)payload = in_recovery(s);
+	return 0;
+}
+
+Test(replica, reads_go_to_the_replica_and_writes_to_the_primary)
+{
+	ztoq_tx_options write = ZTOQ_TX_OPTIONS_INIT;
+	ztoq_route_stats rs;
+	ztoq_pool_stats ps;
+	ztoq_session *s;
+	ztoq_db *db;
+	int64_t where = -1;
+
+	start_replica();
+	db = open_routed(NULL);
+	cr_assert_eq(ztoq_db_replica_count(db), 1);
+	test_ok(ztoq_session_open(&s, db));
+	cr_assert_eq(in_recovery(s), 0, "outside a transaction: the primary");
+	cr_assert_eq(read_lands(s), 1, "a read-only transaction runs on the replica");
+	cr_assert_eq(in_recovery(s), 0, "and the session is back on the primary after it");
+	test_ok(ztoq_tx_begin(s, &write));
+	cr_assert_eq(in_recovery(s), 0, "a read-write transaction runs on the primary");
+	test_exec(s, "CREATE TABLE IF NOT EXISTS route_probe (id INTEGER)");
+	test_ok(ztoq_tx_commit(s));
+	test_close(NULL, s);
+	/* read-only ztoq_db_transaction opens straight on the replica */
+	test_ok(ztoq_db_transaction(db, &read_only, record_recovery, &where));
+	cr_assert_eq(where, 1);
+	test_ok(ztoq_db_transaction(db, NULL, record_recovery, &where));
+	cr_assert_eq(where, 0);
+	test_ok(ztoq_route_stats_get(db, &rs));
+	cr_assert_eq(rs.routed, 2);
+	cr_assert_eq(rs.fallbacks, 0);
+	test_ok(ztoq_pool_stats_get_replica(db, 0, &ps));
+	cr_assert_eq(ps.acquires, 2);
+	cr_assert_eq(ps.in_use, 0, "every replica connection was given back");
+	cr_assert_eq(ztoq_pool_stats_get_replica(db, 1, &ps), ZTOQ_EINVALID);
+	ztoq_db_close(db);
+	stop_replica();
+}
+
+Test(replica, read_your_writes_keeps_reads_on_the_primary)
+{
+	const char *const on[] = {"read_your_writes", "1", NULL};
+	ztoq_session *s;
+	ztoq_db *db;
+	int64_t where = -1;
+
+	start_replica();
+	db = open_routed(on);
+	test_ok(ztoq_session_open(&s, db));
+	cr_assert_eq(read_lands(s), 0, "the option is the sessions' default");
+	test_ok(ztoq_session_set_read_your_writes(s, 0));
+	cr_assert_eq(read_lands(s), 1);
+	test_ok(ztoq_session_close(s));
+	test_ok(ztoq_db_transaction(db, &read_only, record_recovery, &where));
+	cr_assert_eq(where, 0, "ztoq_db_transaction follows the option too");
+	ztoq_db_close(db);
+
+	db = open_routed(NULL);
+	test_ok(ztoq_session_open(&s, db));
+	test_ok(ztoq_session_set_read_your_writes(s, 1));
+	cr_assert_eq(read_lands(s), 0, "the session's setting");
+	test_close(db, s);
+	stop_replica();
+}
+
+Test(replica, a_session_with_a_live_statement_is_not_routed)
+{
+	ztoq_pool_stats ps;
+	ztoq_session *s;
+	ztoq_stmt *st;
+	ztoq_db *db;
+
+	start_replica();
+	db = open_routed(NULL);
+	test_ok(ztoq_session_open(&s, db));
+	test_ok(ztoq_stmt_prepare(&st, s, "SELECT 1"));
+	cr_assert_eq(read_lands(s), 0, "a statement is bound to the primary's connection");
+	ztoq_stmt_finalize(st);
+	cr_assert_eq(read_lands(s), 1);
+
+	/* one prepared in a routed transaction outlives it on the replica's connection,
+	 * which stays lent until the statement is finalized */
+	test_ok(ztoq_tx_begin(s, &read_only));
+	test_ok(ztoq_stmt_prepare(&st, s, "SELECT CASE WHEN pg_is_in_recovery() THEN 1 ELSE 0 END"));
+	test_ok(ztoq_tx_commit(s));
+	cr_assert_eq(in_recovery(s), 0, "the session is back on the primary");
+	test_ok(ztoq_stmt_execute(st));
+	cr_assert_eq(ztoq_stmt_fetch(st), ZTOQ_ROW);
+	{
+		int64_t v;
+		test_ok(ztoq_stmt_get_int64(st, 0, &v, NULL));
+		cr_assert_eq(v, 1, "the statement still runs on its own connection");
+	}
+	test_ok(ztoq_pool_stats_get_replica(db, 0, &ps));
+	cr_assert_eq(ps.in_use, 1);
+	ztoq_stmt_finalize(st);
+	cr_assert_eq(read_lands(s), 1);
+	test_ok(ztoq_pool_stats_get_replica(db, 0, &ps));
+	cr_assert_eq(ps.in_use, 0);
+	test_close(db, s);
+	stop_replica();
+}
+
+/* A stopped replica: every read-only transaction runs on the primary, no error. With
+ * validate_after_ms 0 its pooled connection is not checked: the begin finds it dead. */
+static void reads_survive_a_stopped_replica(const char *validate_after_ms)
+{
+	const char *const settings[] = {"validate_after_ms", validate_after_ms, NULL};
+	ztoq_route_stats rs;
+	ztoq_session *s;
+	ztoq_db *db;
+	int64_t where = -1;
+
+	start_replica();
+	db = open_routed(settings);
+	test_ok(ztoq_session_open(&s, db));
+	cr_assert_eq(read_lands(s), 1);
+	stop_replica();
+	test_sleep_ms(100);
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(read_lands(s), 0, "run %d", i);
+	test_ok(ztoq_db_transaction(db, &read_only, record_recovery, &where));
+	cr_assert_eq(where, 0);
+	test_ok(ztoq_route_stats_get(db, &rs));
+	cr_assert_eq(rs.routed, 1);
+	cr_assert_eq(rs.fallbacks, 6);
+	test_close(db, s);
+}
+
+Test(replica, a_stopped_replica_sends_reads_to_the_primary)
+{
+	reads_survive_a_stopped_replica("50");
+}
+
+Test(replica, a_dead_pooled_replica_connection_falls_back_at_begin)
+{
+	reads_survive_a_stopped_replica("0");
+}
+
+/* Runs `sql` as the superuser on the replica (pg_wal_replay_pause/resume). */
+static void on_replica_as_superuser(const char *sql)
+{
+	ztoq_config *cfg = test_config(ZTOQ_DB_POSTGRESQL);
+	ztoq_session *s;
+	ztoq_db *db;
+
+	test_ok(ztoq_config_set(cfg, "port", replica_port));
+	test_ok(ztoq_config_set(cfg, "username", getenv("ZTOQ_TEST_PG_SUPERUSER")));
+	test_ok(ztoq_config_set(cfg, "password", getenv("ZTOQ_TEST_PG_SUPERPASSWORD")));
+	test_ok(ztoq_db_open(&db, cfg));
+	ztoq_config_free(cfg);
+	test_ok(ztoq_session_open(&s, db));
+	test_exec(s, sql);
+	test_close(db, s);
+}
+
+Test(replica, a_lagging_replica_is_skipped_until_it_catches_up)
+{
+	const char *const settings[] = {"max_replica_lag_ms", "300", NULL};
+	ztoq_host_status *hosts;
+	ztoq_route_stats rs;
+	ztoq_session *s;
+	ztoq_db *db;
+	size_t n;
+	int i;
+
+	start_replica();
+	db = open_routed(settings);
+	test_ok(ztoq_session_open(&s, db));
+	/* a transaction replayed first: the lag counts from its commit */
+	test_exec(s, "CREATE TABLE lag_probe (id INTEGER)");
+	for (i = 0; i < 100; i++) {
+		test_ok(ztoq_tx_begin(s, &read_only));
+		n = (size_t)test_scalar(s, "SELECT COUNT(*) FROM pg_tables WHERE tablename = 'lag_probe'");
+		cr_assert_eq(ztoq_session_on_replica(s), 1, "caught up: used");
+		test_ok(ztoq_tx_commit(s));
+		if (n)
+			break;
+		test_sleep_ms(50);
+	}
+	on_replica_as_superuser("SELECT pg_wal_replay_pause()");
+	test_exec(s, "INSERT INTO lag_probe VALUES (1)");
+	/* the primary flushes its WAL (synchronous_commit off in the fixture) and the
+	 * replica receives it without replaying it: its lag grows past the limit */
+	for (i = 0; i < 100; i++) {
+		long lag;
+
+		test_ok(ztoq_db_hosts(db, &hosts, &n));
+		cr_assert_eq(n, 2);
+		cr_assert_eq(hosts[1].role, ZTOQ_HOST_REPLICA);
+		lag = hosts[1].lag_ms;
+		ztoq_free(hosts);
+		if (lag > 300)
+			break;
+		test_sleep_ms(50);
+	}
+	cr_assert_lt(i, 100, "the lag passed 300 ms within 5 s");
+	test_sleep_ms(100); /* past the 100 ms a measurement is trusted */
+	cr_assert_eq(read_lands(s), 0, "lagging: skipped");
+	on_replica_as_superuser("SELECT pg_wal_replay_resume()");
+	for (i = 0; i < 100 && read_lands(s) == 0; i++)
+		test_sleep_ms(50);
+	cr_assert_lt(i, 100, "used again within 5 s of the resume");
+	test_ok(ztoq_tx_begin(s, &read_only));
+	cr_assert_eq(test_scalar(s, "SELECT COUNT(*) FROM lag_probe"), 1, "and up to date");
+	test_ok(ztoq_tx_commit(s));
+	test_ok(ztoq_route_stats_get(db, &rs));
+	cr_assert_geq(rs.fallbacks, 1);
+	test_close(db, s);
+	stop_replica();
+}
+
+Test(replica, hosts_show_roles_lag_and_pools)
+{
+	ztoq_host_status *hosts;
+	ztoq_db *db;
+	size_t n;
+
+	start_replica();
+	db = open_routed(NULL);
+	test_ok(ztoq_db_hosts(db, &hosts, &n));
+	cr_assert_eq(n, 2);
+	cr_assert_str_eq(hosts[0].host, getenv("ZTOQ_TEST_PG_HOST"));
+	cr_assert_eq(hosts[0].port, atoi(getenv("ZTOQ_TEST_PG_PORT")));
+	cr_assert_eq(hosts[0].role, ZTOQ_HOST_PRIMARY);
+	cr_assert_eq(hosts[0].pool, -1);
+	cr_assert_str_eq(hosts[1].host, "127.0.0.1");
+	cr_assert_eq(hosts[1].port, atoi(replica_port));
+	cr_assert_eq(hosts[1].role, ZTOQ_HOST_REPLICA);
+	cr_assert_geq(hosts[1].lag_ms, 0);
+	cr_assert_eq(hosts[1].pool, 0);
+	ztoq_free(hosts);
+	stop_replica();
+	test_ok(ztoq_db_hosts(db, &hosts, &n));
+	cr_assert_eq(hosts[1].role, ZTOQ_HOST_DOWN);
+	cr_assert_eq(hosts[1].lag_ms, -1);
+	ztoq_free(hosts);
+	ztoq_db_close(db);
+}
+
+/* Runs the ztoq command on the fixture's primary with the test's replica: its output. */
+static void run_cli(const char *command, char *out, size_t size)
+{
+	char cmd[1024];
+	size_t len = 0;
+	FILE *f;
+	int status;
+
+	setenv("ZTOQ_PG_PASSWORD", getenv("ZTOQ_TEST_PG_PASSWORD"), 1);
+	snprintf(cmd, sizeof(cmd),
+		 "'%s' db %s --db-type postgresql --host %s --port %s --database %s "
+		 "--username %s --replica-hosts 127.0.0.1:%s 2>&1",
+		 ZTOQ_CLI, command, getenv("ZTOQ_TEST_PG_HOST"), getenv("ZTOQ_TEST_PG_PORT"),
+		 getenv("ZTOQ_TEST_PG_DATABASE"), getenv("ZTOQ_TEST_PG_USER"), replica_port);
+	cr_assert_not_null(f = popen(cmd, "r"));
+	*out = '\0';
+	while (len < size - 1 && fgets(out + len, (int)(size - len), f))
+		len = strlen(out);
+	status = pclose(f);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s:\n%s", cmd, out);
+}
+
+Test(replica, db_check_lists_both_hosts_and_migrate_runs_on_the_primary)
+{
+	char out[8192], line[128];
+	ztoq_session *s;
+	ztoq_db *db;
+
+	start_replica();
+	test_pg_reset();
+	run_cli("migrate", out, sizeof(out));
+	run_cli("check", out, sizeof(out));
+	snprintf(line, sizeof(line), "host:       %s:%s primary, feeds the primary pool\n",
+		 getenv("ZTOQ_TEST_PG_HOST"), getenv("ZTOQ_TEST_PG_PORT"));
+	cr_assert(strstr(out, line), "no \"%s\" in:\n%s", line, out);
+	snprintf(line, sizeof(line), "host:       127.0.0.1:%s replica, lag ", replica_port);
+	cr_assert(strstr(out, line), "no \"%s\" in:\n%s", line, out);
+	cr_assert(strstr(out, "ms, feeds replica pool 0\n"), "%s", out);
+	cr_assert(strstr(out, "replica 0:"), "%s", out);
+	cr_assert(strstr(out, "(head)"), "migrated: %s", out);
+	/* the schema is on the primary (and replayed from it) */
+	db = test_open(ZTOQ_DB_POSTGRESQL);
+	test_ok(ztoq_session_open(&s, db));
+	cr_assert_gt(test_scalar(s, "SELECT COUNT(*) FROM ztoq_schema_migrations"), 0);
+	test_close(db, s);
+	stop_replica();
+}
+
+/* replica_hosts needs a PostgreSQL server named by options; a bad list is refused. */
+TEST_BOTH(replica, replica_hosts_is_refused_where_it_cannot_apply)
+{
+	ztoq_config *cfg = test_config(backend);
+	ztoq_db *db = NULL;
+	int rc;
+
+	if (backend == ZTOQ_DB_POSTGRESQL && strcmp(test_pg_form(), "options") == 0) {
+		test_ok(ztoq_config_set(cfg, "replica_hosts", "127.0.0.1:70000"));
+		rc = ztoq_db_open(&db, cfg);
+		cr_assert_eq(rc, ZTOQ_EINVALID);
+		cr_assert(strstr(ztoq_error_last()->message, "replica_hosts"), "%s",
+			  ztoq_error_last()->message);
+	} else {
+		test_ok(ztoq_config_set(cfg, "replica_hosts", "127.0.0.1"));
+		cr_assert_eq(ztoq_config_validate(cfg), ZTOQ_EINVALID);
+		cr_assert(strstr(ztoq_error_last()->message, "replica_hosts is set"), "%s",
+			  ztoq_error_last()->message);
+	}
+	cr_assert_null(db);
+	ztoq_config_free(cfg);
+}
