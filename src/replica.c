@@ -317,9 +317,11 @@ ZTOQ_EXTERN(int) ztoq_db_hosts(ztoq_db *db, ztoq_host_status **out, size_t *coun
 	set = &db->set;
 	if (!(hosts = ztoq__calloc(db->nreplicas + 1, sizeof(*hosts))))
 		return ztoq__error_nomem();
-	/* the primary: its host, else what names the database (a DSN, a file) */
+	/* the primary: its host, else what names the database: a DSN or a caller's own
+	 * string (as messages show it: without its password), a file */
 	snprintf(hosts[0].host, sizeof(hosts[0].host), "%s",
-		 set->dsn ? set->dsn : set->db_type->replica_lag_sql ? set->host : set->db_path);
+		 set->dsn ? __atomic_load_n(&db->redacted, __ATOMIC_ACQUIRE)
+		 : set->db_type->replica_lag_sql ? set->host : set->db_path);
 	hosts[0].port = set->dsn ? 0 : (int)set->port;
 	hosts[0].pool = -1;
 	ztoq__error_hold(); /* a host that is down is a status, not an error */

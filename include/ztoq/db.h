@@ -80,7 +80,8 @@ typedef enum {
 
 /** One host the manager knows, and what it is now. */
 typedef struct {
-	char host[256];      /* as configured (a SQLite file or a DSN: its name) */
+	char host[256];      /* as configured; a SQLite file: its path; a DSN or a whole
+				connection string: ztoq_db_target()'s text (no password) */
 	int port;            /* 0 when there is none (SQLite, DSN) */
 	ztoq_host_role role;
 	long lag_ms;         /* replay lag of a replica, ms; -1 when not measured */
