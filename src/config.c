@@ -65,6 +65,8 @@ enum option_id {
 	OPT_SSLMODE,
 	OPT_SSLROOTCERT,
 	OPT_ODBC_OPTIONS,
+	/* issue 10: the host list and failover */
+	OPT_FAILOVER_TIMEOUT_MS,
 	NOPTIONS
 };
 
@@ -73,7 +75,9 @@ static const ztoq_config_option options[NOPTIONS] = {
 	 "backend: sqlite, postgresql or odbc", 0},
 	[OPT_DB_PATH] = {"db_path", "db-path", "ZTOQ_DB_PATH", "ZTOQ_SQLITE_PATH", "ztoq_data.db",
 	 "SQLite database file (:memory: for a private in-memory database)", 0},
-	[OPT_HOST] = {"host", "host", "ZTOQ_PG_HOST", NULL, "localhost", "PostgreSQL server host", 0},
+	[OPT_HOST] = {"host", "host", "ZTOQ_PG_HOST", NULL, "localhost",
+	 "PostgreSQL server host, or a list host[:port],... whose first writable primary "
+	 "is used", 0},
 	[OPT_PORT] = {"port", "port", "ZTOQ_PG_PORT", NULL, "5432", "PostgreSQL server port (1-65535)", 0},
 	[OPT_USERNAME] = {"username", "username", "ZTOQ_PG_USER", NULL, NULL, "PostgreSQL user name", 0},
 	[OPT_PASSWORD] = {"password", "password", "ZTOQ_PG_PASSWORD", NULL, NULL,
@@ -122,6 +126,11 @@ static const ztoq_config_option options[NOPTIONS] = {
 	[OPT_ODBC_OPTIONS] = {"odbc_options", "odbc-options", "ZTOQ_DB_ODBC_OPTIONS", NULL, NULL,
 	 "extra driver attributes \"Key=Value;Key2=Value2\" appended to the connection "
 	 "string", 1}, /* secret: a pqopt or ConnSettings there may carry one */
+	/* issue 10: the host list and failover */
+	[OPT_FAILOVER_TIMEOUT_MS] = {"failover_timeout_ms", "failover-timeout",
+	 "ZTOQ_PG_FAILOVER_TIMEOUT_MS", NULL, "0",
+	 "PostgreSQL with several hosts: how long opening a connection keeps walking the "
+	 "list when no host is a writable primary, ms; 0 one pass", 0},
 };
 
 #define FIELD(name) offsetof(ztoq__settings, name)
@@ -154,6 +163,8 @@ static const struct ztoq__config_rule rules[NOPTIONS] = {
 	[OPT_SSLMODE] = {KIND_CHOICE, 0, 0, FIELD(sslmode), sslmodes},
 	[OPT_SSLROOTCERT] = {KIND_STRING, 0, ZTOQ__SSLROOTCERT_MAX, FIELD(sslrootcert)},
 	[OPT_ODBC_OPTIONS] = {KIND_STRING, 0, 0, FIELD(odbc_options)},
+	/* issue 10: the host list and failover */
+	[OPT_FAILOVER_TIMEOUT_MS] = {KIND_INT, 0, 86400000, FIELD(failover_timeout_ms)},
 };
 
 struct ztoq_config {
@@ -547,6 +558,12 @@ int ztoq__settings_resolve(ztoq__settings *out, const ztoq_config *cfg)
 	if (out->password && out->password_file)
 		return ztoq__error_set(ZTOQ_EINVALID,
 				       "both password and password_file are set: give one");
+	if (out->dsn && source_in_force(cfg, OPT_HOST) != ZTOQ_SOURCE_DEFAULT &&
+	    strchr(out->host ? out->host : "", ','))
+		return ztoq__error_set(ZTOQ_EINVALID,
+				       "host names several servers (\"%.*s%s\"), which a DSN "
+				       "cannot take: give them in host without dsn",
+				       ZTOQ__CLIP(out->host));
 	if (out->dsn)
 		return ZTOQ_OK; /* the DSN carries the server or the file */
 	return out->db_type->validate(out);

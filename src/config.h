@@ -48,6 +48,7 @@ typedef struct {
 	const char *sslmode;                /* one of libpq's sslmode values, or NULL */
 	const char *sslrootcert;            /* ZTOQ__SSLROOTCERT_MAX bytes at most */
 	const char *odbc_options;           /* "Key=Value;..." as the user gave it */
+	long failover_timeout_ms;           /* how long a walk of a host list goes on */
 } ztoq__settings;
 
 /*

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 
 #include "dialect.h"
+#include "hosts.h"
 #include "pool.h"
 #include "ztoq/db.h"
 
@@ -33,6 +34,18 @@ struct ztoq_db {
 	ztoq__conn_target target; /* how connections are opened (points into the above) */
 	ztoq__pool *pool;
 	struct ztoq__thread_slot *thread_slots; /* sessions held by threads (db.c) */
+
+	/* host as a list of several servers (db.c, "the host list"); NULL with one */
+	struct ztoq__host_target *host_targets; /* one a server of `hosts`, same order */
+	ztoq__host_list hosts;
+	atomic_uint primary;      /* the server the last walk found writable: next start */
+};
+
+/* One server of a host list: how its connections are opened (owned by the manager). */
+struct ztoq__host_target {
+	ztoq__conn_target target; /* the manager's, with this server's strings and port */
+	char *connstr;            /* contains the password */
+	char *redacted;
 };
 
 #endif

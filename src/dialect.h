@@ -109,6 +109,9 @@ typedef struct ztoq__dialect {
 	const char *begin_write;    /* starts a read-write transaction in SQL, or NULL: */
 	const char *begin_read;     /*   then autocommit stays on and COMMIT/ROLLBACK end it */
 	const char *ping_sql;       /* cheapest real round trip */
+	/* 1 when the server is a standby in recovery (read-only), else 0; NULL: host names
+	 * one server, not a list of servers of which one is the primary (db.c) */
+	const char *in_recovery_sql;
 
 	/* statements, streams and bulk writes */
 	int reset_needs_prepare;    /* closing a result early leaves the statement where it

@@ -272,6 +272,7 @@ const ztoq__dialect ztoq__dialect_postgresql = {
 	.native_isolation = 1,
 	.read_only_tx = "SET TRANSACTION READ ONLY",
 	.ping_sql = "SELECT 1",
+	.in_recovery_sql = "SELECT pg_is_in_recovery()::int",
 	.cursor_declare = cursor_declare,
 	.cursor_fetch = cursor_fetch,
 	.cursor_close = cursor_close,

@@ -3,10 +3,13 @@
  * connection string of one server, and (with real servers) the primary pool's walk
  * of the list and failover.
  */
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "config.h"
 #include "hosts.h"
 #include "support.h"
@@ -161,5 +164,157 @@ Test(hosts, bad_list_refused_by_validate_and_open)
 	cr_assert(strstr(ztoq_error_last()->message, "host: item 2"), "%s",
 		  ztoq_error_last()->message);
 	cr_assert_null(strstr(ztoq_error_last()->message, "s3cret"));
+	ztoq_config_free(cfg);
+}
+
+/* A host list with a DSN is refused: the DSN names its one server. */
+Test(hosts, list_with_a_dsn_is_refused)
+{
+	ztoq_config *cfg;
+
+	cr_assert_eq(ztoq_config_new(&cfg), 0);
+	test_ok(ztoq_config_set(cfg, "dsn", "ztoq_pg"));
+	test_ok(ztoq_config_set(cfg, "host", "db1,db2"));
+	cr_assert_eq(ztoq_config_validate(cfg), ZTOQ_EINVALID);
+	cr_assert(strstr(ztoq_error_last()->message, "host names several servers (\"db1,db2\"), "
+						    "which a DSN cannot take"),
+		  "%s", ztoq_error_last()->message);
+	test_ok(ztoq_config_set(cfg, "host", "db1"));
+	test_ok(ztoq_config_validate(cfg));
+	ztoq_config_free(cfg);
+}
+
+/* ---- with real servers: the fixture's primary, and a replica a test starts ------- */
+
+static char replica_dir[512]; /* a server this test started, stopped by its fini */
+
+static void stop_replica(void)
+{
+	if (replica_dir[0])
+		test_fixture("stop %s", replica_dir);
+}
+
+TestSuite(hosts_pg, .timeout = 120, .fini = stop_replica);
+
+/* Starts an asynchronous replica of the fixture's primary; returns its port. */
+static int start_replica(void)
+{
+	snprintf(replica_dir, sizeof(replica_dir), "%s", test_path("replica"));
+	test_fixture("replica %s %s", replica_dir, getenv("ZTOQ_TEST_PG_SOCKET_DIR"));
+	return atoi(getenv("ZTOQ_TEST_PG_REPLICA_PORT"));
+}
+
+/* The fixture's PostgreSQL configuration with host set to `list` (printf-style). */
+static ztoq_config *list_config(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static ztoq_config *list_config(const char *fmt, ...)
+{
+	ztoq_config *cfg;
+	char list[512];
+	va_list ap;
+
+	test_require_options_form("a host list is given in options");
+	cfg = test_config(ZTOQ_DB_POSTGRESQL);
+	va_start(ap, fmt);
+	vsnprintf(list, sizeof(list), fmt, ap);
+	va_end(ap);
+	test_ok(ztoq_config_set(cfg, "host", list));
+	return cfg;
+}
+
+static int primary_port(void)
+{
+	return atoi(getenv("ZTOQ_TEST_PG_PORT"));
+}
+
+/* In one read-write transaction of a new session: the server's port, and that it is
+ * not in recovery. */
+static int64_t written_port(ztoq_db *db)
+{
+	ztoq_session *s;
+	int64_t port;
+
+	test_ok(ztoq_session_open(&s, db));
+	test_ok(ztoq_tx_begin(s, NULL));
+	cr_assert_eq(test_scalar(s, "SELECT pg_is_in_recovery()::int"), 0);
+	port = test_scalar(s, "SELECT inet_server_port()");
+	test_ok(ztoq_tx_commit(s));
+	test_ok(ztoq_session_close(s));
+	return port;
+}
+
+Test(hosts_pg, closed_port_then_primary_connects_to_the_primary)
+{
+	ztoq_config *cfg = list_config("127.0.0.1:%d,127.0.0.1:%d", test_closed_port(),
+				       primary_port());
+	ztoq_db *db;
+
+	test_ok(ztoq_db_open(&db, cfg));
+	cr_assert_eq(written_port(db), primary_port());
+	ztoq_db_close(db);
+	ztoq_config_free(cfg);
+}
+
+/* A replica first in the list is passed over (pg_is_in_recovery()); the primary is
+ * remembered, so a later connection starts there. With the replica alone, the open
+ * fails naming it as in recovery, and the other server with its own reason. */
+Test(hosts_pg, replica_is_passed_over_and_named)
+{
+	int replica = start_replica(), closed = test_closed_port();
+	ztoq_config *cfg = list_config("127.0.0.1:%d,[::1]:%d,127.0.0.1:%d", replica, closed,
+				       primary_port());
+	ztoq_session *a, *b;
+	const char *msg;
+	ztoq_db *db;
+
+	test_ok(ztoq_config_set(cfg, "max_connections", "3"));
+	test_ok(ztoq_db_open(&db, cfg));
+	cr_assert_eq(written_port(db), primary_port());
+	test_ok(ztoq_session_open(&a, db)); /* the idle one */
+	test_ok(ztoq_session_open(&b, db)); /* a new one: the walk starts at the primary */
+	cr_assert_eq(test_scalar(b, "SELECT inet_server_port()"), primary_port());
+	test_ok(ztoq_session_close(a));
+	test_ok(ztoq_session_close(b));
+	ztoq_db_close(db);
+	ztoq_config_free(cfg);
+
+	cfg = list_config("127.0.0.1:%d,127.0.0.1:%d", replica, closed);
+	cr_assert_eq(ztoq_db_open(&db, cfg), ZTOQ_ECONNECT);
+	msg = ztoq_error_last()->message;
+	cr_log_info("%s", msg);
+	cr_assert(strstr(msg, "no writable primary among the 2 servers of host"), "%s", msg);
+	cr_assert(strstr(msg, "in recovery (a standby: read-only)"), "%s", msg);
+	cr_assert(strstr(msg, "Connection refused"), "%s", msg);
+	cr_assert_null(strstr(msg, getenv("ZTOQ_TEST_PG_PASSWORD")), "%s", msg);
+	cr_assert_null(strstr(msg, "Pwd"), "%s", msg);
+	ztoq_config_free(cfg);
+}
+
+/* Milliseconds since `t0_ns` (CLOCK_MONOTONIC). */
+static uint64_t ms_since(uint64_t t0_ns)
+{
+	return (ztoq__now_ns() - t0_ns) / 1000000u;
+}
+
+/* With no primary, the walk goes on for failover_timeout_ms, and not much longer. */
+Test(hosts_pg, failover_timeout_bounds_the_walk)
+{
+	ztoq_config *cfg = list_config("127.0.0.1:%d,127.0.0.1:%d", test_closed_port(),
+				       test_closed_port());
+	uint64_t t0 = ztoq__now_ns(), ms;
+	ztoq_db *db = NULL;
+
+	cr_assert_eq(ztoq_db_open(&db, cfg), ZTOQ_ECONNECT, "%s", ztoq_error_last()->message);
+	ms = ms_since(t0);
+	cr_assert_lt(ms, 200, "one pass over two closed ports took %llu ms", (unsigned long long)ms);
+	test_ok(ztoq_config_set(cfg, "failover_timeout_ms", "700"));
+	t0 = ztoq__now_ns();
+	cr_assert_eq(ztoq_db_open(&db, cfg), ZTOQ_ECONNECT);
+	ms = ms_since(t0);
+	cr_log_info("failover_timeout_ms 700: gave up after %llu ms", (unsigned long long)ms);
+	cr_assert_geq(ms, 700);
+	cr_assert_lt(ms, 1200);
+	cr_assert(strstr(ztoq_error_last()->message, "(failover_timeout_ms 700)"), "%s",
+		  ztoq_error_last()->message);
+	cr_assert_null(db);
 	ztoq_config_free(cfg);
 }
