@@ -94,4 +94,9 @@ int native_insert_copy(const bench_ctx *ctx, bench_result *out);
 int native_read(const bench_ctx *ctx, bench_result *out);
 int native_txn(const bench_ctx *ctx, bench_result *out);
 
+int zdb_read(const bench_ctx *ctx, bench_result *out);
+int zdb_txn(const bench_ctx *ctx, bench_result *out);
+int zdb_txn_held(const bench_ctx *ctx, bench_result *out);
+int zdb_pool_ops(const bench_ctx *ctx, bench_result *out);
+
 #endif

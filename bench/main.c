@@ -113,6 +113,13 @@ typedef struct {
 	bench_fn fn;          /* NULL: the Python peer runs it */
 } measurement;
 
+/* A measurement of libzdb 3.1, when it was found at configure time. */
+#ifdef HAVE_BENCH_ZDB
+#define ZDB(workload, impl, backends, fn) {workload, impl, backends, fn},
+#else
+#define ZDB(workload, impl, backends, fn)
+#endif
+
 /* A measurement of the native C APIs, when they were found at configure time. */
 #ifdef HAVE_BENCH_NATIVE
 #define NATIVE(workload, impl, backends, fn) {workload, impl, backends, fn},
@@ -135,15 +142,20 @@ static const measurement plan[] = {
 	{"read", "odbc-block", BOTH, odbc_read_block},
 	{"read", "odbc-block-buffered", PG, odbc_read_buffered},
 	NATIVE("read", "native", BOTH, native_read)
+	ZDB("read", "libzdb", BOTH, zdb_read)
 	{"read", "sqlalchemy-core", BOTH, NULL},
 	{"txn", "ztoq", BOTH, ztoq_txn},
 	{"txn", "odbc", BOTH, odbc_txn},
 	NATIVE("txn", "native", BOTH, native_txn)
+	ZDB("txn", "libzdb", BOTH, zdb_txn)
+	ZDB("txn", "libzdb-held", BOTH, zdb_txn_held)
 	{"txn", "sqlalchemy-core", BOTH, NULL},
 	{"pool1", "ztoq", BOTH, ztoq_pool_ops},
 	{"pool1", "sqlalchemy", BOTH, NULL},
+	ZDB("pool1", "libzdb", BOTH, zdb_pool_ops)
 	{"pool8", "ztoq", BOTH, ztoq_pool_ops},
 	{"pool8", "sqlalchemy", BOTH, NULL},
+	ZDB("pool8", "libzdb", BOTH, zdb_pool_ops)
 	{"connect", "ztoq-pool", PG, ztoq_connect_pooled},
 	{"connect", "ztoq-new-connection", PG, ztoq_connect_new},
 	{"connect", "odbc-new-connection", PG, odbc_connect_new},
@@ -372,6 +384,16 @@ static void print_ratios(void)
 							       : "sqlalchemy-core"),
 			      1.0, 0);
 		}
+		ratio("read 1M in batches: ztoq stream / libzdb", b, rd, find("read", b, "libzdb"),
+		      0.95, 0);
+		ratio("short txns, 8 threads: ztoq / libzdb, conn per txn", b, find("txn", b, "ztoq"),
+		      find("txn", b, "libzdb"), 0.95, 0);
+		ratio("short txns, 8 threads: ztoq / libzdb, conn per thread", b,
+		      find("txn", b, "ztoq"), find("txn", b, "libzdb-held"), 0.95, 0);
+		ratio("pool acquire+release, 1 thread: ztoq / libzdb", b, p1,
+		      find("pool1", b, "libzdb"), 0.95, 0);
+		ratio("pool acquire+release, 8 threads: ztoq / libzdb", b, find("pool8", b, "ztoq"),
+		      find("pool8", b, "libzdb"), 0.95, 0);
 		ratio("bulk insert: ztoq bulk / SQLAlchemy ORM add_all", b,
 		      find("insert", b, "ztoq-bulk"), find("insert", b, "sqlalchemy-orm"), 10, 0);
 		if (rd)

@@ -69,6 +69,8 @@ enum option_id {
 	OPT_REPLICA_HOSTS,
 	OPT_MAX_REPLICA_LAG_MS,
 	OPT_READ_YOUR_WRITES,
+	/* issue 10: the host list and failover */
+	OPT_FAILOVER_TIMEOUT_MS,
 	NOPTIONS
 };
 
@@ -77,7 +79,9 @@ static const ztoq_config_option options[NOPTIONS] = {
 	 "backend: sqlite, postgresql or odbc", 0},
 	[OPT_DB_PATH] = {"db_path", "db-path", "ZTOQ_DB_PATH", "ZTOQ_SQLITE_PATH", "ztoq_data.db",
 	 "SQLite database file (:memory: for a private in-memory database)", 0},
-	[OPT_HOST] = {"host", "host", "ZTOQ_PG_HOST", NULL, "localhost", "PostgreSQL server host", 0},
+	[OPT_HOST] = {"host", "host", "ZTOQ_PG_HOST", NULL, "localhost",
+	 "PostgreSQL server host, or a list host[:port],... whose first writable primary "
+	 "is used", 0},
 	[OPT_PORT] = {"port", "port", "ZTOQ_PG_PORT", NULL, "5432", "PostgreSQL server port (1-65535)", 0},
 	[OPT_USERNAME] = {"username", "username", "ZTOQ_PG_USER", NULL, NULL, "PostgreSQL user name", 0},
 	[OPT_PASSWORD] = {"password", "password", "ZTOQ_PG_PASSWORD", NULL, NULL,
@@ -134,6 +138,11 @@ static const ztoq_config_option options[NOPTIONS] = {
 	 NULL, "0", "skip a replica whose replay lags more than this, ms; 0 does not measure", 0},
 	[OPT_READ_YOUR_WRITES] = {"read_your_writes", "read-your-writes", "ZTOQ_DB_READ_YOUR_WRITES",
 	 NULL, "0", "1: sessions keep read-only transactions on the primary by default", 0},
+	/* issue 10: the host list and failover */
+	[OPT_FAILOVER_TIMEOUT_MS] = {"failover_timeout_ms", "failover-timeout",
+	 "ZTOQ_PG_FAILOVER_TIMEOUT_MS", NULL, "0",
+	 "PostgreSQL with several hosts: how long opening a connection keeps walking the "
+	 "list when no host is a writable primary, ms; 0 one pass", 0},
 };
 
 #define FIELD(name) offsetof(ztoq__settings, name)
@@ -169,6 +178,8 @@ static const struct ztoq__config_rule rules[NOPTIONS] = {
 	[OPT_REPLICA_HOSTS] = {KIND_STRING, 0, 0, FIELD(replica_hosts)},
 	[OPT_MAX_REPLICA_LAG_MS] = {KIND_INT, 0, 86400000, FIELD(max_replica_lag_ms)},
 	[OPT_READ_YOUR_WRITES] = {KIND_INT, 0, 1, FIELD(read_your_writes)},
+	/* issue 10: the host list and failover */
+	[OPT_FAILOVER_TIMEOUT_MS] = {KIND_INT, 0, 86400000, FIELD(failover_timeout_ms)},
 };
 
 struct ztoq_config {
@@ -567,6 +578,12 @@ int ztoq__settings_resolve(ztoq__settings *out, const ztoq_config *cfg)
 				       "replica_hosts is set, but read replicas need db_type "
 				       "postgresql with the server given by host and port (not "
 				       "a DSN or a connection string)");
+	if (out->dsn && source_in_force(cfg, OPT_HOST) != ZTOQ_SOURCE_DEFAULT &&
+	    strchr(out->host ? out->host : "", ','))
+		return ztoq__error_set(ZTOQ_EINVALID,
+				       "host names several servers (\"%.*s%s\"), which a DSN "
+				       "cannot take: give them in host without dsn",
+				       ZTOQ__CLIP(out->host));
 	if (out->dsn)
 		return ZTOQ_OK; /* the DSN carries the server or the file */
 	return out->db_type->validate(out);

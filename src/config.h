@@ -52,6 +52,7 @@ typedef struct {
 	const char *replica_hosts;          /* host[:port],... or NULL: none */
 	long max_replica_lag_ms;            /* 0: lag not measured */
 	long read_your_writes;              /* sessions' default (0/1) */
+	long failover_timeout_ms;           /* how long a walk of a host list goes on */
 } ztoq__settings;
 
 /*

@@ -450,6 +450,11 @@ int ztoq__conn_exec(ztoq__conn *c, const char *sql)
 	return exec_until(c, sql, 0, NULL);
 }
 
+int ztoq__conn_exec_int(ztoq__conn *c, const char *sql, SQLINTEGER *value)
+{
+	return exec_until(c, sql, 0, value);
+}
+
 int ztoq__conn_ping(ztoq__conn *c, uint64_t deadline_ns)
 {
 	int code = exec_until(c, c->dialect->ping_sql, deadline_ns, NULL);

@@ -114,6 +114,12 @@ void ztoq__conn_close(ztoq__conn *c);
 int ztoq__conn_exec(ztoq__conn *c, const char *sql);
 
 /*
+ * ztoq__conn_exec of a query whose first column of its first row is an integer, read
+ * into *value (-1: NULL or no row). Owner thread only.
+ */
+int ztoq__conn_exec_int(ztoq__conn *c, const char *sql, SQLINTEGER *value);
+
+/*
  * A real round trip (the dialect's ping query), bounded by `deadline_ns`
  * (CLOCK_MONOTONIC; 0: the statement timeout). Marks the conn broken on failure.
  */

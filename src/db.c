@@ -21,6 +21,9 @@
 #include "ztoq/connstr.h"
 
 static void reclaim_threads(ztoq_db *db);
+static int open_primary(ztoq_db *db, ztoq__conn **out);
+static int make_host_targets(ztoq_db *db);
+static void free_host_targets(ztoq_db *db);
 
 /*
  * Learns the backend of a DSN or a caller's string whose driver the library does not
@@ -91,6 +94,8 @@ static int open_conn(ztoq__conn **out, void *ctx)
 	*out = NULL;
 	if (!atomic_load(&db->detected) && (code = detect(db)) < 0)
 		return code;
+	if (db->host_targets)
+		return open_primary(db, out);
 	return ztoq__conn_open(out, &db->target);
 }
 
@@ -244,6 +249,8 @@ ZTOQ_EXTERN(int) ztoq_db_open(ztoq_db **out, const ztoq_config *cfg)
 	    (code = ztoq__watchdog_new(&db->target.watchdog)) < 0)
 		goto fail;
 	set_target(db, known, guess);
+	if ((code = make_host_targets(db)) < 0)
+		goto fail;
 	/* a DSN's backend sizes the pool: known now, or learnt before the pool opens
 	 * (unless lazy_open) */
 	if (!known && db->set.lazy_open != 1 && (code = detect(db)) < 0)
@@ -279,6 +286,7 @@ ZTOQ_EXTERN(void) ztoq_db_close(ztoq_db *db)
 	reclaim_threads(db);
 	ztoq__replicas_close(db);
 	ztoq__pool_free(db->pool);
+	free_host_targets(db);
 	ztoq__watchdog_free(db->target.watchdog);
 	if (db->env) {
 		ztoq__odbc_lock();
@@ -345,6 +353,144 @@ ZTOQ_EXTERN(int) ztoq_db_check(ztoq_db *db)
 	code = ztoq__conn_ping(c, 0);
 	ztoq__pool_release(db->pool, c);
 	return code;
+}
+
+/* ---- the host list: the primary pool walks it ------------------------------------ */
+
+/*
+ * With host naming several servers (a backend with in_recovery_sql, no DSN), gives each
+ * its own target: the manager's, with that server's connection string and port.
+ * One server: nothing (db->host_targets stays NULL, and connections open as before,
+ * with no recovery check). Called once by ztoq_db_open.
+ */
+static int make_host_targets(ztoq_db *db)
+{
+	const ztoq__dialect *d = db->set.db_type;
+	int code;
+
+	if (db->set.dsn || !d->in_recovery_sql)
+		return ZTOQ_OK;
+	/* validate() parsed the same list: it cannot fail here */
+	if ((code = ztoq__hosts_parse(&db->hosts, db->set.host, "host", db->set.port)) < 0 ||
+	    db->hosts.count < 2)
+		return code;
+	if (!(db->host_targets = ztoq__calloc(db->hosts.count, sizeof(*db->host_targets))))
+		return ztoq__error_nomem();
+	for (size_t i = 0; i < db->hosts.count; i++) {
+		struct ztoq__host_target *h = &db->host_targets[i];
+
+		if ((code = ztoq__hosts_compose(&h->connstr, &h->redacted, &db->set, d, db->secret,
+						&db->hosts.hosts[i])) < 0)
+			return code;
+		h->target = db->target;
+		h->target.connstr = h->connstr;
+		h->target.redacted = h->redacted;
+		h->target.port = (int)db->hosts.hosts[i].port;
+	}
+	return ZTOQ_OK;
+}
+
+static void free_host_targets(ztoq_db *db)
+{
+	for (size_t i = 0; db->host_targets && i < db->hosts.count; i++) {
+		ztoq__free_secret(db->host_targets[i].connstr);
+		ztoq__free(db->host_targets[i].redacted);
+	}
+	ztoq__free(db->host_targets);
+}
+
+/* Why server `h` was passed over, the driver's words first, on one line, into `why`. */
+static void note_failure(char *why, size_t size, const ztoq__host *h, const char *reason)
+{
+	char text[ZTOQ__HOST_TEXT_SIZE];
+
+	ztoq__hosts_format(text, sizeof(text), h);
+	snprintf(why, size, "%.100s: %s", text, reason);
+	for (char *p = why; *p; p++)
+		if (*p == '\n' || *p == '\r' || *p == '\t')
+			*p = ' ';
+}
+
+/*
+ * Opens server i's connection: ZTOQ_OK with *out when it is a writable primary, 1 when
+ * it is a standby in recovery (closed), or the error of its connect or check.
+ */
+static int open_server(ztoq_db *db, size_t i, ztoq__conn **out)
+{
+	SQLINTEGER standby = -1;
+	int code;
+
+	if ((code = ztoq__conn_open(out, &db->host_targets[i].target)) < 0)
+		return code;
+	if ((code = ztoq__conn_exec_int(*out, (*out)->dialect->in_recovery_sql, &standby)) ==
+		    ZTOQ_OK &&
+	    standby == 0)
+		return ZTOQ_OK;
+	ztoq__conn_close(*out);
+	*out = NULL;
+	return code < 0 ? code : 1;
+}
+
+/*
+ * Sleeps before the next walk of the host list: `*pause_ms` (then doubled, up to 500
+ * ms) or until `deadline_ns`, if sooner. 0 when the deadline has passed: no more walks.
+ */
+static int pause_walk(uint64_t deadline_ns, unsigned *pause_ms)
+{
+	uint64_t now = ztoq__now_ns(), ns = ms_to_ns(*pause_ms);
+	struct timespec ts;
+
+	if (now >= deadline_ns)
+		return 0;
+	ts = ztoq__timespec(deadline_ns - now < ns ? deadline_ns - now : ns);
+	nanosleep(&ts, NULL);
+	*pause_ms = *pause_ms >= 250 ? 500 : *pause_ms * 2;
+	return 1;
+}
+
+/*
+ * Opens a connection to the first writable primary of the host list, starting at the
+ * one the last walk found: a server that refuses, times out (connect_timeout_s) or
+ * is in recovery is passed over. When none is, the walk is made again after a short
+ * pause (50 ms, doubling up to 500 ms) until failover_timeout_ms has passed (0: one
+ * pass); then one error names every server and why it was passed over (no password:
+ * the driver's words are scrubbed, the strings are not shown). Its code is the one
+ * every server failed with, else ZTOQ_ECONNECT. Thread-safe (the pool's open).
+ */
+static int open_primary(ztoq_db *db, ztoq__conn **out)
+{
+	static const char in_recovery[] = "in recovery (a standby: read-only)";
+	char why[ZTOQ__MAX_HOSTS][240];
+	uint64_t deadline = ztoq__now_ns() + ms_to_ns(db->set.failover_timeout_ms);
+	unsigned pause_ms = 50;
+	size_t n = db->hosts.count;
+	int code = ZTOQ_OK, common = 0;
+
+	for (;;) {
+		unsigned start = atomic_load(&db->primary);
+
+		for (size_t k = 0; k < n; k++) {
+			size_t i = (start + k) % n;
+			const ztoq_error *e = ztoq_error_last();
+
+			if ((code = open_server(db, i, out)) == ZTOQ_OK) {
+				atomic_store(&db->primary, (unsigned)i);
+				return ZTOQ_OK;
+			}
+			note_failure(why[i], sizeof(why[i]), &db->hosts.hosts[i],
+				     code > 0 ? in_recovery
+				     : e->diag_count ? e->diags[0].message : e->message);
+			code = code > 0 ? ZTOQ_ECONNECT : code;
+			common = k == 0 || code == common ? code : ZTOQ_ECONNECT;
+		}
+		if (!pause_walk(deadline, &pause_ms))
+			break;
+	}
+	ztoq__error_set(common, "no writable primary among the %zu servers of host "
+			"(failover_timeout_ms %ld):", n, db->set.failover_timeout_ms);
+	for (size_t i = 0; i < n; i++)
+		ztoq__error_append("%s %s", i ? ";" : "", why[i]);
+	return common;
 }
 
 /* ---- the retry runner ----------------------------------------------------------- */

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 
 #include "dialect.h"
+#include "hosts.h"
 #include "pool.h"
 #include "ztoq/db.h"
 
@@ -39,6 +40,18 @@ struct ztoq_db {
 	atomic_uint next_replica;     /* round robin: where the next pick starts */
 	_Atomic uint64_t routed;      /* read-only transactions run on a replica */
 	_Atomic uint64_t fallbacks;   /* ones that could have but ran on the primary */
+
+	/* host as a list of several servers (db.c, "the host list"); NULL with one */
+	struct ztoq__host_target *host_targets; /* one a server of `hosts`, same order */
+	ztoq__host_list hosts;
+	atomic_uint primary;      /* the server the last walk found writable: next start */
+};
+
+/* One server of a host list: how its connections are opened (owned by the manager). */
+struct ztoq__host_target {
+	ztoq__conn_target target; /* the manager's, with this server's strings and port */
+	char *connstr;            /* contains the password */
+	char *redacted;
 };
 
 #endif

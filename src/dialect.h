@@ -113,6 +113,9 @@ typedef struct ztoq__dialect {
 	 * how far its replay lags behind what it received, ms. NULL: the backend has no
 	 * read replicas (replica_hosts is refused). */
 	const char *replica_lag_sql;
+	/* 1 when the server is a standby in recovery (read-only), else 0; NULL: host names
+	 * one server, not a list of servers of which one is the primary (db.c) */
+	const char *in_recovery_sql;
 
 	/* statements, streams and bulk writes */
 	int reset_needs_prepare;    /* closing a result early leaves the statement where it

@@ -11,32 +11,43 @@
 #include <string.h>
 
 #include "error.h"
+#include "hosts.h"
 
-/* Without a DSN PostgreSQL needs host and database; ZTOQ_EINVALID (recorded)
- * names the first missing one. */
+/* Without a DSN PostgreSQL needs host (a list of servers: hosts.h) and database;
+ * ZTOQ_EINVALID (recorded) names the first missing or bad one. */
 static int validate(const ztoq__settings *set)
 {
+	ztoq__host_list hosts;
 	int rc = ztoq__settings_require(set->host, "host", "PostgreSQL needs a server host");
 
+	if (rc == ZTOQ_OK)
+		rc = ztoq__hosts_parse(&hosts, set->host, "host", set->port);
+	if (rc == ZTOQ_OK && set->replica_hosts) /* read replicas: replica.c */
+		rc = ztoq__hosts_parse(&hosts, set->replica_hosts, "replica_hosts", set->port);
 	return rc < 0 ? rc
 		      : ztoq__settings_require(set->database, "database",
 					       "PostgreSQL needs a database name");
 }
 
 /*
- * Appends the driver (driver, else pg_driver), Server, Port and Database to `b`;
+ * Appends the driver (driver, else pg_driver), Server, Port and Database to `b`: the
+ * first server of host (db.c composes each server's string of a list on its own);
  * psqlODBC takes no braces there, so a host or database it cannot be given is
  * ZTOQ_EINVALID (recorded).
  */
 static int compose_target(ztoq__buf *b, const ztoq__settings *set)
 {
+	ztoq__host_list hosts;
 	char port[16];
 	int rc;
 
-	ztoq__connstr_put_value(b, "Driver", set->driver ? set->driver : set->pg_driver, 1);
-	if ((rc = ztoq__connstr_put_unquotable(b, "Server", "host", set->host, "PostgreSQL")) < 0)
+	if ((rc = ztoq__hosts_parse(&hosts, set->host, "host", set->port)) < 0)
 		return rc;
-	snprintf(port, sizeof(port), "%ld", set->port);
+	ztoq__connstr_put_value(b, "Driver", set->driver ? set->driver : set->pg_driver, 1);
+	if ((rc = ztoq__connstr_put_unquotable(b, "Server", "host", hosts.hosts[0].name,
+					       "PostgreSQL")) < 0)
+		return rc;
+	snprintf(port, sizeof(port), "%ld", hosts.hosts[0].port);
 	ztoq__connstr_put_plain(b, "Port", port);
 	return ztoq__connstr_put_unquotable(b, "Database", "database", set->database,
 					    "PostgreSQL");
@@ -271,6 +282,7 @@ const ztoq__dialect ztoq__dialect_postgresql = {
 			   "WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
 			   "ELSE COALESCE(EXTRACT(EPOCH FROM now() - "
 			   "pg_last_xact_replay_timestamp()) * 1000, 86400000) END AS BIGINT)",
+	.in_recovery_sql = "SELECT pg_is_in_recovery()::int",
 	.cursor_declare = cursor_declare,
 	.cursor_fetch = cursor_fetch,
 	.cursor_close = cursor_close,

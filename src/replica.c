@@ -13,8 +13,8 @@
 #include "clock.h"
 #include "config.h"
 #include "error.h"
+#include "hosts.h"
 #include "stmt.h"
-#include "ztoq/connstr.h"
 
 /* How long a replica is skipped after a failed connect or a broken connection. */
 #define REPLICA_DOWN_NS 1000000000u
@@ -31,9 +31,7 @@
 
 struct ztoq__replica {
 	ztoq_db *db;
-	size_t index;
-	char *host;                    /* as the list gives it (brackets of IPv6 removed) */
-	long port;
+	ztoq__host host;               /* from replica_hosts */
 	char *connstr;                 /* contains the password */
 	char *redacted;
 	ztoq__conn_target target;      /* the primary's, with this host's strings and port */
@@ -60,88 +58,45 @@ static int open_conn(ztoq__conn **out, void *ctx)
 	return code;
 }
 
-/*
- * Splits the next item of the comma-separated `list` at *pos into `r`'s host and port
- * (`default_port` when the item has none): host, host:port, [v6] or [v6]:port.
- */
-static int parse_item(struct ztoq__replica *r, const char **pos, long default_port)
-{
-	const char *item = *pos, *end = strchr(item, ','), *colon, *host = item, *host_end;
-	size_t len;
-
-	if (!end)
-		end = item + strlen(item);
-	*pos = *end ? end + 1 : end;
-	len = (size_t)(end - item);
-	if (*item == '[' && (host_end = memchr(item, ']', len)) != NULL) {
-		host = item + 1;
-		colon = host_end + 1 < end && host_end[1] == ':' ? host_end + 1 : NULL;
-	} else {
-		colon = memchr(item, ':', len);
-		host_end = colon ? colon : end;
-	}
-	r->port = default_port;
-	if (colon) {
-		char *stop;
-
-		r->port = strtol(colon + 1, &stop, 10);
-		if (stop != end || colon + 1 == end || r->port < 1 || r->port > 65535)
-			return ztoq__error_set(ZTOQ_EINVALID, "replica_hosts: bad port in \"%.*s\" "
-							      "(expected host[:port], port 1-65535)",
-					       (int)len, item);
-	}
-	if (host_end == host)
-		return ztoq__error_set(ZTOQ_EINVALID, "replica_hosts: empty host in \"%s\" "
-						      "(expected host[:port],...)",
-				       r->db->set.replica_hosts);
-	r->host = ztoq__strndup(host, (size_t)(host_end - host));
-	return r->host ? ZTOQ_OK : ztoq__error_nomem();
-}
-
-/* Composes `r`'s connection string (the primary's settings, this host and port). */
+/* Gives `r` its connection string: the primary's settings with its host and port. */
 static int compose(struct ztoq__replica *r)
 {
 	ztoq_db *db = r->db;
-	ztoq__settings set = db->set;
 	int code;
 
-	set.host = r->host;
-	set.port = r->port;
-	if ((code = ztoq__connstr_compose(&r->connstr, &set, db->target.dialect,
-					  db->secret_given ? db->secret : NULL)) < 0 ||
-	    (code = ztoq_connstr_redact(&r->redacted, r->connstr)) < 0)
+	if ((code = ztoq__hosts_compose(&r->connstr, &r->redacted, &db->set, db->target.dialect,
+					db->secret, &r->host)) < 0)
 		return code;
 	r->target = db->target;
 	r->target.connstr = r->connstr;
 	r->target.redacted = r->redacted;
-	r->target.port = (int)r->port;
+	r->target.port = (int)r->host.port;
 	return ZTOQ_OK;
 }
 
 int ztoq__replicas_open(ztoq_db *db, const ztoq__pool_settings *like)
 {
-	const char *pos = db->set.replica_hosts;
-	size_t n = 1;
+	ztoq__host_list list;
 	int code;
 
-	if (!pos)
+	if (!db->set.replica_hosts)
 		return ZTOQ_OK;
-	for (const char *c = pos; *c; c++)
-		n += *c == ',';
-	if (!(db->replicas = ztoq__calloc(n, sizeof(*db->replicas))))
+	if ((code = ztoq__hosts_parse(&list, db->set.replica_hosts, "replica_hosts",
+				      db->set.port)) < 0)
+		return code;
+	if (!(db->replicas = ztoq__calloc(list.count, sizeof(*db->replicas))))
 		return ztoq__error_nomem();
-	for (; db->nreplicas < n; db->nreplicas++) {
+	for (; db->nreplicas < list.count; db->nreplicas++) {
 		struct ztoq__replica *r = &db->replicas[db->nreplicas];
 		ztoq__pool_settings ps = *like;
 
 		r->db = db;
-		r->index = db->nreplicas;
+		r->host = list.hosts[db->nreplicas];
 		atomic_init(&r->lag_ms, LAG_UNKNOWN);
 		ps.lazy = 1; /* a replica that is down must not fail the open */
 		ps.open = open_conn;
 		ps.open_ctx = r;
-		if ((code = parse_item(r, &pos, db->set.port)) < 0 || (code = compose(r)) < 0 ||
-		    (code = ztoq__pool_new(&r->pool, &ps)) < 0) {
+		if ((code = compose(r)) < 0 || (code = ztoq__pool_new(&r->pool, &ps)) < 0) {
 			db->nreplicas++; /* freed by ztoq__replicas_close */
 			return code;
 		}
@@ -157,7 +112,6 @@ void ztoq__replicas_close(ztoq_db *db)
 		ztoq__pool_free(r->pool);
 		ztoq__free_secret(r->connstr);
 		ztoq__free(r->redacted);
-		ztoq__free(r->host);
 	}
 	ztoq__free(db->replicas);
 	db->replicas = NULL;
@@ -277,22 +231,13 @@ ZTOQ_EXTERN(const char *) ztoq_host_role_name(ztoq_host_role role)
 	}
 }
 
-/*
- * Fills the role and lag of `h` from a connection of `pool` (`r` is the replica it
- * belongs to, NULL for the primary's pool), waiting at most `wait_ns` for one.
- */
-static void probe_host(ztoq_host_status *h, ztoq__pool *pool, struct ztoq__replica *r,
-		       ztoq_db *db, uint64_t wait_ns)
+/* Fills the role and lag of `h` from connection `c` (of replica `r`, or the primary's). */
+static void describe(ztoq_host_status *h, ztoq__conn *c, struct ztoq__replica *r, ztoq_db *db)
 {
 	struct ztoq__replica scratch = {.db = db};
-	ztoq__conn *c;
 	long lag = -1;
 	int code;
 
-	h->role = ZTOQ_HOST_DOWN;
-	h->lag_ms = -1;
-	if (ztoq__pool_acquire(pool, &c, wait_ns) < 0)
-		return;
 	if (!c->dialect->replica_lag_sql)
 		code = ztoq__conn_ping(c, ztoq__now_ns() + LAG_QUERY_NS);
 	else
@@ -301,42 +246,72 @@ static void probe_host(ztoq_host_status *h, ztoq__pool *pool, struct ztoq__repli
 		h->role = lag < 0 ? ZTOQ_HOST_PRIMARY : ZTOQ_HOST_REPLICA;
 		h->lag_ms = lag;
 	}
-	if (r)
-		ztoq__replica_release(r, c);
-	else
-		ztoq__pool_release(pool, c);
 }
 
-ZTOQ_EXTERN(int) ztoq_db_hosts(ztoq_db *db, ztoq_host_status **out, size_t *count)
+/*
+ * The primary's entries: the one server it names, through its pool; each server of a
+ * host list (db.c), through a connection of its own, closed after.
+ */
+static size_t primary_hosts(ztoq_db *db, ztoq_host_status *hosts)
 {
-	const ztoq__settings *set;
-	ztoq_host_status *hosts;
+	const ztoq__settings *set = &db->set;
+	ztoq__conn *c;
 
-	if (!db || !out || !count)
-		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_db_hosts: bad arguments");
-	set = &db->set;
-	if (!(hosts = ztoq__calloc(db->nreplicas + 1, sizeof(*hosts))))
-		return ztoq__error_nomem();
-	/* the primary: its host, else what names the database: a DSN or a caller's own
-	 * string (as messages show it: without its password), a file */
+	for (size_t i = 0; db->host_targets && i < db->hosts.count; i++) {
+		snprintf(hosts[i].host, sizeof(hosts[i].host), "%s", db->hosts.hosts[i].name);
+		hosts[i].port = (int)db->hosts.hosts[i].port;
+		if (ztoq__conn_open(&c, &db->host_targets[i].target) == ZTOQ_OK) {
+			describe(&hosts[i], c, NULL, db);
+			ztoq__conn_close(c);
+		}
+	}
+	if (db->host_targets)
+		return db->hosts.count;
+	/* one server, else what names the database: a DSN or a caller's own string (as
+	 * messages show it: without its password), a file */
 	snprintf(hosts[0].host, sizeof(hosts[0].host), "%s",
 		 set->dsn ? __atomic_load_n(&db->redacted, __ATOMIC_ACQUIRE)
 		 : set->db_type->replica_lag_sql ? set->host : set->db_path);
 	hosts[0].port = set->dsn ? 0 : (int)set->port;
-	hosts[0].pool = -1;
+	if (ztoq__pool_acquire(db->pool, &c, UINT64_MAX) == ZTOQ_OK) {
+		describe(&hosts[0], c, NULL, db);
+		ztoq__pool_release(db->pool, c);
+	}
+	return 1;
+}
+
+ZTOQ_EXTERN(int) ztoq_db_hosts(ztoq_db *db, ztoq_host_status **out, size_t *count)
+{
+	size_t n, np;
+	ztoq_host_status *hosts;
+	ztoq__conn *c;
+
+	if (!db || !out || !count)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_db_hosts: bad arguments");
+	n = (db->host_targets ? db->hosts.count : 1) + db->nreplicas;
+	if (!(hosts = ztoq__calloc(n, sizeof(*hosts))))
+		return ztoq__error_nomem();
+	for (size_t i = 0; i < n; i++) {
+		hosts[i].role = ZTOQ_HOST_DOWN; /* until a connection says otherwise */
+		hosts[i].lag_ms = -1;
+		hosts[i].pool = -1;
+	}
 	ztoq__error_hold(); /* a host that is down is a status, not an error */
-	probe_host(&hosts[0], db->pool, NULL, db, UINT64_MAX);
+	np = primary_hosts(db, hosts);
 	for (size_t i = 0; i < db->nreplicas; i++) {
 		struct ztoq__replica *r = &db->replicas[i];
-		ztoq_host_status *h = &hosts[i + 1];
+		ztoq_host_status *h = &hosts[np + i];
 
-		snprintf(h->host, sizeof(h->host), "%s", r->host);
-		h->port = (int)r->port;
+		snprintf(h->host, sizeof(h->host), "%s", r->host.name);
+		h->port = (int)r->host.port;
 		h->pool = (int)i;
-		probe_host(h, r->pool, r, db, REPLICA_WAIT_NS);
+		if (ztoq__pool_acquire(r->pool, &c, REPLICA_WAIT_NS) == ZTOQ_OK) {
+			describe(h, c, r, db);
+			ztoq__replica_release(r, c);
+		}
 	}
 	ztoq__error_release();
 	*out = hosts;
-	*count = db->nreplicas + 1;
+	*count = n;
 	return ZTOQ_OK;
 }

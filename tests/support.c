@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,4 +176,48 @@ int test_closed_port(void)
 	getsockname(fd, (struct sockaddr *)&addr, &len);
 	close(fd);
 	return ntohs(addr.sin_port);
+}
+
+/* Undoes pg.sh's shell quoting of one value ('...' with '\'' for a quote) in place. */
+static void unquote(char *v)
+{
+	char *w = v;
+	int quoted = 0;
+
+	for (char *r = v; *r; r++) {
+		if (*r == '\'')
+			quoted = !quoted;
+		else if (*r == '\\' && !quoted && r[1])
+			*w++ = *++r;
+		else
+			*w++ = *r;
+	}
+	*w = '\0';
+}
+
+void test_fixture(const char *fmt, ...)
+{
+	char args[1024], cmd[1400], line[2048];
+	va_list ap;
+	FILE *out;
+	int status;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	snprintf(cmd, sizeof(cmd), "bash %s %s", ZTOQ_TEST_FIXTURE, args);
+	out = popen(cmd, "r");
+	cr_assert(out, "cannot run %s", cmd);
+	while (fgets(line, sizeof(line), out)) {
+		char *eq;
+
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(line, "export ", 7) != 0 || !(eq = strchr(line + 7, '=')))
+			continue;
+		*eq = '\0';
+		unquote(eq + 1);
+		setenv(line + 7, eq + 1, 1);
+	}
+	status = pclose(out);
+	cr_assert_eq(status, 0, "pg.sh %s failed (status %d)", args, status);
 }

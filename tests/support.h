@@ -58,6 +58,17 @@ int64_t test_scalar(ztoq_session *s, const char *sql);
 /* A port on 127.0.0.1 that nobody listens on (bound, then closed). */
 int test_closed_port(void);
 
+/*
+ * Runs `tests/fixture/pg.sh` with the arguments `fmt` makes (words split on spaces:
+ * paths under ZTOQ_TEST_TMPDIR have none) and sets each `export NAME=VALUE` line it
+ * prints in this process's environment (VALUE bare or single-quoted as pg.sh writes
+ * it), e.g. test_fixture("replica %s %s sync", dir, getenv("ZTOQ_TEST_PG_SOCKET_DIR"))
+ * sets ZTOQ_TEST_PG_REPLICA_PORT. Fails the test when pg.sh fails; pg.sh bounds its
+ * own waits (60 s at most). A test that starts a server stops it (test_fixture("stop
+ * %s", dir)) in its .fini, so that a failed assertion stops it too.
+ */
+void test_fixture(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Sleeps `ms` milliseconds. */
 void test_sleep_ms(int ms);
 

@@ -1,0 +1,320 @@
+/*
+ * test_hosts.c - issue 10's host list: parsing "host[:port],..." (src/hosts.c), the
+ * connection string of one server, and (with real servers) the primary pool's walk
+ * of the list and failover.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "clock.h"
+#include "config.h"
+#include "hosts.h"
+#include "support.h"
+
+TestSuite(hosts, .timeout = 30);
+
+struct parse_case {
+	const char *list;
+	size_t count;
+	const char *shown[3]; /* ztoq__hosts_format() of each, or the refusal's words */
+};
+
+static const struct parse_case good[] = {
+	{"db", 1, {"db:5432"}},
+	{"db1:6001,db2", 2, {"db1:6001", "db2:5432"}},
+	{" db1 , 127.0.0.1:7000 ", 2, {"db1:5432", "127.0.0.1:7000"}},
+	{"[::1]:5433", 1, {"[::1]:5433"}},
+	{"[::1],::1,[fe80::1%lo]:1", 3, {"[::1]:5432", "[::1]:5432", "[fe80::1%lo]:1"}},
+	{"h:65535,h:1", 2, {"h:65535", "h:1"}},
+	{"a b,{c}", 2, {"a b:5432", "{c}:5432"}}, /* refused when composed (test_connstr.c) */
+};
+
+/* Refused: the message names the option and the item (or says what is wrong). */
+static const struct parse_case bad[] = {
+	{"", 0, {"replica_hosts: item 1 of \"\" is empty"}},
+	{"a,,b", 0, {"replica_hosts: item 2 of \"a,,b\" is empty"}},
+	{"a,", 0, {"item 2 of \"a,\" is empty"}},
+	{"a:0", 0, {"item 1 \"a:0\" has a bad port \"0\" (expected 1-65535)"}},
+	{"a,b:65536", 0, {"item 2 \"b:65536\" has a bad port \"65536\""}},
+	{"a:x1", 0, {"item 1 \"a:x1\" has a bad port \"x1\""}},
+	{"a:", 0, {"item 1 \"a:\" has a bad port \"\""}},
+	{"a:-1", 0, {"bad port \"-1\""}},
+	{"[::1", 0, {"item 1 \"[::1\" is not [address] or [address]:port"}},
+	{"[]:5", 0, {"is not [address]"}},
+	{"[::1]x", 0, {"is not [address]"}},
+	{"[::1]:", 0, {"has a bad port \"\""}},
+	{":5432", 0, {"item 1 \":5432\" is not a host name or address"}},
+};
+
+Test(hosts, parse_names_ports_and_ipv6)
+{
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		ztoq__host_list l;
+		char text[ZTOQ__HOST_TEXT_SIZE];
+
+		test_ok(ztoq__hosts_parse(&l, good[i].list, "host", 5432));
+		cr_assert_eq(l.count, good[i].count, "\"%s\": %zu hosts", good[i].list, l.count);
+		for (size_t h = 0; h < l.count; h++) {
+			ztoq__hosts_format(text, sizeof(text), &l.hosts[h]);
+			cr_expect_str_eq(text, good[i].shown[h], "\"%s\" host %zu", good[i].list, h);
+		}
+	}
+}
+
+Test(hosts, parse_errors_name_the_option_and_the_item)
+{
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ztoq__host_list l;
+
+		cr_expect_eq(ztoq__hosts_parse(&l, bad[i].list, "replica_hosts", 5432),
+			     ZTOQ_EINVALID, "\"%s\" must be refused", bad[i].list);
+		cr_expect(strstr(ztoq_error_last()->message, bad[i].shown[0]), "\"%s\": %s",
+			  bad[i].list, ztoq_error_last()->message);
+		cr_expect(strncmp(ztoq_error_last()->message, "replica_hosts: ", 15) == 0,
+			  "%s", ztoq_error_last()->message);
+	}
+}
+
+Test(hosts, parse_limits)
+{
+	char list[ZTOQ__MAX_HOSTS * 4 + 16] = "", name[ZTOQ__HOST_NAME_MAX + 2];
+	ztoq__host_list l;
+
+	for (int i = 0; i < ZTOQ__MAX_HOSTS; i++)
+		sprintf(list + strlen(list), "%sh%d", i ? "," : "", i);
+	test_ok(ztoq__hosts_parse(&l, list, "host", 1));
+	cr_assert_eq(l.count, ZTOQ__MAX_HOSTS);
+	strcat(list, ",one");
+	cr_assert_eq(ztoq__hosts_parse(&l, list, "host", 1), ZTOQ_EINVALID);
+	cr_assert(strstr(ztoq_error_last()->message, "host: more than 16 hosts"), "%s",
+		  ztoq_error_last()->message);
+
+	memset(name, 'n', ZTOQ__HOST_NAME_MAX);
+	name[ZTOQ__HOST_NAME_MAX] = '\0';
+	test_ok(ztoq__hosts_parse(&l, name, "host", 1));
+	strcat(name, "n");
+	cr_assert_eq(ztoq__hosts_parse(&l, name, "host", 1), ZTOQ_EINVALID);
+	cr_assert(strstr(ztoq_error_last()->message, "(too long)"), "%s",
+		  ztoq_error_last()->message);
+}
+
+/* A PostgreSQL configuration of `host` with a password, resolved into `set`. */
+static ztoq_config *pg_config(const char *host)
+{
+	ztoq_config *cfg;
+
+	cr_assert_eq(ztoq_config_new(&cfg), 0);
+	test_ok(ztoq_config_set(cfg, "db_type", "postgresql"));
+	test_ok(ztoq_config_set(cfg, "host", host));
+	test_ok(ztoq_config_set(cfg, "port", "6000"));
+	test_ok(ztoq_config_set(cfg, "username", "u"));
+	test_ok(ztoq_config_set(cfg, "password", "s3cret-pw"));
+	return cfg;
+}
+
+#define PG_HEAD(host, port) \
+	"Driver={PostgreSQL Unicode};Server=" host ";Port=" port ";Database=ztoq;Protocol=7.4-0;"
+#define PG_TAIL(host, port) \
+	PG_HEAD(host, port) \
+	"pqopt={keepalives=1 keepalives_idle=30 keepalives_interval=10 keepalives_count=3 " \
+	"tcp_user_timeout=60000};Uid=u"
+
+/* One server's string is the configuration's with its host and port; the public
+ * ztoq_connstr_build() gives the first server's. */
+Test(hosts, compose_one_server_of_the_list)
+{
+	ztoq_config *cfg = pg_config("db1:6001, [::1]:6002,db3");
+	ztoq__settings set;
+	ztoq__host_list l;
+	char *connstr, *redacted;
+
+	test_ok(ztoq__settings_resolve(&set, cfg));
+	test_ok(ztoq__hosts_parse(&l, set.host, "host", set.port));
+	cr_assert_eq(l.count, 3);
+	test_ok(ztoq_connstr_build(&connstr, cfg));
+	cr_expect_str_eq(connstr, PG_TAIL("db1", "6001") ";Pwd={s3cret-pw}");
+	ztoq_free(connstr);
+	test_ok(ztoq__hosts_compose(&connstr, &redacted, &set, set.db_type, "s3cret-pw",
+				    &l.hosts[1]));
+	cr_expect_str_eq(connstr, PG_TAIL("::1", "6002") ";Pwd={s3cret-pw}");
+	cr_expect_str_eq(redacted, PG_HEAD("::1", "6002") "pqopt=***;Uid=u;Pwd=***");
+	ztoq__free_secret(connstr);
+	ztoq__free(redacted);
+	test_ok(ztoq__hosts_compose(&connstr, &redacted, &set, set.db_type, NULL, &l.hosts[2]));
+	cr_expect_str_eq(connstr, PG_TAIL("db3", "6000"));
+	ztoq__free_secret(connstr);
+	ztoq__free(redacted);
+	ztoq_config_free(cfg);
+}
+
+/* A bad list is refused when the configuration is validated, and by ztoq_db_open. */
+Test(hosts, bad_list_refused_by_validate_and_open)
+{
+	ztoq_config *cfg = pg_config("db1,,db2");
+	ztoq_db *db = NULL;
+
+	cr_assert_eq(ztoq_config_validate(cfg), ZTOQ_EINVALID);
+	cr_assert(strstr(ztoq_error_last()->message, "host: item 2 of \"db1,,db2\" is empty"),
+		  "%s", ztoq_error_last()->message);
+	cr_assert_eq(ztoq_db_open(&db, cfg), ZTOQ_EINVALID);
+	cr_assert_null(db);
+	cr_assert(strstr(ztoq_error_last()->message, "host: item 2"), "%s",
+		  ztoq_error_last()->message);
+	cr_assert_null(strstr(ztoq_error_last()->message, "s3cret"));
+	ztoq_config_free(cfg);
+}
+
+/* A host list with a DSN is refused: the DSN names its one server. */
+Test(hosts, list_with_a_dsn_is_refused)
+{
+	ztoq_config *cfg;
+
+	cr_assert_eq(ztoq_config_new(&cfg), 0);
+	test_ok(ztoq_config_set(cfg, "dsn", "ztoq_pg"));
+	test_ok(ztoq_config_set(cfg, "host", "db1,db2"));
+	cr_assert_eq(ztoq_config_validate(cfg), ZTOQ_EINVALID);
+	cr_assert(strstr(ztoq_error_last()->message, "host names several servers (\"db1,db2\"), "
+						    "which a DSN cannot take"),
+		  "%s", ztoq_error_last()->message);
+	test_ok(ztoq_config_set(cfg, "host", "db1"));
+	test_ok(ztoq_config_validate(cfg));
+	ztoq_config_free(cfg);
+}
+
+/* ---- with real servers: the fixture's primary, and a replica a test starts ------- */
+
+static char replica_dir[512]; /* a server this test started, stopped by its fini */
+
+static void stop_replica(void)
+{
+	if (replica_dir[0])
+		test_fixture("stop %s", replica_dir);
+}
+
+TestSuite(hosts_pg, .timeout = 120, .fini = stop_replica);
+
+/* Starts an asynchronous replica of the fixture's primary; returns its port. */
+static int start_replica(void)
+{
+	snprintf(replica_dir, sizeof(replica_dir), "%s", test_path("replica"));
+	test_fixture("replica %s %s", replica_dir, getenv("ZTOQ_TEST_PG_SOCKET_DIR"));
+	return atoi(getenv("ZTOQ_TEST_PG_REPLICA_PORT"));
+}
+
+/* The fixture's PostgreSQL configuration with host set to `list` (printf-style). */
+static ztoq_config *list_config(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static ztoq_config *list_config(const char *fmt, ...)
+{
+	ztoq_config *cfg;
+	char list[512];
+	va_list ap;
+
+	test_require_options_form("a host list is given in options");
+	cfg = test_config(ZTOQ_DB_POSTGRESQL);
+	va_start(ap, fmt);
+	vsnprintf(list, sizeof(list), fmt, ap);
+	va_end(ap);
+	test_ok(ztoq_config_set(cfg, "host", list));
+	return cfg;
+}
+
+static int primary_port(void)
+{
+	return atoi(getenv("ZTOQ_TEST_PG_PORT"));
+}
+
+/* In one read-write transaction of a new session: the server's port, and that it is
+ * not in recovery. */
+static int64_t written_port(ztoq_db *db)
+{
+	ztoq_session *s;
+	int64_t port;
+
+	test_ok(ztoq_session_open(&s, db));
+	test_ok(ztoq_tx_begin(s, NULL));
+	cr_assert_eq(test_scalar(s, "SELECT pg_is_in_recovery()::int"), 0);
+	port = test_scalar(s, "SELECT inet_server_port()");
+	test_ok(ztoq_tx_commit(s));
+	test_ok(ztoq_session_close(s));
+	return port;
+}
+
+Test(hosts_pg, closed_port_then_primary_connects_to_the_primary)
+{
+	ztoq_config *cfg = list_config("127.0.0.1:%d,127.0.0.1:%d", test_closed_port(),
+				       primary_port());
+	ztoq_db *db;
+
+	test_ok(ztoq_db_open(&db, cfg));
+	cr_assert_eq(written_port(db), primary_port());
+	ztoq_db_close(db);
+	ztoq_config_free(cfg);
+}
+
+/* A replica first in the list is passed over (pg_is_in_recovery()); the primary is
+ * remembered, so a later connection starts there. With the replica alone, the open
+ * fails naming it as in recovery, and the other server with its own reason. */
+Test(hosts_pg, replica_is_passed_over_and_named)
+{
+	int replica = start_replica(), closed = test_closed_port();
+	ztoq_config *cfg = list_config("127.0.0.1:%d,[::1]:%d,127.0.0.1:%d", replica, closed,
+				       primary_port());
+	ztoq_session *a, *b;
+	const char *msg;
+	ztoq_db *db;
+
+	test_ok(ztoq_config_set(cfg, "max_connections", "3"));
+	test_ok(ztoq_db_open(&db, cfg));
+	cr_assert_eq(written_port(db), primary_port());
+	test_ok(ztoq_session_open(&a, db)); /* the idle one */
+	test_ok(ztoq_session_open(&b, db)); /* a new one: the walk starts at the primary */
+	cr_assert_eq(test_scalar(b, "SELECT inet_server_port()"), primary_port());
+	test_ok(ztoq_session_close(a));
+	test_ok(ztoq_session_close(b));
+	ztoq_db_close(db);
+	ztoq_config_free(cfg);
+
+	cfg = list_config("127.0.0.1:%d,127.0.0.1:%d", replica, closed);
+	cr_assert_eq(ztoq_db_open(&db, cfg), ZTOQ_ECONNECT);
+	msg = ztoq_error_last()->message;
+	cr_log_info("%s", msg);
+	cr_assert(strstr(msg, "no writable primary among the 2 servers of host"), "%s", msg);
+	cr_assert(strstr(msg, "in recovery (a standby: read-only)"), "%s", msg);
+	cr_assert(strstr(msg, "Connection refused"), "%s", msg);
+	cr_assert_null(strstr(msg, getenv("ZTOQ_TEST_PG_PASSWORD")), "%s", msg);
+	cr_assert_null(strstr(msg, "Pwd"), "%s", msg);
+	ztoq_config_free(cfg);
+}
+
+/* Milliseconds since `t0_ns` (CLOCK_MONOTONIC). */
+static uint64_t ms_since(uint64_t t0_ns)
+{
+	return (ztoq__now_ns() - t0_ns) / 1000000u;
+}
+
+/* With no primary, the walk goes on for failover_timeout_ms, and not much longer. */
+Test(hosts_pg, failover_timeout_bounds_the_walk)
+{
+	ztoq_config *cfg = list_config("127.0.0.1:%d,127.0.0.1:%d", test_closed_port(),
+				       test_closed_port());
+	uint64_t t0 = ztoq__now_ns(), ms;
+	ztoq_db *db = NULL;
+
+	cr_assert_eq(ztoq_db_open(&db, cfg), ZTOQ_ECONNECT, "%s", ztoq_error_last()->message);
+	ms = ms_since(t0);
+	cr_assert_lt(ms, 200, "one pass over two closed ports took %llu ms", (unsigned long long)ms);
+	test_ok(ztoq_config_set(cfg, "failover_timeout_ms", "700"));
+	t0 = ztoq__now_ns();
+	cr_assert_eq(ztoq_db_open(&db, cfg), ZTOQ_ECONNECT);
+	ms = ms_since(t0);
+	cr_log_info("failover_timeout_ms 700: gave up after %llu ms", (unsigned long long)ms);
+	cr_assert_geq(ms, 700);
+	cr_assert_lt(ms, 1200);
+	cr_assert(strstr(ztoq_error_last()->message, "(failover_timeout_ms 700)"), "%s",
+		  ztoq_error_last()->message);
+	cr_assert_null(db);
+	ztoq_config_free(cfg);
+}
