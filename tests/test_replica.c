@@ -12,9 +12,6 @@
 
 #include "support.h"
 
-#ifndef ZTOQ_PG_SH
-#error "ZTOQ_PG_SH must name tests/fixture/pg.sh (set by Makefile.am)"
-#endif
 #ifndef ZTOQ_CLI
 #error "ZTOQ_CLI must name the ztoq program (set by Makefile.am)"
 #endif
@@ -23,65 +20,28 @@
 static char replica_dir[512];
 static char replica_port[16];
 
-/* Runs `pg.sh ARGS`, failing the test with its output unless it exits 0; with `port`,
- * reads the ZTOQ_TEST_PG_REPLICA_PORT it prints into it. */
-static void pg_sh(const char *args, char *port, size_t size)
-{
-	char cmd[1200], out[4096] = "", *p;
-	size_t len = 0;
-	FILE *f;
-	int status;
-
-	snprintf(cmd, sizeof(cmd), "'%s' %s 2>&1", ZTOQ_PG_SH, args);
-	cr_assert_not_null(f = popen(cmd, "r"), "cannot run %s", cmd);
-	while (len < sizeof(out) - 1 && fgets(out + len, (int)(sizeof(out) - len), f))
-		len = strlen(out);
-	status = pclose(f);
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s failed:\n%s", cmd, out);
-	if (!port)
-		return;
-	cr_assert_not_null(p = strstr(out, "ZTOQ_TEST_PG_REPLICA_PORT="), "%s printed:\n%s", cmd, out);
-	snprintf(port, size, "%.*s", (int)strspn(p + 26, "0123456789"), p + 26);
-}
-
 /* Makes an asynchronous replica of the fixture's server (skips the test outside the
  * options form: replicas are named by host and port). */
 static void start_replica(void)
 {
-	char args[1100];
 	const char *tmp = getenv("ZTOQ_TEST_TMPDIR"), *primary = getenv("ZTOQ_TEST_PG_SOCKET_DIR");
 
 	test_require_options_form("a replica is named by host and port options");
 	ztoq_config_free(test_config(ZTOQ_DB_POSTGRESQL)); /* skips without PostgreSQL */
 	cr_assert(tmp && primary, "run under tests/fixture/with-env.sh");
 	snprintf(replica_dir, sizeof(replica_dir), "%s/replica-%d", tmp, (int)getpid());
-	snprintf(args, sizeof(args), "replica '%s' '%s'", replica_dir, primary);
-	pg_sh(args, replica_port, sizeof(replica_port));
+	test_fixture("replica %s %s", replica_dir, primary);
+	snprintf(replica_port, sizeof(replica_port), "%s", getenv("ZTOQ_TEST_PG_REPLICA_PORT"));
 }
 
+/* Stops the replica a test made (immediate stop; again is harmless). */
 static void stop_replica(void)
 {
-	char args[600];
-
-	if (!*replica_dir)
-		return;
-	snprintf(args, sizeof(args), "stop '%s'", replica_dir);
-	pg_sh(args, NULL, 0);
+	if (*replica_dir)
+		test_fixture("stop %s", replica_dir);
 }
 
-/* Stops the replica a test made, also when the test failed. */
-static void cleanup(void)
-{
-	if (*replica_dir) {
-		char cmd[700];
-
-		snprintf(cmd, sizeof(cmd), "'%s' stop '%s' >/dev/null 2>&1", ZTOQ_PG_SH, replica_dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "test_replica: could not stop the replica in %s\n", replica_dir);
-	}
-}
-
-TestSuite(replica, .timeout = 120, .fini = cleanup);
+TestSuite(replica, .timeout = 120, .fini = stop_replica);
 
 /* A manager on the fixture's primary with the test's replica and `settings` (key,
  * value pairs, NULL ended). */
