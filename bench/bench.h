@@ -26,6 +26,7 @@ typedef struct {
 	long pool_ops;     /* workload 4, per thread */
 	long connect_txns; /* workload 5, new connection each time */
 	long pooled_txns;  /* workload 5, pooled */
+	const char *pg_replica_port; /* mixed: a streaming replica of the server, or NULL */
 } bench_ctx;
 
 /* What one measurement did: rows (or operations) in seconds. */
@@ -80,6 +81,8 @@ int ztoq_connect_pooled(const bench_ctx *ctx, bench_result *out);
 int ztoq_connect_new(const bench_ctx *ctx, bench_result *out);
 int ztoq_setup_read(const bench_ctx *ctx, bench_result *out);
 int ztoq_setup_txn(const bench_ctx *ctx, bench_result *out);
+int ztoq_mixed_primary(const bench_ctx *ctx, bench_result *out);
+int ztoq_mixed_replica(const bench_ctx *ctx, bench_result *out);
 
 int odbc_insert_row(const bench_ctx *ctx, bench_result *out);
 int odbc_insert_array(const bench_ctx *ctx, bench_result *out);

@@ -289,6 +289,104 @@ int ztoq_txn(const bench_ctx *ctx, bench_result *out)
 	return on_threads(ctx, txn_worker, ctx->txns_per_thread, out);
 }
 
+/* ---- read-heavy mixed: 9 read-only transactions in 10 (read replicas, issue 10) --- */
+
+/* A read-only transaction: one row by key. */
+static int read_one(ztoq_session *s, void *payload)
+{
+	const txn_arg *a = payload;
+	ztoq_value key = ZTOQ_INT64(a->key);
+	int64_t counter;
+
+	return ztoq_session_scalar(s, "SELECT counter FROM bench_txn WHERE id = ?", &key, 1,
+				   &counter, NULL);
+}
+
+static void *mixed_worker(void *p)
+{
+	worker_arg *w = p;
+	ztoq_tx_options write = ZTOQ_TX_OPTIONS_INIT, read = ZTOQ_TX_OPTIONS_INIT;
+
+	read.read_only = 1;
+	for (long i = 0; i < w->count; i++) {
+		txn_arg a = {w->db, (w->thread * 7919L + i * 13L) % TXN_TABLE_ROWS};
+		int is_write = i % 10 == 0;
+
+		CHECK(ztoq_db_transaction(w->db, is_write ? &write : &read,
+					  is_write ? read_update : read_one, &a));
+	}
+	return NULL;
+}
+
+static int count_rows(ztoq_session *s, void *payload)
+{
+	return ztoq_session_scalar(s, "SELECT COUNT(*) FROM bench_txn", NULL, 0, payload, NULL);
+}
+
+/* Waits (10 s at most) until the replica has replayed the freshly made bench_txn. */
+static void wait_for_replica(ztoq_db *db)
+{
+	ztoq_tx_options read = ZTOQ_TX_OPTIONS_INIT;
+	ztoq_route_stats before, after;
+	int64_t rows = 0;
+
+	read.read_only = 1;
+	CHECK(ztoq_route_stats_get(db, &before));
+	for (int i = 0; i < 200; i++) {
+		if (ztoq_db_transaction(db, &read, count_rows, &rows) == 0 && rows == TXN_TABLE_ROWS)
+			break;
+		nanosleep(&(struct timespec){0, 50000000}, NULL);
+	}
+	CHECK(ztoq_route_stats_get(db, &after));
+	if (rows != TXN_TABLE_ROWS || after.fallbacks != before.fallbacks)
+		bench_die("mixed: the replica did not show bench_txn within 10 s");
+	/* the measurement counts from here */
+}
+
+/* The mixed workload on ctx->threads threads, with `replica` (NULL: none). */
+static int mixed(const bench_ctx *ctx, const char *replica, bench_result *out)
+{
+	ztoq_config *cfg = bench_config(ctx, ctx->threads);
+	ztoq_route_stats rs;
+	worker_arg args[64];
+	char hosts[64];
+	ztoq_db *db;
+	double t0;
+
+	if (replica) {
+		snprintf(hosts, sizeof(hosts), "%s:%s", ctx->pg_host, replica);
+		CHECK(ztoq_config_set(cfg, "replica_hosts", hosts));
+	}
+	CHECK(ztoq_db_open(&db, cfg));
+	ztoq_config_free(cfg);
+	if (replica)
+		wait_for_replica(db);
+	for (int i = 0; i < ctx->threads; i++)
+		args[i] = (worker_arg){db, i, ctx->txns_per_thread};
+	t0 = bench_now();
+	bench_threads(ctx->threads, mixed_worker, args, sizeof(args[0]));
+	bench_done(out, t0, (double)ctx->threads * (double)ctx->txns_per_thread);
+	CHECK(ztoq_route_stats_get(db, &rs));
+	/* every read-only transaction must have reached the replica, or it measured nothing */
+	if (replica && (rs.fallbacks || rs.routed < (uint64_t)ctx->threads))
+		bench_die("mixed: %llu read-only transactions routed, %llu fell back",
+			  (unsigned long long)rs.routed, (unsigned long long)rs.fallbacks);
+	ztoq_db_close(db);
+	return 0;
+}
+
+int ztoq_mixed_primary(const bench_ctx *ctx, bench_result *out)
+{
+	return mixed(ctx, NULL, out);
+}
+
+int ztoq_mixed_replica(const bench_ctx *ctx, bench_result *out)
+{
+	if (!ctx->pg_replica_port)
+		bench_die("mixed: no replica (ZTOQ_TEST_BENCH_PG_SH unset or pg.sh replica failed)");
+	return mixed(ctx, ctx->pg_replica_port, out);
+}
+
 /* ---- the pool alone ---------------------------------------------------------------- */
 
 static void *pool_worker(void *p)

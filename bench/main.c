@@ -4,7 +4,10 @@
  * issue 4.
  *
  * usage: ztoq_bench [options] [workload...]
- *   workloads: insert read txn pool connect (default: all)
+ *   workloads: insert read txn pool mixed connect (default: all); mixed (PostgreSQL:
+ *   8 threads, 90 % read-only transactions, on the primary alone and with a streaming
+ *   replica made by pg.sh, ZTOQ_TEST_BENCH_PG_SH: both servers on this machine, so it shows
+ *   what routing costs, not what a replica's own machine would add)
  *   --backend sqlite|postgresql|both   (default both)
  *   --insert-rows N   (100000; a multiple of 1000)   --read-rows N (1000000)
  *   --txns N          (5000 per thread)              --threads N   (8)
@@ -156,6 +159,8 @@ static const measurement plan[] = {
 	{"pool8", "ztoq", BOTH, ztoq_pool_ops},
 	{"pool8", "sqlalchemy", BOTH, NULL},
 	ZDB("pool8", "libzdb", BOTH, zdb_pool_ops)
+	{"mixed", "ztoq-primary-alone", PG, ztoq_mixed_primary},
+	{"mixed", "ztoq-with-replica", PG, ztoq_mixed_replica},
 	{"connect", "ztoq-pool", PG, ztoq_connect_pooled},
 	{"connect", "ztoq-new-connection", PG, ztoq_connect_new},
 	{"connect", "odbc-new-connection", PG, odbc_connect_new},
@@ -190,7 +195,7 @@ static long workload_count(const bench_ctx *ctx, const measurement *m)
 		return ctx->insert_rows;
 	if (strcmp(m->workload, "read") == 0)
 		return ctx->read_rows;
-	if (strcmp(m->workload, "txn") == 0)
+	if (strcmp(m->workload, "txn") == 0 || strcmp(m->workload, "mixed") == 0)
 		return ctx->txns_per_thread;
 	if (strncmp(m->workload, "pool", 4) == 0) /* Python: a tenth, or it takes minutes */
 		return m->fn ? ctx->pool_ops : ctx->pool_ops / 10;
@@ -405,10 +410,58 @@ static void print_ratios(void)
 			       "pool acquire+release, 1 thread (us)", 1e6 / rate(p1),
 			       1e6 / rate(p1) < 1 ? "met" : "NOT MET");
 		if (b == ZTOQ_DB_POSTGRESQL)
+			ratio("90 % read-only, 8 threads: with a replica / primary alone", b,
+			      find("mixed", b, "ztoq-with-replica"),
+			      find("mixed", b, "ztoq-primary-alone"), 0, 0);
+		if (b == ZTOQ_DB_POSTGRESQL)
 			ratio("short txns: pooled / new connection each", b,
 			      find("connect", b, "ztoq-pool"), find("connect", b, "ztoq-new-connection"),
 			      100, 0);
 	}
+}
+
+/* ---- the read replica of the mixed workload ------------------------------------------ */
+
+static char replica_dir[1100], replica_port[16];
+
+/*
+ * Makes a streaming replica of the fixture's server with pg.sh (ZTOQ_TEST_BENCH_PG_SH) in
+ * the temporary folder; ctx->pg_replica_port stays NULL when it cannot.
+ */
+static void start_replica(bench_ctx *ctx, const char *tmp)
+{
+	const char *pg_sh = getenv("ZTOQ_TEST_BENCH_PG_SH"), *primary = getenv("ZTOQ_TEST_PG_SOCKET_DIR");
+	char cmd[3000], out[4096] = "", *p;
+	size_t len = 0;
+	FILE *f;
+
+	if (!pg_sh || !primary)
+		return;
+	snprintf(replica_dir, sizeof(replica_dir), "%s/bench-replica", tmp);
+	snprintf(cmd, sizeof(cmd), "bash '%s' replica '%s' '%s' 2>&1", pg_sh, replica_dir, primary);
+	fflush(stdout);
+	if (!(f = popen(cmd, "r")))
+		return;
+	while (len < sizeof(out) - 1 && fgets(out + len, (int)(sizeof(out) - len), f))
+		len = strlen(out);
+	if (pclose(f) == 0 && (p = strstr(out, "ZTOQ_TEST_PG_REPLICA_PORT=")) != NULL) {
+		snprintf(replica_port, sizeof(replica_port), "%.*s",
+			 (int)strspn(p + 26, "0123456789"), p + 26);
+		ctx->pg_replica_port = replica_port;
+	} else {
+		fprintf(stderr, "bench: %s failed:\n%s", cmd, out);
+	}
+}
+
+static void stop_replica(void)
+{
+	char cmd[3000];
+
+	if (!*replica_port)
+		return;
+	snprintf(cmd, sizeof(cmd), "bash '%s' stop '%s'", getenv("ZTOQ_TEST_BENCH_PG_SH"), replica_dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "bench: could not stop the replica in %s\n", replica_dir);
 }
 
 /* ---- command line ----------------------------------------------------------------------- */
@@ -441,7 +494,8 @@ static void run_backend(const bench_ctx *ctx, char **only, int nonly, int have_p
 			continue;
 		if (strcmp(m->workload, "read") == 0 && !loaded++)
 			setup(ctx, "load bench_read", ztoq_setup_read);
-		if (strcmp(m->workload, "txn") == 0 || strcmp(m->workload, "connect") == 0)
+		if (strcmp(m->workload, "txn") == 0 || strcmp(m->workload, "connect") == 0 ||
+		    strcmp(m->workload, "mixed") == 0)
 			setup(ctx, "reset bench_txn", ztoq_setup_txn);
 		if (strcmp(m->workload, "pool1") == 0)
 			c.threads = 1;
@@ -492,7 +546,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "usage: %s [--quick] [--backend sqlite|postgresql|both] "
 					"[--insert-rows N] [--read-rows N] [--txns N] [--threads N] "
 					"[--pool-ops N] [--connect-txns N] [--repeat N] [--python PATH|none] "
-					"[insert|read|txn|pool|connect ...]\n",
+					"[insert|read|txn|pool|mixed|connect ...]\n",
 				argv[0]);
 			return 2;
 		}
@@ -524,7 +578,10 @@ int main(int argc, char **argv)
 	}
 	if (pg) {
 		ctx.backend = ZTOQ_DB_POSTGRESQL;
+		if (wanted("mixed", only, nonly))
+			start_replica(&ctx, tmp);
 		run_backend(&ctx, only, nonly, have_python);
+		stop_replica();
 	}
 	print_ratios();
 	for (size_t i = 0; i < nresults; i++)
