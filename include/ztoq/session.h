@@ -128,6 +128,10 @@ ZTOQ_EXTERN(int) ztoq_session_transaction(ztoq_session *s, const ztoq_tx_options
 /**
  * Runs `fn` in a transaction on a pooled connection: commits when fn returns 0, rolls
  * back and returns fn's value otherwise (a failed commit is returned too). With
+ * opts->read_only and read replicas (replica_hosts) the session is opened straight on
+ * a replica's connection, no primary connection held, unless none fits or the
+ * read_your_writes option is 1 (then on the primary, as ztoq_session_transaction()
+ * says). With
  * opts->max_retries, a run that fails with a retryable error (serialization failure,
  * deadlock, SQLite busy) is rolled back and run again after a jittered exponential
  * backoff; constraint violations and other errors are never retried. Thread-safe.
