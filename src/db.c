@@ -524,7 +524,11 @@ ZTOQ_EXTERN(int) ztoq_db_transaction(ztoq_db *db, const ztoq_tx_options *opts, z
 		attempt++;
 		code = ztoq_session_transaction(s, opts, fn, payload);
 		ztoq_session_close(s);
-		if (code >= 0 || !ztoq_error_is_retryable(code) || attempt > opts->max_retries)
+		/* a disconnect inside the transaction came before its COMMIT (one during it
+		 * is ZTOQ_ECOMMITUNKNOWN): nothing was committed, so it is run again */
+		if (code >= 0 ||
+		    !(ztoq_error_is_retryable(code) || code == ZTOQ_EDISCONNECTED) ||
+		    attempt > opts->max_retries)
 			break;
 		backoff(opts->retry_base_ms ? opts->retry_base_ms : 1, attempt);
 	}

@@ -318,3 +318,37 @@ Test(hosts_pg, failover_timeout_bounds_the_walk)
 	cr_assert_null(db);
 	ztoq_config_free(cfg);
 }
+
+/* The first run's backend is terminated by the server (as a stopping primary does)
+ * after its INSERT, before COMMIT: ztoq_db_transaction runs it again on a new
+ * connection and the row is committed once. */
+static int insert_then_die_once(ztoq_session *s, void *payload)
+{
+	unsigned *runs = payload;
+	int rc;
+
+	if ((rc = ztoq_session_exec(s, "INSERT INTO hosts_t VALUES (1)", NULL, 0, NULL)) < 0 ||
+	    ++*runs > 1)
+		return rc;
+	return ztoq_session_exec(s, "SELECT pg_terminate_backend(pg_backend_pid())", NULL, 0,
+				 NULL);
+}
+
+Test(hosts_pg, real_disconnect_before_commit_is_retried)
+{
+	ztoq_tx_options opts = ZTOQ_TX_OPTIONS_INIT;
+	unsigned runs = 0, attempts = 0;
+	ztoq_session *s;
+	ztoq_db *db;
+
+	s = test_empty_session(&db, ZTOQ_DB_POSTGRESQL);
+	test_exec(s, "CREATE TABLE hosts_t (id INT PRIMARY KEY)");
+	test_ok(ztoq_session_close(s));
+	opts.max_retries = 2;
+	opts.attempts = &attempts;
+	test_ok(ztoq_db_transaction(db, &opts, insert_then_die_once, &runs));
+	cr_assert_eq(attempts, 2);
+	test_ok(ztoq_session_open(&s, db));
+	cr_assert_eq(test_scalar(s, "SELECT count(*) FROM hosts_t"), 1);
+	test_close(db, s);
+}
