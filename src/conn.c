@@ -545,6 +545,14 @@ int ztoq__conn_begin(ztoq__conn *c, int read_only, const char *begin)
 	return code;
 }
 
+/* Turns the last error, a broken connection's during COMMIT, into ZTOQ_ECOMMITUNKNOWN. */
+static int commit_unknown(void)
+{
+	ztoq__error_append(" (the connection broke during COMMIT: the transaction may or "
+			   "may not have committed)");
+	return ztoq__error_reclassify(ZTOQ_ECOMMITUNKNOWN);
+}
+
 int ztoq__conn_end(ztoq__conn *c, int commit)
 {
 	int code = ZTOQ_OK;
@@ -555,6 +563,10 @@ int ztoq__conn_end(ztoq__conn *c, int commit)
 		code = ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc, "%s failed",
 					commit ? "commit" : "rollback");
 	c->in_tx = 0;
+	/* the COMMIT was sent, or was being sent, when the connection broke: whether the
+	 * server committed is not known (include/ztoq/error.h) */
+	if (code < 0 && commit && c->broken)
+		code = commit_unknown();
 	/* After a failure the rest is cleanup: the failure's own error stays the last one. */
 	if (code < 0)
 		ztoq__error_hold();

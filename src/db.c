@@ -453,39 +453,43 @@ static int pause_walk(uint64_t deadline_ns, unsigned *pause_ms)
  * one the last walk found: a server that refuses, times out (connect_timeout_s) or
  * is in recovery is passed over. When none is, the walk is made again after a short
  * pause (50 ms, doubling up to 500 ms) until failover_timeout_ms has passed (0: one
- * pass); then one error names every server and why it was passed over (no password:
- * the driver's words are scrubbed, the strings are not shown). Its code is the one
- * every server failed with, else ZTOQ_ECONNECT. Thread-safe (the pool's open).
+ * pass): the first pass is whole, a later one stops at the deadline between servers
+ * (a connect under way ends within connect_timeout_s). Then one error names every
+ * server and why it was last passed over (no password: the driver's words are
+ * scrubbed, the strings are not shown); its code is the one every server failed with,
+ * else ZTOQ_ECONNECT. Thread-safe (the pool's open).
  */
 static int open_primary(ztoq_db *db, ztoq__conn **out)
 {
 	static const char in_recovery[] = "in recovery (a standby: read-only)";
 	char why[ZTOQ__MAX_HOSTS][240];
+	int codes[ZTOQ__MAX_HOSTS];
 	uint64_t deadline = ztoq__now_ns() + ms_to_ns(db->set.failover_timeout_ms);
 	unsigned pause_ms = 50;
 	size_t n = db->hosts.count;
-	int code = ZTOQ_OK, common = 0;
+	int common;
 
-	for (;;) {
+	for (int pass = 0; pass == 0 || pause_walk(deadline, &pause_ms); pass++) {
 		unsigned start = atomic_load(&db->primary);
 
-		for (size_t k = 0; k < n; k++) {
+		for (size_t k = 0; k < n && (pass == 0 || ztoq__now_ns() < deadline); k++) {
 			size_t i = (start + k) % n;
 			const ztoq_error *e = ztoq_error_last();
+			int code = open_server(db, i, out);
 
-			if ((code = open_server(db, i, out)) == ZTOQ_OK) {
+			if (code == ZTOQ_OK) {
 				atomic_store(&db->primary, (unsigned)i);
 				return ZTOQ_OK;
 			}
 			note_failure(why[i], sizeof(why[i]), &db->hosts.hosts[i],
 				     code > 0 ? in_recovery
 				     : e->diag_count ? e->diags[0].message : e->message);
-			code = code > 0 ? ZTOQ_ECONNECT : code;
-			common = k == 0 || code == common ? code : ZTOQ_ECONNECT;
+			codes[i] = code > 0 ? ZTOQ_ECONNECT : code;
 		}
-		if (!pause_walk(deadline, &pause_ms))
-			break;
 	}
+	common = codes[0];
+	for (size_t i = 1; i < n; i++)
+		common = codes[i] == common ? common : ZTOQ_ECONNECT;
 	ztoq__error_set(common, "no writable primary among the %zu servers of host "
 			"(failover_timeout_ms %ld):", n, db->set.failover_timeout_ms);
 	for (size_t i = 0; i < n; i++)
@@ -531,7 +535,11 @@ ZTOQ_EXTERN(int) ztoq_db_transaction(ztoq_db *db, const ztoq_tx_options *opts, z
 		attempt++;
 		code = ztoq_session_transaction(s, opts, fn, payload);
 		ztoq_session_close(s);
-		if (code >= 0 || !ztoq_error_is_retryable(code) || attempt > opts->max_retries)
+		/* a disconnect inside the transaction came before its COMMIT (one during it
+		 * is ZTOQ_ECOMMITUNKNOWN): nothing was committed, so it is run again */
+		if (code >= 0 ||
+		    !(ztoq_error_is_retryable(code) || code == ZTOQ_EDISCONNECTED) ||
+		    attempt > opts->max_retries)
 			break;
 		backoff(opts->retry_base_ms ? opts->retry_base_ms : 1, attempt);
 	}

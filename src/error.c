@@ -86,6 +86,7 @@ ZTOQ_EXTERN(const char *) ztoq_error_name(int code)
 		"ZTOQ_ENOTFOUND",  "ZTOQ_EBUSY",    "ZTOQ_ETIMEOUT",  "ZTOQ_ECONSTRAINT",
 		"ZTOQ_ERETRY",     "ZTOQ_EDISCONNECTED", "ZTOQ_EREADONLY", "ZTOQ_ECONNECT",
 		"ZTOQ_EAUTH",      "ZTOQ_ETXFAILED", "ZTOQ_ESTATE",   "ZTOQ_EDRIFT",
+		"ZTOQ_ECOMMITUNKNOWN",
 	};
 	if (code > 0 || -code >= (int)(sizeof(names) / sizeof(names[0])))
 		return "ZTOQ_UNKNOWN";

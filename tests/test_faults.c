@@ -319,3 +319,86 @@ TEST_BOTH(faults, driver_breaks_the_link)
 	SQLFreeHandle(SQL_HANDLE_ENV, env);
 	ztoq_free(connstr);
 }
+
+/* ---- issue 10: a disconnect before COMMIT is retried, one during it is unknown ---- */
+
+/* ztoq_db_transaction's work: one row (id 1), then `commit_rule` (if any) set for the
+ * COMMIT to come, or the attempt's own rule set before the INSERT. */
+struct commit_work {
+	ztoq_db_type backend;
+	const char *insert_rule; /* set before the first attempt's INSERT, or NULL */
+	int commit_rule;         /* fail the COMMIT with a disconnect */
+	unsigned runs;
+};
+
+static int commit_work(ztoq_session *s, void *payload)
+{
+	struct commit_work *w = payload;
+	ztoq_value row[] = {ZTOQ_INT64(1), ZTOQ_INT64(1)};
+	int rc;
+
+	loop_rule(++w->runs == 1 && w->insert_rule ? w->insert_rule : "");
+	if ((rc = ztoq_session_exec(s, "INSERT INTO fault_t (id, tag, kind) VALUES (?, ?, 'c')",
+				    row, 2, NULL)) < 0)
+		return rc;
+	/* PostgreSQL ends a transaction with SQLEndTran, SQLite with a direct COMMIT */
+	if (w->commit_rule)
+		loop_rule(w->backend == ZTOQ_DB_POSTGRESQL ? "SQLEndTran:1:08S01"
+							   : "SQLExecDirect:1:08S01");
+	return 0;
+}
+
+/* The connection breaks at the INSERT, before COMMIT: nothing was committed, so
+ * ztoq_db_transaction runs the work again, on a new connection, and it commits once. */
+TEST_BOTH(faults, disconnect_before_commit_is_retried)
+{
+	ztoq_db *db = fault_open(backend, NULL, NULL);
+	ztoq_tx_options opts = ZTOQ_TX_OPTIONS_INIT;
+	struct commit_work w = {backend, "SQLExecute:1:08S01", 0, 0};
+	unsigned attempts = 0;
+	ztoq_pool_stats st;
+	char why[1024];
+
+	opts.max_retries = 3;
+	opts.attempts = &attempts;
+	test_ok(ztoq_db_transaction(db, &opts, commit_work, &w));
+	cr_assert_eq(attempts, 2);
+	test_ok(ztoq_pool_stats_get(db, &st));
+	cr_assert_eq(st.evicted, 1, "the broken connection was not evicted");
+	ztoq_db_close(db);
+	cr_assert_eq(loop_count(backend, "SELECT count(*) FROM fault_t", why, sizeof(why)), 1,
+		     "%s", why);
+}
+
+/* The connection breaks during COMMIT: whether it committed is not known, so the
+ * error says so (ZTOQ_ECOMMITUNKNOWN) and ztoq_db_transaction does not run it again. */
+TEST_BOTH(faults, disconnect_during_commit_is_unknown)
+{
+	ztoq_db *db = fault_open(backend, NULL, NULL);
+	ztoq_tx_options opts = ZTOQ_TX_OPTIONS_INIT;
+	struct commit_work w = {backend, NULL, 1, 0};
+	unsigned attempts = 0;
+	ztoq_pool_stats st;
+	char why[1024];
+
+	opts.max_retries = 3;
+	opts.attempts = &attempts;
+	cr_assert_eq(ztoq_db_transaction(db, &opts, commit_work, &w), ZTOQ_ECOMMITUNKNOWN, "%s",
+		     ztoq_error_last()->message);
+	cr_assert_eq(attempts, 1);
+	cr_assert_eq(loop_fired(backend), 1);
+	cr_assert_str_eq(ztoq_error_name(ZTOQ_ECOMMITUNKNOWN), "ZTOQ_ECOMMITUNKNOWN");
+	cr_assert(strstr(ztoq_error_last()->message, "injected fault") &&
+			  strstr(ztoq_error_last()->message,
+				 "the connection broke during COMMIT: the transaction may or "
+				 "may not have committed"),
+		  "%s", ztoq_error_last()->message);
+	cr_assert_str_eq(ztoq_error_last()->sqlstate, "08S01");
+	test_ok(ztoq_pool_stats_get(db, &st));
+	cr_assert_eq(st.evicted, 1, "the broken connection was not evicted");
+	loop_rule("");
+	ztoq_db_close(db);
+	/* the fault driver failed the call in place of making it: here, not committed */
+	cr_assert_eq(loop_count(backend, "SELECT count(*) FROM fault_t", why, sizeof(why)), 0,
+		     "%s", why);
+}

@@ -3,7 +3,9 @@
  * connection string of one server, and (with real servers) the primary pool's walk
  * of the list and failover.
  */
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,4 +319,251 @@ Test(hosts_pg, failover_timeout_bounds_the_walk)
 		  ztoq_error_last()->message);
 	cr_assert_null(db);
 	ztoq_config_free(cfg);
+}
+
+/* The first run's backend is terminated by the server (as a stopping primary does)
+ * after its INSERT, before COMMIT: ztoq_db_transaction runs it again on a new
+ * connection and the row is committed once. */
+static int insert_then_die_once(ztoq_session *s, void *payload)
+{
+	unsigned *runs = payload;
+	int rc;
+
+	if ((rc = ztoq_session_exec(s, "INSERT INTO hosts_t VALUES (1)", NULL, 0, NULL)) < 0 ||
+	    ++*runs > 1)
+		return rc;
+	return ztoq_session_exec(s, "SELECT pg_terminate_backend(pg_backend_pid())", NULL, 0,
+				 NULL);
+}
+
+Test(hosts_pg, real_disconnect_before_commit_is_retried)
+{
+	ztoq_tx_options opts = ZTOQ_TX_OPTIONS_INIT;
+	unsigned runs = 0, attempts = 0;
+	ztoq_session *s;
+	ztoq_db *db;
+
+	s = test_empty_session(&db, ZTOQ_DB_POSTGRESQL);
+	test_exec(s, "CREATE TABLE hosts_t (id INT PRIMARY KEY)");
+	test_ok(ztoq_session_close(s));
+	opts.max_retries = 2;
+	opts.attempts = &attempts;
+	test_ok(ztoq_db_transaction(db, &opts, insert_then_die_once, &runs));
+	cr_assert_eq(attempts, 2);
+	test_ok(ztoq_session_open(&s, db));
+	cr_assert_eq(test_scalar(s, "SELECT count(*) FROM hosts_t"), 1);
+	test_close(db, s);
+}
+
+/* ---- failover: the issue's test ---------------------------------------------------- */
+
+#define FO_THREADS 8
+#define FO_CAPACITY (1u << 17)   /* acknowledged ids a thread can record */
+#define FO_BOUND_MS 10000        /* failover_timeout_ms: writes resume within it */
+#define FO_AFTER_MS 1500         /* ... and this soon after the standby accepts writes:
+				    the walk's longest pause (500 ms) and the connects */
+
+static char fo_dirs[2][512]; /* this test's own primary and standby */
+
+static void fo_stop_servers(void)
+{
+	for (int i = 0; i < 2; i++)
+		if (fo_dirs[i][0])
+			test_fixture("stop %s", fo_dirs[i]);
+}
+
+TestSuite(failover, .timeout = 180, .fini = fo_stop_servers);
+
+struct fo_thread {
+	pthread_t tid;
+	ztoq_db *db;
+	int64_t next;              /* the id the next transaction writes */
+	int64_t *acked;            /* ids of the commits reported OK */
+	size_t nacked;
+	size_t unknown;            /* ZTOQ_ECOMMITUNKNOWN: either way */
+	size_t errors;             /* other failures (nothing committed) */
+	char first_error[512];
+	size_t on_standby;         /* transactions that found pg_is_in_recovery() true */
+	int64_t port;              /* the server the last transaction ran on */
+};
+
+static atomic_int fo_done;
+static _Atomic uint64_t fo_stopped_ns; /* when the primary was stopped */
+static _Atomic uint64_t fo_resumed_ns; /* the first commit on the new primary */
+static atomic_int fo_new_port;         /* the standby's, which is promoted */
+
+/* One write: refused (and counted) if the connection is to a server in recovery. */
+static int fo_write(ztoq_session *s, void *payload)
+{
+	struct fo_thread *t = payload;
+	ztoq_value row[] = {ZTOQ_INT64(t->next)};
+	int64_t server = 0;
+	int rc;
+
+	/* one round trip: the port, and 100000 more on a server in recovery */
+	if ((rc = ztoq_session_scalar(s, "SELECT pg_is_in_recovery()::int * 100000 + "
+				      "inet_server_port()", NULL, 0, &server, NULL)) < 0)
+		return rc;
+	t->port = server % 100000;
+	if (server >= 100000) {
+		t->on_standby++;
+		return ZTOQ_ERROR;
+	}
+	return ztoq_session_exec(s, "INSERT INTO fo_t (id, port) VALUES (?, inet_server_port())",
+				 row, 1, NULL);
+}
+
+static void *fo_writer(void *arg)
+{
+	struct fo_thread *t = arg;
+	ztoq_tx_options opts = ZTOQ_TX_OPTIONS_INIT;
+
+	opts.max_retries = 20;
+	while (!atomic_load(&fo_done) && t->nacked < FO_CAPACITY) {
+		int rc = ztoq_db_transaction(t->db, &opts, fo_write, t);
+		uint64_t none = 0;
+
+		if (rc == ZTOQ_OK) {
+			t->acked[t->nacked++] = t->next;
+			if (t->port == atomic_load(&fo_new_port))
+				atomic_compare_exchange_strong(&fo_resumed_ns, &none, ztoq__now_ns());
+		} else if (rc == ZTOQ_ECOMMITUNKNOWN) {
+			t->unknown++;
+		} else if (t->errors++ == 0) {
+			snprintf(t->first_error, sizeof(t->first_error), "%s: %s",
+				 ztoq_error_name(rc), ztoq_error_last()->message);
+		}
+		t->next++;
+	}
+	return NULL;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Every id on the server `port` alone (a single host: no walk), sorted; *n of them. */
+static int64_t *fo_server_ids(int port, size_t *n)
+{
+	ztoq_config *cfg = test_config(ZTOQ_DB_POSTGRESQL);
+	size_t cap = FO_THREADS * FO_CAPACITY;
+	int64_t *ids = malloc(cap * sizeof(*ids));
+	char text[16];
+	ztoq_session *s;
+	ztoq_stmt *st;
+	ztoq_db *db;
+
+	snprintf(text, sizeof(text), "%d", port);
+	test_ok(ztoq_config_set(cfg, "port", text));
+	test_ok(ztoq_db_open(&db, cfg));
+	test_ok(ztoq_session_open(&s, db));
+	test_ok(ztoq_stmt_prepare(&st, s, "SELECT id FROM fo_t ORDER BY id"));
+	test_ok(ztoq_stmt_execute(st));
+	for (*n = 0; *n < cap && ztoq_stmt_fetch(st) == ZTOQ_ROW; (*n)++)
+		test_ok(ztoq_stmt_get_int64(st, 0, &ids[*n], NULL));
+	ztoq_stmt_finalize(st);
+	test_close(db, s);
+	ztoq_config_free(cfg);
+	return ids;
+}
+
+/*
+ * Issue 10's failover: a primary with a synchronous standby (both this test's own), 8
+ * threads writing through ztoq_db_transaction to host "primary,standby"; the primary
+ * is stopped (immediate) and the standby promoted 300 ms later. Writes resume on the
+ * new primary within failover_timeout_ms, every commit reported OK is there, and no
+ * transaction ever ran on a server in recovery.
+ */
+Test(failover, primary_stopped_standby_promoted_no_acknowledged_commit_lost)
+{
+	struct fo_thread t[FO_THREADS];
+	int primary, standby;
+	size_t nids, acked = 0, unknown = 0, errors = 0, on_standby = 0;
+	int64_t *ids;
+	ztoq_config *cfg;
+	ztoq_session *s;
+	ztoq_db *db;
+	uint64_t promoted_ns;
+	char text[32];
+
+	test_require_options_form("a host list is given in options");
+	cfg = test_config(ZTOQ_DB_POSTGRESQL); /* skips loudly without a server */
+	snprintf(fo_dirs[0], sizeof(fo_dirs[0]), "%s", test_path("fo-primary"));
+	test_fixture("start %s", fo_dirs[0]);
+	primary = atoi(getenv("ZTOQ_TEST_PG_PORT"));
+	snprintf(fo_dirs[1], sizeof(fo_dirs[1]), "%s", test_path("fo-standby"));
+	test_fixture("replica %s %s sync", fo_dirs[1], fo_dirs[0]);
+	standby = atoi(getenv("ZTOQ_TEST_PG_REPLICA_PORT"));
+	atomic_store(&fo_new_port, standby);
+
+	snprintf(text, sizeof(text), "%d", FO_BOUND_MS);
+	test_ok(ztoq_config_set(cfg, "failover_timeout_ms", text));
+	test_ok(ztoq_config_set(cfg, "max_connections", "8"));
+	test_ok(ztoq_config_set(cfg, "connect_timeout_s", "2"));
+	test_ok(ztoq_config_set(cfg, "statement_timeout_ms", "5000"));
+	test_ok(ztoq_config_set(cfg, "acquire_timeout_ms", "20000"));
+	snprintf(text, sizeof(text), "127.0.0.1:%d,127.0.0.1:%d", primary, standby);
+	test_ok(ztoq_config_set(cfg, "host", text));
+	test_ok(ztoq_db_open(&db, cfg));
+	test_ok(ztoq_session_open(&s, db));
+	test_exec(s, "CREATE TABLE fo_t (id BIGINT PRIMARY KEY, port INT NOT NULL)");
+	test_ok(ztoq_session_close(s));
+
+	for (int i = 0; i < FO_THREADS; i++) {
+		t[i] = (struct fo_thread){.db = db, .next = (int64_t)i * 10000000};
+		cr_assert(t[i].acked = malloc(FO_CAPACITY * sizeof(int64_t)));
+		cr_assert_eq(pthread_create(&t[i].tid, NULL, fo_writer, &t[i]), 0);
+	}
+	test_sleep_ms(1000);
+	atomic_store(&fo_stopped_ns, ztoq__now_ns());
+	test_fixture("stop %s", fo_dirs[0]);
+	test_sleep_ms(300);
+	test_fixture("promote %s", fo_dirs[1]);
+	promoted_ns = ztoq__now_ns();
+	while (!atomic_load(&fo_resumed_ns) &&
+	       ztoq__now_ns() - atomic_load(&fo_stopped_ns) < (FO_BOUND_MS + 5000) * 1000000ull)
+		test_sleep_ms(10);
+	test_sleep_ms(500); /* more writes on the new primary */
+	atomic_store(&fo_done, 1);
+	for (int i = 0; i < FO_THREADS; i++) {
+		pthread_join(t[i].tid, NULL);
+		acked += t[i].nacked;
+		unknown += t[i].unknown;
+		errors += t[i].errors;
+		on_standby += t[i].on_standby;
+		if (t[i].errors)
+			cr_log_warn("thread %d: %zu failed, first: %s", i, t[i].errors, t[i].first_error);
+	}
+	ztoq_db_close(db);
+	ztoq_config_free(cfg);
+
+	cr_assert_neq(atomic_load(&fo_resumed_ns), 0, "no write resumed after the failover");
+	cr_log_info("%zu commits acknowledged, %zu unknown, %zu failed; the primary stopped, "
+		    "writes resumed %llu ms later (%llu ms after the promotion returned)",
+		    acked, unknown, errors,
+		    (unsigned long long)((fo_resumed_ns - fo_stopped_ns) / 1000000u),
+		    (unsigned long long)(fo_resumed_ns > promoted_ns
+						 ? (fo_resumed_ns - promoted_ns) / 1000000u : 0));
+	cr_assert_lt((fo_resumed_ns - fo_stopped_ns) / 1000000u, FO_BOUND_MS,
+		     "writes resumed only after failover_timeout_ms");
+	cr_assert_lt(fo_resumed_ns > promoted_ns ? (fo_resumed_ns - promoted_ns) / 1000000u : 0,
+		     FO_AFTER_MS, "writes resumed late after the promotion");
+	/* with retries on, a transaction ends OK, or unknown if its COMMIT was in flight */
+	cr_assert_eq(errors, 0, "%zu transactions failed", errors);
+	cr_assert_eq(on_standby, 0, "%zu transactions ran on a server in recovery", on_standby);
+
+	ids = fo_server_ids(standby, &nids);
+	for (int i = 0; i < FO_THREADS; i++) {
+		for (size_t k = 0; k < t[i].nacked; k++)
+			cr_assert(bsearch(&t[i].acked[k], ids, nids, sizeof(*ids), cmp_id),
+				  "acknowledged commit %lld (thread %d) is not on the new primary",
+				  (long long)t[i].acked[k], i);
+		free(t[i].acked);
+	}
+	cr_assert_geq(nids, acked);
+	cr_assert_leq(nids, acked + unknown, "rows that no transaction reported");
+	free(ids);
 }

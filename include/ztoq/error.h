@@ -29,8 +29,23 @@ typedef enum {
 	ZTOQ_EAUTH = -12,        /* authentication failed */
 	ZTOQ_ETXFAILED = -13,    /* an earlier statement failed; the transaction must end */
 	ZTOQ_ESTATE = -14,       /* call out of order (commit with no transaction, ...) */
-	ZTOQ_EDRIFT = -15        /* an applied migration no longer matches its checksum */
+	ZTOQ_EDRIFT = -15,       /* an applied migration no longer matches its checksum */
+	ZTOQ_ECOMMITUNKNOWN = -16 /* the connection broke during COMMIT: the transaction
+				     may or may not have committed (see below) */
 } ztoq_error_code;
+
+/*
+ * ZTOQ_EDISCONNECTED and ZTOQ_ECOMMITUNKNOWN. A connection that breaks (the server
+ * stopped, failed over, or the network went) inside a transaction before its COMMIT
+ * was sent ends the transaction with ZTOQ_EDISCONNECTED: the server rolls it back, so
+ * nothing of it is committed and it can be run again (ztoq_db_transaction does so).
+ * One that breaks while the COMMIT is on its way, or its answer is, ends it with
+ * ZTOQ_ECOMMITUNKNOWN: the server may have committed it before the break, or not, and
+ * the library cannot know; it never retries nor guesses. The caller decides, e.g. by
+ * looking for the transaction's own rows on the server it reaches next
+ * (docs/reliability.md). A disconnect of a statement run outside a transaction
+ * (autocommit) is ZTOQ_EDISCONNECTED and may likewise have taken effect.
+ */
 
 /** One ODBC diagnostic record, as the driver reported it (password scrubbed). */
 typedef struct {

@@ -35,7 +35,8 @@ typedef struct {
 	unsigned version;         /* ZTOQ_TX_OPTIONS_VERSION */
 	ztoq_isolation isolation; /* at least this level; the level in force may be stronger */
 	int read_only;            /* refuse writes (enforced by the server too) */
-	unsigned max_retries;     /* ztoq_db_transaction: reruns on ZTOQ_ERETRY / ZTOQ_EBUSY */
+	unsigned max_retries;     /* ztoq_db_transaction: reruns on ZTOQ_ERETRY, ZTOQ_EBUSY and
+				     ZTOQ_EDISCONNECTED (before COMMIT) */
 	unsigned retry_base_ms;   /* first backoff; doubles each retry, with jitter */
 	unsigned *attempts;       /* out, may be NULL: how many times the callback ran */
 } ztoq_tx_options;
@@ -133,8 +134,12 @@ ZTOQ_EXTERN(int) ztoq_session_transaction(ztoq_session *s, const ztoq_tx_options
  * read_your_writes option is 1 (then on the primary, as ztoq_session_transaction()
  * says). With
  * opts->max_retries, a run that fails with a retryable error (serialization failure,
- * deadlock, SQLite busy) is rolled back and run again after a jittered exponential
- * backoff; constraint violations and other errors are never retried. Thread-safe.
+ * deadlock, SQLite busy) or whose connection broke before its COMMIT
+ * (ZTOQ_EDISCONNECTED: nothing was committed; the next run gets a new connection, on
+ * the primary a host list leads to) is rolled back and run again after a jittered
+ * exponential backoff; constraint violations, other errors and ZTOQ_ECOMMITUNKNOWN (a
+ * break during COMMIT: it may have committed) are never retried. `fn` must not end the
+ * transaction itself. Thread-safe.
  */
 ZTOQ_EXTERN(int) ztoq_db_transaction(ztoq_db *db, const ztoq_tx_options *opts, ztoq_tx_fn fn,
 				     void *payload);

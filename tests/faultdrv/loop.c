@@ -253,8 +253,8 @@ static void unit_run(struct unit *u, ztoq_db **db, ztoq_db_type backend, int tag
 /* 1 when `rc` is the class an injected `state` must end in. */
 static int right_class(const char *state, const char *site, int rc)
 {
-	if (strcmp(state, "08S01") == 0)
-		return rc == ZTOQ_EDISCONNECTED ||
+	if (strcmp(state, "08S01") == 0) /* during COMMIT: the outcome is not known */
+		return rc == ZTOQ_EDISCONNECTED || rc == ZTOQ_ECOMMITUNKNOWN ||
 		       (strcmp(site, "SQLDriverConnect") == 0 && rc == ZTOQ_ECONNECT);
 	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
 		return rc == ZTOQ_ERETRY;
@@ -305,7 +305,9 @@ static int check_data(ztoq_db_type backend, const struct unit *u, int tag, char 
 	if (!db)
 		return -1;
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM fault_t WHERE tag = %d AND kind = 'tx'", tag);
-	if ((n = clean_scalar(db, sql, why, len)) != (tx_done ? TX_ROWS : 0))
+	/* after ZTOQ_ECOMMITUNKNOWN all the rows or none, either way */
+	if ((n = clean_scalar(db, sql, why, len)) != (tx_done ? TX_ROWS : 0) &&
+	    !(u->rc == ZTOQ_ECOMMITUNKNOWN && n == TX_ROWS))
 		rc = n < 0 ? -1 : fmt(why, len, "%lld transaction rows after a failure at %s",
 				      (long long)n, step_names[u->step]);
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM fault_t WHERE tag = %d AND kind = 'bulk'", tag);
@@ -371,7 +373,8 @@ static int unit_check(ztoq_db_type backend, const char *rule, int tag, int *surv
 	else if (u.rc < 0 && strstr(state, "stall"))
 		rc = fmt(why, len, "a stall failed the unit at %s: %s", step_names[u.step], u.message);
 	if (rc == 0 && db)
-		rc = check_pool(db, &u, u.rc == ZTOQ_EDISCONNECTED, why, len);
+		rc = check_pool(db, &u, u.rc == ZTOQ_EDISCONNECTED || u.rc == ZTOQ_ECOMMITUNKNOWN,
+				why, len);
 	ztoq_db_close(db);
 	if (rc == 0)
 		rc = check_data(backend, &u, tag, why, len);
