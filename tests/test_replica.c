@@ -4,6 +4,7 @@
  * replica of it (tests/fixture/pg.sh replica, asynchronous) made in each test's own
  * temporary folder and stopped after it.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,6 +223,84 @@ Test(replica, a_stopped_replica_sends_reads_to_the_primary)
 Test(replica, a_dead_pooled_replica_connection_falls_back_at_begin)
 {
 	reads_survive_a_stopped_replica("0");
+}
+
+/* One of eight threads: 100 transactions, 90 read-only (each checks where it ran). */
+struct mixed_arg {
+	ztoq_db *db;
+	int expect_replica;
+	int wrong; /* read-only transactions that ran elsewhere */
+};
+
+static int mixed_write(ztoq_session *s, void *payload)
+{
+	(void)payload;
+	return ztoq_session_exec(s, "UPDATE route_count SET n = n + 1", NULL, 0, NULL);
+}
+
+static void *mixed_thread(void *p)
+{
+	struct mixed_arg *a = p;
+	ztoq_tx_options write = ZTOQ_TX_OPTIONS_INIT;
+
+	for (int i = 0; i < 100; i++) {
+		int64_t where = -1;
+
+		if (i % 10 == 0) {
+			test_ok(ztoq_db_transaction(a->db, &write, mixed_write, NULL));
+			continue;
+		}
+		test_ok(ztoq_db_transaction(a->db, &read_only, record_recovery, &where));
+		a->wrong += where != a->expect_replica;
+	}
+	return NULL;
+}
+
+/* Runs mixed_thread on eight threads; the read-only transactions that ran elsewhere. */
+static int eight_threads(ztoq_db *db, int expect_replica)
+{
+	struct mixed_arg args[8];
+	pthread_t t[8];
+	int wrong = 0;
+
+	for (int i = 0; i < 8; i++) {
+		args[i] = (struct mixed_arg){db, expect_replica, 0};
+		cr_assert_eq(pthread_create(&t[i], NULL, mixed_thread, &args[i]), 0);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(t[i], NULL);
+		wrong += args[i].wrong;
+	}
+	return wrong;
+}
+
+Test(replica, eight_threads_route_then_fall_back_with_no_error)
+{
+	ztoq_route_stats rs;
+	ztoq_pool_stats ps;
+	ztoq_session *s;
+	ztoq_db *db;
+
+	start_replica();
+	db = open_routed(NULL);
+	test_ok(ztoq_session_open(&s, db));
+	test_exec(s, "DROP TABLE IF EXISTS route_count");
+	test_exec(s, "CREATE TABLE route_count (n INTEGER)");
+	test_exec(s, "INSERT INTO route_count VALUES (0)");
+	cr_assert_eq(eight_threads(db, 1), 0, "every read-only transaction on the replica");
+	test_ok(ztoq_route_stats_get(db, &rs));
+	cr_assert_eq(rs.routed, 720);
+	cr_assert_eq(rs.fallbacks, 0);
+	test_ok(ztoq_pool_stats_get_replica(db, 0, &ps));
+	cr_assert_eq(ps.in_use, 0);
+	cr_assert_leq(ps.total, 8);
+	stop_replica();
+	cr_assert_eq(eight_threads(db, 0), 0, "every read-only transaction on the primary");
+	test_ok(ztoq_route_stats_get(db, &rs));
+	cr_assert_eq(rs.routed, 720);
+	cr_assert_eq(rs.fallbacks, 720);
+	cr_assert_eq(test_scalar(s, "SELECT n FROM route_count"), 160, "every write committed");
+	test_close(db, s);
 }
 
 /* Runs `sql` as the superuser on the replica (pg_wal_replay_pause/resume). */
