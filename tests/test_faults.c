@@ -402,3 +402,39 @@ TEST_BOTH(faults, disconnect_during_commit_is_unknown)
 	cr_assert_eq(loop_count(backend, "SELECT count(*) FROM fault_t", why, sizeof(why)), 0,
 		     "%s", why);
 }
+
+/* ztoq_db_transaction's read-only work: a read, then (first run only) a disconnect set
+ * for the COMMIT to come. */
+static int read_then_break_commit(ztoq_session *s, void *payload)
+{
+	struct commit_work *w = payload;
+	int64_t rows;
+	int rc;
+
+	loop_rule("");
+	if ((rc = ztoq_session_scalar(s, "SELECT count(*) FROM fault_t", NULL, 0, &rows, NULL)) < 0)
+		return rc;
+	if (++w->runs == 1)
+		loop_rule(w->backend == ZTOQ_DB_POSTGRESQL ? "SQLEndTran:1:08S01"
+							   : "SQLExecDirect:1:08S01");
+	return 0;
+}
+
+/* A read-only transaction wrote nothing: the connection breaking during its COMMIT is a
+ * plain disconnect (nothing can be lost), so ztoq_db_transaction runs it again; with
+ * read replicas, that next run goes to another server (docs/scaling.md). */
+TEST_BOTH(faults, disconnect_during_a_read_only_commit_is_retried)
+{
+	ztoq_db *db = fault_open(backend, NULL, NULL);
+	ztoq_tx_options opts = ZTOQ_TX_OPTIONS_INIT;
+	struct commit_work w = {backend, NULL, 0, 0};
+	unsigned attempts = 0;
+
+	opts.read_only = 1;
+	opts.max_retries = 3;
+	opts.attempts = &attempts;
+	test_ok(ztoq_db_transaction(db, &opts, read_then_break_commit, &w));
+	cr_assert_eq(attempts, 2);
+	cr_assert_eq(w.runs, 2);
+	ztoq_db_close(db);
+}

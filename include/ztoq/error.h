@@ -44,7 +44,9 @@ typedef enum {
  * the library cannot know; it never retries nor guesses. The caller decides, e.g. by
  * looking for the transaction's own rows on the server it reaches next
  * (docs/reliability.md). A disconnect of a statement run outside a transaction
- * (autocommit) is ZTOQ_EDISCONNECTED and may likewise have taken effect.
+ * (autocommit) is ZTOQ_EDISCONNECTED and may likewise have taken effect. A read-only
+ * transaction (ztoq_tx_options.read_only) wrote nothing: a break during its COMMIT is
+ * ZTOQ_EDISCONNECTED, and ztoq_db_transaction runs it again.
  */
 
 /** One ODBC diagnostic record, as the driver reported it (password scrubbed). */
