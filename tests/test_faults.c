@@ -331,6 +331,13 @@ struct commit_work {
 	unsigned runs;
 };
 
+/* Breaks the COMMIT to come with a disconnect: PostgreSQL ends a transaction with
+ * SQLEndTran, SQLite with a direct COMMIT. */
+static void break_next_commit(ztoq_db_type backend)
+{
+	loop_rule(backend == ZTOQ_DB_POSTGRESQL ? "SQLEndTran:1:08S01" : "SQLExecDirect:1:08S01");
+}
+
 static int commit_work(ztoq_session *s, void *payload)
 {
 	struct commit_work *w = payload;
@@ -341,10 +348,8 @@ static int commit_work(ztoq_session *s, void *payload)
 	if ((rc = ztoq_session_exec(s, "INSERT INTO fault_t (id, tag, kind) VALUES (?, ?, 'c')",
 				    row, 2, NULL)) < 0)
 		return rc;
-	/* PostgreSQL ends a transaction with SQLEndTran, SQLite with a direct COMMIT */
 	if (w->commit_rule)
-		loop_rule(w->backend == ZTOQ_DB_POSTGRESQL ? "SQLEndTran:1:08S01"
-							   : "SQLExecDirect:1:08S01");
+		break_next_commit(w->backend);
 	return 0;
 }
 
@@ -415,8 +420,7 @@ static int read_then_break_commit(ztoq_session *s, void *payload)
 	if ((rc = ztoq_session_scalar(s, "SELECT count(*) FROM fault_t", NULL, 0, &rows, NULL)) < 0)
 		return rc;
 	if (++w->runs == 1)
-		loop_rule(w->backend == ZTOQ_DB_POSTGRESQL ? "SQLEndTran:1:08S01"
-							   : "SQLExecDirect:1:08S01");
+		break_next_commit(w->backend);
 	return 0;
 }
 
