@@ -17,29 +17,39 @@
 #error "ZTOQ_CLI must name the ztoq program (set by Makefile.am)"
 #endif
 
-/* The replica's folder ("" when the test made none) and port. */
-static char replica_dir[512];
-static char replica_port[16];
+/* The replicas' folders ("" when the test made none) and ports: most tests make one,
+ * a second shows the turns they take. */
+static char replica_dir[512], replica_port[16];
+static char second_dir[512], second_port[16];
 
-/* Makes an asynchronous replica of the fixture's server (skips the test outside the
- * options form: replicas are named by host and port). */
-static void start_replica(void)
+/* Makes an asynchronous replica of the fixture's server in the test's folder `name`
+ * (skips the test outside the options form: replicas are named by host and port). */
+static void make_replica(char *dir, size_t dir_size, char *port, size_t port_size,
+			 const char *name)
 {
 	const char *tmp = getenv("ZTOQ_TEST_TMPDIR"), *primary = getenv("ZTOQ_TEST_PG_SOCKET_DIR");
 
 	test_require_options_form("a replica is named by host and port options");
 	ztoq_config_free(test_config(ZTOQ_DB_POSTGRESQL)); /* skips without PostgreSQL */
 	cr_assert(tmp && primary, "run under tests/fixture/with-env.sh");
-	snprintf(replica_dir, sizeof(replica_dir), "%s/replica-%d", tmp, (int)getpid());
-	test_fixture("replica %s %s", replica_dir, primary);
-	snprintf(replica_port, sizeof(replica_port), "%s", getenv("ZTOQ_TEST_PG_REPLICA_PORT"));
+	snprintf(dir, dir_size, "%s/%s-%d", tmp, name, (int)getpid());
+	test_fixture("replica %s %s", dir, primary);
+	snprintf(port, port_size, "%s", getenv("ZTOQ_TEST_PG_REPLICA_PORT"));
 }
 
-/* Stops the replica a test made (immediate stop; again is harmless). */
+static void start_replica(void)
+{
+	make_replica(replica_dir, sizeof(replica_dir), replica_port, sizeof(replica_port),
+		     "replica");
+}
+
+/* Stops the replicas a test made (immediate stop; again is harmless). */
 static void stop_replica(void)
 {
 	if (*replica_dir)
 		test_fixture("stop %s", replica_dir);
+	if (*second_dir)
+		test_fixture("stop %s", second_dir);
 }
 
 TestSuite(replica, .timeout = 120, .fini = stop_replica);
@@ -52,7 +62,8 @@ static ztoq_db *open_routed(const char *const *settings)
 	char hosts[64];
 	ztoq_db *db;
 
-	snprintf(hosts, sizeof(hosts), "127.0.0.1:%s", replica_port);
+	snprintf(hosts, sizeof(hosts), "127.0.0.1:%s%s%s", replica_port,
+		 *second_port ? ",127.0.0.1:" : "", second_port);
 	test_ok(ztoq_config_set(cfg, "replica_hosts", hosts));
 	for (; settings && *settings; settings += 2)
 		test_ok(ztoq_config_set(cfg, settings[0], settings[1]));
@@ -187,6 +198,42 @@ Test(replica, a_session_with_a_live_statement_is_not_routed)
 	cr_assert_eq(ps.in_use, 0);
 	test_close(db, s);
 	stop_replica();
+}
+
+/* The replica pool `i`'s acquires so far. */
+static uint64_t acquires(ztoq_db *db, size_t i)
+{
+	ztoq_pool_stats ps;
+
+	test_ok(ztoq_pool_stats_get_replica(db, i, &ps));
+	return ps.acquires;
+}
+
+Test(replica, reads_take_turns_and_skip_a_stopped_replica)
+{
+	const char *const settings[] = {"validate_after_ms", "50", NULL};
+	ztoq_route_stats rs;
+	ztoq_session *s;
+	ztoq_db *db;
+
+	start_replica();
+	make_replica(second_dir, sizeof(second_dir), second_port, sizeof(second_port), "second");
+	db = open_routed(settings);
+	cr_assert_eq(ztoq_db_replica_count(db), 2);
+	test_ok(ztoq_session_open(&s, db));
+	for (int i = 0; i < 10; i++)
+		cr_assert_eq(read_lands(s), 1);
+	cr_assert_eq(acquires(db, 0), 5, "round robin");
+	cr_assert_eq(acquires(db, 1), 5, "round robin");
+	test_fixture("stop %s", second_dir);
+	test_sleep_ms(100); /* its pooled connection is then checked before use */
+	for (int i = 0; i < 10; i++)
+		cr_assert_eq(read_lands(s), 1, "the other replica, not the primary");
+	cr_assert_eq(acquires(db, 0), 15);
+	test_ok(ztoq_route_stats_get(db, &rs));
+	cr_assert_eq(rs.routed, 20);
+	cr_assert_eq(rs.fallbacks, 0, "a replica skipped for another is no fallback");
+	test_close(db, s);
 }
 
 /* A stopped replica: every read-only transaction runs on the primary, no error. With
