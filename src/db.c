@@ -398,12 +398,15 @@ static void free_host_targets(ztoq_db *db)
 static void note_failure(char *why, size_t size, const ztoq__host *h, const char *reason)
 {
 	char text[ZTOQ__HOST_TEXT_SIZE];
+	size_t len;
 
 	ztoq__hosts_format(text, sizeof(text), h);
 	snprintf(why, size, "%.100s: %s", text, reason);
 	for (char *p = why; *p; p++)
 		if (*p == '\n' || *p == '\r' || *p == '\t')
 			*p = ' ';
+	for (len = strlen(why); len && why[len - 1] == ' '; len--)
+		why[len - 1] = '\0';
 }
 
 /*
