@@ -46,8 +46,8 @@ typedef struct ztoq__conn {
 	int autocommit;            /* SQL_ATTR_AUTOCOMMIT is on */
 	int in_tx;                 /* a transaction begun by ztoq__conn_begin is open */
 	int broken;                /* saw a disconnect error: never reuse */
-	uint64_t created_ns;       /* when it was opened */
-	uint64_t released_ns;      /* when it last went back to the pool */
+	uint64_t created_ns;       /* when it was opened (ztoq__now_coarse_ns) */
+	uint64_t released_ns;      /* when it last went back to the pool (coarse too) */
 	ztoq__stmt_cache stmts;    /* prepared statements cached on this connection */
 	SQLHSTMT exec_handle;      /* reused by ztoq__conn_exec; SQL_NULL_HSTMT until first use */
 	struct ztoq__conn *next;   /* pool's idle list */
