@@ -146,6 +146,7 @@ static const measurement plan[] = {
 	{"read", "ztoq-keyset", BOTH, ztoq_read_keyset},
 	{"read", "odbc-block", BOTH, odbc_read_block},
 	{"read", "odbc-block-buffered", PG, odbc_read_buffered},
+	{"read", "odbc-cursor", PG, odbc_read_cursor},
 	NATIVE("read", "native", BOTH, native_read)
 	ZDB("read", "libzdb", BOTH, zdb_read)
 	{"read", "sqlalchemy-core", BOTH, NULL},
@@ -401,6 +402,10 @@ static void print_ratios(void)
 		}
 		ratio("read 1M in batches: ztoq stream / libzdb", b, rd, find("read", b, "libzdb"),
 		      0.95, 0);
+		ratio("read 1M: raw ODBC, ztoq's cursor form / libzdb", b,
+		      find("read", b, "odbc-cursor"), find("read", b, "libzdb"), 0, 0);
+		ratio("read 1M: ztoq stream / raw ODBC, the same cursor form", b, rd,
+		      find("read", b, "odbc-cursor"), 1 / 1.05, 0);
 		ratio("short txns, 8 threads: ztoq / libzdb, conn per txn", b, find("txn", b, "ztoq"),
 		      find("txn", b, "libzdb"), 0.95, 0);
 		ratio("short txns, 8 threads: ztoq / libzdb, conn per thread", b,
