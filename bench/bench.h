@@ -89,6 +89,7 @@ int odbc_insert_values(const bench_ctx *ctx, bench_result *out);
 int odbc_read_block(const bench_ctx *ctx, bench_result *out);
 int odbc_read_buffered(const bench_ctx *ctx, bench_result *out);
 int odbc_read_cursor(const bench_ctx *ctx, bench_result *out);
+int odbc_read_rowwise(const bench_ctx *ctx, bench_result *out);
 int odbc_txn(const bench_ctx *ctx, bench_result *out);
 int odbc_connect_new(const bench_ctx *ctx, bench_result *out);
 

@@ -182,13 +182,14 @@ int odbc_insert_values(const bench_ctx *ctx, bench_result *out)
 }
 
 /*
- * Block fetch of (id, name, score) in rowsets of ctx->read_batch; sums score. With
- * `cursor` (PostgreSQL), what ztoq's stream does, by hand: in a transaction, DECLARE a
- * cursor and run FETCH FORWARD n, one block fetch each, until one returns no row.
+ * Block fetch of (id, name, score) in rowsets of `n` rows (ctx->read_batch, or 1: a
+ * fetch per row); sums score. With `cursor` (PostgreSQL), what ztoq's stream does, by
+ * hand: in a transaction, DECLARE a cursor and run FETCH FORWARD n, one block fetch
+ * each, until one returns no row.
  */
-static int read_block(const bench_ctx *ctx, bench_result *out, const char *extra, int cursor)
+static int read_block(const bench_ctx *ctx, bench_result *out, const char *extra, int cursor,
+		      size_t n)
 {
-	size_t n = (size_t)ctx->read_batch;
 	int64_t *ids = malloc(n * sizeof(*ids));
 	double *scores = malloc(n * sizeof(*scores)), sum = 0;
 	char(*names)[32] = malloc(n * sizeof(*names));
@@ -245,17 +246,28 @@ int odbc_read_block(const bench_ctx *ctx, bench_result *out)
 
 	/* psqlODBC buffers whole results unless it reads through a cursor */
 	snprintf(extra, sizeof(extra), ";UseDeclareFetch=1;Fetch=%ld", ctx->read_batch);
-	return read_block(ctx, out, ctx->backend == ZTOQ_DB_POSTGRESQL ? extra : "", 0);
+	return read_block(ctx, out, ctx->backend == ZTOQ_DB_POSTGRESQL ? extra : "", 0,
+			  (size_t)ctx->read_batch);
+}
+
+/*
+ * SQLite: a fetch per row into the bound buffers, the only lossless way through its
+ * driver when a text value may be longer than its buffer (a truncated value in a block
+ * cannot be read again: the driver refuses SQLSetPos on a forward-only cursor).
+ */
+int odbc_read_rowwise(const bench_ctx *ctx, bench_result *out)
+{
+	return read_block(ctx, out, "", 0, 1);
 }
 
 int odbc_read_cursor(const bench_ctx *ctx, bench_result *out)
 {
-	return read_block(ctx, out, "", 1);
+	return read_block(ctx, out, "", 1, (size_t)ctx->read_batch);
 }
 
 int odbc_read_buffered(const bench_ctx *ctx, bench_result *out)
 {
-	return read_block(ctx, out, "", 0);
+	return read_block(ctx, out, "", 0, (size_t)ctx->read_batch);
 }
 
 /* ---- short transactions ---------------------------------------------------------- */
