@@ -258,6 +258,63 @@ Test(pgbouncer, prepared_statements_are_reused_across_transactions, .timeout = 1
 	ztoq_db_close(db);
 }
 
+/* ---- streams ---------------------------------------------------------------------- */
+
+/* Sums column 0 of each batch; another session runs a statement between batches. */
+struct stream_sum {
+	ztoq_session *other;
+	int64_t sum;
+};
+
+static int sum_batch(const ztoq_batch *b, void *payload)
+{
+	struct stream_sum *st = payload;
+
+	for (size_t r = 0; r < ztoq_batch_rows(b); r++) {
+		int64_t v = 0;
+
+		test_ok(ztoq_batch_get_int64(b, r, 0, &v, NULL));
+		st->sum += v;
+	}
+	cr_assert_eq(test_scalar(st->other, "SELECT 5"), 5);
+	return 0;
+}
+
+Test(pgbouncer, a_stream_opened_outside_a_transaction_keeps_its_cursor, .timeout = 60)
+{
+	ztoq_db *db = pgb_open("3");
+	ztoq_session *s, *other, *holder;
+	ztoq_batch_options opts = ZTOQ_BATCH_OPTIONS_INIT;
+	ztoq_batch_stats stats;
+	struct stream_sum st = {NULL, 0};
+
+	opts.batch_size = 1000;
+	test_ok(ztoq_session_open(&s, db));
+	test_ok(ztoq_session_open(&st.other, db));
+	other = st.other;
+	test_ok(ztoq_session_open(&holder, db));
+	for (int round = 0; round < 3; round++) {
+		st.sum = 0;
+		test_ok(ztoq_batch_stream(&stats, s, "SELECT g FROM generate_series(1, 3500) g",
+					  NULL, 0, sum_batch, &st, &opts));
+		cr_assert_eq(stats.rows, 3500);
+		cr_assert_eq(stats.batches, 4);
+		cr_assert_eq(st.sum, 3500 * 3501 / 2);
+		cr_assert_eq(ztoq_tx_depth(s), 0);
+		/* no cursor is left on any server connection: both are free for these */
+		test_ok(ztoq_tx_begin(holder, NULL));
+		test_ok(ztoq_tx_begin(other, NULL));
+		cr_assert_eq(test_scalar(holder, "SELECT COUNT(*) FROM pg_cursors"), 0);
+		cr_assert_eq(test_scalar(other, "SELECT COUNT(*) FROM pg_cursors"), 0);
+		test_ok(ztoq_tx_commit(other));
+		test_ok(ztoq_tx_commit(holder));
+	}
+	ztoq_session_close(holder);
+	ztoq_session_close(other);
+	ztoq_session_close(s);
+	ztoq_db_close(db);
+}
+
 /* ---- isolation and read-only ------------------------------------------------------- */
 
 /* Begins a transaction on `s` at `level` and checks what the server and the library say. */
