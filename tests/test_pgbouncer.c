@@ -100,6 +100,14 @@ Test(pgbouncer_config, pooler_transaction_is_for_postgresql_only, .timeout = 20)
 	cr_assert(strstr(ztoq_error_last()->message, "PostgreSQL"), "%s",
 		  ztoq_error_last()->message);
 	ztoq_config_free(cfg);
+	/* a DSN without db_type: refused once its driver names the backend */
+	cr_assert_eq(ztoq_config_new(&cfg), 0);
+	test_ok(ztoq_config_set(cfg, "dsn", "ztoq_sqlite"));
+	test_ok(ztoq_config_set(cfg, "pooler", "transaction"));
+	cr_assert_eq(ztoq_db_open(&db, cfg), ZTOQ_EINVALID);
+	cr_assert(strstr(ztoq_error_last()->message, "pooler=transaction"), "%s",
+		  ztoq_error_last()->message);
+	ztoq_config_free(cfg);
 }
 
 Test(pgbouncer_config, transaction_pooling_composes_no_session_state, .timeout = 20)
@@ -391,6 +399,18 @@ Test(pgbouncer, statement_timeout_holds_in_a_transaction_and_does_not_leak, .tim
 			     s_taken);
 		test_ok(ztoq_tx_rollback(s));
 		cr_assert_eq(test_scalar(s, "SELECT 7"), 7); /* the connection survived */
+	}
+	/* with a level and read-only too: one first statement sets all three */
+	{
+		ztoq_tx_options opts = ZTOQ_TX_OPTIONS_INIT;
+
+		opts.isolation = ZTOQ_ISOLATION_SERIALIZABLE;
+		opts.read_only = 1;
+		test_ok(ztoq_tx_begin(s, &opts));
+		cr_assert_str_eq(show(s, "SHOW statement_timeout", got), "500ms");
+		cr_assert_str_eq(show(s, "SHOW transaction_isolation", got), "serializable");
+		cr_assert_str_eq(show(s, "SHOW transaction_read_only", got), "on");
+		test_ok(ztoq_tx_commit(s));
 	}
 	/* both server connections, each in a transaction of a client without a timeout */
 	for (int i = 0; i < 2; i++) {
