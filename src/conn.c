@@ -201,7 +201,8 @@ static int connect_error(const ztoq__dialect *d, SQLHDBC dbc, const char *redact
 
 /*
  * PostgreSQL bounds statements itself (the server's statement_timeout, set through
- * pqopt): the watchdog steps in only when that answer does not come, after this grace.
+ * pqopt, or behind a transaction pooler in each transaction only): the watchdog steps
+ * in only when that answer does not come, after this grace.
  */
 #define SERVER_TIMEOUT_GRACE_NS 1000000000u
 
