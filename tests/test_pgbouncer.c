@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -499,6 +500,62 @@ Test(pgbouncer, concurrent_migrations_all_succeed_and_leave_no_lock, .timeout = 
 		free(got);
 	}
 	free(want);
+}
+
+/* Starts `ztoq db init` through PgBouncer, the pooler given by flag (`by_flag`) or by
+ * ZTOQ_PG_POOLER, its stderr into `err` (a path). */
+static pid_t start_cli_init(int by_flag, const char *err)
+{
+	pid_t pid;
+
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		int fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		if (fd < 0 || dup2(fd, 2) < 0 || !freopen("/dev/null", "w", stdout))
+			_exit(127);
+		setenv("ZTOQ_DB_TYPE", "postgresql", 1);
+		setenv("ZTOQ_PG_HOST", getenv("ZTOQ_TEST_PG_HOST"), 1);
+		setenv("ZTOQ_PG_PORT", getenv("ZTOQ_TEST_PGB_PORT"), 1);
+		setenv("ZTOQ_PG_DATABASE", getenv("ZTOQ_TEST_PG_DATABASE"), 1);
+		setenv("ZTOQ_PG_USER", getenv("ZTOQ_TEST_PG_USER"), 1);
+		setenv("ZTOQ_PG_PASSWORD", getenv("ZTOQ_TEST_PG_PASSWORD"), 1);
+		if (!by_flag)
+			setenv("ZTOQ_PG_POOLER", "transaction", 1);
+		execl(ZTOQ_CLI, ZTOQ_CLI, "db", "init", "--min-connections", "1",
+		      by_flag ? "--pooler" : NULL, "transaction", (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+Test(pgbouncer, concurrent_cli_db_init_through_pgbouncer, .timeout = 120)
+{
+	char err[4][512], text[2048];
+	pid_t pid[4];
+	int status;
+
+	ztoq_config_free(pgb_config(NULL)); /* skips without PgBouncer */
+	ztoq_db_close(fresh_db(ZTOQ_DB_POSTGRESQL));
+	for (int i = 0; i < 4; i++) {
+		snprintf(err[i], sizeof(err[i]), "%s", test_path("cli-stderr"));
+		pid[i] = start_cli_init(i % 2, err[i]);
+		cr_assert_gt(pid[i], 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		FILE *f;
+		size_t n;
+
+		cr_assert_eq(waitpid(pid[i], &status, 0), pid[i]);
+		f = fopen(err[i], "r");
+		n = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+		text[n] = '\0';
+		if (f)
+			fclose(f);
+		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "ztoq db init %d: %s",
+			  i, text);
+	}
+	cr_assert_eq(advisory_locks(), 0);
 }
 
 /* Dies (SIGKILL) as soon as the first migration is applied. */
