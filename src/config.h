@@ -48,6 +48,8 @@ typedef struct {
 	const char *sslmode;                /* one of libpq's sslmode values, or NULL */
 	const char *sslrootcert;            /* ZTOQ__SSLROOTCERT_MAX bytes at most */
 	const char *odbc_options;           /* "Key=Value;..." as the user gave it */
+	const char *pooler;                 /* none, session or transaction */
+	int tx_pooler;                      /* pooler is transaction: no session state */
 	long failover_timeout_ms;           /* how long a walk of a host list goes on */
 } ztoq__settings;
 
@@ -56,6 +58,12 @@ typedef struct {
  * pass over the option table. Returns ZTOQ_OK or ZTOQ_EINVALID (recorded).
  */
 int ztoq__settings_resolve(ztoq__settings *out, const ztoq_config *cfg);
+
+/*
+ * ZTOQ_OK unless pooler=transaction is set for backend `d`, which cannot keep to it:
+ * then ZTOQ_EINVALID naming both (recorded). Thread-safe.
+ */
+int ztoq__settings_check_pooler(const ztoq__settings *set, const struct ztoq__dialect *d);
 
 /*
  * ZTOQ_OK when `value` (a resolved setting) is set, else records ZTOQ_EINVALID "`key`

@@ -196,6 +196,7 @@ static void set_target(ztoq_db *db, const ztoq__dialect *known, const ztoq__dial
 	/* the port the socket goes to, unless a DSN decides it */
 	t->port = db->set.dsn ? 0 : (int)db->set.port;
 	t->statement_timeout_ns = ms_to_ns(db->set.statement_timeout_ms);
+	t->tx_pooler = db->set.tx_pooler;
 }
 
 /*
