@@ -19,6 +19,7 @@ typedef struct {
 	const char *sqlite_path;
 	const char *pg_host, *pg_port, *pg_database, *pg_user, *pg_password;
 	long insert_rows;  /* workload 1 */
+	long load_rows;    /* the bulk load in bounded memory (insert_rows for it) */
 	long read_rows;    /* workload 2 */
 	long read_batch;
 	int threads;       /* workloads 3 and 4 */
@@ -73,6 +74,7 @@ int bench_name(char *buf, size_t size, long i);
 
 int ztoq_insert_row(const bench_ctx *ctx, bench_result *out);
 int ztoq_insert_bulk(const bench_ctx *ctx, bench_result *out);
+int ztoq_insert_bulk_stream(const bench_ctx *ctx, bench_result *out);
 int ztoq_read_stream(const bench_ctx *ctx, bench_result *out);
 int ztoq_read_keyset(const bench_ctx *ctx, bench_result *out);
 int ztoq_txn(const bench_ctx *ctx, bench_result *out);
@@ -89,6 +91,8 @@ int odbc_insert_array(const bench_ctx *ctx, bench_result *out);
 int odbc_insert_values(const bench_ctx *ctx, bench_result *out);
 int odbc_read_block(const bench_ctx *ctx, bench_result *out);
 int odbc_read_buffered(const bench_ctx *ctx, bench_result *out);
+int odbc_read_cursor(const bench_ctx *ctx, bench_result *out);
+int odbc_read_rowwise(const bench_ctx *ctx, bench_result *out);
 int odbc_txn(const bench_ctx *ctx, bench_result *out);
 int odbc_connect_new(const bench_ctx *ctx, bench_result *out);
 

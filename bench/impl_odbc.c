@@ -181,10 +181,15 @@ int odbc_insert_values(const bench_ctx *ctx, bench_result *out)
 	return insert(ctx, out, ctx->backend == ZTOQ_DB_SQLITE ? 100 : 1000, 1);
 }
 
-/* Block fetch of (id, name, score) in rowsets of ctx->read_batch; sums score. */
-static int read_block(const bench_ctx *ctx, bench_result *out, const char *extra)
+/*
+ * Block fetch of (id, name, score) in rowsets of `n` rows (ctx->read_batch, or 1: a
+ * fetch per row); sums score. With `cursor` (PostgreSQL), what ztoq's stream does, by
+ * hand: in a transaction, DECLARE a cursor and run FETCH FORWARD n, one block fetch
+ * each, until one returns no row.
+ */
+static int read_block(const bench_ctx *ctx, bench_result *out, const char *extra, int cursor,
+		      size_t n)
 {
-	size_t n = (size_t)ctx->read_batch;
 	int64_t *ids = malloc(n * sizeof(*ids));
 	double *scores = malloc(n * sizeof(*scores)), sum = 0;
 	char(*names)[32] = malloc(n * sizeof(*names));
@@ -193,24 +198,39 @@ static int read_block(const bench_ctx *ctx, bench_result *out, const char *extra
 	SQLULEN fetched = 0;
 	SQLRETURN rc;
 	SQLHSTMT st;
-	long rows = 0;
+	long rows = 0, got;
+	char fetch[64];
 	double t0 = bench_now();
 	conn c = connect_ctx(ctx, extra);
 
 	SQLAllocHandle(SQL_HANDLE_STMT, c.dbc, &st);
 	SQLSetStmtAttr(st, SQL_ATTR_ROW_ARRAY_SIZE, (SQLPOINTER)(uintptr_t)n, 0);
 	SQLSetStmtAttr(st, SQL_ATTR_ROWS_FETCHED_PTR, &fetched, 0);
-	OK_STMT(st, SQLExecDirect(st, (SQLCHAR *)"SELECT id, name, score FROM bench_read", SQL_NTS));
 	SQLBindCol(st, 1, SQL_C_SBIGINT, ids, 0, li);
 	SQLBindCol(st, 2, SQL_C_CHAR, names, 32, ln);
 	SQLBindCol(st, 3, SQL_C_DOUBLE, scores, 0, ls);
-	while ((rc = SQLFetch(st)) != SQL_NO_DATA) {
-		if (!SQL_SUCCEEDED(rc))
-			die_odbc(SQL_HANDLE_STMT, st, "SQLFetch");
-		for (SQLULEN i = 0; i < fetched; i++)
-			sum += scores[i];
-		rows += (long)fetched;
+	if (cursor) {
+		set_autocommit(c, 0);
+		exec_sql(c, "DECLARE bench_cur NO SCROLL CURSOR FOR SELECT id, name, score FROM bench_read");
+		snprintf(fetch, sizeof(fetch), "FETCH FORWARD %zu FROM bench_cur", n);
 	}
+	do {
+		OK_STMT(st, SQLExecDirect(st, (SQLCHAR *)(cursor ? fetch
+								  : "SELECT id, name, score FROM bench_read"),
+					  SQL_NTS));
+		got = 0;
+		while ((rc = SQLFetch(st)) != SQL_NO_DATA) {
+			if (!SQL_SUCCEEDED(rc))
+				die_odbc(SQL_HANDLE_STMT, st, "SQLFetch");
+			for (SQLULEN i = 0; i < fetched; i++)
+				sum += scores[i];
+			got += (long)fetched;
+		}
+		rows += got;
+		SQLCloseCursor(st);
+	} while (cursor && got > 0);
+	if (cursor)
+		commit(c);
 	SQLFreeHandle(SQL_HANDLE_STMT, st);
 	bench_done(out, t0, (double)rows);
 	if (rows != ctx->read_rows)
@@ -226,12 +246,28 @@ int odbc_read_block(const bench_ctx *ctx, bench_result *out)
 
 	/* psqlODBC buffers whole results unless it reads through a cursor */
 	snprintf(extra, sizeof(extra), ";UseDeclareFetch=1;Fetch=%ld", ctx->read_batch);
-	return read_block(ctx, out, ctx->backend == ZTOQ_DB_POSTGRESQL ? extra : "");
+	return read_block(ctx, out, ctx->backend == ZTOQ_DB_POSTGRESQL ? extra : "", 0,
+			  (size_t)ctx->read_batch);
+}
+
+/*
+ * SQLite: a fetch per row into the bound buffers, the only lossless way through its
+ * driver when a text value may be longer than its buffer (a truncated value in a block
+ * cannot be read again: the driver refuses SQLSetPos on a forward-only cursor).
+ */
+int odbc_read_rowwise(const bench_ctx *ctx, bench_result *out)
+{
+	return read_block(ctx, out, "", 0, 1);
+}
+
+int odbc_read_cursor(const bench_ctx *ctx, bench_result *out)
+{
+	return read_block(ctx, out, "", 1, (size_t)ctx->read_batch);
 }
 
 int odbc_read_buffered(const bench_ctx *ctx, bench_result *out)
 {
-	return read_block(ctx, out, "");
+	return read_block(ctx, out, "", 0, (size_t)ctx->read_batch);
 }
 
 /* ---- short transactions ---------------------------------------------------------- */

@@ -103,11 +103,22 @@ int ztoq_insert_row(const bench_ctx *ctx, bench_result *out)
 	return close_single(&one);
 }
 
+static const char *const bulk_cols[] = {"id", "name", "score"};
+static const ztoq_type bulk_types[] = {ZTOQ_TYPE_INT64, ZTOQ_TYPE_TEXT, ZTOQ_TYPE_DOUBLE};
+static const ztoq_bulk_table bulk_table = {"bench_insert", bulk_cols, bulk_types, NULL, 3};
+
+/* Row i of the insert workloads into rows[0..2], its name into `name`. */
+static void make_row(ztoq_value *rows, char (*name)[32], long i)
+{
+	int len = bench_name(*name, sizeof(*name), i);
+
+	rows[0] = ZTOQ_INT64(i);
+	rows[1] = ZTOQ_TEXTN(*name, (size_t)len);
+	rows[2] = ZTOQ_DOUBLE(i * 0.5);
+}
+
 int ztoq_insert_bulk(const bench_ctx *ctx, bench_result *out)
 {
-	static const char *const cols[] = {"id", "name", "score"};
-	static const ztoq_type types[] = {ZTOQ_TYPE_INT64, ZTOQ_TYPE_TEXT, ZTOQ_TYPE_DOUBLE};
-	const ztoq_bulk_table table = {"bench_insert", cols, types, NULL, 3};
 	single one = open_single(ctx);
 	ztoq_value *rows;
 	char (*names)[32];
@@ -121,17 +132,53 @@ int ztoq_insert_bulk(const bench_ctx *ctx, bench_result *out)
 	names = malloc((size_t)n * sizeof(*names));
 	if (!rows || !names)
 		bench_die("out of memory");
-	for (long i = 0; i < n; i++) {
-		int len = bench_name(names[i], sizeof(names[i]), i);
-
-		rows[3 * i] = ZTOQ_INT64(i);
-		rows[3 * i + 1] = ZTOQ_TEXTN(names[i], (size_t)len);
-		rows[3 * i + 2] = ZTOQ_DOUBLE(i * 0.5);
-	}
-	CHECK(ztoq_bulk_insert(NULL, one.s, &table, rows, (size_t)n, NULL));
+	for (long i = 0; i < n; i++)
+		make_row(&rows[3 * i], &names[i], i);
+	CHECK(ztoq_bulk_insert(NULL, one.s, &bulk_table, rows, (size_t)n, NULL));
 	bench_done(out, t0, (double)n);
 	free(rows);
 	free(names);
+	return close_single(&one);
+}
+
+/* The streamed form's source: the same rows, made a chunk at a time. */
+typedef struct {
+	long next, total;
+	char (*names)[32]; /* one a row of the largest chunk asked for */
+	size_t cap;
+} row_source;
+
+static int next_rows(ztoq_value *rows, size_t max, size_t *nrows, void *payload)
+{
+	row_source *src = payload;
+	size_t n = (size_t)(src->total - src->next) < max ? (size_t)(src->total - src->next) : max;
+
+	if (max > src->cap) {
+		free(src->names);
+		if (!(src->names = malloc(max * sizeof(*src->names))))
+			return ZTOQ_ENOMEM;
+		src->cap = max;
+	}
+	for (size_t k = 0; k < n; k++)
+		make_row(&rows[3 * k], &src->names[k], src->next + (long)k);
+	src->next += (long)n;
+	*nrows = n;
+	return ZTOQ_OK;
+}
+
+/* ctx->insert_rows rows through ztoq_bulk_insert_stream(), one transaction. */
+int ztoq_insert_bulk_stream(const bench_ctx *ctx, bench_result *out)
+{
+	single one = open_single(ctx);
+	row_source src = {0, ctx->insert_rows, NULL, 0};
+	double t0;
+
+	make_table(ctx, one.s, "bench_insert", ROW_COLUMNS, NULL, 0);
+	t0 = bench_now();
+	CHECK(ztoq_bulk_insert_stream(NULL, one.s, &bulk_table, next_rows, &src,
+				      ZTOQ_BULK_COMMIT_AT_END, NULL));
+	bench_done(out, t0, (double)ctx->insert_rows);
+	free(src.names);
 	return close_single(&one);
 }
 

@@ -33,7 +33,8 @@ typedef struct {
 	ztoq_session *s;
 	const ztoq__dialect *d;
 	const ztoq_bulk_table *t;
-	const ztoq_value *rows;
+	const ztoq_value *rows; /* the rows being written (a streamed write: its chunk) */
+	size_t first;           /* the call's number of rows[0] (streamed: of the chunk) */
 	const ztoq_bulk_options *opts;
 	ztoq_bulk_result *res;
 	size_t per_stmt, per_savepoint;
@@ -212,6 +213,7 @@ static int is_row_error(const bulk *b, int code)
 
 static int bad_row(bulk *b, size_t row, int code)
 {
+	row += b->first;
 	if (b->res->rejected++ == 0)
 		b->res->first_bad = row;
 	if (b->opts->on_bad_row)
@@ -258,11 +260,10 @@ static const char *type_name(ztoq_type t)
 	return (unsigned)t < sizeof(names) / sizeof(names[0]) ? names[t] : "unknown";
 }
 
-/* Checks the arguments and every value's type before anything is written. */
-static int check(const ztoq_bulk_table *t, const ztoq_value *rows, size_t nrows,
-		 const ztoq_bulk_options *o)
+/* Checks the table and the options. */
+static int check_table(const ztoq_bulk_table *t, const ztoq_bulk_options *o)
 {
-	if (!t || !t->table || !t->columns || !t->types || !t->ncolumns || (nrows && !rows))
+	if (!t || !t->table || !t->columns || !t->types || !t->ncolumns)
 		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_bulk_insert: table, columns, types "
 						      "and rows are required");
 	if (o->version != ZTOQ_BULK_OPTIONS_VERSION)
@@ -284,17 +285,25 @@ static int check(const ztoq_bulk_table *t, const ztoq_value *rows, size_t nrows,
 			return ztoq__error_set(ZTOQ_EINVALID, "bulk column %s: bad SQL type \"%s\"",
 					       t->columns[c], st);
 	}
+	return ZTOQ_OK;
+}
+
+/* Checks the type of every value of `nrows` rows, the first of which is row `first`. */
+static int check_values(const ztoq_bulk_table *t, const ztoq_value *rows, size_t nrows,
+			size_t first)
+{
 	for (size_t i = 0; i < nrows * t->ncolumns; i++) {
 		ztoq_type want = t->types[i % t->ncolumns], got = rows[i].type;
 
 		if (got != want && got != ZTOQ_TYPE_NULL)
 			return ztoq__error_set(ZTOQ_EINVALID, "bulk row %zu, column %s: a %s value "
 							      "where the column takes %s",
-					       i / t->ncolumns, t->columns[i % t->ncolumns],
+					       first + i / t->ncolumns, t->columns[i % t->ncolumns],
 					       type_name(got), type_name(want));
 		if ((got == ZTOQ_TYPE_TEXT || got == ZTOQ_TYPE_BLOB) && !rows[i].v.bytes.ptr &&
 		    rows[i].v.bytes.len)
-			return ztoq__error_set(ZTOQ_EINVALID, "bulk row %zu: NULL data", i / t->ncolumns);
+			return ztoq__error_set(ZTOQ_EINVALID, "bulk row %zu: NULL data",
+					       first + i / t->ncolumns);
 	}
 	return ZTOQ_OK;
 }
@@ -311,10 +320,13 @@ static int setup(bulk *b)
 		b->per_stmt = n < SQLITE_VALUES_PER_STATEMENT ? SQLITE_VALUES_PER_STATEMENT / n : 1;
 	else
 		b->per_stmt = 1;
-	if (b->opts->rows_per_statement)
-		b->per_stmt = b->opts->rows_per_statement;
 	b->per_savepoint = b->opts->rows_per_savepoint ? b->opts->rows_per_savepoint
 						       : DEFAULT_ROWS_PER_SAVEPOINT;
+	/* a statement size left to the library fits in a savepoint the caller sized */
+	if (b->opts->rows_per_statement)
+		b->per_stmt = b->opts->rows_per_statement;
+	else if (b->per_stmt > b->per_savepoint)
+		b->per_stmt = b->per_savepoint;
 	if (b->per_savepoint < b->per_stmt)
 		b->per_savepoint = b->per_stmt;
 	b->per_savepoint -= b->per_savepoint % b->per_stmt;
@@ -337,37 +349,150 @@ static void cleanup(bulk *b)
 	ztoq_stmt_finalize(b->one);
 }
 
+/* Writes the `nrows` rows at `rows`, numbered from `first`, a savepoint at a time. */
+static int write_chunk(bulk *b, const ztoq_value *rows, size_t nrows, size_t first)
+{
+	int code = ZTOQ_OK;
+
+	b->rows = rows;
+	b->first = first;
+	for (size_t lo = 0; lo < nrows && code == ZTOQ_OK; lo += b->per_savepoint)
+		code = write_range(b, lo, nrows - lo < b->per_savepoint ? nrows : lo + b->per_savepoint);
+	return code;
+}
+
+/* Checks what every bulk write needs and prepares its statements into `b`. */
+static int start(bulk *b, ztoq_session *s, const ztoq_bulk_table *table,
+		 const ztoq_bulk_options *opts, ztoq_bulk_result *res)
+{
+	static const ztoq_bulk_options defaults = ZTOQ_BULK_OPTIONS_INIT;
+
+	if (!s)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_bulk_insert: session is NULL");
+	b->s = s;
+	b->t = table;
+	b->opts = opts ? opts : &defaults;
+	b->res = res;
+	b->d = s->conn->dialect;
+	return check_table(table, b->opts);
+}
+
+/* Ends the call's own transaction level: commits it, or rolls it back after `code`. */
+static int finish(ztoq_session *s, int code)
+{
+	if (code == ZTOQ_OK)
+		return ztoq_tx_commit(s);
+	return ztoq__session_rollback_after(s, code);
+}
+
 ZTOQ_EXTERN(int) ztoq_bulk_insert(ztoq_bulk_result *out, ztoq_session *s,
 				  const ztoq_bulk_table *table, const ztoq_value *rows,
 				  size_t nrows, const ztoq_bulk_options *opts)
 {
-	static const ztoq_bulk_options defaults = ZTOQ_BULK_OPTIONS_INIT;
 	ztoq_bulk_result res = {0, 0, SIZE_MAX};
 	bulk b = {0};
 	int code;
 
 	if (out)
 		*out = res;
-	if (!s)
-		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_bulk_insert: session is NULL");
-	b.s = s;
-	b.t = table;
-	b.rows = rows;
-	b.opts = opts ? opts : &defaults;
-	b.res = &res;
-	b.d = s->conn->dialect;
-	if ((code = check(table, rows, nrows, b.opts)) < 0 || (code = ztoq_tx_begin(s, NULL)) < 0)
+	if ((code = start(&b, s, table, opts, &res)) < 0)
+		return code;
+	if (nrows && !rows)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_bulk_insert: table, columns, types "
+						      "and rows are required");
+	if ((code = check_values(table, rows, nrows, 0)) < 0 || (code = ztoq_tx_begin(s, NULL)) < 0)
 		return code;
 	if ((code = setup(&b)) == ZTOQ_OK)
-		for (size_t lo = 0; lo < nrows && code == ZTOQ_OK; lo += b.per_savepoint)
-			code = write_range(&b, lo, nrows - lo < b.per_savepoint ? nrows : lo + b.per_savepoint);
+		code = write_chunk(&b, rows, nrows, 0);
 	cleanup(&b);
-	if (code == ZTOQ_OK) {
-		code = ztoq_tx_commit(s);
-	} else {
-		ztoq__session_rollback_after(s, code);
+	if ((code = finish(s, code)) < 0)
 		res.affected = 0;
+	if (out)
+		*out = res;
+	return code;
+}
+
+/* Pulls the next chunk from the source into `rows`: *nrows 0 at the end. */
+static int pull(bulk *b, ztoq_bulk_source_fn source, void *payload, ztoq_value *rows,
+		size_t *nrows)
+{
+	int code;
+
+	*nrows = 0;
+	ztoq_error_clear();
+	if ((code = source(rows, b->per_savepoint, nrows, payload)) < 0) {
+		if (ztoq_error_last()->code != code)
+			ztoq__error_set(code, "the bulk source of %s stopped the write (code %d) "
+					      "after row %zu",
+					b->t->table, code, b->first);
+		return code;
 	}
+	if (*nrows > b->per_savepoint)
+		return ztoq__error_set(ZTOQ_EINVALID, "the bulk source of %s gave %zu rows where "
+						      "at most %zu fit",
+				       b->t->table, *nrows, b->per_savepoint);
+	return check_values(b->t, rows, *nrows, b->first);
+}
+
+/*
+ * The streamed write's loop: pulls and writes chunks until the source ends; with
+ * `each`, every chunk is its own transaction, and the rows of the chunks it committed
+ * stay counted in res->affected whatever happens after.
+ */
+static int stream_chunks(bulk *b, ztoq_bulk_source_fn source, void *payload, int each,
+			 ztoq_value *rows)
+{
+	size_t nrows;
+	int code;
+
+	for (b->first = 0;; b->first += nrows) {
+		uint64_t committed = b->res->affected;
+
+		if ((code = pull(b, source, payload, rows, &nrows)) < 0 || nrows == 0)
+			return code;
+		if (each && (code = ztoq_tx_begin(b->s, NULL)) < 0)
+			return code;
+		code = write_chunk(b, rows, nrows, b->first);
+		if (each && (code = finish(b->s, code)) < 0)
+			b->res->affected = committed;
+		if (code < 0)
+			return code;
+	}
+}
+
+ZTOQ_EXTERN(int) ztoq_bulk_insert_stream(ztoq_bulk_result *out, ztoq_session *s,
+					 const ztoq_bulk_table *table, ztoq_bulk_source_fn source,
+					 void *payload, ztoq_bulk_commit commit,
+					 const ztoq_bulk_options *opts)
+{
+	ztoq_bulk_result res = {0, 0, SIZE_MAX};
+	int each = commit == ZTOQ_BULK_COMMIT_EACH_CHUNK;
+	ztoq_value *rows = NULL;
+	bulk b = {0};
+	int code;
+
+	if (out)
+		*out = res;
+	if ((code = start(&b, s, table, opts, &res)) < 0)
+		return code;
+	if (!source || (unsigned)commit > ZTOQ_BULK_COMMIT_EACH_CHUNK)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_bulk_insert_stream: no source, or an "
+						      "unknown commit mode %d",
+				       (int)commit);
+	if (each && s->depth > 0)
+		return ztoq__error_set(ZTOQ_ESTATE, "ztoq_bulk_insert_stream: a commit per chunk "
+						     "needs a session with no transaction open");
+	if (!each && (code = ztoq_tx_begin(s, NULL)) < 0)
+		return code;
+	if ((code = setup(&b)) == ZTOQ_OK &&
+	    !(rows = ztoq__calloc(b.per_savepoint * table->ncolumns, sizeof(*rows))))
+		code = ztoq__error_nomem();
+	if (code == ZTOQ_OK)
+		code = stream_chunks(&b, source, payload, each, rows);
+	cleanup(&b);
+	ztoq__free(rows);
+	if (!each && (code = finish(s, code)) < 0)
+		res.affected = 0;
 	if (out)
 		*out = res;
 	return code;

@@ -1,5 +1,5 @@
 /*
- * clock.h - monotonic time in nanoseconds, for deadlines and pool ages.
+ * clock.h - monotonic time in nanoseconds, for deadlines (precise) and pool ages (coarse).
  */
 #ifndef ZTOQ__CLOCK_H
 #define ZTOQ__CLOCK_H
@@ -11,6 +11,20 @@ static inline uint64_t ztoq__now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * The same monotonic clock as of the kernel's last tick (a few milliseconds behind at
+ * most): several times cheaper to read (7 against 47 ns on this project's kvm-clock
+ * machines, where three precise reads were most of a pool acquire + release). For ages
+ * counted in milliseconds or more (pool idle time, lifetime, validation), never for
+ * measuring a wait.
+ */
+static inline uint64_t ztoq__now_coarse_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 

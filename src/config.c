@@ -36,6 +36,11 @@ struct ztoq__config_rule {
 static const char *const sslmodes[] = {"disable", "allow",     "prefer",
 				       "require", "verify-ca", "verify-full", NULL};
 
+/* Where the connections go (docs/scaling.md, "Behind PgBouncer"): straight to the
+ * server (none), through a pooler in session mode (the same), or through one in
+ * transaction mode, where nothing may outlive a transaction. */
+static const char *const poolers[] = {"none", "session", "transaction", NULL};
+
 /* Indices into the option table, so the two tables below cannot drift apart. */
 enum option_id {
 	OPT_DB_TYPE,
@@ -69,6 +74,7 @@ enum option_id {
 	OPT_REPLICA_HOSTS,
 	OPT_MAX_REPLICA_LAG_MS,
 	OPT_READ_YOUR_WRITES,
+	OPT_POOLER,
 	/* issue 10: the host list and failover */
 	OPT_FAILOVER_TIMEOUT_MS,
 	NOPTIONS
@@ -138,6 +144,9 @@ static const ztoq_config_option options[NOPTIONS] = {
 	 NULL, "0", "skip a replica whose replay lags more than this, ms; 0 does not measure", 0},
 	[OPT_READ_YOUR_WRITES] = {"read_your_writes", "read-your-writes", "ZTOQ_DB_READ_YOUR_WRITES",
 	 NULL, "0", "1: sessions keep read-only transactions on the primary by default", 0},
+	[OPT_POOLER] = {"pooler", "pooler", "ZTOQ_PG_POOLER", NULL, "none",
+	 "PostgreSQL: none, session, or transaction (PgBouncer in transaction-pooling "
+	 "mode: no server-side prepares, no session state; slower)", 0},
 	/* issue 10: the host list and failover */
 	[OPT_FAILOVER_TIMEOUT_MS] = {"failover_timeout_ms", "failover-timeout",
 	 "ZTOQ_PG_FAILOVER_TIMEOUT_MS", NULL, "0",
@@ -178,6 +187,7 @@ static const struct ztoq__config_rule rules[NOPTIONS] = {
 	[OPT_REPLICA_HOSTS] = {KIND_STRING, 0, 0, FIELD(replica_hosts)},
 	[OPT_MAX_REPLICA_LAG_MS] = {KIND_INT, 0, 86400000, FIELD(max_replica_lag_ms)},
 	[OPT_READ_YOUR_WRITES] = {KIND_INT, 0, 1, FIELD(read_your_writes)},
+	[OPT_POOLER] = {KIND_CHOICE, 0, 0, FIELD(pooler), poolers},
 	/* issue 10: the host list and failover */
 	[OPT_FAILOVER_TIMEOUT_MS] = {KIND_INT, 0, 86400000, FIELD(failover_timeout_ms)},
 };
@@ -539,6 +549,16 @@ int ztoq__settings_require(const char *value, const char *key, const char *why)
 	return ztoq__error_set(ZTOQ_EINVALID, "%s is empty: %s", key, why);
 }
 
+int ztoq__settings_check_pooler(const ztoq__settings *set, const ztoq__dialect *d)
+{
+	if (!set->tx_pooler || d->tx_pooling)
+		return ZTOQ_OK;
+	return ztoq__error_set(ZTOQ_EINVALID,
+			       "pooler=transaction is for PostgreSQL behind a transaction "
+			       "pooler, not for %s (set pooler to none)",
+			       d->dbms_name ? d->dbms_name : "this ODBC driver");
+}
+
 ZTOQ_EXTERN(int) ztoq_config_validate(const ztoq_config *cfg)
 {
 	ztoq__settings set;
@@ -584,6 +604,9 @@ int ztoq__settings_resolve(ztoq__settings *out, const ztoq_config *cfg)
 				       "host names several servers (\"%.*s%s\"), which a DSN "
 				       "cannot take: give them in host without dsn",
 				       ZTOQ__CLIP(out->host));
+	out->tx_pooler = out->pooler && strcmp(out->pooler, "transaction") == 0;
+	if (out->tx_pooler && (out->db_type_given || !out->dsn))
+		return ztoq__settings_check_pooler(out, out->db_type);
 	if (out->dsn)
 		return ZTOQ_OK; /* the DSN carries the server or the file */
 	return out->db_type->validate(out);

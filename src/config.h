@@ -52,6 +52,8 @@ typedef struct {
 	const char *replica_hosts;          /* host[:port],... or NULL: none */
 	long max_replica_lag_ms;            /* 0: lag not measured */
 	long read_your_writes;              /* sessions' default (0/1) */
+	const char *pooler;                 /* none, session or transaction */
+	int tx_pooler;                      /* pooler is transaction: no session state */
 	long failover_timeout_ms;           /* how long a walk of a host list goes on */
 } ztoq__settings;
 
@@ -60,6 +62,12 @@ typedef struct {
  * pass over the option table. Returns ZTOQ_OK or ZTOQ_EINVALID (recorded).
  */
 int ztoq__settings_resolve(ztoq__settings *out, const ztoq_config *cfg);
+
+/*
+ * ZTOQ_OK unless pooler=transaction is set for backend `d`, which cannot keep to it:
+ * then ZTOQ_EINVALID naming both (recorded). Thread-safe.
+ */
+int ztoq__settings_check_pooler(const ztoq__settings *set, const struct ztoq__dialect *d);
 
 /*
  * ZTOQ_OK when `value` (a resolved setting) is set, else records ZTOQ_EINVALID "`key`

@@ -191,14 +191,18 @@ static int connect_error(const ztoq__dialect *d, SQLHDBC dbc, const char *redact
 						: "ODBC driver not registered in odbcinst.ini",
 					redacted);
 	if (code == ZTOQ_ERROR)
-		return ztoq__error_odbc(classify_of(d), SQL_HANDLE_DBC, dbc, secret, ZTOQ_ECONNECT,
+		code = ztoq__error_odbc(classify_of(d), SQL_HANDLE_DBC, dbc, secret, ZTOQ_ECONNECT,
 					"cannot connect (%s)", redacted);
+	/* PgBouncer in transaction mode refuses libpq's `options` (our statement_timeout) */
+	if (strstr(ztoq_error_last()->message, "unsupported startup parameter"))
+		ztoq__error_append(" (behind a transaction pooler set pooler=transaction)");
 	return code;
 }
 
 /*
  * PostgreSQL bounds statements itself (the server's statement_timeout, set through
- * pqopt): the watchdog steps in only when that answer does not come, after this grace.
+ * pqopt, or behind a transaction pooler in each transaction only): the watchdog steps
+ * in only when that answer does not come, after this grace.
  */
 #define SERVER_TIMEOUT_GRACE_NS 1000000000u
 
@@ -337,12 +341,13 @@ int ztoq__conn_open(ztoq__conn **out, const ztoq__conn_target *t)
 	c->autocommit = 1;
 	c->watchdog = t->watchdog;
 	c->statement_timeout_ns = t->statement_timeout_ns;
+	c->tx_pooler = t->tx_pooler;
 	if (dialect->stop == ZTOQ__STOP_SOCKET)
 		c->grace_ns = SERVER_TIMEOUT_GRACE_NS;
 	if (!SQL_SUCCEEDED(SQLGetConnectAttr(dbc, SQL_ATTR_TXN_ISOLATION, &c->isolation, 0, NULL)))
 		c->isolation = 0;
 	c->default_isolation = c->isolation;
-	c->created_ns = c->released_ns = ztoq__now_ns();
+	c->created_ns = c->released_ns = ztoq__now_coarse_ns();
 	if ((dialect->stop == ZTOQ__STOP_CANCEL &&
 	     (code = ztoq__conn_alloc_stmt(c, &c->cancel_handle)) < 0) ||
 	    (dialect->stop == ZTOQ__STOP_SOCKET && (code = confirm_socket(c)) < 0)) {

@@ -33,6 +33,7 @@ typedef struct {
 	long login_timeout_s;        /* 0: the driver's default (psqlODBC: wait for ever) */
 	int port;                    /* PostgreSQL's TCP port, to find the socket; 0: any */
 	uint64_t statement_timeout_ns; /* 0: statements are not bounded */
+	int tx_pooler;               /* behind a transaction pooler: no session state */
 	ztoq__watchdog *watchdog;
 } ztoq__conn_target;
 
@@ -46,8 +47,8 @@ typedef struct ztoq__conn {
 	int autocommit;            /* SQL_ATTR_AUTOCOMMIT is on */
 	int in_tx;                 /* a transaction begun by ztoq__conn_begin is open */
 	int broken;                /* saw a disconnect error: never reuse */
-	uint64_t created_ns;       /* when it was opened */
-	uint64_t released_ns;      /* when it last went back to the pool */
+	uint64_t created_ns;       /* when it was opened (ztoq__now_coarse_ns) */
+	uint64_t released_ns;      /* when it last went back to the pool (coarse too) */
 	ztoq__stmt_cache stmts;    /* prepared statements cached on this connection */
 	SQLHSTMT exec_handle;      /* reused by ztoq__conn_exec; SQL_NULL_HSTMT until first use */
 	struct ztoq__conn *next;   /* pool's idle list */
@@ -56,6 +57,8 @@ typedef struct ztoq__conn {
 	ztoq__watchdog *watchdog;
 	uint64_t statement_timeout_ns; /* 0: statements are not bounded */
 	uint64_t grace_ns;         /* added to it where the server bounds statements itself */
+	int tx_pooler;             /* behind a transaction pooler: the server's timeout is
+				      set in each transaction (tx_settings), none outside */
 	int watched;               /* depth of ztoq__conn_watch calls (owner's view) */
 	int timed_out;             /* ZTOQ__TIMED_OUT_*: the watchdog ended the last call */
 	SQLHSTMT cancel_handle;    /* SQLite: an idle handle only the watchdog cancels */

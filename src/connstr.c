@@ -215,7 +215,7 @@ int ztoq__connstr_compose(char **out, const ztoq__settings *set, const ztoq__dia
 		ztoq__connstr_put_value(&b, "DSN", dsn, 0);
 	else
 		rc = (d = set->db_type)->compose_target(&b, set);
-	if (rc == ZTOQ_OK && d)
+	if (rc == ZTOQ_OK && d && (rc = ztoq__settings_check_pooler(set, d)) == ZTOQ_OK)
 		rc = put_attributes(&b, set, d, dsn, own);
 	if (rc == ZTOQ_OK && set->odbc_options)
 		rc = put_odbc_options(&b, set->odbc_options);

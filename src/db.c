@@ -200,6 +200,7 @@ static void set_target(ztoq_db *db, const ztoq__dialect *known, const ztoq__dial
 	/* the port the socket goes to, unless a DSN decides it */
 	t->port = db->set.dsn ? 0 : (int)db->set.port;
 	t->statement_timeout_ns = ms_to_ns(db->set.statement_timeout_ms);
+	t->tx_pooler = db->set.tx_pooler;
 }
 
 /*
@@ -403,12 +404,15 @@ static void free_host_targets(ztoq_db *db)
 static void note_failure(char *why, size_t size, const ztoq__host *h, const char *reason)
 {
 	char text[ZTOQ__HOST_TEXT_SIZE];
+	size_t len;
 
 	ztoq__hosts_format(text, sizeof(text), h);
 	snprintf(why, size, "%.100s: %s", text, reason);
 	for (char *p = why; *p; p++)
 		if (*p == '\n' || *p == '\r' || *p == '\t')
 			*p = ' ';
+	for (len = strlen(why); len && why[len - 1] == ' '; len--)
+		why[len - 1] = '\0';
 }
 
 /*

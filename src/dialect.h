@@ -24,6 +24,7 @@
 #include "migrations.h"
 #include "ztoq/bulk.h"
 #include "ztoq/config.h"
+#include "ztoq/session.h"
 
 /* How the watchdog stops a call that overran its deadline (src/watchdog.c). */
 typedef enum {
@@ -102,10 +103,18 @@ typedef struct ztoq__dialect {
 	int (*classify)(const char *sqlstate, int32_t native, const char *message);
 
 	/* transactions */
-	int native_isolation;       /* SQL_ATTR_TXN_ISOLATION really changes the level */
+	int native_isolation;       /* the isolation level really changes (with tx_settings
+				       when it is set, else SQL_ATTR_TXN_ISOLATION) */
+	/* Appends to `b` the first statement(s) of a transaction at `level` (DEFAULT: the
+	 * connection's), read-only or not, whose statements the server ends after
+	 * `timeout_ms` (0: as the connection says); appends nothing when none is needed.
+	 * Everything it sets ends with the transaction (no session state, see
+	 * docs/scaling.md). NULL: SQL_ATTR_TXN_ISOLATION and the connection's access mode. */
+	void (*tx_settings)(ztoq__buf *b, ztoq_isolation level, int read_only, long timeout_ms);
+	int tx_pooling;             /* 1: keeps to pooler=transaction (tx_settings, and the
+				       attributes need no session state) */
 	const char *read_only_on;   /* makes the connection read-only, or NULL */
 	const char *read_only_off;  /* undoes it, or NULL */
-	const char *read_only_tx;   /* first statement of a read-only transaction, or NULL */
 	const char *begin_write;    /* starts a read-write transaction in SQL, or NULL: */
 	const char *begin_read;     /*   then autocommit stays on and COMMIT/ROLLBACK end it */
 	const char *ping_sql;       /* cheapest real round trip */
@@ -146,12 +155,13 @@ typedef struct ztoq__dialect {
 	const char *(*migration_sql)(const ztoq__migration *m, int up);
 	const char *migration_begin;   /* starts a migration's transaction in autocommit mode,
 					* shutting out other migrators, or NULL: ztoq_tx_begin() */
-	const char *migration_lock;    /* held for a whole migration run, or NULL */
-	const char *migration_unlock;  /* releases migration_lock */
+	/* Taken as the first statement of each of a run's transactions and held until it
+	 * ends (so that no migrator that dies can leave it behind), or NULL. */
+	const char *migration_lock;
 	/* Appends to `b` the statement that bounds the wait for migration_lock to
-	 * `timeout_ms` on this connection; set with migration_lock. */
+	 * `timeout_ms`, within the transaction only; set with migration_lock. */
 	void (*lock_wait)(ztoq__buf *b, long timeout_ms);
-	const char *lock_wait_reset;   /* undoes lock_wait's statement */
+	const char *lock_wait_reset;   /* undoes lock_wait's statement, in the transaction */
 	const char *tracking_sql;      /* creates ZTOQ__TRACKING_TABLE if it is missing */
 	const char *table_exists_sql;  /* counts the user tables named by its one parameter */
 	const char *drop_table_suffix; /* follows "DROP TABLE name" */

@@ -79,7 +79,11 @@ static void put_conninfo(char *opt, size_t size, size_t len, const char *name,
  * the server's own statement_timeout cancels a statement that runs too long
  * (statement_timeout_ms, exact to the millisecond), and sslrootcert names the CA file
  * (psqlODBC has no attribute of its own for it). SSLmode: the user's sslmode, when
- * given, wins over a DSN's.
+ * given, wins over a DSN's. Behind a transaction pooler (pooler=transaction), which
+ * refuses the `options` startup parameter and hands each transaction to any server
+ * connection: no statement_timeout there (tx_settings sets it in each transaction), and
+ * UseServerSidePrepare=0, since a plan prepared on one server connection is missing on
+ * the next (docs/scaling.md).
  */
 static size_t attributes(ztoq__attribute *out, const ztoq__settings *set, int dsn)
 {
@@ -93,7 +97,7 @@ static size_t attributes(ztoq__attribute *out, const ztoq__settings *set, int ds
 	len = (size_t)snprintf(opt->value, sizeof(opt->value),
 			       "keepalives=1 keepalives_idle=30 keepalives_interval=10 "
 			       "keepalives_count=3 tcp_user_timeout=60000");
-	if (set->statement_timeout_ms > 0)
+	if (set->statement_timeout_ms > 0 && !set->tx_pooler)
 		len += (size_t)snprintf(opt->value + len, sizeof(opt->value) - len,
 					" options='-c statement_timeout=%ld'",
 					set->statement_timeout_ms);
@@ -103,7 +107,32 @@ static size_t attributes(ztoq__attribute *out, const ztoq__settings *set, int ds
 		out[n] = (ztoq__attribute){.key = "SSLmode", .alias = "CA", .required = 1};
 		snprintf(out[n++].value, sizeof(out[0].value), "%s", set->sslmode);
 	}
+	if (set->tx_pooler)
+		out[n++] = (ztoq__attribute){.key = "UseServerSidePrepare", .alias = "C8",
+					     .value = "0", .required = 1};
 	return n;
+}
+
+/*
+ * SET TRANSACTION (never psqlODBC's SQL_ATTR_TXN_ISOLATION, which it sends as SET
+ * SESSION CHARACTERISTICS: behind a transaction pooler that lands on another client's
+ * server connection) and SET LOCAL statement_timeout: both end with the transaction.
+ */
+static void tx_settings(ztoq__buf *b, ztoq_isolation level, int read_only, long timeout_ms)
+{
+	static const char *const names[] = {
+		[ZTOQ_ISOLATION_READ_UNCOMMITTED] = "READ UNCOMMITTED",
+		[ZTOQ_ISOLATION_READ_COMMITTED] = "READ COMMITTED",
+		[ZTOQ_ISOLATION_REPEATABLE_READ] = "REPEATABLE READ",
+		[ZTOQ_ISOLATION_SERIALIZABLE] = "SERIALIZABLE",
+	};
+
+	if (level || read_only)
+		ztoq__buf_printf(b, "SET TRANSACTION%s%s%s", level ? " ISOLATION LEVEL " : "",
+				 level ? names[level] : "", read_only ? " READ ONLY" : "");
+	if (timeout_ms > 0)
+		ztoq__buf_printf(b, "%sSET LOCAL statement_timeout = %ld", b->len ? "; " : "",
+				 timeout_ms);
 }
 
 /* ---- bulk writes: one typed array a column, unnest()ed by the server ----------- */
@@ -247,10 +276,11 @@ static void cursor_close(ztoq__buf *b, const char *name)
 	ztoq__buf_printf(b, "CLOSE %s", name);
 }
 
-/* The server's lock_timeout, for the one wait for the migration lock. */
+/* The server's lock_timeout, for the wait for the migration lock (SET LOCAL: no
+ * session state, and lock_wait_reset puts back the default for the migration). */
 static void lock_wait(ztoq__buf *b, long timeout_ms)
 {
-	ztoq__buf_printf(b, "SET lock_timeout = %ld", timeout_ms);
+	ztoq__buf_printf(b, "SET LOCAL lock_timeout = %ld", timeout_ms);
 }
 
 static const char *migration_sql(const ztoq__migration *m, int up)
@@ -272,7 +302,8 @@ const ztoq__dialect ztoq__dialect_postgresql = {
 	.stop = ZTOQ__STOP_SOCKET, /* psqlODBC's own cancel needs the network too */
 	.classify = ztoq__dialect_classify_sqlstate,
 	.native_isolation = 1,
-	.read_only_tx = "SET TRANSACTION READ ONLY",
+	.tx_settings = tx_settings,
+	.tx_pooling = 1,
 	.ping_sql = "SELECT 1",
 	/* pg_last_xact_replay_timestamp() alone reports an idle primary as lag: a replica
 	 * that replayed all it received is 0 behind (docs/scaling.md says what it cannot
@@ -295,11 +326,11 @@ const ztoq__dialect ztoq__dialect_postgresql = {
 	.tables_sql = "SELECT tablename FROM pg_catalog.pg_tables "
 		      "WHERE schemaname = current_schema() ORDER BY tablename",
 	.migration_sql = migration_sql,
-	/* key: "ztoq_mig" read as a big-endian 64-bit integer */
-	.migration_lock = "SELECT pg_advisory_lock(8823800102648637799)",
-	.migration_unlock = "SELECT pg_advisory_unlock(8823800102648637799)",
+	/* key: "ztoq_mig" read as a big-endian 64-bit integer; a transaction-level lock,
+	 * which no migrator can leave behind, behind a pooler or not */
+	.migration_lock = "SELECT pg_advisory_xact_lock(8823800102648637799)",
 	.lock_wait = lock_wait,
-	.lock_wait_reset = "RESET lock_timeout",
+	.lock_wait_reset = "SET LOCAL lock_timeout TO DEFAULT",
 	.tracking_sql = ZTOQ__TRACKING_SQL("TIMESTAMP WITHOUT TIME ZONE", "BIGINT"),
 	.table_exists_sql = "SELECT COUNT(*) FROM pg_catalog.pg_tables "
 			    "WHERE schemaname = current_schema() AND tablename = ?",

@@ -3,7 +3,9 @@
  * a lock against concurrent migrators, up / down / status / history.
  *
  * A run (init, upgrade, downgrade) works on one pooled session:
- *   1. PostgreSQL: takes a session-level advisory lock, held until the run ends;
+ *   1. PostgreSQL: each of its transactions first takes a transaction-level advisory
+ *      lock (pg_advisory_xact_lock), which the end of the transaction releases, so that
+ *      neither a migrator that dies nor a transaction pooler can leave it behind;
  *   2. a "prepare" transaction creates the tracking tables that are missing, reads
  *      the others, adopts a database that only Alembic has tracked, checks for drift
  *      and resolves the target;
@@ -90,7 +92,7 @@ struct ztoq__migrate_run {
 	const ztoq__migration *list;
 	size_t count;
 	const ztoq_migrate_options *opts;
-	int locked;
+	long lock_timeout_ms; /* > 0: each transaction takes the migration lock */
 	int open_tx; /* prepare() left its transaction open for the first step */
 };
 
@@ -129,7 +131,11 @@ static int exec_params(struct ztoq__migrate_run *r, const char *sql,
 	return ztoq_session_exec(r->s, sql, params, n, NULL);
 }
 
-/* Begins a migration's transaction (SQLite: an exclusive one, see above). */
+static int take_lock(struct ztoq__migrate_run *r);
+static int tx_abort(struct ztoq__migrate_run *r, int code);
+
+/* Begins a migration's transaction (SQLite: an exclusive one, see above; PostgreSQL:
+ * one that first takes the migration lock). */
 static int tx_begin(struct ztoq__migrate_run *r)
 {
 	int code = ztoq__session_begin_migration(r->s);
@@ -137,6 +143,8 @@ static int tx_begin(struct ztoq__migrate_run *r)
 	/* only a wait says anything about other migrators ("file is not a database" not) */
 	if (r->d->migration_begin && (code == ZTOQ_EBUSY || code == ZTOQ_ETIMEOUT))
 		ztoq__error_append(" (waiting for the schema lock, which another migrator holds)");
+	if (code == ZTOQ_OK && r->lock_timeout_ms > 0 && (code = take_lock(r)) < 0)
+		return tx_abort(r, code);
 	return code;
 }
 
@@ -696,36 +704,30 @@ static int drop_all(struct ztoq__migrate_run *r)
 /* ---- the public entry points ------------------------------------------------------- */
 
 /*
- * Takes the run lock, waiting at most lock_timeout_ms for another migrator to finish
- * (the dialect's lock_wait bounds this wait only; lock_wait_reset undoes it).
+ * Takes the migration lock in the transaction just begun, waiting at most
+ * lock_timeout_ms for another migrator's transaction to end (the dialect's lock_wait
+ * bounds this wait only; lock_wait_reset undoes it for the migration's statements).
  */
-static int take_lock(struct ztoq__migrate_run *r, ztoq_db *db)
+static int take_lock(struct ztoq__migrate_run *r)
 {
-	long timeout_ms = db->set.lock_timeout_ms;
 	ztoq__buf wait = ZTOQ__BUF_INIT;
 	char *wait_sql;
 	int code;
 
-	r->d->lock_wait(&wait, timeout_ms);
+	r->d->lock_wait(&wait, r->lock_timeout_ms);
 	if ((code = ztoq__buf_detach(&wait, &wait_sql)) < 0)
 		return code;
 	code = exec_plain(r, wait_sql);
 	ztoq__free(wait_sql);
-	if (code < 0)
-		return code;
-	code = exec_plain(r, r->d->migration_lock);
-	if (code == ZTOQ_ETIMEOUT)
+	if (code == ZTOQ_OK && (code = exec_plain(r, r->d->migration_lock)) == ZTOQ_ETIMEOUT)
 		ztoq__error_append(" (another migrator held the migration lock, %s, for longer "
-				   "than lock_timeout_ms %ld)", r->d->migration_lock, timeout_ms);
-	if (exec_plain(r, r->d->lock_wait_reset) < 0) {
-		ztoq__session_discard(r->s); /* it may hold the lock: never pool it */
-		if (code == ZTOQ_OK)
-			code = ztoq_error_last()->code;
-	}
-	return code;
+				   "than lock_timeout_ms %ld)",
+				   r->d->migration_lock, r->lock_timeout_ms);
+	return code < 0 ? code : exec_plain(r, r->d->lock_wait_reset);
 }
 
-/* Starts a run on a session of its own; `lock` takes the run lock (PostgreSQL). */
+/* Starts a run on a session of its own; `lock`: its transactions take the migration
+ * lock (PostgreSQL). */
 static int run_open(struct ztoq__migrate_run *r, ztoq_db *db,
 		    const ztoq_migrate_options *opts, int lock)
 {
@@ -749,11 +751,8 @@ static int run_open(struct ztoq__migrate_run *r, ztoq_db *db,
 		return ztoq__error_set(ZTOQ_EINVALID,
 				       "ZTOQ's schema exists for SQLite and PostgreSQL only, not for "
 				       "this database (ztoq db check names it)");
-	if (lock && r->d->migration_lock) {
-		if ((code = take_lock(r, db)) < 0)
-			return code;
-		r->locked = 1;
-	}
+	if (lock && r->d->migration_lock)
+		r->lock_timeout_ms = db->set.lock_timeout_ms;
 	return ZTOQ_OK;
 }
 
@@ -763,9 +762,6 @@ static void run_close(struct ztoq__migrate_run *r)
 	if (!r->s)
 		return;
 	ztoq__error_hold();
-	/* A connection that may still hold the lock must not go back to the pool. */
-	if (r->locked && exec_plain(r, r->d->migration_unlock) < 0)
-		ztoq__session_discard(r->s);
 	ztoq_session_close(r->s);
 	ztoq__error_release();
 }

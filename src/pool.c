@@ -139,7 +139,7 @@ static int pool_maintain(ztoq__pool *p)
 	int code = ZTOQ_OK;
 
 	pthread_mutex_lock(&p->lock);
-	expired = collect_expired(p, ztoq__now_ns());
+	expired = collect_expired(p, ztoq__now_coarse_ns());
 	pthread_mutex_unlock(&p->lock);
 	close_all(expired);
 	for (;;) {
@@ -242,14 +242,15 @@ static int needs_check(const ztoq__pool *p, const ztoq__conn *c, uint64_t now)
 
 int ztoq__pool_acquire(ztoq__pool *p, ztoq__conn **out, uint64_t timeout_ns)
 {
-	uint64_t start = ztoq__now_ns(), deadline;
+	/* ages are read on the coarse clock; the precise one only once there is a wait,
+	 * a validation or a connect to bound (`start` 0 until then) */
+	uint64_t now = ztoq__now_coarse_ns(), start = 0, deadline = 0;
 	struct ztoq__pool_waiter w;
 	ztoq__conn *c;
 	int code;
 
 	if (timeout_ns == UINT64_MAX)
 		timeout_ns = p->set.acquire_timeout_ns;
-	deadline = start + timeout_ns;
 	*out = NULL;
 	for (;;) {
 		int open_new = 0, check = 0;
@@ -258,27 +259,39 @@ int ztoq__pool_acquire(ztoq__pool *p, ztoq__conn **out, uint64_t timeout_ns)
 		if ((c = p->idle) != NULL) {
 			p->idle = c->next;
 			p->idle_count--;
-			check = needs_check(p, c, start) &&
-				ztoq__now_ns() + MIN_VALIDATE_NS <= deadline;
+			check = needs_check(p, c, now);
 		} else if (p->total < p->set.max) {
 			p->total++;
 			open_new = 1;
-		} else if (wait_for_turn(p, &w, deadline) < 0) {
-			code = timeout_error(p, ztoq__now_ns() - start);
-			pthread_mutex_unlock(&p->lock);
-			return code;
-		} else if ((c = w.conn) == NULL) {
-			open_new = 1; /* handed a slot: the slot is already counted in total */
+		}
+		if (!open_new && (check || !c) && !start) {
+			start = ztoq__now_ns();
+			deadline = start + timeout_ns;
+		}
+		if (check)
+			check = ztoq__now_ns() + MIN_VALIDATE_NS <= deadline;
+		if (!c && !open_new) {
+			if (wait_for_turn(p, &w, deadline) < 0) {
+				code = timeout_error(p, ztoq__now_ns() - start);
+				pthread_mutex_unlock(&p->lock);
+				return code;
+			}
+			if ((c = w.conn) == NULL)
+				open_new = 1; /* handed a slot: already counted in total */
 		}
 		if (!open_new && !check) {
 			/* the common case, finished under this one lock */
-			count_acquire(p, ztoq__now_ns() - start);
+			count_acquire(p, start ? ztoq__now_ns() - start : 0);
 			pthread_mutex_unlock(&p->lock);
 			c->next = NULL;
 			*out = c;
 			return ZTOQ_OK;
 		}
 		pthread_mutex_unlock(&p->lock);
+		if (!start) {
+			start = ztoq__now_ns();
+			deadline = start + timeout_ns;
+		}
 
 		if (open_new) {
 			if ((code = open_reserved(p, &c)) < 0)
@@ -299,6 +312,7 @@ int ztoq__pool_acquire(ztoq__pool *p, ztoq__conn **out, uint64_t timeout_ns)
 			if (late)
 				return ztoq__error_append(" (validating an idle connection within the "
 							  "acquire deadline; it was evicted)");
+			now = ztoq__now_coarse_ns();
 			continue;
 		}
 		c->next = NULL;
@@ -325,7 +339,7 @@ void ztoq__pool_release(ztoq__pool *p, ztoq__conn *c)
 		ztoq__conn_close(c);
 		return;
 	}
-	now = ztoq__now_ns();
+	now = ztoq__now_coarse_ns();
 	c->released_ns = now;
 	pthread_mutex_lock(&p->lock);
 	if ((w = p->head) != NULL) {

@@ -125,8 +125,33 @@ static int check_options(const ztoq_tx_options *opts)
 }
 
 /*
+ * The level and access mode of a transaction in the dialect's own first statement
+ * (tx_settings), with the server's statement timeout when a transaction pooler keeps
+ * it from being the connection's; rolls back when that statement fails.
+ */
+static int apply_tx_settings(ztoq_session *s, ztoq_isolation want, int read_only)
+{
+	ztoq__conn *c = s->conn;
+	ztoq__buf sql = ZTOQ__BUF_INIT;
+	char *text;
+	int code;
+
+	c->dialect->tx_settings(&sql, want, read_only,
+				c->tx_pooler ? (long)(c->statement_timeout_ns / 1000000u) : 0);
+	if (!sql.len && !sql.failed)
+		return ZTOQ_OK;
+	if ((code = ztoq__buf_detach(&sql, &text)) == ZTOQ_OK) {
+		code = ztoq__conn_exec(c, text);
+		ztoq__free(text);
+	}
+	return code < 0 ? ztoq__session_rollback_after(s, code) : ZTOQ_OK;
+}
+
+/*
  * Starts the outermost level on s->conn: isolation, access mode, then the transaction
- * itself, with `begin` (may be NULL: the dialect's statement).
+ * itself, with `begin` (may be NULL: the dialect's statement). A dialect with
+ * tx_settings sets both inside the transaction; another through the connection's
+ * attributes.
  */
 static int begin_on_conn(ztoq_session *s, const ztoq_tx_options *opts, const char *begin)
 {
@@ -135,8 +160,10 @@ static int begin_on_conn(ztoq_session *s, const ztoq_tx_options *opts, const cha
 	int read_only = opts && opts->read_only;
 	int code;
 
-	/* Only a driver that honours the attribute gets it; SQLite is always serializable. */
-	if (d->native_isolation) {
+	/* Only a driver that honours the level gets it; SQLite is always serializable. */
+	if (d->tx_settings) {
+		s->isolation = want ? want : from_odbc(s->conn->default_isolation);
+	} else if (d->native_isolation) {
 		SQLULEN level = want ? odbc_levels[want] : s->conn->default_isolation;
 		if ((code = ztoq__conn_set_isolation(s->conn, level)) < 0)
 			return code;
@@ -144,14 +171,12 @@ static int begin_on_conn(ztoq_session *s, const ztoq_tx_options *opts, const cha
 	} else {
 		s->isolation = ZTOQ_ISOLATION_SERIALIZABLE;
 	}
-	if ((code = ztoq__conn_set_read_only(s->conn, read_only)) < 0 ||
+	if ((!d->tx_settings && (code = ztoq__conn_set_read_only(s->conn, read_only)) < 0) ||
 	    (code = ztoq__conn_begin(s->conn, read_only, begin)) < 0)
 		return code;
 	s->read_only = read_only;
 	s->depth = 1;
-	if (read_only && d->read_only_tx && (code = ztoq__conn_exec(s->conn, d->read_only_tx)) < 0)
-		return ztoq__session_rollback_after(s, code);
-	return ZTOQ_OK;
+	return d->tx_settings ? apply_tx_settings(s, want, read_only) : ZTOQ_OK;
 }
 
 /*

@@ -502,3 +502,213 @@ Test(bulk, io_error_is_reported_not_the_rollback_after_it, .timeout = 60)
 	free(big);
 	test_close(db, s);
 }
+
+/* ---- streamed bulk writes -------------------------------------------------------- */
+
+#define STREAM_ROWS 1500
+#define STREAM_CHUNK 400
+
+/* A row source: the rows of make_rows(), made a chunk at a time into its own buffers. */
+typedef struct {
+	size_t next, total;
+	size_t dup_at;  /* this row repeats row 3's key (SIZE_MAX: none) */
+	size_t null_at; /* this row's name is NULL (SIZE_MAX: none) */
+	size_t fail_at; /* the call that would give this row fails instead (SIZE_MAX: none) */
+	size_t calls, max_seen;
+	char names[STREAM_CHUNK][32];
+} source;
+
+static source new_source(void)
+{
+	return (source){0, STREAM_ROWS, SIZE_MAX, SIZE_MAX, SIZE_MAX, 0, 0, {{0}}};
+}
+
+static int source_rows(ztoq_value *out, size_t max, size_t *nrows, void *payload)
+{
+	source *src = payload;
+	size_t n = src->total - src->next < max ? src->total - src->next : max;
+
+	src->calls++;
+	src->max_seen = max > src->max_seen ? max : src->max_seen;
+	if (src->fail_at >= src->next && src->fail_at < src->next + n)
+		return ZTOQ_ERROR; /* records nothing: the write must say who stopped it */
+	cr_assert_leq(n, STREAM_CHUNK);
+	for (size_t k = 0; k < n; k++) {
+		size_t i = src->next + k;
+
+		snprintf(src->names[k], sizeof(src->names[k]), "row-%zu", i);
+		out[3 * k] = ZTOQ_INT64(i == src->dup_at ? 4 : (int64_t)i + 1);
+		out[3 * k + 1] = i == src->null_at ? (ztoq_value)ZTOQ_NULL_VALUE
+						   : (ztoq_value)ZTOQ_TEXT(src->names[k]);
+		out[3 * k + 2] = ZTOQ_DOUBLE((double)i / 8.0);
+	}
+	src->next += n;
+	*nrows = n;
+	return ZTOQ_OK;
+}
+
+/* One streamed write's parts: a table t, options reporting bad rows, a fresh source. */
+typedef struct {
+	ztoq_db *db;
+	ztoq_session *s;
+	ztoq_bulk_options opts;
+	ztoq_bulk_result res;
+	source src;
+	reported bad;
+} stream_case;
+
+static void stream_case_init(stream_case *k, ztoq_db_type backend, ztoq_bulk_policy policy)
+{
+	memset(k, 0, sizeof(*k));
+	k->s = with_table(&k->db, backend);
+	k->opts = reporting(policy, &k->bad);
+	k->opts.rows_per_savepoint = STREAM_CHUNK;
+	k->src = new_source();
+}
+
+/* Streams k's source into t in chunks of STREAM_CHUNK. */
+static int stream(stream_case *k, ztoq_bulk_commit commit)
+{
+	return ztoq_bulk_insert_stream(&k->res, k->s, &table, source_rows, &k->src, commit, &k->opts);
+}
+
+/* The error of a write that should have failed with `want`. */
+static void assert_failed(int rc, int want)
+{
+	cr_assert_eq(rc, want, "%s: %s", ztoq_error_name(rc), ztoq_error_last()->message);
+}
+
+TEST_BOTH(bulk, stream_writes_every_chunk_in_one_transaction)
+{
+	stream_case k;
+
+	stream_case_init(&k, backend, ZTOQ_BULK_ABORT);
+	make_rows(STREAM_ROWS); /* the names assert_rows_stored() expects */
+	test_ok(stream(&k, ZTOQ_BULK_COMMIT_AT_END));
+	cr_assert_eq(k.res.affected, STREAM_ROWS);
+	cr_assert_eq(k.res.rejected, 0);
+	cr_assert_eq(k.src.calls, 5, "4 chunks and the end, not %zu calls", k.src.calls);
+	cr_assert_eq(k.src.max_seen, STREAM_CHUNK, "asked for chunks of %zu", k.src.max_seen);
+	cr_assert_eq(ztoq_tx_depth(k.s), 0);
+	assert_rows_stored(k.s, STREAM_ROWS, NULL, 0);
+	test_close(k.db, k.s);
+}
+
+TEST_BOTH(bulk, stream_abort_at_end_rolls_back_every_chunk)
+{
+	stream_case k;
+
+	stream_case_init(&k, backend, ZTOQ_BULK_ABORT);
+	k.src.dup_at = 1234; /* in the fourth chunk */
+	assert_failed(stream(&k, ZTOQ_BULK_COMMIT_AT_END), ZTOQ_ECONSTRAINT);
+	cr_assert(strstr(ztoq_error_last()->message, "row 1234"), "%s", ztoq_error_last()->message);
+	cr_assert_eq(k.res.first_bad, 1234);
+	cr_assert_eq(k.bad.n, 1);
+	cr_assert_eq(k.bad.rows[0], 1234, "rows are numbered over the stream");
+	cr_assert_eq(k.res.affected, 0);
+	cr_assert_eq(ztoq_tx_depth(k.s), 0);
+	cr_assert_eq(test_scalar(k.s, "SELECT count(*) FROM t"), 0);
+	test_close(k.db, k.s);
+}
+
+TEST_BOTH(bulk, stream_commit_each_chunk_keeps_committed_chunks_and_resumes)
+{
+	stream_case k;
+
+	stream_case_init(&k, backend, ZTOQ_BULK_ABORT);
+	k.src.dup_at = 1234;
+	assert_failed(stream(&k, ZTOQ_BULK_COMMIT_EACH_CHUNK), ZTOQ_ECONSTRAINT);
+	cr_assert_eq(k.res.affected, 3 * STREAM_CHUNK, "the three chunks before the bad one");
+	cr_assert_eq(ztoq_tx_depth(k.s), 0);
+	cr_assert_eq(test_scalar(k.s, "SELECT count(*) FROM t"), 3 * STREAM_CHUNK);
+	cr_assert_eq(test_scalar(k.s, "SELECT max(id) FROM t"), 3 * STREAM_CHUNK);
+
+	/* the same load again, the bad row mended: the committed rows are kept */
+	k.src = new_source();
+	k.opts.conflict = ZTOQ_BULK_CONFLICT_IGNORE;
+	test_ok(stream(&k, ZTOQ_BULK_COMMIT_EACH_CHUNK));
+	cr_assert_eq(k.res.affected, STREAM_ROWS - 3 * STREAM_CHUNK, "only the rest was written");
+	make_rows(STREAM_ROWS);
+	assert_rows_stored(k.s, STREAM_ROWS, NULL, 0);
+	test_close(k.db, k.s);
+}
+
+TEST_BOTH(bulk, stream_skip_reports_rows_by_their_number_in_the_stream)
+{
+	static const size_t skipped[] = {5, 1234};
+	stream_case k;
+
+	stream_case_init(&k, backend, ZTOQ_BULK_SKIP);
+	k.src.null_at = skipped[0];
+	k.src.dup_at = skipped[1];
+	test_ok(stream(&k, ZTOQ_BULK_COMMIT_EACH_CHUNK));
+	cr_assert_eq(k.res.rejected, 2);
+	cr_assert_eq(k.res.first_bad, skipped[0]);
+	cr_assert_eq(k.bad.n, 2);
+	cr_assert_eq(k.bad.rows[0], skipped[0]);
+	cr_assert_eq(k.bad.rows[1], skipped[1]);
+	cr_assert_eq(k.res.affected, STREAM_ROWS - 2);
+	make_rows(STREAM_ROWS);
+	assert_rows_stored(k.s, STREAM_ROWS, skipped, 2);
+	test_close(k.db, k.s);
+}
+
+/* A source that stops: its code is the write's, the message says the source stopped. */
+static void source_stops(ztoq_db_type backend, ztoq_bulk_commit commit, int64_t kept)
+{
+	stream_case k;
+
+	stream_case_init(&k, backend, ZTOQ_BULK_ABORT);
+	k.src.fail_at = 2 * STREAM_CHUNK + 1; /* the third chunk */
+	assert_failed(stream(&k, commit), ZTOQ_ERROR);
+	cr_assert(strstr(ztoq_error_last()->message, "bulk source of t stopped"), "%s",
+		  ztoq_error_last()->message);
+	cr_assert_eq(k.res.affected, (uint64_t)kept);
+	cr_assert_eq(ztoq_tx_depth(k.s), 0);
+	cr_assert_eq(test_scalar(k.s, "SELECT count(*) FROM t"), kept);
+	test_close(k.db, k.s);
+}
+
+TEST_BOTH(bulk, stream_source_error_rolls_back_the_transaction)
+{
+	source_stops(backend, ZTOQ_BULK_COMMIT_AT_END, 0);
+}
+
+TEST_BOTH(bulk, stream_source_error_keeps_the_committed_chunks)
+{
+	source_stops(backend, ZTOQ_BULK_COMMIT_EACH_CHUNK, 2 * STREAM_CHUNK);
+}
+
+static int source_of_a_bad_type(ztoq_value *out, size_t max, size_t *nrows, void *payload)
+{
+	source *src = payload;
+	int rc = source_rows(out, max, nrows, payload);
+
+	if (src->next > STREAM_CHUNK) /* the second chunk's row 10 */
+		out[3 * 10 + 2] = (ztoq_value)ZTOQ_TEXT("not a double");
+	return rc;
+}
+
+TEST_BOTH(bulk, stream_refuses_a_bad_type_naming_the_row_and_a_commit_mode_in_a_transaction)
+{
+	stream_case k;
+
+	stream_case_init(&k, backend, ZTOQ_BULK_ABORT);
+	assert_failed(ztoq_bulk_insert_stream(&k.res, k.s, &table, source_of_a_bad_type, &k.src,
+					      ZTOQ_BULK_COMMIT_AT_END, &k.opts),
+		      ZTOQ_EINVALID);
+	cr_assert(strstr(ztoq_error_last()->message, "row 410, column score"), "%s",
+		  ztoq_error_last()->message);
+	cr_assert_eq(test_scalar(k.s, "SELECT count(*) FROM t"), 0);
+
+	test_ok(ztoq_tx_begin(k.s, NULL));
+	k.src = new_source();
+	assert_failed(stream(&k, ZTOQ_BULK_COMMIT_EACH_CHUNK), ZTOQ_ESTATE);
+	cr_assert_eq(k.src.calls, 0, "nothing was pulled");
+	cr_assert_eq(ztoq_tx_depth(k.s), 1, "the caller's transaction is left open");
+	test_ok(ztoq_tx_rollback(k.s));
+	cr_assert_eq(ztoq_bulk_insert_stream(&k.res, k.s, &table, NULL, NULL,
+					     ZTOQ_BULK_COMMIT_AT_END, NULL),
+		     ZTOQ_EINVALID);
+	test_close(k.db, k.s);
+}

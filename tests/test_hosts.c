@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "config.h"
 #include "hosts.h"
+#include "stall_proxy.h"
 #include "support.h"
 
 TestSuite(hosts, .timeout = 30);
@@ -353,6 +354,47 @@ Test(hosts_pg, real_disconnect_before_commit_is_retried)
 	test_ok(ztoq_session_open(&s, db));
 	cr_assert_eq(test_scalar(s, "SELECT count(*) FROM hosts_t"), 1);
 	test_close(db, s);
+}
+
+/* The open of a manager on `cfg`, which must fail with ZTOQ_ECONNECT: its time in ms. */
+static uint64_t failed_open_ms(ztoq_config *cfg)
+{
+	uint64_t t0 = ztoq__now_ns();
+	ztoq_db *db = NULL;
+
+	cr_assert_eq(ztoq_db_open(&db, cfg), ZTOQ_ECONNECT, "%s", ztoq_error_last()->message);
+	return ms_since(t0);
+}
+
+/*
+ * Servers that hang (a silent network: the stall proxy) until connect_timeout_s: a
+ * later pass of the walk stops at failover_timeout_ms before its next server, so the
+ * walk overruns the bound by one connect at most, not by a whole pass.
+ */
+Test(hosts_pg, walk_stops_at_the_deadline_between_servers)
+{
+	stall_proxy *p = stall_proxy_start(primary_port());
+	ztoq_config *cfg;
+	uint64_t one, walk;
+	char text[32];
+
+	stall_proxy_stall(p);
+	cfg = list_config("127.0.0.1:%s", stall_proxy_port(p));
+	test_ok(ztoq_config_set(cfg, "connect_timeout_s", "1"));
+	one = failed_open_ms(cfg); /* one connect that hangs (libpq waits 2 s at least) */
+	/* two of them, then 50 ms, then the deadline falls in the second pass's first */
+	snprintf(text, sizeof(text), "%llu", (unsigned long long)(2 * one + 500));
+	test_ok(ztoq_config_set(cfg, "failover_timeout_ms", text));
+	snprintf(text, sizeof(text), "127.0.0.1:%s,127.0.0.1:%s", stall_proxy_port(p),
+		 stall_proxy_port(p));
+	test_ok(ztoq_config_set(cfg, "host", text));
+	walk = failed_open_ms(cfg);
+	cr_log_info("one hanging connect: %llu ms; the walk (bound %llu ms): %llu ms",
+		    (unsigned long long)one, (unsigned long long)(2 * one + 500),
+		    (unsigned long long)walk);
+	cr_assert_lt(walk, 3 * one + one / 2 + 550, "the walk went on past the deadline");
+	ztoq_config_free(cfg);
+	stall_proxy_stop(p);
 }
 
 /* ---- failover: the test ---------------------------------------------------- */

@@ -62,7 +62,7 @@ typedef struct {
 	ztoq_bulk_conflict conflict;
 	const char *const *key_columns; /* the conflict target (UPDATE needs it) */
 	size_t nkeys;
-	size_t rows_per_statement;     /* 0: the backend's measured best */
+	size_t rows_per_statement;     /* 0: the backend's measured best (at most a savepoint) */
 	size_t rows_per_savepoint;     /* 0: 10,000 (a multiple of rows_per_statement) */
 	ztoq_bulk_bad_row_fn on_bad_row; /* may be NULL */
 	void *payload;
@@ -92,6 +92,46 @@ typedef struct {
 ZTOQ_EXTERN(int) ztoq_bulk_insert(ztoq_bulk_result *out, ztoq_session *s,
 				  const ztoq_bulk_table *table, const ztoq_value *rows,
 				  size_t nrows, const ztoq_bulk_options *opts);
+
+/** When a streamed bulk write commits. */
+typedef enum {
+	ZTOQ_BULK_COMMIT_AT_END = 0,   /* one transaction for every row (or the session's) */
+	ZTOQ_BULK_COMMIT_EACH_CHUNK = 1 /* a transaction per chunk: what is committed stays */
+} ztoq_bulk_commit;
+
+/**
+ * The rows of a streamed bulk write, pulled a chunk at a time: fills `rows` with up to
+ * `max_rows` rows (max_rows * ncolumns values, row after row), sets *nrows to how many
+ * it filled, and returns ZTOQ_OK; *nrows 0 ends the stream. Text and blob values must
+ * stay readable until the source is called again or the write returns (the caller's
+ * buffers: the library copies nothing it does not need). A negative return stops the
+ * write, which fails with that code (recorded as is, if the source recorded nothing).
+ */
+typedef int (*ztoq_bulk_source_fn)(ztoq_value *rows, size_t max_rows, size_t *nrows,
+				   void *payload);
+
+/**
+ * Writes every row `source` gives into `table`, in chunks of opts->rows_per_savepoint
+ * rows (0: 10,000), so memory stays bounded by one chunk whatever the number of rows:
+ * the library holds one chunk of values (24 bytes a value, plus what the backend's
+ * statement form needs for a chunk), the source holds their text.
+ *
+ * `commit` ZTOQ_BULK_COMMIT_AT_END: as ztoq_bulk_insert(), one transaction (or a
+ * savepoint of the session's): an abort rolls back every row the call wrote.
+ * ZTOQ_BULK_COMMIT_EACH_CHUNK: each chunk is its own transaction, committed before the
+ * next is pulled; the session must have no transaction open (ZTOQ_ESTATE); an abort
+ * rolls back only the chunk that failed, and out->affected counts the committed rows
+ * (with ZTOQ_BULK_CONFLICT_IGNORE, running the same load again resumes it).
+ *
+ * The values of each chunk are type-checked before the chunk is written; a bad type is
+ * ZTOQ_EINVALID naming the row (counted from 0 over the whole stream). Bad rows,
+ * policies and `out` are as for ztoq_bulk_insert(), rows numbered over the whole
+ * stream. Not thread-safe for one session; the source runs on the calling thread.
+ */
+ZTOQ_EXTERN(int) ztoq_bulk_insert_stream(ztoq_bulk_result *out, ztoq_session *s,
+					 const ztoq_bulk_table *table, ztoq_bulk_source_fn source,
+					 void *payload, ztoq_bulk_commit commit,
+					 const ztoq_bulk_options *opts);
 
 ZTOQ_END_DECL
 

@@ -15,7 +15,9 @@ ZTOQ_BEGIN_DECL
  *   postgresql:  Driver={PostgreSQL Unicode};Server=H;Port=P;Database=D;Uid=U;Pwd={...};...
  *   with a dsn:  DSN=NAME;Uid=U;Pwd=P   (db_type odbc and a dsn containing '=': used as is)
  * With a dsn the backend is known only once connected: ztoq_db_open() then adds the
- * attributes that backend relies on (docs/backends.md); this adds none.
+ * attributes that backend relies on (docs/backends.md); this adds none. When host
+ * lists several PostgreSQL servers ("h1:5432,h2"), the string is the first one's
+ * (ztoq_db_open() composes one per server).
  * Values are wrapped in {...} with '}' doubled where the driver understands it, so no
  * value can add or override an attribute; a value the driver cannot express (a ';', a
  * leading '{' or surrounding spaces in a SQLite path or in a PostgreSQL host, database

@@ -21,7 +21,8 @@ ZTOQ_BEGIN_DECL
 
 typedef struct ztoq_session ztoq_session;
 
-/** Isolation levels, mapped onto SQL_ATTR_TXN_ISOLATION. */
+/** Isolation levels: PostgreSQL sets them with SET TRANSACTION in the transaction,
+ * another ODBC driver through SQL_ATTR_TXN_ISOLATION. */
 typedef enum {
 	ZTOQ_ISOLATION_DEFAULT = 0, /* the pool's default (the driver's) */
 	ZTOQ_ISOLATION_READ_UNCOMMITTED,
