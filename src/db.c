@@ -391,6 +391,7 @@ static int make_host_targets(ztoq_db *db)
 	return ZTOQ_OK;
 }
 
+/* Frees what make_host_targets() made, all or part of it (ztoq_db_close). */
 static void free_host_targets(ztoq_db *db)
 {
 	for (size_t i = 0; db->host_targets && i < db->hosts.count; i++) {

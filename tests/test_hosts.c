@@ -187,6 +187,32 @@ Test(hosts, list_with_a_dsn_is_refused)
 	ztoq_config_free(cfg);
 }
 
+/* failover_timeout_ms has its four sources, the explicit value winning; a bad value is
+ * refused naming where it came from. */
+Test(hosts, failover_timeout_from_every_source)
+{
+	char *argv[] = {"ztoq", "--failover-timeout=2000", NULL};
+	int argc = 2;
+	ztoq_config *cfg;
+
+	cr_assert_eq(ztoq_config_new(&cfg), 0);
+	cr_assert_str_eq(ztoq_config_get(cfg, "failover_timeout_ms"), "0");
+	setenv("ZTOQ_PG_FAILOVER_TIMEOUT_MS", "1000", 1);
+	test_ok(ztoq_config_load_env(cfg));
+	cr_assert_str_eq(ztoq_config_get(cfg, "failover_timeout_ms"), "1000");
+	test_ok(ztoq_config_parse_args(cfg, &argc, argv));
+	cr_assert_str_eq(ztoq_config_get(cfg, "failover_timeout_ms"), "2000");
+	test_ok(ztoq_config_set(cfg, "failover_timeout_ms", "3000"));
+	cr_assert_str_eq(ztoq_config_get(cfg, "failover_timeout_ms"), "3000");
+	setenv("ZTOQ_PG_FAILOVER_TIMEOUT_MS", "-5", 1);
+	cr_assert_eq(ztoq_config_load_env(cfg), ZTOQ_EINVALID);
+	cr_assert(strstr(ztoq_error_last()->message,
+			 "environment variable ZTOQ_PG_FAILOVER_TIMEOUT_MS: -5 is out of range"),
+		  "%s", ztoq_error_last()->message);
+	unsetenv("ZTOQ_PG_FAILOVER_TIMEOUT_MS");
+	ztoq_config_free(cfg);
+}
+
 /* ---- with real servers: the fixture's primary, and a replica a test starts ------- */
 
 static char replica_dir[512]; /* a server this test started, stopped by its fini */
