@@ -32,16 +32,6 @@ static ztoq_isolation from_odbc(SQLULEN level)
 	return ZTOQ_ISOLATION_DEFAULT;
 }
 
-/* ---- transaction levels -------------------------------------------------------- */
-
-static int savepoint(ztoq_session *s, const char *verb, int level)
-{
-	char sql[64];
-
-	snprintf(sql, sizeof(sql), "%s ztoq_sp_%d", verb, level);
-	return ztoq__conn_exec(s->conn, sql);
-}
-
 /* ---- routing to read replicas (replica.c picks the replica) ----------------- */
 
 /*
@@ -110,6 +100,14 @@ static int fall_back(ztoq_session *s)
 }
 
 /* ---- transaction levels -------------------------------------------------------- */
+
+static int savepoint(ztoq_session *s, const char *verb, int level)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "%s ztoq_sp_%d", verb, level);
+	return ztoq__conn_exec(s->conn, sql);
+}
 
 static int check_options(const ztoq_tx_options *opts)
 {
