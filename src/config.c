@@ -605,8 +605,9 @@ int ztoq__settings_resolve(ztoq__settings *out, const ztoq_config *cfg)
 				       "cannot take: give them in host without dsn",
 				       ZTOQ__CLIP(out->host));
 	out->tx_pooler = out->pooler && strcmp(out->pooler, "transaction") == 0;
-	if (out->tx_pooler && (out->db_type_given || !out->dsn))
-		return ztoq__settings_check_pooler(out, out->db_type);
+	if (out->tx_pooler && (out->db_type_given || !out->dsn) &&
+	    ztoq__settings_check_pooler(out, out->db_type) != ZTOQ_OK)
+		return ZTOQ_EINVALID;
 	if (out->dsn)
 		return ZTOQ_OK; /* the DSN carries the server or the file */
 	return out->db_type->validate(out);

@@ -111,6 +111,29 @@ Test(pgbouncer_config, pooler_transaction_is_for_postgresql_only, .timeout = 20)
 	ztoq_config_free(cfg);
 }
 
+/* pooler=transaction is one check among the others: an empty host or database is
+ * still refused by name (it once skipped them and crashed composing the connection) */
+Test(pgbouncer_config, pooler_transaction_still_checks_host_and_database, .timeout = 20)
+{
+	static const char *const keys[] = {"host", "database"};
+
+	for (int i = 0; i < 2; i++) {
+		ztoq_config *cfg = test_config_form(ZTOQ_DB_POSTGRESQL, "options");
+		char *connstr = NULL;
+
+		test_ok(ztoq_config_set(cfg, "pooler", "transaction"));
+		test_ok(ztoq_config_set(cfg, keys[i], ""));
+		cr_assert_eq(ztoq_config_validate(cfg), ZTOQ_EINVALID, "%s", keys[i]);
+		cr_assert(strstr(ztoq_error_last()->message, keys[i]), "%s",
+			  ztoq_error_last()->message);
+		cr_assert_eq(ztoq_connstr_build(&connstr, cfg), ZTOQ_EINVALID, "%s", keys[i]);
+		cr_assert(strstr(ztoq_error_last()->message, keys[i]), "%s",
+			  ztoq_error_last()->message);
+		cr_assert_null(connstr);
+		ztoq_config_free(cfg);
+	}
+}
+
 Test(pgbouncer_config, transaction_pooling_composes_no_session_state, .timeout = 20)
 {
 	ztoq_config *cfg = test_config_form(ZTOQ_DB_POSTGRESQL, "options");
