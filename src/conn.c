@@ -171,10 +171,11 @@ SQLRETURN ztoq__conn_fetch(ztoq__conn *c, SQLHSTMT h)
 	return rc;
 }
 
-/* Turns a failed connect into a message that says which part of the setup is wrong. */
-static int connect_error(const ztoq__dialect *d, SQLHDBC dbc, const char *redacted,
-			 const char *secret)
+/* Turns a failed connect to `t` into a message that says which part of the setup is
+ * wrong. */
+static int connect_error(const ztoq__dialect *d, SQLHDBC dbc, const ztoq__conn_target *t)
 {
+	const char *redacted = t->redacted, *secret = t->secret;
 	const ztoq_error *e;
 	int code = ztoq__error_odbc(classify_of(d), SQL_HANDLE_DBC, dbc, secret, ZTOQ_ERROR,
 				    "cannot connect (%s)", redacted);
@@ -194,7 +195,7 @@ static int connect_error(const ztoq__dialect *d, SQLHDBC dbc, const char *redact
 		code = ztoq__error_odbc(classify_of(d), SQL_HANDLE_DBC, dbc, secret, ZTOQ_ECONNECT,
 					"cannot connect (%s)", redacted);
 	/* PgBouncer in transaction mode refuses libpq's `options` (our statement_timeout) */
-	if (strstr(ztoq_error_last()->message, "unsupported startup parameter"))
+	if (!t->tx_pooler && strstr(ztoq_error_last()->message, "unsupported startup parameter"))
 		ztoq__error_append(" (behind a transaction pooler set pooler=transaction)");
 	return code;
 }
@@ -322,7 +323,7 @@ int ztoq__conn_open(ztoq__conn **out, const ztoq__conn_target *t)
 					"cannot allocate an ODBC connection handle");
 	}
 	if (!SQL_SUCCEEDED(rc)) {
-		code = connect_error(dialect, dbc, t->redacted, t->secret);
+		code = connect_error(dialect, dbc, t);
 		ztoq__odbc_lock();
 		SQLFreeHandle(SQL_HANDLE_DBC, dbc);
 		ztoq__odbc_unlock();

@@ -173,6 +173,16 @@ Test(pgbouncer_config, a_refused_startup_parameter_names_the_pooler_option, .tim
 	cr_assert(strstr(ztoq_error_last()->message, "set pooler=transaction"), "%s",
 		  ztoq_error_last()->message);
 	ztoq_config_free(cfg);
+	/* with pooler=transaction already set the hint would mislead: the caller's own
+	 * options are refused */
+	cfg = pgb_config("transaction");
+	test_ok(ztoq_config_set(cfg, "odbc_options", "pqopt={options='-c work_mem=64kB'}"));
+	cr_assert_neq(ztoq_db_open(&db, cfg), ZTOQ_OK);
+	cr_assert(strstr(ztoq_error_last()->message, "unsupported startup parameter"), "%s",
+		  ztoq_error_last()->message);
+	cr_assert_null(strstr(ztoq_error_last()->message, "set pooler=transaction"), "%s",
+		       ztoq_error_last()->message);
+	ztoq_config_free(cfg);
 }
 
 /* ---- 8 threads x 1,000 short transactions --------------------------------------------- */
