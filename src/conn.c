@@ -608,7 +608,8 @@ int ztoq__conn_reset(ztoq__conn *c)
 		code = ztoq__conn_end(c, 0);
 	if (code == ZTOQ_OK)
 		code = ztoq__conn_set_read_only(c, 0);
-	if (code == ZTOQ_OK)
+	/* with tx_settings the level is the transaction's only: nothing to put back */
+	if (code == ZTOQ_OK && !c->dialect->tx_settings)
 		code = ztoq__conn_set_isolation(c, c->default_isolation);
 	ztoq__error_release();
 	if (code < 0)
