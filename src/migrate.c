@@ -92,7 +92,8 @@ struct ztoq__migrate_run {
 	const ztoq__migration *list;
 	size_t count;
 	const ztoq_migrate_options *opts;
-	long lock_timeout_ms; /* > 0: each transaction takes the migration lock */
+	int take_lock;        /* each transaction takes the dialect's migration_lock */
+	long lock_timeout_ms; /* the bound on each wait for it */
 	int open_tx; /* prepare() left its transaction open for the first step */
 };
 
@@ -143,7 +144,7 @@ static int tx_begin(struct ztoq__migrate_run *r)
 	/* only a wait says anything about other migrators ("file is not a database" not) */
 	if (r->d->migration_begin && (code == ZTOQ_EBUSY || code == ZTOQ_ETIMEOUT))
 		ztoq__error_append(" (waiting for the schema lock, which another migrator holds)");
-	if (code == ZTOQ_OK && r->lock_timeout_ms > 0 && (code = take_lock(r)) < 0)
+	if (code == ZTOQ_OK && r->take_lock && (code = take_lock(r)) < 0)
 		return tx_abort(r, code);
 	return code;
 }
@@ -751,8 +752,8 @@ static int run_open(struct ztoq__migrate_run *r, ztoq_db *db,
 		return ztoq__error_set(ZTOQ_EINVALID,
 				       "ZTOQ's schema exists for SQLite and PostgreSQL only, not for "
 				       "this database (ztoq db check names it)");
-	if (lock && r->d->migration_lock)
-		r->lock_timeout_ms = db->set.lock_timeout_ms;
+	r->take_lock = lock && r->d->migration_lock;
+	r->lock_timeout_ms = db->set.lock_timeout_ms;
 	return ZTOQ_OK;
 }
 
