@@ -84,6 +84,25 @@ static int64_t advisory_locks(void)
 	return n;
 }
 
+/* What a worker thread saw: Criterion's assertions may only run on the test's own
+ * thread, so workers record their first failure and the test asserts after the join. */
+struct outcome {
+	int code;
+	char message[512];
+};
+
+/* Records `code` and the last error's message into `o` when `code` is a failure (and
+ * none is recorded yet); returns whether it was one. */
+static int failed(struct outcome *o, int code, const char *what)
+{
+	if (code >= 0 || o->code < 0)
+		return code < 0;
+	o->code = code;
+	snprintf(o->message, sizeof(o->message), "%s: %s: %s", what, ztoq_error_name(code),
+		 ztoq_error_last()->message);
+	return 1;
+}
+
 /* ---- configuration ---------------------------------------------------------------- */
 
 Test(pgbouncer_config, pooler_transaction_is_for_postgresql_only, .timeout = 20)
@@ -194,6 +213,7 @@ struct counter_work {
 	ztoq_db *db;
 	int id;
 	int64_t done;
+	struct outcome out;
 };
 
 /* One short transaction: reads a shared row, updates it and inserts a row. */
@@ -219,10 +239,8 @@ static void *count_thread(void *arg)
 
 	opts.max_retries = 20;
 	for (int i = 0; i < TXS; i++) {
-		int code = ztoq_db_transaction(w->db, &opts, bump, w);
-
-		cr_assert_eq(code, 0, "worker %d tx %d: %s: %s", w->id, i, ztoq_error_name(code),
-			     ztoq_error_last()->message);
+		if (failed(&w->out, ztoq_db_transaction(w->db, &opts, bump, w), "a transaction"))
+			break;
 		w->done++;
 	}
 	return NULL;
@@ -242,11 +260,13 @@ Test(pgbouncer, eight_threads_thousand_transactions_exact_counts, .timeout = 240
 	test_exec(s, "CREATE TABLE events (id BIGSERIAL PRIMARY KEY, worker INTEGER NOT NULL)");
 	db = pgb_open("8");
 	for (int i = 0; i < THREADS; i++) {
-		w[i] = (struct counter_work){db, i, 0};
+		w[i] = (struct counter_work){.db = db, .id = i};
 		cr_assert_eq(pthread_create(&t[i], NULL, count_thread, &w[i]), 0);
 	}
 	for (int i = 0; i < THREADS; i++) {
 		pthread_join(t[i], NULL);
+		cr_assert_eq(w[i].out.code, 0, "worker %d after %lld transactions: %s", i,
+			     (long long)w[i].done, w[i].out.message);
 		total += w[i].done;
 	}
 	cr_assert_eq(total, THREADS * TXS);
@@ -261,23 +281,31 @@ Test(pgbouncer, eight_threads_thousand_transactions_exact_counts, .timeout = 240
 
 /* ---- prepared statements ------------------------------------------------------------- */
 
+struct reuse_work {
+	ztoq_db *db;
+	struct outcome out;
+};
+
+/* 200 prepared statements, every other one in a transaction of its own. */
 static void *reuse_thread(void *arg)
 {
-	ztoq_db *db = arg;
+	struct reuse_work *w = arg;
 	ztoq_session *s;
 
-	test_ok(ztoq_session_open(&s, db));
+	if (failed(&w->out, ztoq_session_open(&s, w->db), "session_open"))
+		return NULL;
 	for (int i = 0; i < 200; i++) {
 		ztoq_value v = ZTOQ_INT64(i);
-		int64_t out = -1;
+		int64_t got = -1;
 
-		if (i % 2)
-			test_ok(ztoq_tx_begin(s, NULL));
-		test_ok(ztoq_session_scalar(s, "SELECT ?::bigint + 0 * pg_backend_pid()", &v, 1,
-					    &out, NULL));
-		cr_assert_eq(out, i);
-		if (i % 2)
-			test_ok(ztoq_tx_commit(s));
+		if ((i % 2 && failed(&w->out, ztoq_tx_begin(s, NULL), "tx_begin")) ||
+		    failed(&w->out,
+			   ztoq_session_scalar(s, "SELECT ?::bigint + 0 * pg_backend_pid()", &v,
+					       1, &got, NULL),
+			   "the statement") ||
+		    (got != i && failed(&w->out, ZTOQ_ERROR, "a wrong answer")) ||
+		    (i % 2 && failed(&w->out, ztoq_tx_commit(s), "tx_commit")))
+			break;
 	}
 	ztoq_session_close(s);
 	return NULL;
@@ -287,6 +315,7 @@ Test(pgbouncer, prepared_statements_are_reused_across_transactions, .timeout = 1
 {
 	ztoq_db *db = pgb_open("8");
 	ztoq_session *holder;
+	struct reuse_work w[6];
 	pthread_t t[6];
 
 	/* one session holds a server connection in a transaction meanwhile: the others'
@@ -294,12 +323,16 @@ Test(pgbouncer, prepared_statements_are_reused_across_transactions, .timeout = 1
 	test_ok(ztoq_session_open(&holder, db));
 	test_ok(ztoq_tx_begin(holder, NULL));
 	cr_assert_eq(test_scalar(holder, "SELECT 1"), 1);
-	for (int i = 0; i < 6; i++)
-		cr_assert_eq(pthread_create(&t[i], NULL, reuse_thread, db), 0);
+	for (int i = 0; i < 6; i++) {
+		w[i] = (struct reuse_work){.db = db};
+		cr_assert_eq(pthread_create(&t[i], NULL, reuse_thread, &w[i]), 0);
+	}
 	test_sleep_ms(200);
 	test_ok(ztoq_tx_commit(holder));
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < 6; i++) {
 		pthread_join(t[i], NULL);
+		cr_assert_eq(w[i].out.code, 0, "thread %d: %s", i, w[i].out.message);
+	}
 	ztoq_session_close(holder);
 	ztoq_db_close(db);
 }
@@ -497,18 +530,15 @@ static char *schema_text(void)
 }
 
 struct migrator {
-	int code;
-	char message[512];
+	ztoq_db *db; /* opened and closed by the test's thread */
+	struct outcome out;
 };
 
 static void *migrate_thread(void *arg)
 {
 	struct migrator *m = arg;
-	ztoq_db *db = pgb_open("2");
 
-	m->code = ztoq_migrate_init(db, NULL);
-	snprintf(m->message, sizeof(m->message), "%s", ztoq_error_last()->message);
-	ztoq_db_close(db);
+	failed(&m->out, ztoq_migrate_init(m->db, NULL), "ztoq_migrate_init");
 	return NULL;
 }
 
@@ -524,12 +554,15 @@ Test(pgbouncer, concurrent_migrations_all_succeed_and_leave_no_lock, .timeout = 
 	want = schema_text();
 	for (int round = 0; round < 2; round++) {
 		ztoq_db_close(fresh_db(ZTOQ_DB_POSTGRESQL));
-		for (int i = 0; i < 6; i++)
+		for (int i = 0; i < 6; i++) {
+			m[i] = (struct migrator){.db = pgb_open("2")};
 			cr_assert_eq(pthread_create(&t[i], NULL, migrate_thread, &m[i]), 0);
+		}
 		for (int i = 0; i < 6; i++) {
 			pthread_join(t[i], NULL);
-			cr_assert_eq(m[i].code, 0, "round %d migrator %d: %s", round, i,
-				     m[i].message);
+			ztoq_db_close(m[i].db);
+			cr_assert_eq(m[i].out.code, 0, "round %d migrator %d: %s", round, i,
+				     m[i].out.message);
 		}
 		cr_assert_eq(advisory_locks(), 0, "an advisory lock outlived its migrator");
 		got = schema_text();
