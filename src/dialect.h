@@ -108,9 +108,13 @@ typedef struct ztoq__dialect {
 	/* Appends to `b` the first statement(s) of a transaction at `level` (DEFAULT: the
 	 * connection's), read-only or not, whose statements the server ends after
 	 * `timeout_ms` (0: as the connection says); appends nothing when none is needed.
-	 * Everything it sets ends with the transaction (no session state, see
-	 * docs/scaling.md). NULL: SQL_ATTR_TXN_ISOLATION and the connection's access mode. */
-	void (*tx_settings)(ztoq__buf *b, ztoq_isolation level, int read_only, long timeout_ms);
+	 * `whole`: every one of the three, even at its default (`level` given, timeout_ms 0
+	 * meaning none), since behind a transaction pooler the server connection may carry
+	 * another client's defaults. Everything it sets ends with the transaction (no
+	 * session state, see docs/scaling.md). NULL: SQL_ATTR_TXN_ISOLATION and the
+	 * connection's access mode. */
+	void (*tx_settings)(ztoq__buf *b, ztoq_isolation level, int read_only, long timeout_ms,
+			    int whole);
 	int tx_pooling;             /* 1: keeps to pooler=transaction (tx_settings, and the
 				       attributes need no session state) */
 	const char *read_only_on;   /* makes the connection read-only, or NULL */

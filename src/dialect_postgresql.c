@@ -117,8 +117,11 @@ static size_t attributes(ztoq__attribute *out, const ztoq__settings *set, int ds
  * SET TRANSACTION (never psqlODBC's SQL_ATTR_TXN_ISOLATION, which it sends as SET
  * SESSION CHARACTERISTICS: behind a transaction pooler that lands on another client's
  * server connection) and SET LOCAL statement_timeout: both end with the transaction.
+ * `whole` (behind a transaction pooler): READ WRITE and statement_timeout 0 too, since
+ * another client may have left other defaults on the server connection.
  */
-static void tx_settings(ztoq__buf *b, ztoq_isolation level, int read_only, long timeout_ms)
+static void tx_settings(ztoq__buf *b, ztoq_isolation level, int read_only, long timeout_ms,
+			int whole)
 {
 	static const char *const names[] = {
 		[ZTOQ_ISOLATION_READ_UNCOMMITTED] = "READ UNCOMMITTED",
@@ -127,10 +130,11 @@ static void tx_settings(ztoq__buf *b, ztoq_isolation level, int read_only, long 
 		[ZTOQ_ISOLATION_SERIALIZABLE] = "SERIALIZABLE",
 	};
 
-	if (level || read_only)
+	if (level || read_only || whole)
 		ztoq__buf_printf(b, "SET TRANSACTION%s%s%s", level ? " ISOLATION LEVEL " : "",
-				 level ? names[level] : "", read_only ? " READ ONLY" : "");
-	if (timeout_ms > 0)
+				 level ? names[level] : "",
+				 read_only ? " READ ONLY" : whole ? " READ WRITE" : "");
+	if (timeout_ms > 0 || whole)
 		ztoq__buf_printf(b, "%sSET LOCAL statement_timeout = %ld", b->len ? "; " : "",
 				 timeout_ms);
 }

@@ -125,7 +125,9 @@ static int check_options(const ztoq_tx_options *opts)
 /*
  * The level and access mode of a transaction in the dialect's own first statement
  * (tx_settings), with the server's statement timeout when a transaction pooler keeps
- * it from being the connection's; rolls back when that statement fails.
+ * it from being the connection's; rolls back when that statement fails. Behind a
+ * transaction pooler all three are sent, the level resolved (s->isolation), since the
+ * server connection's defaults may be another client's.
  */
 static int apply_tx_settings(ztoq_session *s, ztoq_isolation want, int read_only)
 {
@@ -134,8 +136,9 @@ static int apply_tx_settings(ztoq_session *s, ztoq_isolation want, int read_only
 	char *text;
 	int code;
 
-	c->dialect->tx_settings(&sql, want, read_only,
-				c->tx_pooler ? (long)(c->statement_timeout_ns / 1000000u) : 0);
+	c->dialect->tx_settings(&sql, c->tx_pooler ? s->isolation : want, read_only,
+				c->tx_pooler ? (long)(c->statement_timeout_ns / 1000000u) : 0,
+				c->tx_pooler);
 	if (!sql.len && !sql.failed)
 		return ZTOQ_OK;
 	if ((code = ztoq__buf_detach(&sql, &text)) == ZTOQ_OK) {

@@ -439,6 +439,71 @@ Test(pgbouncer, isolation_and_read_only_do_not_leak, .timeout = 60)
 	ztoq_db_close(db);
 }
 
+/* Sets `settings` (set_config calls) as the defaults of both of PgBouncer's server
+ * connections, as a pooler=none client may: both are held in a transaction at once. */
+static void leave_on_server_connections(const char *settings)
+{
+	ztoq_config *cfg = pgb_config(NULL);
+	ztoq_db *db = NULL;
+	ztoq_session *s[2];
+
+	test_ok(ztoq_config_set(cfg, "max_connections", "2"));
+	test_ok(ztoq_db_open(&db, cfg));
+	ztoq_config_free(cfg);
+	for (int i = 0; i < 2; i++) {
+		test_ok(ztoq_session_open(&s[i], db));
+		test_ok(ztoq_tx_begin(s[i], NULL));
+		test_exec(s[i], settings);
+	}
+	for (int i = 0; i < 2; i++) {
+		test_ok(ztoq_tx_commit(s[i]));
+		ztoq_session_close(s[i]);
+	}
+	ztoq_db_close(db);
+}
+
+#define LEAKED_DEFAULTS                                                                 \
+	"SELECT set_config('default_transaction_isolation', 'serializable', false), "     \
+	"set_config('default_transaction_read_only', 'on', false), "                      \
+	"set_config('statement_timeout', '1234', false)"
+
+/* The test's manager and session, which a failed assertion leaves open. */
+static ztoq_db *victim_db;
+static ztoq_session *victim;
+
+/* Puts the server connections' defaults back, passed or failed (first ending the
+ * transaction a failed test left holding one of them). */
+static void restore_server_connections(void)
+{
+	if (victim)
+		ztoq_session_close(victim);
+	if (victim_db)
+		ztoq_db_close(victim_db);
+	leave_on_server_connections("RESET ALL");
+}
+
+Test(pgbouncer, another_clients_defaults_do_not_reach_a_transaction,
+     .fini = restore_server_connections, .timeout = 60)
+{
+	ztoq_db *db = victim_db = pgb_open("1");
+	ztoq_session *s;
+	char got[64];
+
+	test_ok(ztoq_session_open(&s, db)); /* connected (its level read) before the leak */
+	victim = s;
+	leave_on_server_connections(LEAKED_DEFAULTS);
+	for (int round = 0; round < 3; round++) {
+		test_ok(ztoq_tx_begin(s, NULL));
+		cr_assert_str_eq(show(s, "SHOW transaction_isolation", got), "read committed");
+		cr_assert_str_eq(show(s, "SHOW transaction_read_only", got), "off");
+		cr_assert_str_eq(show(s, "SHOW statement_timeout", got), "0");
+		cr_assert_eq(ztoq_session_isolation(s), ZTOQ_ISOLATION_READ_COMMITTED);
+		cr_assert_eq(ztoq_session_read_only(s), 0);
+		test_exec(s, "CREATE TEMP TABLE written (id INTEGER)"); /* really read-write */
+		test_ok(ztoq_tx_rollback(s));
+	}
+}
+
 /* ---- statement timeout -------------------------------------------------------------- */
 
 Test(pgbouncer, statement_timeout_holds_in_a_transaction_and_does_not_leak, .timeout = 60)
