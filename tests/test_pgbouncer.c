@@ -563,6 +563,41 @@ Test(pgbouncer, statement_timeout_holds_in_a_transaction_and_does_not_leak, .tim
 	ztoq_db_close(plain);
 }
 
+/* Outside a transaction there is no server-side timeout behind a transaction pooler:
+ * the watchdog ends the statement, one second after statement_timeout_ms
+ * (docs/scaling.md), and the manager's next session works. */
+Test(pgbouncer, an_autocommit_statement_is_ended_by_the_watchdog, .timeout = 60)
+{
+	ztoq_config *cfg = pgb_config("transaction");
+	ztoq_db *db = NULL;
+	ztoq_session *s;
+	struct timespec t0, t1;
+	int code;
+	double s_taken;
+
+	test_ok(ztoq_config_set(cfg, "statement_timeout_ms", "500"));
+	test_ok(ztoq_db_open(&db, cfg));
+	ztoq_config_free(cfg);
+	test_ok(ztoq_session_open(&s, db));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	code = ztoq_session_exec(s, "SELECT pg_sleep(10)", NULL, 0, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	s_taken = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	cr_assert_eq(code, ZTOQ_ETIMEOUT, "%s: %s", ztoq_error_name(code),
+		     ztoq_error_last()->message);
+	cr_log_info("the watchdog ended it after %.2f s", s_taken);
+	cr_assert(s_taken > 1.2 && s_taken < 2.5, "ended after %.2f s, expected about 1.5 s",
+		  s_taken);
+	ztoq_session_close(s);
+	test_ok(ztoq_session_open(&s, db));
+	cr_assert_eq(test_scalar(s, "SELECT 7"), 7);
+	test_ok(ztoq_tx_begin(s, NULL));
+	cr_assert_eq(test_scalar(s, "SELECT 8"), 8);
+	test_ok(ztoq_tx_commit(s));
+	ztoq_session_close(s);
+	ztoq_db_close(db);
+}
+
 /* ---- migrations ------------------------------------------------------------------- */
 
 /* The schema of the test database, read from the catalog (tables, columns, indexes). */
