@@ -767,6 +767,60 @@ Test(pgbouncer, a_killed_migrator_leaves_no_lock_behind, .timeout = 90)
 	ztoq_config_free(cfg);
 }
 
+/* Commits the holder's transaction (a session the test's thread does not use
+ * meanwhile) after 1.5 s; its outcome is asserted after the join. */
+struct holder {
+	ztoq_session *s;
+	struct outcome out;
+};
+
+static void *release_later(void *arg)
+{
+	struct holder *h = arg;
+
+	test_sleep_ms(1500);
+	failed(&h->out, ztoq_tx_commit(h->s), "the holder's commit");
+	return NULL;
+}
+
+/* lock_timeout_ms bounds the wait for the migration lock only: a table lock another
+ * session holds for longer (1.5 s against 300 ms) is waited for, as the statement
+ * timeout allows (lock_wait_reset puts the server's default back). Directly on the
+ * server. */
+Test(pgbouncer, a_migration_waits_for_a_table_lock_beyond_lock_timeout, .timeout = 60)
+{
+	ztoq_db *db = db_at_head(ZTOQ_DB_POSTGRESQL), *holder_db;
+	ztoq_config *cfg = test_config_form(ZTOQ_DB_POSTGRESQL, "options");
+	struct holder h = {0};
+	struct timespec t0, t1;
+	pthread_t t;
+	int code;
+	double s_taken;
+
+	test_ok(ztoq_migrate_downgrade_steps(db, 1, NULL));
+	ztoq_db_close(db);
+	holder_db = test_open(ZTOQ_DB_POSTGRESQL);
+	test_ok(ztoq_session_open(&h.s, holder_db));
+	test_ok(ztoq_tx_begin(h.s, NULL));
+	test_exec(h.s, "LOCK TABLE ztoq_schema_migrations IN ACCESS EXCLUSIVE MODE");
+	test_ok(ztoq_config_set(cfg, "lock_timeout_ms", "300"));
+	test_ok(ztoq_config_set(cfg, "statement_timeout_ms", "20000"));
+	test_ok(ztoq_db_open(&db, cfg));
+	ztoq_config_free(cfg);
+	cr_assert_eq(pthread_create(&t, NULL, release_later, &h), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	code = ztoq_migrate_upgrade(db, NULL, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	pthread_join(t, NULL);
+	s_taken = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	cr_assert_eq(h.out.code, 0, "%s", h.out.message);
+	cr_assert_eq(code, ZTOQ_OK, "%s: %s", ztoq_error_name(code), ztoq_error_last()->message);
+	cr_assert_gt(s_taken, 1.0, "the migration did not wait for the table lock: %.2f s",
+		     s_taken);
+	ztoq_db_close(db);
+	test_close(holder_db, h.s);
+}
+
 /* Directly on the server: a migration waits for another migrator's lock, bounded. */
 Test(pgbouncer, direct_migrations_still_exclude_each_other, .timeout = 60)
 {
