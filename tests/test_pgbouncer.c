@@ -42,16 +42,22 @@ static ztoq_config *pgb_config(const char *pooler)
 	return cfg;
 }
 
-/* A manager through PgBouncer with pooler=transaction and `max` connections. */
-static ztoq_db *pgb_open(const char *max)
+/* A manager through PgBouncer with pooler=transaction and option `key` set to `value`. */
+static ztoq_db *pgb_open_with(const char *key, const char *value)
 {
 	ztoq_config *cfg = pgb_config("transaction");
 	ztoq_db *db = NULL;
 
-	test_ok(ztoq_config_set(cfg, "max_connections", max));
+	test_ok(ztoq_config_set(cfg, key, value));
 	test_ok(ztoq_db_open(&db, cfg));
 	ztoq_config_free(cfg);
 	return db;
+}
+
+/* A manager through PgBouncer with pooler=transaction and `max` connections. */
+static ztoq_db *pgb_open(const char *max)
+{
+	return pgb_open_with("max_connections", max);
 }
 
 /* The text `sql` returns in its first row (SHOW ...), into `out`. */
@@ -84,11 +90,26 @@ static int64_t advisory_locks(void)
 	return n;
 }
 
+/* Seconds since `t0` (CLOCK_MONOTONIC). */
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
 /* What a worker thread saw: Criterion's assertions may only run on the test's own
  * thread, so workers record their first failure and the test asserts after the join. */
 struct outcome {
 	int code;
 	char message[512];
+};
+
+/* A worker thread's subject (a manager or a session, as the worker says) and outcome. */
+struct job {
+	void *on;
+	struct outcome out;
 };
 
 /* Records `code` and the last error's message into `o` when `code` is a failure (and
@@ -281,18 +302,13 @@ Test(pgbouncer, eight_threads_thousand_transactions_exact_counts, .timeout = 240
 
 /* ---- prepared statements ------------------------------------------------------------- */
 
-struct reuse_work {
-	ztoq_db *db;
-	struct outcome out;
-};
-
 /* 200 prepared statements, every other one in a transaction of its own. */
 static void *reuse_thread(void *arg)
 {
-	struct reuse_work *w = arg;
+	struct job *w = arg; /* on a manager */
 	ztoq_session *s;
 
-	if (failed(&w->out, ztoq_session_open(&s, w->db), "session_open"))
+	if (failed(&w->out, ztoq_session_open(&s, w->on), "session_open"))
 		return NULL;
 	for (int i = 0; i < 200; i++) {
 		ztoq_value v = ZTOQ_INT64(i);
@@ -315,7 +331,7 @@ Test(pgbouncer, prepared_statements_are_reused_across_transactions, .timeout = 1
 {
 	ztoq_db *db = pgb_open("8");
 	ztoq_session *holder;
-	struct reuse_work w[6];
+	struct job w[6];
 	pthread_t t[6];
 
 	/* one session holds a server connection in a transaction meanwhile: the others'
@@ -324,7 +340,7 @@ Test(pgbouncer, prepared_statements_are_reused_across_transactions, .timeout = 1
 	test_ok(ztoq_tx_begin(holder, NULL));
 	cr_assert_eq(test_scalar(holder, "SELECT 1"), 1);
 	for (int i = 0; i < 6; i++) {
-		w[i] = (struct reuse_work){.db = db};
+		w[i] = (struct job){.on = db};
 		cr_assert_eq(pthread_create(&t[i], NULL, reuse_thread, &w[i]), 0);
 	}
 	test_sleep_ms(200);
@@ -508,25 +524,20 @@ Test(pgbouncer, another_clients_defaults_do_not_reach_a_transaction,
 
 Test(pgbouncer, statement_timeout_holds_in_a_transaction_and_does_not_leak, .timeout = 60)
 {
-	ztoq_config *cfg = pgb_config("transaction");
-	ztoq_db *db = NULL, *plain = pgb_open("2");
+	ztoq_db *db = pgb_open_with("statement_timeout_ms", "500"), *plain = pgb_open("2");
 	ztoq_session *s, *p[2];
-	struct timespec t0, t1;
+	struct timespec t0;
 	char got[64];
 	int code;
 	double s_taken;
 
-	test_ok(ztoq_config_set(cfg, "statement_timeout_ms", "500"));
-	test_ok(ztoq_db_open(&db, cfg));
-	ztoq_config_free(cfg);
 	test_ok(ztoq_session_open(&s, db));
 	for (int round = 0; round < 3; round++) {
 		test_ok(ztoq_tx_begin(s, NULL));
 		cr_assert_str_eq(show(s, "SHOW statement_timeout", got), "500ms");
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		code = ztoq_session_exec(s, "SELECT pg_sleep(3)", NULL, 0, NULL);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		s_taken = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+		s_taken = seconds_since(&t0);
 		cr_assert_eq(code, ZTOQ_ETIMEOUT, "%s: %s", ztoq_error_name(code),
 			     ztoq_error_last()->message);
 		cr_assert_str_eq(ztoq_error_last()->sqlstate, "57014", "%s",
@@ -568,21 +579,16 @@ Test(pgbouncer, statement_timeout_holds_in_a_transaction_and_does_not_leak, .tim
  * (docs/scaling.md), and the manager's next session works. */
 Test(pgbouncer, an_autocommit_statement_is_ended_by_the_watchdog, .timeout = 60)
 {
-	ztoq_config *cfg = pgb_config("transaction");
-	ztoq_db *db = NULL;
+	ztoq_db *db = pgb_open_with("statement_timeout_ms", "500");
 	ztoq_session *s;
-	struct timespec t0, t1;
+	struct timespec t0;
 	int code;
 	double s_taken;
 
-	test_ok(ztoq_config_set(cfg, "statement_timeout_ms", "500"));
-	test_ok(ztoq_db_open(&db, cfg));
-	ztoq_config_free(cfg);
 	test_ok(ztoq_session_open(&s, db));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	code = ztoq_session_exec(s, "SELECT pg_sleep(10)", NULL, 0, NULL);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	s_taken = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	s_taken = seconds_since(&t0);
 	cr_assert_eq(code, ZTOQ_ETIMEOUT, "%s: %s", ztoq_error_name(code),
 		     ztoq_error_last()->message);
 	cr_log_info("the watchdog ended it after %.2f s", s_taken);
@@ -629,22 +635,18 @@ static char *schema_text(void)
 	return out;
 }
 
-struct migrator {
-	ztoq_db *db; /* opened and closed by the test's thread */
-	struct outcome out;
-};
-
+/* Migrates its job's manager (opened and closed by the test's thread). */
 static void *migrate_thread(void *arg)
 {
-	struct migrator *m = arg;
+	struct job *m = arg;
 
-	failed(&m->out, ztoq_migrate_init(m->db, NULL), "ztoq_migrate_init");
+	failed(&m->out, ztoq_migrate_init(m->on, NULL), "ztoq_migrate_init");
 	return NULL;
 }
 
 Test(pgbouncer, concurrent_migrations_all_succeed_and_leave_no_lock, .timeout = 180)
 {
-	struct migrator m[6];
+	struct job m[6];
 	pthread_t t[6];
 	ztoq_db *reference;
 	char *want, *got;
@@ -655,12 +657,12 @@ Test(pgbouncer, concurrent_migrations_all_succeed_and_leave_no_lock, .timeout = 
 	for (int round = 0; round < 2; round++) {
 		ztoq_db_close(fresh_db(ZTOQ_DB_POSTGRESQL));
 		for (int i = 0; i < 6; i++) {
-			m[i] = (struct migrator){.db = pgb_open("2")};
+			m[i] = (struct job){.on = pgb_open("2")};
 			cr_assert_eq(pthread_create(&t[i], NULL, migrate_thread, &m[i]), 0);
 		}
 		for (int i = 0; i < 6; i++) {
 			pthread_join(t[i], NULL);
-			ztoq_db_close(m[i].db);
+			ztoq_db_close(m[i].on);
 			cr_assert_eq(m[i].out.code, 0, "round %d migrator %d: %s", round, i,
 				     m[i].out.message);
 		}
@@ -741,23 +743,33 @@ static int64_t advisory_locks_become(int64_t want, int deadline_ms)
 	return n;
 }
 
+/* Makes the test database one migration short of head and locks its tracking table
+ * (ACCESS EXCLUSIVE) in a transaction of `*holder`, on the manager it returns (the
+ * caller closes both), so that the next migration waits in its transaction. */
+static ztoq_db *one_behind_and_locked(ztoq_session **holder)
+{
+	ztoq_db *db = db_at_head(ZTOQ_DB_POSTGRESQL);
+
+	test_ok(ztoq_migrate_downgrade_steps(db, 1, NULL));
+	ztoq_db_close(db);
+	db = test_open(ZTOQ_DB_POSTGRESQL);
+	test_ok(ztoq_session_open(holder, db));
+	test_ok(ztoq_tx_begin(*holder, NULL));
+	test_exec(*holder, "LOCK TABLE ztoq_schema_migrations IN ACCESS EXCLUSIVE MODE");
+	return db;
+}
+
 /* A migrator through PgBouncer is killed (SIGKILL) while its transaction holds the
  * migration lock: it waits there for a table lock the test holds. Its lock goes once
  * the statement it was in ends (docs/scaling.md), and the next migration runs. */
 Test(pgbouncer, a_killed_migrator_leaves_no_lock_behind, .timeout = 90)
 {
 	ztoq_config *cfg;
-	ztoq_db *db = db_at_head(ZTOQ_DB_POSTGRESQL), *holder_db;
 	ztoq_session *holder;
+	ztoq_db *db, *holder_db = one_behind_and_locked(&holder);
 	int status;
 	pid_t child;
 
-	test_ok(ztoq_migrate_downgrade_steps(db, 1, NULL));
-	ztoq_db_close(db);
-	holder_db = test_open(ZTOQ_DB_POSTGRESQL);
-	test_ok(ztoq_session_open(&holder, holder_db));
-	test_ok(ztoq_tx_begin(holder, NULL));
-	test_exec(holder, "LOCK TABLE ztoq_schema_migrations IN ACCESS EXCLUSIVE MODE");
 	cfg = pgb_config("transaction");
 	fflush(NULL);
 	child = fork();
@@ -781,6 +793,49 @@ Test(pgbouncer, a_killed_migrator_leaves_no_lock_behind, .timeout = 90)
 	test_ok(ztoq_migrate_upgrade(db, NULL, NULL));
 	ztoq_db_close(db);
 	ztoq_config_free(cfg);
+	test_close(holder_db, holder);
+}
+
+/* Commits the transaction of its job's session (which the test's thread does not use
+ * meanwhile) after 1.5 s; its outcome is asserted after the join. */
+static void *release_later(void *arg)
+{
+	struct job *h = arg;
+
+	test_sleep_ms(1500);
+	failed(&h->out, ztoq_tx_commit(h->on), "the holder's commit");
+	return NULL;
+}
+
+/* lock_timeout_ms bounds the wait for the migration lock only: a table lock another
+ * session holds for longer (1.5 s against 300 ms) is waited for, as the statement
+ * timeout allows (lock_wait_reset puts the server's default back). Directly on the
+ * server. */
+Test(pgbouncer, a_migration_waits_for_a_table_lock_beyond_lock_timeout, .timeout = 60)
+{
+	ztoq_session *holder;
+	ztoq_db *db, *holder_db = one_behind_and_locked(&holder);
+	struct job h = {.on = holder};
+	ztoq_config *cfg = test_config_form(ZTOQ_DB_POSTGRESQL, "options");
+	struct timespec t0;
+	pthread_t t;
+	int code;
+	double s_taken;
+
+	test_ok(ztoq_config_set(cfg, "lock_timeout_ms", "300"));
+	test_ok(ztoq_config_set(cfg, "statement_timeout_ms", "20000"));
+	test_ok(ztoq_db_open(&db, cfg));
+	ztoq_config_free(cfg);
+	cr_assert_eq(pthread_create(&t, NULL, release_later, &h), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	code = ztoq_migrate_upgrade(db, NULL, NULL);
+	s_taken = seconds_since(&t0);
+	pthread_join(t, NULL);
+	cr_assert_eq(h.out.code, 0, "%s", h.out.message);
+	cr_assert_eq(code, ZTOQ_OK, "%s: %s", ztoq_error_name(code), ztoq_error_last()->message);
+	cr_assert_gt(s_taken, 1.0, "the migration did not wait for the table lock: %.2f s",
+		     s_taken);
+	ztoq_db_close(db);
 	test_close(holder_db, holder);
 }
 
