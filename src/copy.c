@@ -1,0 +1,814 @@
+/*
+ * copy.c - copying a ZTOQ database to another one, verified (ztoq/copy.h).
+ *
+ * Each column is read in a canonical form, the same whatever the backend: integers
+ * and booleans as integers, doubles as text that parses back to the same bits, text
+ * as text, blobs as bytes, timestamps as text normalised here to
+ * "YYYY-MM-DD HH:MM:SS.ffffff". The values written and the row checksums both come
+ * from that form, so a checksum of one side compares with the other's.
+ *
+ * Table names come from the list below, column names from the catalog (quoted).
+ */
+#include "ztoq/copy.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "buf.h"
+#include "clock.h"
+#include "error.h"
+#include "ztoq/batch.h"
+#include "ztoq/bulk.h"
+#include "ztoq/migrate.h"
+#include "ztoq/session.h"
+#include "ztoq/stmt.h"
+
+/* ZTOQ's tables in foreign-key order (a table after those it references), then the
+ * migration engine's tracking tables, whose rows are replaced by the source's. A
+ * table the source's schema version does not have is skipped. */
+static const char *const table_names[] = {
+	"projects", "case_versions", "labels", "links", "migration_state",
+	"entity_batch_state", "attachments", "custom_field_definitions", "environments",
+	"folders", "priorities", "statuses", "custom_field_values", "test_cases",
+	"test_cycles", "test_plans", "case_label_association", "case_version_association",
+	"script_files", "test_executions", "test_steps", "recommendation_history",
+	"migration_performance_stats", "migration_checkpoints", "entity_mappings",
+	"ztoq_schema_migrations", "alembic_version",
+};
+#define NTABLES (sizeof(table_names) / sizeof(table_names[0]))
+#define FIRST_TRACKING (NTABLES - 2)
+
+/* The mark of a copy in progress on the target. */
+#define MARK_TABLE "ztoq_copy_state"
+
+enum kind { K_INT, K_BOOL, K_DOUBLE, K_TEXT, K_BLOB, K_TS };
+
+/* Bytes of a canonical timestamp, with its NUL. */
+#define TS_LEN 27
+
+struct column {
+	char name[64];
+	enum kind kind;
+	char sql_type[64]; /* PostgreSQL target: the column's type, for the bulk arrays */
+};
+
+struct table {
+	const char *name;
+	int tracking;
+	size_t ncols;
+	struct column *cols;
+	uint64_t rows; /* in the source */
+};
+
+/* Rows and an order-independent checksum of a table's rows. */
+struct digest {
+	uint64_t rows, sum, xor, bytes;
+};
+
+struct copy_run {
+	ztoq_db *source, *target;
+	ztoq_session *src, *dst;
+	ztoq_db_type src_type, dst_type;
+	const ztoq_copy_options *opts;
+	size_t batch_size;
+	struct table tables[NTABLES];
+	size_t ntables;
+	ztoq_copy_result *out;
+};
+
+/* The state of one table's stream: values of a batch, and the digest so far. */
+struct table_stream {
+	struct copy_run *run;
+	const struct table *t;
+	ztoq_session *write;  /* NULL: only digest */
+	ztoq_bulk_table bulk;
+	ztoq_value *values;
+	char *ts;             /* TS_LEN bytes per value of the batch */
+	struct digest d;
+	uint64_t start_ns;
+};
+
+/* The kind of a column from its declared (SQLite) or catalog (PostgreSQL) type. */
+static enum kind kind_of(const char *type)
+{
+	char low[64];
+	size_t i;
+
+	for (i = 0; type[i] && i < sizeof(low) - 1; i++)
+		low[i] = (char)tolower((unsigned char)type[i]);
+	low[i] = '\0';
+	if (strstr(low, "bool"))
+		return K_BOOL;
+	if (strstr(low, "int") || strstr(low, "serial"))
+		return K_INT;
+	if (strstr(low, "float") || strstr(low, "double") || strstr(low, "real"))
+		return K_DOUBLE;
+	if (strstr(low, "timestamp") || strstr(low, "date"))
+		return K_TS;
+	if (strstr(low, "blob") || strstr(low, "bytea"))
+		return K_BLOB;
+	return K_TEXT;
+}
+
+struct column_list {
+	struct column *cols;
+	size_t n;
+};
+
+static int add_column(ztoq_stmt *row, void *payload)
+{
+	struct column_list *l = payload;
+	struct column *grown, *c;
+	const char *name, *type;
+	int code;
+
+	if ((code = ztoq_stmt_get_text(row, 0, &name, NULL, NULL)) < 0 ||
+	    (code = ztoq_stmt_get_text(row, 1, &type, NULL, NULL)) < 0)
+		return code;
+	if (!(grown = ztoq__realloc(l->cols, (l->n + 1) * sizeof(*grown))))
+		return ztoq__error_nomem();
+	l->cols = grown;
+	c = &grown[l->n++];
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	snprintf(c->sql_type, sizeof(c->sql_type), "%s", type);
+	c->kind = kind_of(type);
+	return ZTOQ_OK;
+}
+
+/* The columns of `table` (none when it does not exist), in the catalog's order. */
+static int read_columns(ztoq_session *s, ztoq_db_type type, const char *table,
+			struct column_list *out)
+{
+	char sql[512];
+
+	out->cols = NULL;
+	out->n = 0;
+	if (type == ZTOQ_DB_SQLITE)
+		snprintf(sql, sizeof(sql),
+			 "SELECT name, type FROM pragma_table_info('%s') ORDER BY cid", table);
+	else
+		snprintf(sql, sizeof(sql),
+			 "SELECT CAST(a.attname AS text), format_type(a.atttypid, NULL) "
+			 "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+			 "WHERE c.relname = '%s' AND c.relkind = 'r' "
+			 "AND c.relnamespace = CAST(current_schema() AS regnamespace) "
+			 "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+			 table);
+	return ztoq_session_query(s, sql, NULL, 0, add_column, out);
+}
+
+/* Appends the canonical read of column `c` on `type`: the column itself, or it inside
+ * `before` and `after`; SQLite's REAL as 19 significant digits (NULL kept NULL). */
+static void put_read(ztoq__buf *b, ztoq_db_type type, const struct column *c)
+{
+	static const char *const sqlite_forms[][2] = {
+		[K_INT] = {"", ""}, [K_BOOL] = {"", ""}, [K_DOUBLE] = {"", ""},
+		[K_TEXT] = {"CAST(", " AS TEXT)"}, [K_BLOB] = {"", ""},
+		[K_TS] = {"CAST(", " AS TEXT)"},
+	};
+	static const char *const pg_forms[][2] = {
+		[K_INT] = {"", ""}, [K_BOOL] = {"CAST(", " AS integer)"},
+		[K_DOUBLE] = {"CAST(", " AS text)"}, [K_TEXT] = {"CAST(", " AS text)"},
+		[K_BLOB] = {"", ""}, [K_TS] = {"to_char(", ", 'YYYY-MM-DD HH24:MI:SS.US')"},
+	};
+	const char *const *form = (type == ZTOQ_DB_SQLITE ? sqlite_forms : pg_forms)[c->kind];
+
+	if (type == ZTOQ_DB_SQLITE && c->kind == K_DOUBLE)
+		ztoq__buf_printf(b, "CASE WHEN \"%s\" IS NULL THEN NULL "
+				    "ELSE printf('%%!.18e', \"%s\") END", c->name, c->name);
+	else
+		ztoq__buf_printf(b, "%s\"%s\"%s", form[0], c->name, form[1]);
+}
+
+/* "SELECT <canonical reads> FROM table" on `type` into *out (caller frees). */
+static int select_sql(char **out, ztoq_db_type type, const struct table *t)
+{
+	ztoq__buf b = ZTOQ__BUF_INIT;
+
+	ztoq__buf_puts(&b, "SELECT ");
+	for (size_t c = 0; c < t->ncols; c++) {
+		if (c)
+			ztoq__buf_puts(&b, ", ");
+		put_read(&b, type, &t->cols[c]);
+	}
+	ztoq__buf_printf(&b, " FROM \"%s\"", t->name);
+	return ztoq__buf_detach(&b, out);
+}
+
+/* FNV-1a 64 over `len` bytes, continuing from `h`. */
+static uint64_t fnv(uint64_t h, const void *p, size_t len)
+{
+	const unsigned char *c = p;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ c[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+/* splitmix64's finaliser: spreads a row's hash before it is summed. */
+static uint64_t mix(uint64_t h)
+{
+	h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+	return h ^ (h >> 31);
+}
+
+/* Parses "YYYY-MM-DD[ |T]HH:MM:SS[.f{1,9}]" (or a date alone) into the canonical
+ * "YYYY-MM-DD HH:MM:SS.ffffff"; 0 on success, -1 for anything else (or for digits
+ * past the microsecond that are not zero). */
+static int canonical_ts(const char *s, size_t len, char out[TS_LEN])
+{
+	unsigned y, mo, d, h = 0, mi = 0, sec = 0, us = 0;
+	char rest[16] = "", frac[16] = "";
+	char in[64];
+	int n = 0;
+
+	if (len >= sizeof(in))
+		return -1;
+	memcpy(in, s, len);
+	in[len] = '\0';
+	if (sscanf(in, "%4u-%2u-%2u%n", &y, &mo, &d, &n) != 3)
+		return -1;
+	if (in[n] && (sscanf(in + n, "%*1[ T]%2u:%2u:%2u%15s", &h, &mi, &sec, rest) < 3))
+		return -1;
+	if (*rest) {
+		size_t f = strspn(rest + 1, "0123456789");
+
+		if (rest[0] != '.' || f == 0 || rest[1 + f] || f > 9 ||
+		    (f > 6 && strspn(rest + 7, "0") != f - 6))
+			return -1;
+		snprintf(frac, sizeof(frac), "%.6s000000", rest + 1);
+		frac[6] = '\0';
+		us = (unsigned)strtoul(frac, NULL, 10);
+	}
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+		return -1;
+	snprintf(out, TS_LEN, "%04u-%02u-%02u %02u:%02u:%02u.%06u", y, mo, d, h, mi, sec, us);
+	return 0;
+}
+
+/* Reads value (r, c) of `b` in column `col`'s canonical form into *v (a timestamp's
+ * text goes to `ts`), and feeds it to the row hash *h. */
+static int read_value(const ztoq_batch *b, size_t r, unsigned c, const struct column *col,
+		      const char *table, ztoq_value *v, char *ts, uint64_t *h, uint64_t *bytes)
+{
+	const char *text;
+	size_t len;
+	char *end;
+	double real;
+	int64_t i64;
+	unsigned char tag[2] = {(unsigned char)col->kind, 0};
+	int code = ztoq_batch_get_value(b, r, c, v);
+
+	if (code < 0)
+		return code;
+	if (v->type == ZTOQ_TYPE_NULL) {
+		*h = fnv(*h, tag, 2);
+		return ZTOQ_OK;
+	}
+	tag[1] = 1;
+	*h = fnv(*h, tag, 2);
+	switch (col->kind) {
+	case K_INT:
+	case K_BOOL:
+		if ((code = ztoq_batch_get_int64(b, r, c, &i64, NULL)) < 0)
+			return code;
+		*v = ZTOQ_INT64(i64);
+		*h = fnv(*h, &i64, sizeof(i64));
+		*bytes += sizeof(i64);
+		return ZTOQ_OK;
+	case K_DOUBLE:
+		if ((code = ztoq_batch_get_text(b, r, c, &text, &len, NULL)) < 0)
+			return code;
+		errno = 0;
+		real = strtod(text, &end);
+		if (end == text || *end)
+			return ztoq__error_set(ZTOQ_EINVALID, "table %s, column %s: \"%.40s\" is not a "
+							      "number", table, col->name, text);
+		*v = ZTOQ_DOUBLE(real);
+		if (real == 0)
+			real = 0; /* SQLite has no negative zero: zeros compare equal */
+		*h = fnv(*h, &real, sizeof(real));
+		*bytes += sizeof(real);
+		return ZTOQ_OK;
+	case K_TS:
+		if ((code = ztoq_batch_get_text(b, r, c, &text, &len, NULL)) < 0)
+			return code;
+		if (canonical_ts(text, len, ts) < 0)
+			return ztoq__error_set(ZTOQ_EINVALID, "table %s, column %s: \"%.40s\" is not a "
+							      "timestamp", table, col->name, text);
+		*v = ZTOQ_TEXTN(ts, TS_LEN - 1);
+		break;
+	case K_TEXT:
+	case K_BLOB:
+		if (v->type != ZTOQ_TYPE_TEXT && v->type != ZTOQ_TYPE_BLOB) {
+			if ((code = ztoq_batch_get_text(b, r, c, &text, &len, NULL)) < 0)
+				return code;
+			*v = ZTOQ_TEXTN(text, len);
+		}
+		v->type = col->kind == K_BLOB ? ZTOQ_TYPE_BLOB : ZTOQ_TYPE_TEXT;
+		break;
+	}
+	len = v->v.bytes.len;
+	*h = fnv(*h, &len, sizeof(len));
+	*h = fnv(*h, v->v.bytes.ptr, len);
+	*bytes += len;
+	return ZTOQ_OK;
+}
+
+static void emit(const struct table_stream *ts, ztoq_copy_event_kind kind, int verified)
+{
+	const ztoq_copy_options *o = ts->run->opts;
+	ztoq_copy_event ev = {kind, ts->t->name, ts->d.rows, ts->t->rows, ts->d.bytes,
+			      (int64_t)((ztoq__now_ns() - ts->start_ns) / 1000000), verified};
+
+	if (o->progress)
+		o->progress(&ev, o->payload);
+}
+
+/* One batch: canonical values, their digest, and (when copying) the bulk write. */
+static int on_batch(const ztoq_batch *b, void *payload)
+{
+	struct table_stream *ts = payload;
+	const struct table *t = ts->t;
+	size_t n = ztoq_batch_rows(b);
+	int code;
+
+	if (ztoq_batch_column_count(b) != t->ncols)
+		return ztoq__error_set(ZTOQ_ESTATE, "table %s: %u columns read, %zu expected",
+				       t->name, ztoq_batch_column_count(b), t->ncols);
+	for (size_t r = 0; r < n; r++) {
+		uint64_t h = 0xcbf29ce484222325ULL;
+
+		for (unsigned c = 0; c < t->ncols; c++) {
+			size_t i = r * t->ncols + c;
+
+			if ((code = read_value(b, r, c, &t->cols[c], t->name, &ts->values[i],
+					       ts->ts + i * TS_LEN, &h, &ts->d.bytes)) < 0)
+				return code;
+		}
+		h = mix(h);
+		ts->d.sum += h;
+		ts->d.xor ^= h;
+	}
+	ts->d.rows += n;
+	if (!ts->write)
+		return ZTOQ_OK;
+	if ((code = ztoq_bulk_insert(NULL, ts->write, &ts->bulk, ts->values, n, NULL)) < 0)
+		return code;
+	emit(ts, ZTOQ_COPY_PROGRESS, 0);
+	return ZTOQ_OK;
+}
+
+/* Reads table `t` on `s` (of `backend`) in canonical form into *d; with `write`, also
+ * writes each batch there (`sql_types`: a PostgreSQL target's column types). */
+static int stream_table(struct copy_run *run, const struct table *t, ztoq_session *s,
+			ztoq_db_type backend, ztoq_session *write, struct digest *d)
+{
+	ztoq_batch_options bo = ZTOQ_BATCH_OPTIONS_INIT;
+	struct table_stream ts = {run, t, write, {0}, NULL, NULL, {0}, ztoq__now_ns()};
+	const char **names = ztoq__calloc(t->ncols + 1, sizeof(*names));
+	const char **sql_types = ztoq__calloc(t->ncols + 1, sizeof(*sql_types));
+	ztoq_type *types = ztoq__calloc(t->ncols + 1, sizeof(*types));
+	char *sql = NULL;
+	int code = ZTOQ_OK;
+
+	ts.values = ztoq__calloc(run->batch_size * t->ncols + 1, sizeof(*ts.values));
+	ts.ts = ztoq__malloc(run->batch_size * t->ncols * TS_LEN + 1);
+	if (!names || !sql_types || !types || !ts.values || !ts.ts)
+		code = ztoq__error_nomem();
+	for (size_t c = 0; code == ZTOQ_OK && c < t->ncols; c++) {
+		static const ztoq_type written[] = {
+			[K_INT] = ZTOQ_TYPE_INT64, [K_BOOL] = ZTOQ_TYPE_INT64,
+			[K_DOUBLE] = ZTOQ_TYPE_DOUBLE, [K_TEXT] = ZTOQ_TYPE_TEXT,
+			[K_BLOB] = ZTOQ_TYPE_BLOB, [K_TS] = ZTOQ_TYPE_TEXT,
+		};
+
+		names[c] = t->cols[c].name;
+		types[c] = written[t->cols[c].kind];
+		sql_types[c] = t->cols[c].sql_type[0] ? t->cols[c].sql_type : NULL;
+	}
+	ts.bulk = (ztoq_bulk_table){t->name, names, types,
+				    run->dst_type == ZTOQ_DB_POSTGRESQL ? sql_types : NULL,
+				    t->ncols};
+	bo.batch_size = run->batch_size;
+	bo.text_width = 256;
+	if (code == ZTOQ_OK)
+		code = select_sql(&sql, backend, t);
+	if (code == ZTOQ_OK)
+		code = ztoq_batch_stream(NULL, s, sql, NULL, 0, on_batch, &ts, &bo);
+	*d = ts.d;
+	ztoq__free(sql);
+	ztoq__free(ts.ts);
+	ztoq__free(ts.values);
+	ztoq__free(types);
+	ztoq__free(sql_types);
+	ztoq__free(names);
+	return code;
+}
+
+static void tables_free(struct copy_run *run)
+{
+	for (size_t i = 0; i < run->ntables; i++)
+		ztoq__free(run->tables[i].cols);
+	run->ntables = 0;
+}
+
+/* 1 when `name` is one the caller asked for (or the caller asked for all). */
+static int wanted(const ztoq_copy_options *o, const char *name, int tracking)
+{
+	if (!o->tables || tracking)
+		return 1;
+	for (size_t i = 0; i < o->ntables; i++)
+		if (!strcmp(o->tables[i], name))
+			return 1;
+	return 0;
+}
+
+/* Refuses a name in opts->tables that is no table of ZTOQ's schema. */
+static int check_names(const ztoq_copy_options *o)
+{
+	for (size_t i = 0; o->tables && i < o->ntables; i++) {
+		size_t k = 0;
+
+		while (k < FIRST_TRACKING && strcmp(table_names[k], o->tables[i]))
+			k++;
+		if (k == FIRST_TRACKING)
+			return ztoq__error_set(ZTOQ_EINVALID, "no table \"%.*s%s\" in ZTOQ's schema",
+					       ZTOQ__CLIP(o->tables[i]));
+	}
+	return ZTOQ_OK;
+}
+
+/* The source's tables (those its schema has, that the caller wants) with their
+ * columns and row counts, read in the source's transaction. */
+static int plan_tables(struct copy_run *run)
+{
+	char sql[128];
+	int code;
+
+	for (size_t i = 0; i < NTABLES; i++) {
+		struct column_list l;
+		struct table *t = &run->tables[run->ntables];
+		int64_t rows = 0;
+
+		if (!wanted(run->opts, table_names[i], i >= FIRST_TRACKING))
+			continue;
+		if ((code = read_columns(run->src, run->src_type, table_names[i], &l)) < 0)
+			return code;
+		if (!l.n)
+			continue;
+		*t = (struct table){table_names[i], i >= FIRST_TRACKING, l.n, l.cols, 0};
+		run->ntables++;
+		for (size_t c = 0; c < l.n; c++)
+			l.cols[c].sql_type[0] = '\0';
+		snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM \"%s\"", t->name);
+		if ((code = ztoq_session_scalar(run->src, sql, NULL, 0, &rows, NULL)) < 0)
+			return code;
+		t->rows = (uint64_t)rows;
+	}
+	return ZTOQ_OK;
+}
+
+/* Takes the target's column types for the bulk arrays (PostgreSQL), checking that the
+ * target has every column the source has. */
+static int match_target(struct copy_run *run)
+{
+	int code = ZTOQ_OK;
+
+	for (size_t i = 0; code == ZTOQ_OK && i < run->ntables; i++) {
+		struct table *t = &run->tables[i];
+		struct column_list l;
+
+		if ((code = read_columns(run->dst, run->dst_type, t->name, &l)) < 0)
+			break;
+		for (size_t c = 0; code == ZTOQ_OK && c < t->ncols; c++) {
+			size_t k = 0;
+
+			while (k < l.n && strcmp(l.cols[k].name, t->cols[c].name))
+				k++;
+			if (k == l.n)
+				code = ztoq__error_set(ZTOQ_ESTATE, "target table %s has no column %s",
+						       t->name, t->cols[c].name);
+			else if (run->dst_type == ZTOQ_DB_POSTGRESQL)
+				memcpy(t->cols[c].sql_type, l.cols[k].sql_type,
+				       sizeof(t->cols[c].sql_type));
+		}
+		ztoq__free(l.cols);
+	}
+	return code;
+}
+
+static int count_row(ztoq_stmt *row, void *payload)
+{
+	(void)row;
+	++*(int *)payload;
+	return 0;
+}
+
+ZTOQ_EXTERN(int) ztoq_copy_incomplete(ztoq_db *db, int *out)
+{
+	ztoq_session *s;
+	struct column_list l;
+	int code;
+
+	*out = 0;
+	if ((code = ztoq_session_open(&s, db)) < 0)
+		return code;
+	code = read_columns(s, ztoq_db_backend(db), MARK_TABLE, &l);
+	ztoq__free(l.cols);
+	if (code == ZTOQ_OK)
+		*out = l.n > 0;
+	ztoq__error_hold();
+	ztoq_session_close(s);
+	ztoq__error_release();
+	return code;
+}
+
+/*
+ * What the target holds, in words, into `state`: "empty", or the first thing that
+ * makes it no empty target for this copy (a schema at another version, rows in a
+ * table, an interrupted copy's mark: *marked). Returns ZTOQ_OK and *ready 1 when the
+ * copy may go ahead without replace.
+ */
+static int target_state(struct copy_run *run, int version, char *state, size_t size,
+			int *ready, int *marked)
+{
+	ztoq_migration_status *st = NULL;
+	char sql[128];
+	int code;
+
+	*ready = 0;
+	if ((code = ztoq_copy_incomplete(run->target, marked)) < 0)
+		return code;
+	if (*marked) {
+		snprintf(state, size, "an interrupted copy (table %s): started over", MARK_TABLE);
+		return ZTOQ_OK;
+	}
+	if ((code = ztoq_migrate_status(&st, run->target)) < 0)
+		return code;
+	if (st->current && st->current != version) {
+		snprintf(state, size, "a ZTOQ schema at version %d (the source is at %d)",
+			 st->current, version);
+		ztoq_migrate_status_free(st);
+		return ZTOQ_OK;
+	}
+	ztoq_migrate_status_free(st);
+	for (size_t i = 0; i < FIRST_TRACKING; i++) {
+		struct column_list l;
+		int64_t rows = 0;
+
+		if ((code = read_columns(run->dst, run->dst_type, table_names[i], &l)) < 0)
+			return code;
+		ztoq__free(l.cols);
+		if (!l.n)
+			continue;
+		snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM \"%s\"", table_names[i]);
+		if ((code = ztoq_session_scalar(run->dst, sql, NULL, 0, &rows, NULL)) < 0)
+			return code;
+		if (rows) {
+			snprintf(state, size, "%lld rows in table %s", (long long)rows,
+				 table_names[i]);
+			return ZTOQ_OK;
+		}
+	}
+	snprintf(state, size, "empty");
+	*ready = 1;
+	return ZTOQ_OK;
+}
+
+/* Brings the target to `version`: dropped and rebuilt when `fresh`, else upgraded. */
+static int prepare_target(struct copy_run *run, int version, int fresh)
+{
+	ztoq_migrate_options mo = ZTOQ_MIGRATE_OPTIONS_INIT;
+	char spec[16];
+	int code;
+
+	snprintf(spec, sizeof(spec), "%d", version);
+	mo.drop_existing = 1;
+	if (fresh && (code = ztoq_migrate_init(run->target, &mo)) < 0)
+		return code;
+	if (version < ztoq_migrate_head() && fresh)
+		return ztoq_migrate_downgrade(run->target, spec, NULL);
+	return ztoq_migrate_upgrade(run->target, spec, NULL);
+}
+
+/* Sets every serial sequence of the target's copied tables past the copied ids. */
+static int advance_sequences(struct copy_run *run)
+{
+	char sql[512];
+	int rows = 0, code = ZTOQ_OK;
+
+	for (size_t i = 0; code == ZTOQ_OK && i < run->ntables; i++)
+		for (size_t c = 0; code == ZTOQ_OK && c < run->tables[i].ncols; c++) {
+			const struct table *t = &run->tables[i];
+
+			if (t->cols[c].kind != K_INT)
+				continue;
+			snprintf(sql, sizeof(sql),
+				 "SELECT setval(seq, COALESCE((SELECT MAX(\"%s\") FROM \"%s\"), 0) + 1, "
+				 "false) FROM (SELECT pg_get_serial_sequence('%s', '%s') AS seq) q "
+				 "WHERE seq IS NOT NULL",
+				 t->cols[c].name, t->name, t->name, t->cols[c].name);
+			code = ztoq_session_query(run->dst, sql, NULL, 0, count_row, &rows);
+		}
+	return code;
+}
+
+/* Compares two digests of table `t`; a difference is ZTOQ_ESTATE naming it. */
+static int compare(const struct table *t, const struct digest *a, const struct digest *b)
+{
+	if (a->rows != b->rows)
+		return ztoq__error_set(ZTOQ_ESTATE, "verification failed: table %s has %llu rows "
+						    "in the source, %llu in the target",
+				       t->name, (unsigned long long)a->rows,
+				       (unsigned long long)b->rows);
+	if (a->sum != b->sum || a->xor != b->xor)
+		return ztoq__error_set(ZTOQ_ESTATE, "verification failed: table %s differs (same "
+						    "%llu rows, another checksum)",
+				       t->name, (unsigned long long)a->rows);
+	return ZTOQ_OK;
+}
+
+/* Verifies table `t` of the target against the source's digest `src`. */
+static int verify_table(struct copy_run *run, const struct table *t, const struct digest *src)
+{
+	struct digest d;
+	int code = stream_table(run, t, run->dst, run->dst_type, NULL, &d);
+	struct table_stream ts = {run, t, NULL, {0}, NULL, NULL, d, ztoq__now_ns()};
+
+	if (code == ZTOQ_OK)
+		code = compare(t, src, &d);
+	if (code < 0)
+		emit(&ts, ZTOQ_COPY_MISMATCH, 0);
+	return code;
+}
+
+/* Copies table `t` in one target transaction, then verifies it. */
+static int copy_table(struct copy_run *run, const struct table *t)
+{
+	struct digest d;
+	char sql[128];
+	uint64_t start = ztoq__now_ns();
+	int code = ztoq_tx_begin(run->dst, NULL);
+
+	if (code == ZTOQ_OK && t->tracking) {
+		snprintf(sql, sizeof(sql), "DELETE FROM \"%s\"", t->name);
+		code = ztoq_session_exec(run->dst, sql, NULL, 0, NULL);
+	}
+	if (code == ZTOQ_OK)
+		code = stream_table(run, t, run->src, run->src_type, run->dst, &d);
+	if (code == ZTOQ_OK)
+		code = ztoq_tx_commit(run->dst);
+	else if (ztoq_tx_depth(run->dst)) {
+		ztoq__error_hold();
+		ztoq_tx_rollback(run->dst);
+		ztoq__error_release();
+	}
+	if (code < 0)
+		return code;
+	run->out->rows += d.rows;
+	run->out->bytes += d.bytes;
+	if (!run->opts->no_verify && (code = verify_table(run, t, &d)) < 0)
+		return code;
+	{
+		struct table_stream ts = {run, t, NULL, {0}, NULL, NULL, d, start};
+
+		emit(&ts, ZTOQ_COPY_TABLE_DONE, !run->opts->no_verify);
+	}
+	return ZTOQ_OK;
+}
+
+static int mark_exec(struct copy_run *run, const char *sql)
+{
+	return ztoq_session_exec(run->dst, sql, NULL, 0, NULL);
+}
+
+/* The copy proper, in the source's read transaction. */
+static int run_copy(struct copy_run *run, int version)
+{
+	char state[sizeof(run->out->target_state)];
+	int ready = 0, marked = 0, code;
+
+	if ((code = target_state(run, version, state, sizeof(state), &ready, &marked)) < 0)
+		return code;
+	snprintf(run->out->target_state, sizeof(run->out->target_state), "%s", state);
+	if (run->opts->dry_run)
+		return ZTOQ_OK;
+	if (!ready && !marked && !run->opts->replace)
+		return ztoq__error_set(ZTOQ_ESTATE, "the target is not empty: it holds %s "
+						    "(replace it with --replace)", state);
+	if ((code = prepare_target(run, version, !ready)) < 0 ||
+	    (code = match_target(run)) < 0 ||
+	    (code = mark_exec(run, "CREATE TABLE " MARK_TABLE " (note VARCHAR(64))")) < 0)
+		return code;
+	for (size_t i = 0; i < run->ntables; i++)
+		if ((code = copy_table(run, &run->tables[i])) < 0)
+			return code;
+	if (run->dst_type == ZTOQ_DB_POSTGRESQL && (code = advance_sequences(run)) < 0)
+		return code;
+	run->out->verified = !run->opts->no_verify;
+	return mark_exec(run, "DROP TABLE " MARK_TABLE);
+}
+
+/* Verifies every planned table: the source's digest against the target's. */
+static int run_verify(struct copy_run *run)
+{
+	int code = ZTOQ_OK;
+
+	for (size_t i = 0; code == ZTOQ_OK && i < run->ntables; i++) {
+		struct digest d;
+
+		code = stream_table(run, &run->tables[i], run->src, run->src_type, NULL, &d);
+		if (code == ZTOQ_OK)
+			code = verify_table(run, &run->tables[i], &d);
+	}
+	run->out->verified = code == ZTOQ_OK;
+	return code;
+}
+
+/* Opens the sessions, reads the source's version, then runs `fn` in the source's
+ * read-only transaction and ends it; cleanup never replaces the first error. */
+static int with_source(ztoq_copy_result *out, ztoq_db *source, ztoq_db *target,
+		       const ztoq_copy_options *opts, int verify_only)
+{
+	ztoq_copy_options defaults = ZTOQ_COPY_OPTIONS_INIT;
+	ztoq_copy_result scratch;
+	ztoq_tx_options ro = ZTOQ_TX_OPTIONS_INIT;
+	ztoq_migration_status *st = NULL;
+	struct copy_run run = {0};
+	uint64_t start = ztoq__now_ns();
+	int code;
+
+	if (!out)
+		out = &scratch;
+	memset(out, 0, sizeof(*out));
+	if (!opts)
+		opts = &defaults;
+	if (!source || !target || source == target || opts->version != ZTOQ_COPY_OPTIONS_VERSION)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_copy: a source and another target are "
+						      "needed (options from ZTOQ_COPY_OPTIONS_INIT)");
+	if ((code = check_names(opts)) < 0)
+		return code;
+	run = (struct copy_run){source, target, NULL, NULL, ztoq_db_backend(source),
+				ztoq_db_backend(target), opts,
+				opts->batch_size ? opts->batch_size : 5000, {{0}}, 0, out};
+	if ((run.src_type != ZTOQ_DB_SQLITE && run.src_type != ZTOQ_DB_POSTGRESQL) ||
+	    (run.dst_type != ZTOQ_DB_SQLITE && run.dst_type != ZTOQ_DB_POSTGRESQL))
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_copy: SQLite and PostgreSQL only");
+	if ((code = ztoq_migrate_status(&st, source)) < 0)
+		return code;
+	out->schema_version = st->current;
+	code = st->current ? ZTOQ_OK
+			   : ztoq__error_set(ZTOQ_ESTATE, "the source has no ZTOQ schema");
+	ztoq_migrate_status_free(st);
+	if (code == ZTOQ_OK && (code = ztoq_session_open(&run.src, source)) == ZTOQ_OK)
+		code = ztoq_session_open(&run.dst, target);
+	ro.isolation = ZTOQ_ISOLATION_REPEATABLE_READ;
+	ro.read_only = 1;
+	if (code == ZTOQ_OK && (code = ztoq_tx_begin(run.src, &ro)) == ZTOQ_OK) {
+		if ((code = plan_tables(&run)) == ZTOQ_OK) {
+			struct table_stream ts = {&run, NULL, NULL, {0}, NULL, NULL, {0},
+						  start};
+
+			for (size_t i = 0; i < run.ntables; i++) {
+				ts.t = &run.tables[i];
+				emit(&ts, ZTOQ_COPY_PLAN, 0);
+				out->tables++;
+				if (opts->dry_run)
+					out->rows += run.tables[i].rows;
+			}
+			code = verify_only ? run_verify(&run)
+					   : run_copy(&run, out->schema_version);
+		}
+		ztoq__error_hold();
+		if (ztoq_tx_depth(run.src))
+			ztoq_tx_rollback(run.src);
+		ztoq__error_release();
+	}
+	ztoq__error_hold();
+	if (run.dst)
+		ztoq_session_close(run.dst);
+	if (run.src)
+		ztoq_session_close(run.src);
+	ztoq__error_release();
+	tables_free(&run);
+	out->elapsed_ms = (int64_t)((ztoq__now_ns() - start) / 1000000);
+	return code;
+}
+
+ZTOQ_EXTERN(int) ztoq_copy(ztoq_copy_result *out, ztoq_db *source, ztoq_db *target,
+			   const ztoq_copy_options *opts)
+{
+	return with_source(out, source, target, opts, 0);
+}
+
+ZTOQ_EXTERN(int) ztoq_copy_verify(ztoq_copy_result *out, ztoq_db *source, ztoq_db *target,
+				  const ztoq_copy_options *opts)
+{
+	return with_source(out, source, target, opts, 1);
+}

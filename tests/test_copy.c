@@ -1,0 +1,494 @@
+/*
+ * test_copy.c - ztoq_copy() in both directions (SQLite -> PostgreSQL, PostgreSQL ->
+ * SQLite) with the real drivers: a generated ZTOQ database arrives value by value,
+ * doubles to the bit, blobs with NUL bytes byte for byte; sequences usable after it;
+ * alembic_version right; a non-empty target refused; a dry run creates nothing; a
+ * corrupted target row is found by verification; an interrupted copy is started over.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "support.h"
+
+/* Doubles that lose bits in the SQLite driver's 15 digits; the last two also in
+ * SQLite's printf('%!.17g') (found among random doubles: its last digit is off). */
+static const double hard_doubles[] = {
+	0.1 + 0.2, 1e-310, 9007199254740993.0 /* 2^53+1 as double */, 1.7976931348623157e308,
+	4.9406564584124654e-324, 1.0 / 3.0, -123.456e-7, 2.2250738585072014e-308,
+	-0x1.dbf291abb8ba3p+770, 0x1.c1973e2683ab0p+760,
+};
+#define NHARD (sizeof(hard_doubles) / sizeof(hard_doubles[0]))
+
+/* A blob with NUL bytes and every byte value. */
+static unsigned char blob[600];
+
+static void exec_params(ztoq_session *s, const char *sql, const ztoq_value *p, size_t n)
+{
+	int rc = ztoq_session_exec(s, sql, p, n, NULL);
+
+	cr_assert_eq(rc, 0, "%s: %s", sql, ztoq_error_last()->message);
+}
+
+/*
+ * Fills `db` (schema created here, at head) with a small ZTOQ database: `size`
+ * projects, each with a folder tree, custom fields with values (the hard doubles,
+ * booleans, dates), test cases with steps, attachments with binary content, entity
+ * mappings (serial ids) and migration state.
+ */
+static void generate(ztoq_db *db, int size)
+{
+	ztoq_session *s;
+	char a[64], b[64], c[64], d[64];
+
+	for (size_t i = 0; i < sizeof(blob); i++)
+		blob[i] = (unsigned char)(i * 7 % 256);
+	test_ok(ztoq_migrate_init(db, NULL));
+	test_ok(ztoq_session_open(&s, db));
+	test_ok(ztoq_tx_begin(s, NULL));
+	for (int p = 0; p < size; p++) {
+		snprintf(a, sizeof(a), "P%d", p);
+		snprintf(b, sizeof(b), "PK%d", p);
+		exec_params(s, "INSERT INTO projects (id, key, name, description) VALUES (?, ?, ?, ?)",
+			    (ztoq_value[]){ZTOQ_TEXT(a), ZTOQ_TEXT(b), ZTOQ_TEXT("Projekt ä ✓"),
+					   p ? ZTOQ_TEXT("line1\nline2 \"q\" 'a' \\") : ZTOQ_NULL_VALUE},
+			    4);
+		for (int f = 0; f < 4; f++) {
+			snprintf(c, sizeof(c), "F%d.%d", p, f);
+			snprintf(d, sizeof(d), "F%d.%d", p, f - 1);
+			exec_params(s, "INSERT INTO folders (id, name, folder_type, parent_id, project_key) "
+				       "VALUES (?, ?, 'TEST_CASE', ?, ?)",
+				    (ztoq_value[]){ZTOQ_TEXT(c), ZTOQ_TEXT(c),
+						   f ? ZTOQ_TEXT(d) : ZTOQ_NULL_VALUE, ZTOQ_TEXT(b)},
+				    4);
+		}
+		snprintf(c, sizeof(c), "CF%d", p);
+		exec_params(s, "INSERT INTO custom_field_definitions (id, name, type, project_key) "
+			       "VALUES (?, 'cf', 'NUMBER', ?)",
+			    (ztoq_value[]){ZTOQ_TEXT(c), ZTOQ_TEXT(b)}, 2);
+		for (size_t v = 0; v < NHARD + 2; v++) {
+			ztoq_timestamp ts = {2024, 2, 29, 23, 59, (uint16_t)v, (uint32_t)(v * 1000 + 123000)};
+
+			snprintf(d, sizeof(d), "CV%d.%zu", p, v);
+			exec_params(s, "INSERT INTO custom_field_values (id, field_id, entity_type, "
+				       "entity_id, value_text, value_numeric, value_boolean, value_date) "
+				       "VALUES (?, ?, 'TEST_CASE', ?, ?, ?, ?, ?)",
+				    (ztoq_value[]){ZTOQ_TEXT(d), ZTOQ_TEXT(c), ZTOQ_TEXT(d),
+						   ZTOQ_TEXT("t"),
+						   v < NHARD ? ZTOQ_DOUBLE(hard_doubles[v]) : ZTOQ_NULL_VALUE,
+						   v == NHARD ? ZTOQ_NULL_VALUE : ZTOQ_BOOL(v % 2),
+						   v == NHARD + 1 ? ZTOQ_NULL_VALUE : ZTOQ_TIMESTAMP(ts)},
+				    7);
+		}
+		for (int t = 0; t < 3; t++) {
+			snprintf(c, sizeof(c), "TC%d.%d", p, t);
+			snprintf(d, sizeof(d), "%s-%d", b, t);
+			exec_params(s, "INSERT INTO test_cases (id, key, name, project_key) "
+				       "VALUES (?, ?, 'case', ?)",
+				    (ztoq_value[]){ZTOQ_TEXT(c), ZTOQ_TEXT(d), ZTOQ_TEXT(b)}, 3);
+			for (int st = 0; st < 3; st++) {
+				snprintf(d, sizeof(d), "S%d.%d.%d", p, t, st);
+				exec_params(s, "INSERT INTO test_steps (id, \"index\", description, "
+					       "test_case_id) VALUES (?, ?, 'do it', ?)",
+					    (ztoq_value[]){ZTOQ_TEXT(d), ZTOQ_INT64(st), ZTOQ_TEXT(c)}, 3);
+			}
+			snprintf(d, sizeof(d), "A%d.%d", p, t);
+			exec_params(s, "INSERT INTO attachments (id, filename, content_type, size, "
+				       "content, entity_type, entity_id) VALUES (?, 'f.bin', "
+				       "'application/octet-stream', ?, ?, 'TEST_CASE', ?)",
+				    (ztoq_value[]){ZTOQ_TEXT(d), ZTOQ_INT64(sizeof(blob)),
+						   ZTOQ_BLOB(blob, sizeof(blob)), ZTOQ_TEXT(c)},
+				    4);
+			exec_params(s, "INSERT INTO entity_mappings (project_key, mapping_type, "
+				       "source_id, target_id) VALUES (?, 'case', ?, ?)",
+				    (ztoq_value[]){ZTOQ_TEXT(b), ZTOQ_TEXT(c), ZTOQ_TEXT(d)}, 3);
+		}
+		exec_params(s, "INSERT INTO migration_state (project_key, extraction_status) "
+			       "VALUES (?, 'completed')",
+			    (ztoq_value[]){ZTOQ_TEXT(b)}, 1);
+	}
+	test_ok(ztoq_tx_commit(s));
+	test_ok(ztoq_session_close(s));
+}
+
+/* A manager on an empty database of `type` (PostgreSQL: schema reset). */
+static ztoq_db *empty_db(ztoq_db_type type)
+{
+	if (type == ZTOQ_DB_POSTGRESQL)
+		test_pg_reset();
+	return test_open(type);
+}
+
+/* The rows of a query, each value rendered as text (doubles as %a, blobs in hex),
+ * one line a row: what two databases must agree on. */
+struct dump {
+	char *text;
+	size_t len, cap;
+};
+
+static void dump_put(struct dump *d, const char *s, size_t n)
+{
+	if (d->len + n + 1 > d->cap) {
+		d->cap = (d->len + n + 1) * 2;
+		d->text = realloc(d->text, d->cap);
+		cr_assert(d->text);
+	}
+	memcpy(d->text + d->len, s, n);
+	d->len += n;
+	d->text[d->len] = '\0';
+}
+
+static int dump_row(ztoq_stmt *row, void *payload)
+{
+	struct dump *d = payload;
+	int n = ztoq_stmt_column_count(row);
+	char tmp[128];
+
+	for (int c = 0; c < n; c++) {
+		ztoq_value v;
+
+		cr_assert_eq(ztoq_stmt_get_value(row, (unsigned)c, &v), 0);
+		switch (v.type) {
+		case ZTOQ_TYPE_NULL:
+			snprintf(tmp, sizeof(tmp), "NULL");
+			break;
+		case ZTOQ_TYPE_BOOL:
+		case ZTOQ_TYPE_INT64:
+			snprintf(tmp, sizeof(tmp), "%lld",
+				 (long long)(v.type == ZTOQ_TYPE_BOOL ? v.v.boolean : v.v.int64));
+			break;
+		case ZTOQ_TYPE_DOUBLE:
+			snprintf(tmp, sizeof(tmp), "%a", v.v.real);
+			break;
+		case ZTOQ_TYPE_TIMESTAMP:
+			snprintf(tmp, sizeof(tmp), "%04d-%02u-%02u %02u:%02u:%02u.%06u", v.v.ts.year,
+				 v.v.ts.month, v.v.ts.day, v.v.ts.hour, v.v.ts.minute, v.v.ts.second,
+				 (unsigned)(v.v.ts.nanosecond / 1000));
+			break;
+		case ZTOQ_TYPE_TEXT:
+			dump_put(d, v.v.bytes.ptr, v.v.bytes.len);
+			tmp[0] = '\0';
+			break;
+		default:
+			for (size_t i = 0; i < v.v.bytes.len; i++) {
+				snprintf(tmp, sizeof(tmp), "%02x",
+					 ((const unsigned char *)v.v.bytes.ptr)[i]);
+				dump_put(d, tmp, 2);
+			}
+			tmp[0] = '\0';
+		}
+		dump_put(d, tmp, strlen(tmp));
+		dump_put(d, "|", 1);
+	}
+	dump_put(d, "\n", 1);
+	return 0;
+}
+
+/* Every value `sql` reads on `db`, in its order. Caller frees. */
+static char *dump_table(ztoq_db *db, const char *sql)
+{
+	struct dump d = {NULL, 0, 0};
+	ztoq_session *s;
+
+	dump_put(&d, "", 0);
+	test_ok(ztoq_session_open(&s, db));
+	test_ok(ztoq_session_query(s, sql, NULL, 0, dump_row, &d));
+	test_ok(ztoq_session_close(s));
+	return d.text;
+}
+
+/* The canonical reads of the tables the generator fills, per backend: every column,
+ * doubles as exact text, timestamps and booleans in one form. */
+static const char *const compared[][3] = {
+	{"projects", "SELECT id, key, name, description FROM projects ORDER BY id", NULL},
+	{"folders", "SELECT id, name, folder_type, parent_id, project_key FROM folders ORDER BY id", NULL},
+	{"custom_field_definitions", "SELECT id, name, type, project_key FROM custom_field_definitions ORDER BY id", NULL},
+	{"custom_field_values",
+	 "SELECT id, field_id, entity_type, entity_id, value_text, "
+	 "CASE WHEN value_numeric IS NULL THEN NULL ELSE printf('%!.18e', value_numeric) END, "
+	 "value_boolean, CAST(value_date AS TEXT), value_json FROM custom_field_values ORDER BY id",
+	 "SELECT id, field_id, CAST(entity_type AS text), entity_id, value_text, "
+	 "CAST(value_numeric AS text), CAST(value_boolean AS integer), "
+	 "to_char(value_date, 'YYYY-MM-DD HH24:MI:SS.US'), value_json FROM custom_field_values ORDER BY id"},
+	{"test_cases", "SELECT id, key, name, project_key FROM test_cases ORDER BY id", NULL},
+	{"test_steps", "SELECT id, \"index\", description, test_case_id FROM test_steps ORDER BY id", NULL},
+	{"attachments",
+	 "SELECT id, filename, content_type, size, content, entity_type, entity_id FROM attachments ORDER BY id",
+	 "SELECT id, filename, content_type, size, content, CAST(entity_type AS text), entity_id FROM attachments ORDER BY id"},
+	{"entity_mappings",
+	 "SELECT id, project_key, mapping_type, source_id, target_id, CAST(created_at AS TEXT) FROM entity_mappings ORDER BY id",
+	 "SELECT id, project_key, mapping_type, source_id, target_id, to_char(created_at, 'YYYY-MM-DD HH24:MI:SS.US') FROM entity_mappings ORDER BY id"},
+	{"migration_state", "SELECT id, project_key, extraction_status FROM migration_state ORDER BY id", NULL},
+	{"alembic_version", "SELECT version_num FROM alembic_version", NULL},
+	{"ztoq_schema_migrations", "SELECT version, name, checksum FROM ztoq_schema_migrations ORDER BY version", NULL},
+};
+
+/* SQLite's doubles read as 19-digit e-notation, PostgreSQL's as the shortest form:
+ * every field that is wholly a number with a '.' or an exponent is rewritten as the
+ * hex of its parsed bits, so two renderings of one double compare equal; a timestamp
+ * with milliseconds (as the SQLite driver writes them) or none (SQLite's
+ * CURRENT_TIMESTAMP) is written to the microsecond. */
+static void normalise_doubles(char *text)
+{
+	char out[65536] = "";
+	char *save = NULL;
+
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		for (char *f = line, *bar; (bar = strchr(f, '|')); f = bar + 1) {
+			char *end;
+			double v;
+			char hex[64];
+
+			*bar = '\0';
+			v = strtod(f, &end);
+			if (end != f && !*end && strpbrk(f, ".eE"))
+				snprintf(hex, sizeof(hex), "%a", v);
+			else if (strlen(f) == 23 && f[4] == '-' && f[19] == '.')
+				snprintf(hex, sizeof(hex), "%s000", f);
+			else if (strlen(f) == 19 && f[4] == '-' && f[13] == ':')
+				snprintf(hex, sizeof(hex), "%s.000000", f);
+			else
+				snprintf(hex, sizeof(hex), "%s", f);
+			strncat(out, hex, sizeof(out) - strlen(out) - 2);
+			strcat(out, "|");
+		}
+		strcat(out, "\n");
+	}
+	strcpy(text, out);
+}
+
+/* Every column of every generated table agrees between `a` and `b`, value by value. */
+static void assert_same(ztoq_db *a, ztoq_db *b)
+{
+	for (size_t i = 0; i < sizeof(compared) / sizeof(compared[0]); i++) {
+		const char *sa = ztoq_db_backend(a) == ZTOQ_DB_POSTGRESQL && compared[i][2]
+					 ? compared[i][2] : compared[i][1];
+		const char *sb = ztoq_db_backend(b) == ZTOQ_DB_POSTGRESQL && compared[i][2]
+					 ? compared[i][2] : compared[i][1];
+		char *da = dump_table(a, sa), *db = dump_table(b, sb);
+
+		da = realloc(da, 65536);
+		db = realloc(db, 65536);
+		normalise_doubles(da);
+		normalise_doubles(db);
+		cr_assert(strlen(da) > 0 || !strcmp(compared[i][0], "nothing"));
+		cr_assert_str_eq(da, db, "table %s differs:\n%s\n---\n%s", compared[i][0], da, db);
+		free(da);
+		free(db);
+	}
+}
+
+static ztoq_db_type other(ztoq_db_type t)
+{
+	return t == ZTOQ_DB_SQLITE ? ZTOQ_DB_POSTGRESQL : ZTOQ_DB_SQLITE;
+}
+
+/* A generated source on `from` and an empty target on the other backend. */
+static void pair(ztoq_db_type from, ztoq_db **src, ztoq_db **dst, int size)
+{
+	*src = empty_db(from);
+	generate(*src, size);
+	*dst = empty_db(other(from));
+}
+
+/* Doubles read back from the target are the very bits written to the source. */
+static void assert_hard_doubles(ztoq_db *dst)
+{
+	ztoq_session *s;
+	const char *sql = ztoq_db_backend(dst) == ZTOQ_DB_SQLITE
+				  ? "SELECT printf('%!.18e', value_numeric) FROM custom_field_values "
+				    "WHERE id = ?"
+				  : "SELECT CAST(value_numeric AS text) FROM custom_field_values WHERE id = ?";
+
+	test_ok(ztoq_session_open(&s, dst));
+	for (size_t v = 0; v < NHARD; v++) {
+		char id[32];
+		ztoq_stmt *st;
+		const char *text;
+		double got;
+
+		snprintf(id, sizeof(id), "CV0.%zu", v);
+		test_ok(ztoq_stmt_prepare(&st, s, sql));
+		test_ok(ztoq_stmt_bind_text(st, 1, id, strlen(id)));
+		test_ok(ztoq_stmt_execute(st));
+		cr_assert_eq(ztoq_stmt_fetch(st), ZTOQ_ROW);
+		test_ok(ztoq_stmt_get_text(st, 0, &text, NULL, NULL));
+		got = strtod(text, NULL);
+		cr_assert(memcmp(&got, &hard_doubles[v], sizeof(got)) == 0,
+			  "double %zu: %a written, %a (\"%s\") read", v, hard_doubles[v], got, text);
+		ztoq_stmt_finalize(st);
+	}
+	test_ok(ztoq_session_close(s));
+}
+
+static void copy_both_body(ztoq_db_type from)
+{
+	ztoq_db *src, *dst;
+	ztoq_copy_result res;
+	ztoq_session *s;
+	int incomplete = 1;
+
+	pair(from, &src, &dst, 3);
+	test_ok(ztoq_copy(&res, src, dst, NULL));
+	cr_assert_eq(res.verified, 1);
+	cr_assert_eq(res.schema_version, ztoq_migrate_head());
+	cr_assert(res.rows > 100, "%llu rows", (unsigned long long)res.rows);
+	assert_same(src, dst);
+	assert_hard_doubles(dst);
+	test_ok(ztoq_copy_incomplete(dst, &incomplete));
+	cr_assert_eq(incomplete, 0);
+	/* a serial id continues after the copied ones */
+	test_ok(ztoq_session_open(&s, dst));
+	test_exec(s, "INSERT INTO entity_mappings (project_key, mapping_type, source_id, target_id) "
+		     "VALUES ('PK0', 'case', 'new', 'new')");
+	cr_assert_eq(test_scalar(s, "SELECT MAX(id) FROM entity_mappings"), 10);
+	test_exec(s, "INSERT INTO migration_state (project_key) VALUES ('PKnew')");
+	test_ok(ztoq_session_close(s));
+	ztoq_db_close(src);
+	ztoq_db_close(dst);
+}
+
+Test(copy, sqlite_to_postgresql_every_value, .timeout = 120)
+{
+	copy_both_body(ZTOQ_DB_SQLITE);
+}
+
+Test(copy, postgresql_to_sqlite_every_value, .timeout = 120)
+{
+	copy_both_body(ZTOQ_DB_POSTGRESQL);
+}
+
+/* A target with rows is refused naming the table; with replace it is copied over. */
+static void refuse_body(ztoq_db_type from)
+{
+	ztoq_db *src, *dst;
+	ztoq_copy_options o = ZTOQ_COPY_OPTIONS_INIT;
+	ztoq_session *s;
+
+	pair(from, &src, &dst, 1);
+	test_ok(ztoq_migrate_init(dst, NULL));
+	test_ok(ztoq_session_open(&s, dst));
+	test_exec(s, "INSERT INTO projects (id, key, name) VALUES ('X', 'X', 'x')");
+	test_ok(ztoq_session_close(s));
+	cr_assert_eq(ztoq_copy(NULL, src, dst, NULL), ZTOQ_ESTATE);
+	cr_assert(strstr(ztoq_error_last()->message, "1 rows in table projects"), "%s",
+		  ztoq_error_last()->message);
+	o.replace = 1;
+	test_ok(ztoq_copy(NULL, src, dst, &o));
+	assert_same(src, dst);
+	ztoq_db_close(src);
+	ztoq_db_close(dst);
+}
+
+Test(copy, non_empty_target_refused_sqlite_source, .timeout = 120)
+{
+	refuse_body(ZTOQ_DB_SQLITE);
+}
+
+Test(copy, non_empty_target_refused_postgresql_source, .timeout = 120)
+{
+	refuse_body(ZTOQ_DB_POSTGRESQL);
+}
+
+/* A target at another schema version is refused naming both versions. */
+Test(copy, target_at_other_version_refused, .timeout = 120)
+{
+	ztoq_db *src, *dst;
+
+	pair(ZTOQ_DB_SQLITE, &src, &dst, 1);
+	test_ok(ztoq_migrate_upgrade(dst, "2", NULL));
+	cr_assert_eq(ztoq_copy(NULL, src, dst, NULL), ZTOQ_ESTATE);
+	cr_assert(strstr(ztoq_error_last()->message, "version 2 (the source is at 5)"), "%s",
+		  ztoq_error_last()->message);
+	ztoq_db_close(src);
+	ztoq_db_close(dst);
+}
+
+/* A dry run plans (tables, rows, target state) and creates nothing. */
+static void dry_run_body(ztoq_db_type from)
+{
+	ztoq_db *src, *dst;
+	ztoq_copy_options o = ZTOQ_COPY_OPTIONS_INIT;
+	ztoq_copy_result res;
+	ztoq_session *s;
+
+	pair(from, &src, &dst, 2);
+	o.dry_run = 1;
+	test_ok(ztoq_copy(&res, src, dst, &o));
+	cr_assert_str_eq(res.target_state, "empty");
+	cr_assert(res.tables >= 20 && res.rows > 50, "%zu tables, %llu rows", res.tables,
+		  (unsigned long long)res.rows);
+	test_ok(ztoq_session_open(&s, dst));
+	cr_assert_eq(test_scalar(s, ztoq_db_backend(dst) == ZTOQ_DB_SQLITE
+					    ? "SELECT COUNT(*) FROM sqlite_master"
+					    : "SELECT COUNT(*) FROM pg_tables WHERE schemaname = "
+					      "current_schema()"),
+		     0);
+	test_ok(ztoq_session_close(s));
+	ztoq_db_close(src);
+	ztoq_db_close(dst);
+}
+
+Test(copy, dry_run_creates_nothing_sqlite_source, .timeout = 120)
+{
+	dry_run_body(ZTOQ_DB_SQLITE);
+}
+
+Test(copy, dry_run_creates_nothing_postgresql_source, .timeout = 120)
+{
+	dry_run_body(ZTOQ_DB_POSTGRESQL);
+}
+
+/* A target row changed after the copy: verification names its table. */
+static void mismatch_body(ztoq_db_type from)
+{
+	ztoq_db *src, *dst;
+	ztoq_session *s;
+
+	pair(from, &src, &dst, 1);
+	test_ok(ztoq_copy(NULL, src, dst, NULL));
+	test_ok(ztoq_copy_verify(NULL, src, dst, NULL));
+	test_ok(ztoq_session_open(&s, dst));
+	test_exec(s, "UPDATE test_steps SET description = 'do It' WHERE id = 'S0.1.1'");
+	test_ok(ztoq_session_close(s));
+	cr_assert_eq(ztoq_copy_verify(NULL, src, dst, NULL), ZTOQ_ESTATE);
+	cr_assert(strstr(ztoq_error_last()->message, "table test_steps differs"), "%s",
+		  ztoq_error_last()->message);
+	ztoq_db_close(src);
+	ztoq_db_close(dst);
+}
+
+Test(copy, checksum_mismatch_found_sqlite_source, .timeout = 120)
+{
+	mismatch_body(ZTOQ_DB_SQLITE);
+}
+
+Test(copy, checksum_mismatch_found_postgresql_source, .timeout = 120)
+{
+	mismatch_body(ZTOQ_DB_POSTGRESQL);
+}
+
+/* A target left with the copy mark (an interrupted copy) is reported incomplete and
+ * started over by the next copy, without --replace. */
+Test(copy, interrupted_copy_started_over, .timeout = 120)
+{
+	ztoq_db *src, *dst;
+	ztoq_session *s;
+	int incomplete = 0;
+
+	pair(ZTOQ_DB_SQLITE, &src, &dst, 1);
+	test_ok(ztoq_migrate_init(dst, NULL));
+	test_ok(ztoq_session_open(&s, dst));
+	test_exec(s, "CREATE TABLE ztoq_copy_state (note VARCHAR(64))");
+	test_exec(s, "INSERT INTO projects (id, key, name) VALUES ('half', 'half', 'x')");
+	test_ok(ztoq_session_close(s));
+	test_ok(ztoq_copy_incomplete(dst, &incomplete));
+	cr_assert_eq(incomplete, 1);
+	test_ok(ztoq_copy(NULL, src, dst, NULL));
+	test_ok(ztoq_copy_incomplete(dst, &incomplete));
+	cr_assert_eq(incomplete, 0);
+	assert_same(src, dst);
+	ztoq_db_close(src);
+	ztoq_db_close(dst);
+}
