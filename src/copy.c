@@ -42,6 +42,10 @@ static const char *const table_names[] = {
 #define NTABLES (sizeof(table_names) / sizeof(table_names[0]))
 #define FIRST_TRACKING (NTABLES - 2)
 
+/* The tracking table whose checksum column is of each dialect's migration SQL: the
+ * target keeps its own dialect's checksums (else it would show drift). */
+#define CHECKSUMMED "ztoq_schema_migrations"
+
 /* The mark of a copy in progress on the target. */
 #define MARK_TABLE "ztoq_copy_state"
 
@@ -53,6 +57,7 @@ enum kind { K_INT, K_BOOL, K_DOUBLE, K_TEXT, K_BLOB, K_TS };
 struct column {
 	char name[64];
 	enum kind kind;
+	int unhashed;      /* left out of the checksum: differs by dialect by design */
 	char sql_type[64]; /* PostgreSQL target: the column's type, for the bulk arrays */
 };
 
@@ -136,6 +141,7 @@ static int add_column(ztoq_stmt *row, void *payload)
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	snprintf(c->sql_type, sizeof(c->sql_type), "%s", type);
 	c->kind = kind_of(type);
+	c->unhashed = 0;
 	return ZTOQ_OK;
 }
 
@@ -346,9 +352,12 @@ static int on_batch(const ztoq_batch *b, void *payload)
 
 		for (unsigned c = 0; c < t->ncols; c++) {
 			size_t i = r * t->ncols + c;
+			uint64_t unhashed = 0;
 
 			if ((code = read_value(b, r, c, &t->cols[c], t->name, &ts->values[i],
-					       ts->ts + i * TS_LEN, &h, &ts->d.bytes)) < 0)
+					       ts->ts + i * TS_LEN,
+					       t->cols[c].unhashed ? &unhashed : &h,
+					       &ts->d.bytes)) < 0)
 				return code;
 		}
 		h = mix(h);
@@ -464,8 +473,11 @@ static int plan_tables(struct copy_run *run)
 			continue;
 		*t = (struct table){table_names[i], i >= FIRST_TRACKING, l.n, l.cols, 0};
 		run->ntables++;
-		for (size_t c = 0; c < l.n; c++)
+		for (size_t c = 0; c < l.n; c++) {
 			l.cols[c].sql_type[0] = '\0';
+			l.cols[c].unhashed = !strcmp(t->name, CHECKSUMMED) &&
+					     !strcmp(l.cols[c].name, "checksum");
+		}
 		snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM \"%s\"", t->name);
 		if ((code = ztoq_session_scalar(run->src, sql, NULL, 0, &rows, NULL)) < 0)
 			return code;
@@ -683,6 +695,24 @@ static int copy_table(struct copy_run *run, const struct table *t)
 	return ZTOQ_OK;
 }
 
+/* Sets the checksum of every applied migration on the target to its own dialect's (the
+ * source, refused when it drifts, had its own dialect's). */
+static int own_checksums(struct copy_run *run)
+{
+	ztoq_migration_history *h = NULL;
+	int code = ztoq_migrate_history(&h, run->target);
+
+	for (size_t i = 0; code == ZTOQ_OK && i < h->count; i++) {
+		ztoq_value p[] = {ZTOQ_TEXT(h->items[i].checksum), ZTOQ_INT64(h->items[i].version)};
+
+		if (h->items[i].shipped)
+			code = ztoq_session_exec(run->dst, "UPDATE " CHECKSUMMED " SET checksum = ? "
+							   "WHERE version = ?", p, 2, NULL);
+	}
+	ztoq_migrate_history_free(h);
+	return code;
+}
+
 static int mark_exec(struct copy_run *run, const char *sql)
 {
 	return ztoq_session_exec(run->dst, sql, NULL, 0, NULL);
@@ -694,6 +724,11 @@ static int run_copy(struct copy_run *run, int version)
 	char state[sizeof(run->out->target_state)];
 	int ready = 0, marked = 0, code;
 
+	if (!run->target) {
+		snprintf(run->out->target_state, sizeof(run->out->target_state),
+			 "not there (the copy creates it)");
+		return ZTOQ_OK;
+	}
 	if ((code = target_state(run, version, state, sizeof(state), &ready, &marked)) < 0)
 		return code;
 	snprintf(run->out->target_state, sizeof(run->out->target_state), "%s", state);
@@ -709,7 +744,8 @@ static int run_copy(struct copy_run *run, int version)
 	for (size_t i = 0; i < run->ntables; i++)
 		if ((code = copy_table(run, &run->tables[i])) < 0)
 			return code;
-	if (run->dst_type == ZTOQ_DB_POSTGRESQL && (code = advance_sequences(run)) < 0)
+	if ((run->dst_type == ZTOQ_DB_POSTGRESQL && (code = advance_sequences(run)) < 0) ||
+	    (code = own_checksums(run)) < 0)
 		return code;
 	run->out->verified = !run->opts->no_verify;
 	return mark_exec(run, "DROP TABLE " MARK_TABLE);
@@ -749,13 +785,14 @@ static int with_source(ztoq_copy_result *out, ztoq_db *source, ztoq_db *target,
 	memset(out, 0, sizeof(*out));
 	if (!opts)
 		opts = &defaults;
-	if (!source || !target || source == target || opts->version != ZTOQ_COPY_OPTIONS_VERSION)
+	if (!source || (!target && !opts->dry_run) || source == target ||
+	    opts->version != ZTOQ_COPY_OPTIONS_VERSION)
 		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_copy: a source and another target are "
 						      "needed (options from ZTOQ_COPY_OPTIONS_INIT)");
 	if ((code = check_names(opts)) < 0)
 		return code;
 	run = (struct copy_run){source, target, NULL, NULL, ztoq_db_backend(source),
-				ztoq_db_backend(target), opts,
+				target ? ztoq_db_backend(target) : ZTOQ_DB_SQLITE, opts,
 				opts->batch_size ? opts->batch_size : 5000, {{0}}, 0, out};
 	if ((run.src_type != ZTOQ_DB_SQLITE && run.src_type != ZTOQ_DB_POSTGRESQL) ||
 	    (run.dst_type != ZTOQ_DB_SQLITE && run.dst_type != ZTOQ_DB_POSTGRESQL))
@@ -763,10 +800,17 @@ static int with_source(ztoq_copy_result *out, ztoq_db *source, ztoq_db *target,
 	if ((code = ztoq_migrate_status(&st, source)) < 0)
 		return code;
 	out->schema_version = st->current;
-	code = st->current ? ZTOQ_OK
-			   : ztoq__error_set(ZTOQ_ESTATE, "the source has no ZTOQ schema");
+	if (!st->current)
+		code = ztoq__error_set(ZTOQ_ESTATE, "the source has no ZTOQ schema");
+	else if (st->ndrift || st->nunknown)
+		code = ztoq__error_set(ZTOQ_EDRIFT, "the source's schema %s (version %d): it is "
+						    "not copied until repaired ('ztoq db status')",
+				       st->ndrift ? "has drifted" : "was migrated by a newer ztoq",
+				       st->ndrift ? st->drift[0] : st->unknown[0]);
+	else
+		code = ZTOQ_OK;
 	ztoq_migrate_status_free(st);
-	if (code == ZTOQ_OK && (code = ztoq_session_open(&run.src, source)) == ZTOQ_OK)
+	if (code == ZTOQ_OK && (code = ztoq_session_open(&run.src, source)) == ZTOQ_OK && target)
 		code = ztoq_session_open(&run.dst, target);
 	ro.isolation = ZTOQ_ISOLATION_REPEATABLE_READ;
 	ro.read_only = 1;

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "support.h"
 
@@ -221,7 +223,6 @@ static const char *const compared[][3] = {
 	 "SELECT id, project_key, mapping_type, source_id, target_id, to_char(created_at, 'YYYY-MM-DD HH24:MI:SS.US') FROM entity_mappings ORDER BY id"},
 	{"migration_state", "SELECT id, project_key, extraction_status FROM migration_state ORDER BY id", NULL},
 	{"alembic_version", "SELECT version_num FROM alembic_version", NULL},
-	{"ztoq_schema_migrations", "SELECT version, name, checksum FROM ztoq_schema_migrations ORDER BY version", NULL},
 };
 
 /* SQLite's doubles read as 19-digit e-notation, PostgreSQL's as the shortest form:
@@ -258,9 +259,29 @@ static void normalise_doubles(char *text)
 	strcpy(text, out);
 }
 
+/* The tracking rows agree (the checksums are each dialect's own, not compared). */
+static void assert_same_history(ztoq_db *a, ztoq_db *b)
+{
+	ztoq_migration_history *ha, *hb;
+
+	test_ok(ztoq_migrate_history(&ha, a));
+	test_ok(ztoq_migrate_history(&hb, b));
+	cr_assert_eq(ha->count, hb->count);
+	for (size_t i = 0; i < ha->count; i++) {
+		cr_assert_eq(ha->items[i].applied, hb->items[i].applied);
+		cr_assert_eq(hb->items[i].drift, 0);
+		cr_assert_str_eq(ha->items[i].applied_at, hb->items[i].applied_at);
+		cr_assert_eq(ha->items[i].duration_ms, hb->items[i].duration_ms);
+		cr_assert_str_eq(ha->items[i].name, hb->items[i].name);
+	}
+	ztoq_migrate_history_free(ha);
+	ztoq_migrate_history_free(hb);
+}
+
 /* Every column of every generated table agrees between `a` and `b`, value by value. */
 static void assert_same(ztoq_db *a, ztoq_db *b)
 {
+	assert_same_history(a, b);
 	for (size_t i = 0; i < sizeof(compared) / sizeof(compared[0]); i++) {
 		const char *sa = ztoq_db_backend(a) == ZTOQ_DB_POSTGRESQL && compared[i][2]
 					 ? compared[i][2] : compared[i][1];
@@ -327,6 +348,7 @@ static void copy_both_body(ztoq_db_type from)
 	ztoq_db *src, *dst;
 	ztoq_copy_result res;
 	ztoq_session *s;
+	ztoq_migration_status *st;
 	int incomplete = 1;
 
 	pair(from, &src, &dst, 3);
@@ -338,6 +360,11 @@ static void copy_both_body(ztoq_db_type from)
 	assert_hard_doubles(dst);
 	test_ok(ztoq_copy_incomplete(dst, &incomplete));
 	cr_assert_eq(incomplete, 0);
+	/* the target's checksums are its own dialect's: no drift */
+	test_ok(ztoq_migrate_status(&st, dst));
+	cr_assert_eq(st->ndrift, 0, "drift on the target from version %d", st->drift[0]);
+	cr_assert_eq(st->current, ztoq_migrate_head());
+	ztoq_migrate_status_free(st);
 	/* a serial id continues after the copied ones */
 	test_ok(ztoq_session_open(&s, dst));
 	test_exec(s, "INSERT INTO entity_mappings (project_key, mapping_type, source_id, target_id) "
@@ -401,6 +428,24 @@ Test(copy, target_at_other_version_refused, .timeout = 120)
 	cr_assert_eq(ztoq_copy(NULL, src, dst, NULL), ZTOQ_ESTATE);
 	cr_assert(strstr(ztoq_error_last()->message, "version 2 (the source is at 5)"), "%s",
 		  ztoq_error_last()->message);
+	ztoq_db_close(src);
+	ztoq_db_close(dst);
+}
+
+/* A source whose applied migrations no longer match their checksums is refused. */
+Test(copy, drifted_source_refused, .timeout = 120)
+{
+	ztoq_db *src, *dst;
+	ztoq_session *s;
+
+	pair(ZTOQ_DB_POSTGRESQL, &src, &dst, 1);
+	test_ok(ztoq_session_open(&s, src));
+	test_exec(s, "UPDATE ztoq_schema_migrations SET checksum = '0000000000000000' "
+		     "WHERE version = 2");
+	test_ok(ztoq_session_close(s));
+	cr_assert_eq(ztoq_copy(NULL, src, dst, NULL), ZTOQ_EDRIFT);
+	cr_assert(strstr(ztoq_error_last()->message, "the source's schema has drifted (version 2)"),
+		  "%s", ztoq_error_last()->message);
 	ztoq_db_close(src);
 	ztoq_db_close(dst);
 }
@@ -491,4 +536,104 @@ Test(copy, interrupted_copy_started_over, .timeout = 120)
 	assert_same(src, dst);
 	ztoq_db_close(src);
 	ztoq_db_close(dst);
+}
+
+/* ---- the ztoq db copy command -------------------------------------------------------- */
+
+/* Sets ZTOQ_TO_... (or ZTOQ_..., prefix "ZTOQ_") from every explicit value of `cfg`. */
+static void export_config(const ztoq_config *cfg, const char *prefix)
+{
+	size_t n;
+	const ztoq_config_option *opt = ztoq_config_options(&n);
+
+	for (size_t i = 0; i < n; i++) {
+		char name[96];
+
+		if (ztoq_config_source_of(cfg, opt[i].key) != ZTOQ_SOURCE_EXPLICIT)
+			continue;
+		snprintf(name, sizeof(name), "%s%s", prefix, opt[i].env + strlen("ZTOQ_"));
+		setenv(name, ztoq_config_get(cfg, opt[i].key), 1);
+	}
+}
+
+/* Runs `ztoq db ARGS` (stderr into stdout) into out; returns the exit status. */
+static int run_cli(const char *args, char *out, size_t size)
+{
+	char cmd[2048];
+	FILE *p;
+	size_t n;
+	int status;
+
+	snprintf(cmd, sizeof(cmd), "%s db %s 2>&1", ZTOQ_CLI, args);
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	n = fread(out, 1, size - 1, p);
+	out[n] = '\0';
+	status = pclose(p);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* SQLite file -> PostgreSQL (target from ZTOQ_TO_ variables), progress and summary;
+ * run again, refused naming the table; `ztoq db status` reports a copy mark. */
+Test(copy, cli_sqlite_to_postgresql, .timeout = 120)
+{
+	ztoq_config *pg = test_config(ZTOQ_DB_POSTGRESQL);
+	ztoq_db *src = test_open(ZTOQ_DB_SQLITE);
+	const char *path = ztoq_config_get(ztoq_db_config(src), "db_path");
+	char args[1024], out[32768];
+	ztoq_session *s;
+
+	generate(src, 2);
+	test_pg_reset();
+	export_config(pg, "ZTOQ_TO_");
+	snprintf(args, sizeof(args), "copy --db-type sqlite --db-path %s", path);
+	cr_assert_eq(run_cli(args, out, sizeof(out)), 0, "%s", out);
+	cr_assert(strstr(out, "test_steps "), "%s", out);
+	cr_assert(strstr(out, "18/18 rows"), "%s", out);
+	cr_assert(strstr(out, "verification: passed"), "%s", out);
+	cr_assert_eq(run_cli(args, out, sizeof(out)), 1, "%s", out);
+	cr_assert(strstr(out, "ztoq db copy: the target is not empty: it holds 2 rows in table "
+			      "projects (replace it with --replace)"), "%s", out);
+	snprintf(args, sizeof(args), "copy --json --replace --tables projects,folders "
+		 "--db-type sqlite --db-path %s", path);
+	cr_assert_eq(run_cli(args, out, sizeof(out)), 0, "%s", out);
+	cr_assert(strstr(out, "{\"event\":\"table\",\"table\":\"folders\",\"rows_done\":8,"),
+		  "%s", out);
+	cr_assert(!strstr(out, "test_cases"), "%s", out);
+	cr_assert(strstr(out, "{\"event\":\"summary\",\"ok\":true,"), "%s", out);
+	/* a copy mark left behind: status says so */
+	export_config(pg, "ZTOQ_");
+	{
+		ztoq_db *dst = test_open(ZTOQ_DB_POSTGRESQL);
+
+		test_ok(ztoq_session_open(&s, dst));
+		test_exec(s, "CREATE TABLE ztoq_copy_state (note VARCHAR(64))");
+		test_ok(ztoq_session_close(s));
+		ztoq_db_close(dst);
+	}
+	cr_assert_eq(run_cli("status", out, sizeof(out)), 0, "%s", out);
+	cr_assert(strstr(out, "copy incomplete"), "%s", out);
+	ztoq_db_close(src);
+	ztoq_config_free(pg);
+}
+
+/* A dry run into a SQLite file not there: the plan, and no file afterwards. */
+Test(copy, cli_dry_run_creates_no_file, .timeout = 120)
+{
+	ztoq_db *src = test_open(ZTOQ_DB_SQLITE);
+	const char *path = ztoq_config_get(ztoq_db_config(src), "db_path");
+	const char *target = test_path("never.db");
+	char args[1024], out[32768];
+
+	generate(src, 1);
+	snprintf(args, sizeof(args), "copy --dry-run --db-path %s --to-db-type sqlite "
+		 "--to-db-path %s", path, target);
+	cr_assert_eq(run_cli(args, out, sizeof(out)), 0, "%s", out);
+	cr_assert(strstr(out, "plan projects"), "%s", out);
+	cr_assert(strstr(out, "target: not there (the copy creates it)"), "%s", out);
+	cr_assert_eq(access(target, F_OK), -1, "%s was created", target);
+	snprintf(args, sizeof(args), "copy --db-path %s --to-db-type sqlite --to-port x "
+		 "--to-db-path %s", path, target);
+	cr_assert_eq(run_cli(args, out, sizeof(out)), 2, "%s", out);
+	ztoq_db_close(src);
 }

@@ -85,7 +85,7 @@ typedef struct {
 
 /**
  * Copies `source` into `target` (distinct managers, both owned by the caller, neither
- * closed). A target that holds rows in a ZTOQ table, or a schema at another version,
+ * closed; with opts->dry_run `target` may be NULL: a database not created yet). A target that holds rows in a ZTOQ table, or a schema at another version,
  * is refused with ZTOQ_ESTATE naming what is there, unless opts->replace. A
  * verification mismatch is ZTOQ_ESTATE naming the table (the target keeps its copy
  * mark). Returns ZTOQ_OK or the first error; `out` (filled as far as the copy went)
