@@ -190,18 +190,35 @@ static void put_read(ztoq__buf *b, ztoq_db_type type, const struct column *c)
 		ztoq__buf_printf(b, "%s\"%s\"%s", form[0], c->name, form[1]);
 }
 
+/*
+ * The one table that references itself, folders (parent_id), is read parents first
+ * (by depth from a root), so that a folder stored before its parent is not refused
+ * by the target's foreign key when the two fall in different batches. A folder whose
+ * parent is missing counts as a root (the target refuses it); one in a cycle is never
+ * reached (depth bounded), so the verification's row count finds it.
+ */
+#define SELF_REFERENCING "folders"
+#define BY_DEPTH \
+	"WITH RECURSIVE ztoq_depth(ztoq_id, ztoq_level) AS (" \
+	"SELECT id, 0 FROM folders WHERE parent_id IS NULL OR parent_id NOT IN " \
+	"(SELECT id FROM folders) UNION ALL SELECT f.id, d.ztoq_level + 1 FROM folders f " \
+	"JOIN ztoq_depth d ON f.parent_id = d.ztoq_id WHERE d.ztoq_level < 100000) "
+
 /* "SELECT <canonical reads> FROM table" on `type` into *out (caller frees). */
 static int select_sql(char **out, ztoq_db_type type, const struct table *t)
 {
 	ztoq__buf b = ZTOQ__BUF_INIT;
+	int by_depth = !strcmp(t->name, SELF_REFERENCING);
 
-	ztoq__buf_puts(&b, "SELECT ");
+	ztoq__buf_puts(&b, by_depth ? BY_DEPTH "SELECT " : "SELECT ");
 	for (size_t c = 0; c < t->ncols; c++) {
 		if (c)
 			ztoq__buf_puts(&b, ", ");
 		put_read(&b, type, &t->cols[c]);
 	}
 	ztoq__buf_printf(&b, " FROM \"%s\"", t->name);
+	if (by_depth)
+		ztoq__buf_puts(&b, " JOIN ztoq_depth ON id = ztoq_id ORDER BY ztoq_level");
 	return ztoq__buf_detach(&b, out);
 }
 

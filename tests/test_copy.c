@@ -43,7 +43,7 @@ static void exec_params(ztoq_session *s, const char *sql, const ztoq_value *p, s
 static void generate(ztoq_db *db, int size)
 {
 	ztoq_session *s;
-	char a[64], b[64], c[64], d[64];
+	char a[64], b[64], c[64], d[64], child[64], parent[64];
 
 	for (size_t i = 0; i < sizeof(blob); i++)
 		blob[i] = (unsigned char)(i * 7 % 256);
@@ -57,7 +57,16 @@ static void generate(ztoq_db *db, int size)
 			    (ztoq_value[]){ZTOQ_TEXT(a), ZTOQ_TEXT(b), ZTOQ_TEXT("Projekt ä ✓"),
 					   p ? ZTOQ_TEXT("line1\nline2 \"q\" 'a' \\") : ZTOQ_NULL_VALUE},
 			    4);
-		for (int f = 0; f < 4; f++) {
+		/* a folder stored four folders before its parent (moved under it later) */
+		snprintf(child, sizeof(child), "F%d.child", p);
+		snprintf(parent, sizeof(parent), "F%d.parent", p);
+		for (int f = -1; f < 5; f++) {
+			if (f == -1 || f == 4) {
+				exec_params(s, "INSERT INTO folders (id, name, folder_type, project_key) "
+					       "VALUES (?, 'moved', 'TEST_CASE', ?)",
+					    (ztoq_value[]){ZTOQ_TEXT(f < 0 ? child : parent), ZTOQ_TEXT(b)}, 2);
+				continue;
+			}
 			snprintf(c, sizeof(c), "F%d.%d", p, f);
 			snprintf(d, sizeof(d), "F%d.%d", p, f - 1);
 			exec_params(s, "INSERT INTO folders (id, name, folder_type, parent_id, project_key) "
@@ -66,6 +75,8 @@ static void generate(ztoq_db *db, int size)
 						   f ? ZTOQ_TEXT(d) : ZTOQ_NULL_VALUE, ZTOQ_TEXT(b)},
 				    4);
 		}
+		exec_params(s, "UPDATE folders SET parent_id = ? WHERE id = ?",
+			    (ztoq_value[]){ZTOQ_TEXT(parent), ZTOQ_TEXT(child)}, 2);
 		snprintf(c, sizeof(c), "CF%d", p);
 		exec_params(s, "INSERT INTO custom_field_definitions (id, name, type, project_key) "
 			       "VALUES (?, 'cf', 'NUMBER', ?)",
@@ -350,10 +361,12 @@ static void copy_both_body(ztoq_db_type from)
 	ztoq_copy_result res;
 	ztoq_session *s;
 	ztoq_migration_status *st;
+	ztoq_copy_options o = ZTOQ_COPY_OPTIONS_INIT;
 	int incomplete = 1;
 
 	pair(from, &src, &dst, 3);
-	test_ok(ztoq_copy(&res, src, dst, NULL));
+	o.batch_size = 4; /* many batches a table: a child folder and its parent apart */
+	test_ok(ztoq_copy(&res, src, dst, &o));
 	cr_assert_eq(res.verified, 1);
 	cr_assert_eq(res.schema_version, ztoq_migrate_head());
 	cr_assert(res.rows > 100, "%llu rows", (unsigned long long)res.rows);
@@ -598,7 +611,7 @@ Test(copy, cli_sqlite_to_postgresql, .timeout = 120)
 	snprintf(args, sizeof(args), "copy --json --replace --tables projects,folders "
 		 "--db-type sqlite --db-path %s", path);
 	cr_assert_eq(run_cli(args, out, sizeof(out)), 0, "%s", out);
-	cr_assert(strstr(out, "{\"event\":\"table\",\"table\":\"folders\",\"rows_done\":8,"),
+	cr_assert(strstr(out, "{\"event\":\"table\",\"table\":\"folders\",\"rows_done\":12,"),
 		  "%s", out);
 	cr_assert(!strstr(out, "test_cases"), "%s", out);
 	cr_assert(strstr(out, "{\"event\":\"summary\",\"ok\":true,"), "%s", out);
