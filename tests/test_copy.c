@@ -317,6 +317,38 @@ static ztoq_db_type other(ztoq_db_type t)
 	return t == ZTOQ_DB_SQLITE ? ZTOQ_DB_POSTGRESQL : ZTOQ_DB_SQLITE;
 }
 
+/* Runs `sql` on `db` in a session of its own. */
+static void exec_on(ztoq_db *db, const char *sql)
+{
+	ztoq_session *s;
+
+	test_ok(ztoq_session_open(&s, db));
+	test_exec(s, sql);
+	test_ok(ztoq_session_close(s));
+}
+
+/* `call` failed with `code` and a message containing `needle`. */
+#define expect_error(call, code, needle) \
+	do { \
+		cr_assert_eq((call), (code), "%s", ztoq_error_last()->message); \
+		cr_assert(strstr(ztoq_error_last()->message, (needle)), "%s", \
+			  ztoq_error_last()->message); \
+	} while (0)
+
+static void close_pair(ztoq_db *src, ztoq_db *dst)
+{
+	ztoq_db_close(src);
+	ztoq_db_close(dst);
+}
+
+/* One test body run in both directions: Test(copy, name_from_sqlite / _from_postgresql),
+ * `from` the source's backend, the target on the other. */
+#define COPY_BOTH(name) \
+	static void name##_body(ztoq_db_type from); \
+	Test(copy, name##_from_sqlite, .timeout = 120) { name##_body(ZTOQ_DB_SQLITE); } \
+	Test(copy, name##_from_postgresql, .timeout = 120) { name##_body(ZTOQ_DB_POSTGRESQL); } \
+	static void name##_body(ztoq_db_type from)
+
 /* A generated source on `from` and an empty target on the other backend. */
 static void pair(ztoq_db_type from, ztoq_db **src, ztoq_db **dst, int size)
 {
@@ -355,7 +387,7 @@ static void assert_hard_doubles(ztoq_db *dst)
 	test_ok(ztoq_session_close(s));
 }
 
-static void copy_both_body(ztoq_db_type from)
+COPY_BOTH(every_value)
 {
 	ztoq_db *src, *dst;
 	ztoq_copy_result res;
@@ -386,22 +418,11 @@ static void copy_both_body(ztoq_db_type from)
 	cr_assert_eq(test_scalar(s, "SELECT MAX(id) FROM entity_mappings"), 10);
 	test_exec(s, "INSERT INTO migration_state (project_key) VALUES ('PKnew')");
 	test_ok(ztoq_session_close(s));
-	ztoq_db_close(src);
-	ztoq_db_close(dst);
-}
-
-Test(copy, sqlite_to_postgresql_every_value, .timeout = 120)
-{
-	copy_both_body(ZTOQ_DB_SQLITE);
-}
-
-Test(copy, postgresql_to_sqlite_every_value, .timeout = 120)
-{
-	copy_both_body(ZTOQ_DB_POSTGRESQL);
+	close_pair(src, dst);
 }
 
 /* A target with rows is refused naming the table; with replace it is copied over. */
-static void refuse_body(ztoq_db_type from)
+COPY_BOTH(non_empty_target_refused)
 {
 	ztoq_db *src, *dst;
 	ztoq_copy_options o = ZTOQ_COPY_OPTIONS_INIT;
@@ -418,18 +439,7 @@ static void refuse_body(ztoq_db_type from)
 	o.replace = 1;
 	test_ok(ztoq_copy(NULL, src, dst, &o));
 	assert_same(src, dst);
-	ztoq_db_close(src);
-	ztoq_db_close(dst);
-}
-
-Test(copy, non_empty_target_refused_sqlite_source, .timeout = 120)
-{
-	refuse_body(ZTOQ_DB_SQLITE);
-}
-
-Test(copy, non_empty_target_refused_postgresql_source, .timeout = 120)
-{
-	refuse_body(ZTOQ_DB_POSTGRESQL);
+	close_pair(src, dst);
 }
 
 /* A target at another schema version is refused naming both versions. */
@@ -439,33 +449,25 @@ Test(copy, target_at_other_version_refused, .timeout = 120)
 
 	pair(ZTOQ_DB_SQLITE, &src, &dst, 1);
 	test_ok(ztoq_migrate_upgrade(dst, "2", NULL));
-	cr_assert_eq(ztoq_copy(NULL, src, dst, NULL), ZTOQ_ESTATE);
-	cr_assert(strstr(ztoq_error_last()->message, "version 2 (the source is at 5)"), "%s",
-		  ztoq_error_last()->message);
-	ztoq_db_close(src);
-	ztoq_db_close(dst);
+	expect_error(ztoq_copy(NULL, src, dst, NULL), ZTOQ_ESTATE, "version 2 (the source is at 5)");
+	close_pair(src, dst);
 }
 
 /* A source whose applied migrations no longer match their checksums is refused. */
 Test(copy, drifted_source_refused, .timeout = 120)
 {
 	ztoq_db *src, *dst;
-	ztoq_session *s;
 
 	pair(ZTOQ_DB_POSTGRESQL, &src, &dst, 1);
-	test_ok(ztoq_session_open(&s, src));
-	test_exec(s, "UPDATE ztoq_schema_migrations SET checksum = '0000000000000000' "
+	exec_on(src, "UPDATE ztoq_schema_migrations SET checksum = '0000000000000000' "
 		     "WHERE version = 2");
-	test_ok(ztoq_session_close(s));
-	cr_assert_eq(ztoq_copy(NULL, src, dst, NULL), ZTOQ_EDRIFT);
-	cr_assert(strstr(ztoq_error_last()->message, "the source's schema has drifted (version 2)"),
-		  "%s", ztoq_error_last()->message);
-	ztoq_db_close(src);
-	ztoq_db_close(dst);
+	expect_error(ztoq_copy(NULL, src, dst, NULL), ZTOQ_EDRIFT,
+		     "the source's schema has drifted (version 2)");
+	close_pair(src, dst);
 }
 
 /* A dry run plans (tables, rows, target state) and creates nothing. */
-static void dry_run_body(ztoq_db_type from)
+COPY_BOTH(dry_run_creates_nothing)
 {
 	ztoq_db *src, *dst;
 	ztoq_copy_options o = ZTOQ_COPY_OPTIONS_INIT;
@@ -485,47 +487,35 @@ static void dry_run_body(ztoq_db_type from)
 					      "current_schema()"),
 		     0);
 	test_ok(ztoq_session_close(s));
-	ztoq_db_close(src);
-	ztoq_db_close(dst);
-}
-
-Test(copy, dry_run_creates_nothing_sqlite_source, .timeout = 120)
-{
-	dry_run_body(ZTOQ_DB_SQLITE);
-}
-
-Test(copy, dry_run_creates_nothing_postgresql_source, .timeout = 120)
-{
-	dry_run_body(ZTOQ_DB_POSTGRESQL);
+	close_pair(src, dst);
 }
 
 /* A target row changed after the copy: verification names its table. */
-static void mismatch_body(ztoq_db_type from)
+COPY_BOTH(checksum_mismatch_found)
 {
 	ztoq_db *src, *dst;
-	ztoq_session *s;
 
 	pair(from, &src, &dst, 1);
 	test_ok(ztoq_copy(NULL, src, dst, NULL));
 	test_ok(ztoq_copy_verify(NULL, src, dst, NULL));
-	test_ok(ztoq_session_open(&s, dst));
-	test_exec(s, "UPDATE test_steps SET description = 'do It' WHERE id = 'S0.1.1'");
-	test_ok(ztoq_session_close(s));
-	cr_assert_eq(ztoq_copy_verify(NULL, src, dst, NULL), ZTOQ_ESTATE);
-	cr_assert(strstr(ztoq_error_last()->message, "table test_steps differs"), "%s",
-		  ztoq_error_last()->message);
-	ztoq_db_close(src);
-	ztoq_db_close(dst);
+	exec_on(dst, "UPDATE test_steps SET description = 'do It' WHERE id = 'S0.1.1'");
+	expect_error(ztoq_copy_verify(NULL, src, dst, NULL), ZTOQ_ESTATE, "table test_steps differs");
+	close_pair(src, dst);
 }
 
-Test(copy, checksum_mismatch_found_sqlite_source, .timeout = 120)
+/* `dst` holds the mark of an interrupted copy: the next copy starts it over, ends
+ * verified, unmarked and equal to `src`. Closes both. */
+static void copy_over_the_mark(ztoq_db *src, ztoq_db *dst)
 {
-	mismatch_body(ZTOQ_DB_SQLITE);
-}
+	int incomplete = 0;
 
-Test(copy, checksum_mismatch_found_postgresql_source, .timeout = 120)
-{
-	mismatch_body(ZTOQ_DB_POSTGRESQL);
+	test_ok(ztoq_copy_incomplete(dst, &incomplete));
+	cr_assert_eq(incomplete, 1);
+	test_ok(ztoq_copy(NULL, src, dst, NULL));
+	test_ok(ztoq_copy_incomplete(dst, &incomplete));
+	cr_assert_eq(incomplete, 0);
+	assert_same(src, dst);
+	close_pair(src, dst);
 }
 
 /* A target left with the copy mark (an interrupted copy) is reported incomplete and
@@ -534,7 +524,6 @@ Test(copy, interrupted_copy_started_over, .timeout = 120)
 {
 	ztoq_db *src, *dst;
 	ztoq_session *s;
-	int incomplete = 0;
 
 	pair(ZTOQ_DB_SQLITE, &src, &dst, 1);
 	test_ok(ztoq_migrate_init(dst, NULL));
@@ -542,14 +531,7 @@ Test(copy, interrupted_copy_started_over, .timeout = 120)
 	test_exec(s, "CREATE TABLE ztoq_copy_state (note VARCHAR(64))");
 	test_exec(s, "INSERT INTO projects (id, key, name) VALUES ('half', 'half', 'x')");
 	test_ok(ztoq_session_close(s));
-	test_ok(ztoq_copy_incomplete(dst, &incomplete));
-	cr_assert_eq(incomplete, 1);
-	test_ok(ztoq_copy(NULL, src, dst, NULL));
-	test_ok(ztoq_copy_incomplete(dst, &incomplete));
-	cr_assert_eq(incomplete, 0);
-	assert_same(src, dst);
-	ztoq_db_close(src);
-	ztoq_db_close(dst);
+	copy_over_the_mark(src, dst);
 }
 
 /* ---- the ztoq db copy command -------------------------------------------------------- */
@@ -663,19 +645,18 @@ static void kill_on_progress(const ztoq_copy_event *ev, void *payload)
 
 /* A copy killed (SIGKILL) in the middle of a table leaves the target marked
  * incomplete; the next copy starts it over and ends verified, every value equal. */
-static void killed_body(ztoq_db_type from)
+COPY_BOTH(killed_mid_table)
 {
 	ztoq_db *src, *dst;
 	ztoq_config *src_cfg, *dst_cfg;
 	ztoq_copy_options o = ZTOQ_COPY_OPTIONS_INIT;
-	int status, incomplete = 0;
+	int status;
 	pid_t pid;
 
 	pair(from, &src, &dst, 2);
 	test_ok(ztoq_config_dup(&src_cfg, ztoq_db_config(src)));
 	test_ok(ztoq_config_dup(&dst_cfg, ztoq_db_config(dst)));
-	ztoq_db_close(src);
-	ztoq_db_close(dst);
+	close_pair(src, dst);
 	if ((pid = fork()) == 0) {
 		o.batch_size = 5;
 		o.progress = kill_on_progress;
@@ -688,24 +669,8 @@ static void killed_body(ztoq_db_type from)
 	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "status %d", status);
 	test_ok(ztoq_db_open(&src, src_cfg));
 	test_ok(ztoq_db_open(&dst, dst_cfg));
-	test_ok(ztoq_copy_incomplete(dst, &incomplete));
-	cr_assert_eq(incomplete, 1);
-	test_ok(ztoq_copy(NULL, src, dst, NULL));
-	test_ok(ztoq_copy_incomplete(dst, &incomplete));
-	cr_assert_eq(incomplete, 0);
-	assert_same(src, dst);
-	ztoq_db_close(src);
-	ztoq_db_close(dst);
+	copy_over_the_mark(src, dst);
 	ztoq_config_free(src_cfg);
 	ztoq_config_free(dst_cfg);
 }
 
-Test(copy, killed_mid_table_sqlite_to_postgresql, .timeout = 120)
-{
-	killed_body(ZTOQ_DB_SQLITE);
-}
-
-Test(copy, killed_mid_table_postgresql_to_sqlite, .timeout = 120)
-{
-	killed_body(ZTOQ_DB_POSTGRESQL);
-}
