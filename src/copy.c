@@ -9,10 +9,12 @@
  *
  * Table names come from the list below, column names from the catalog (quoted).
  */
+#define _XOPEN_SOURCE 700 /* realpath */
+
 #include "ztoq/copy.h"
 
 #include <ctype.h>
-#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,7 +309,6 @@ static int read_value(const ztoq_batch *b, size_t r, unsigned c, const struct co
 	case K_DOUBLE:
 		if ((code = ztoq_batch_get_text(b, r, c, &text, &len, NULL)) < 0)
 			return code;
-		errno = 0;
 		real = strtod(text, &end);
 		if (end == text || *end)
 			return ztoq__error_set(ZTOQ_EINVALID, "table %s, column %s: \"%.40s\" is not a "
@@ -784,6 +785,37 @@ static int run_verify(struct copy_run *run)
 	return code;
 }
 
+/* 1 when `key` has the same value in both configurations (both unset counts). */
+static int same_value(const ztoq_config *a, const ztoq_config *b, const char *key)
+{
+	const char *x = ztoq_config_get(a, key), *y = ztoq_config_get(b, key);
+
+	return (!x && !y) || (x && y && !strcmp(x, y));
+}
+
+/* Refuses a target that is the source itself: the same SQLite file (by its real path)
+ * or the same DSN, or PostgreSQL host, port and database; a copy would drop it. */
+static int check_distinct(ztoq_db *source, ztoq_db *target)
+{
+	const ztoq_config *a = ztoq_db_config(source), *b = ztoq_db_config(target);
+	char ra[PATH_MAX], rb[PATH_MAX];
+	int same;
+
+	if (ztoq_db_backend(source) != ztoq_db_backend(target))
+		return ZTOQ_OK;
+	if (ztoq_config_get(a, "dsn") || ztoq_config_get(b, "dsn"))
+		same = same_value(a, b, "dsn");
+	else if (ztoq_db_backend(source) == ZTOQ_DB_SQLITE)
+		same = realpath(ztoq_config_get(a, "db_path"), ra) &&
+		       realpath(ztoq_config_get(b, "db_path"), rb) && !strcmp(ra, rb);
+	else
+		same = same_value(a, b, "host") && same_value(a, b, "port") &&
+		       same_value(a, b, "database");
+	return same ? ztoq__error_set(ZTOQ_EINVALID, "the target is the source itself: a copy "
+						      "needs another database")
+		    : ZTOQ_OK;
+}
+
 /* Opens the sessions, reads the source's version, then runs `fn` in the source's
  * read-only transaction and ends it; cleanup never replaces the first error. */
 static int with_source(ztoq_copy_result *out, ztoq_db *source, ztoq_db *target,
@@ -806,7 +838,7 @@ static int with_source(ztoq_copy_result *out, ztoq_db *source, ztoq_db *target,
 	    opts->version != ZTOQ_COPY_OPTIONS_VERSION)
 		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_copy: a source and another target are "
 						      "needed (options from ZTOQ_COPY_OPTIONS_INIT)");
-	if ((code = check_names(opts)) < 0)
+	if ((code = check_names(opts)) < 0 || (target && (code = check_distinct(source, target)) < 0))
 		return code;
 	run = (struct copy_run){source, target, NULL, NULL, ztoq_db_backend(source),
 				target ? ztoq_db_backend(target) : ZTOQ_DB_SQLITE, opts,

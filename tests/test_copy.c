@@ -674,3 +674,21 @@ COPY_BOTH(killed_mid_table)
 	ztoq_config_free(dst_cfg);
 }
 
+
+/* A target that is the source itself is refused (a copy with replace would drop it);
+ * the source keeps every row. */
+Test(copy, target_is_the_source_refused, .timeout = 120)
+{
+	ztoq_db *src = test_open(ZTOQ_DB_SQLITE), *same;
+	ztoq_copy_options o = ZTOQ_COPY_OPTIONS_INIT;
+	ztoq_session *s;
+
+	generate(src, 1);
+	test_ok(ztoq_db_open(&same, ztoq_db_config(src)));
+	o.replace = 1;
+	expect_error(ztoq_copy(NULL, src, same, &o), ZTOQ_EINVALID, "the target is the source itself");
+	test_ok(ztoq_session_open(&s, src));
+	cr_assert_eq(test_scalar(s, "SELECT COUNT(*) FROM projects"), 1);
+	test_ok(ztoq_session_close(s));
+	close_pair(src, same);
+}
