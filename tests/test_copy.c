@@ -631,6 +631,8 @@ Test(copy, cli_dry_run_creates_no_file, .timeout = 120)
 	snprintf(args, sizeof(args), "copy --db-path %s --to-db-type sqlite --to-port x "
 		 "--to-db-path %s", path, target);
 	cr_assert_eq(run_cli(args, out, sizeof(out)), 2, "%s", out);
+	cr_assert(strstr(out, "ztoq db copy: the target's option --port: \"x\" is not a whole number"),
+		  "%s", out);
 	ztoq_db_close(src);
 }
 

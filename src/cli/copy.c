@@ -184,9 +184,11 @@ static int parse(int argc, char **argv, struct copy_args *a, ztoq_config *src, z
 					     argv[optind - 1]);
 			break;
 		default:
+			/* the library names the plain flag: say which database it was for */
 			if (ztoq_config_set_from(cfg, ZTOQ_SOURCE_CLI, opt[i].key, optarg,
 						 strlen(optarg)) < 0)
-				status = usage_error("%s", ztoq_error_last()->message);
+				status = usage_error("%s%s", ch >= OPT_TARGET ? "the target's " : "",
+						     ztoq_error_last()->message);
 			break;
 		}
 	}
