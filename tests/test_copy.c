@@ -121,6 +121,12 @@ static void generate(ztoq_db *db, int size)
 		exec_params(s, "INSERT INTO migration_state (project_key, extraction_status) "
 			       "VALUES (?, 'completed')",
 			    (ztoq_value[]){ZTOQ_TEXT(b)}, 1);
+		exec_params(s, "INSERT INTO recommendation_history (project_key, \"timestamp\", "
+			       "recommendation_id, priority, category, issue, action, meta_data) "
+			       "VALUES (?, '2024-05-06 07:08:09.500', 'R', 'high', 'c', 'i', 'a', ?)",
+			    (ztoq_value[]){ZTOQ_TEXT(b),
+					   ZTOQ_TEXT("{\"a\": [1, 2.50],  \"b\": \"\\u00e4 x\"}")},
+			    2);
 	}
 	test_ok(ztoq_tx_commit(s));
 	test_ok(ztoq_session_close(s));
@@ -234,6 +240,11 @@ static const char *const compared[][3] = {
 	 "SELECT id, project_key, mapping_type, source_id, target_id, CAST(created_at AS TEXT) FROM entity_mappings ORDER BY id",
 	 "SELECT id, project_key, mapping_type, source_id, target_id, to_char(created_at, 'YYYY-MM-DD HH24:MI:SS.US') FROM entity_mappings ORDER BY id"},
 	{"migration_state", "SELECT id, project_key, extraction_status FROM migration_state ORDER BY id", NULL},
+	{"recommendation_history",
+	 "SELECT id, project_key, CAST(\"timestamp\" AS TEXT), CAST(meta_data AS TEXT) "
+	 "FROM recommendation_history ORDER BY id",
+	 "SELECT id, project_key, to_char(\"timestamp\", 'YYYY-MM-DD HH24:MI:SS.US'), "
+	 "CAST(meta_data AS text) FROM recommendation_history ORDER BY id"},
 	{"alembic_version", "SELECT version_num FROM alembic_version", NULL},
 };
 
