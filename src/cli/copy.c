@@ -4,7 +4,8 @@
  * (ztoq_config_load_env_prefixed); the copy itself is ztoq_copy() (ztoq/copy.h).
  *
  * Output: a line per table as it goes (rows done/total, rows/s; at most one a second
- * while a table runs) and a summary, or with --json one JSON object per event.
+ * while a table runs; on a terminal one live line per table with an ETA) and a
+ * summary, or with --json one JSON object per event.
  * Exit status: 0 success, 1 failure (refused target, verification mismatch), 2 usage.
  */
 #include <getopt.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ztoq/ztoq.h>
 
@@ -29,6 +31,7 @@ struct copy_args {
 	const char *tables[MAX_TABLES];
 	char *table_list;
 	int json;
+	int tty;         /* stdout is a terminal: one live line per table */
 	int64_t last_ms; /* of the last progress line printed */
 };
 
@@ -224,10 +227,16 @@ static void on_event(const ztoq_copy_event *ev, void *payload)
 	struct copy_args *a = payload;
 	static const char *const names[] = {"", "plan", "progress", "table", "mismatch"};
 
-	if (ev->kind == ZTOQ_COPY_PROGRESS && ev->elapsed_ms - a->last_ms < 1000)
+	if (ev->kind == ZTOQ_COPY_PROGRESS && ev->elapsed_ms - a->last_ms < (a->tty ? 100 : 1000))
 		return;
 	a->last_ms = ev->kind == ZTOQ_COPY_PROGRESS ? ev->elapsed_ms : 0;
-	if (a->json)
+	if (a->tty && !a->json && ev->kind == ZTOQ_COPY_PROGRESS) {
+		double r = rate(ev);
+
+		printf("\r%-33s %llu/%llu rows, %.0f rows/s, ETA %.0f s\033[K", ev->table,
+		       (unsigned long long)ev->rows_done, (unsigned long long)ev->rows_total, r,
+		       r > 0 ? (double)(ev->rows_total - ev->rows_done) / r : 0);
+	} else if (a->json)
 		printf("{\"event\":\"%s\",\"table\":\"%s\",\"rows_done\":%llu,\"rows_total\":%llu,"
 		       "\"bytes\":%llu,\"elapsed_ms\":%lld,\"rows_per_s\":%.0f,\"verified\":%s}\n",
 		       names[ev->kind], ev->table, (unsigned long long)ev->rows_done,
@@ -238,7 +247,7 @@ static void on_event(const ztoq_copy_event *ev, void *payload)
 	else if (ev->kind == ZTOQ_COPY_MISMATCH)
 		printf("%-33s verification FAILED\n", ev->table);
 	else
-		printf("%-33s %llu/%llu rows, %.0f rows/s%s\n", ev->table,
+		printf("%s%-33s %llu/%llu rows, %.0f rows/s%s\n", a->tty ? "\r\033[K" : "", ev->table,
 		       (unsigned long long)ev->rows_done, (unsigned long long)ev->rows_total,
 		       rate(ev), ev->kind == ZTOQ_COPY_TABLE_DONE
 					 ? (ev->verified ? ", verified" : ", not verified") : "");
@@ -286,6 +295,7 @@ int ztoq_cli_copy(int argc, char **argv)
 
 	a.opts.progress = on_event;
 	a.opts.payload = &a;
+	a.tty = isatty(STDOUT_FILENO);
 	if (ztoq_config_new(&src_cfg) < 0 || ztoq_config_new(&dst_cfg) < 0)
 		status = usage_error("%s", "out of memory");
 	else if ((status = parse(argc, argv, &a, src_cfg, dst_cfg)) < 0 &&
