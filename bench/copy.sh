@@ -1,7 +1,8 @@
 #!/bin/bash
 # bench/copy.sh [ROWS] - `ztoq db copy` of a generated ZTOQ database of about ROWS rows
 # (default 1,000,000: test steps, and a tenth as many custom field values with
-# doubles) from SQLite to the fixture's PostgreSQL: rows/s and peak RSS.
+# doubles) from SQLite to the fixture's PostgreSQL and back to a new SQLite file:
+# rows/s and peak RSS; then the same SQLite file through pgloader, if installed.
 # Run inside the fixture: bash tests/fixture/with-env.sh bash bench/copy.sh 1000000
 set -euo pipefail
 rows=${1:-1000000}
@@ -29,6 +30,12 @@ export ZTOQ_TO_PG_PORT=$ZTOQ_TEST_PG_PORT ZTOQ_TO_PG_USER=$ZTOQ_TEST_PG_USER
 export ZTOQ_TO_PG_DATABASE=$ZTOQ_TEST_PG_DATABASE ZTOQ_TO_PG_PASSWORD=$ZTOQ_TEST_PG_PASSWORD
 /usr/bin/time -f 'peak RSS %M KiB, %e s wall, %U s user' \
 	"$ztoq" db copy --replace ${COPY_FLAGS:-} --db-path "$db" | grep -E 'test_steps .*verified|custom_field_values .*verified|^copied'
+# And back: PostgreSQL -> a new SQLite file.
+rm -f "$db.back"
+ZTOQ_PG_PASSWORD=$ZTOQ_TEST_PG_PASSWORD /usr/bin/time -f 'back: peak RSS %M KiB, %e s wall, %U s user' \
+	"$ztoq" db copy ${COPY_FLAGS:-} --db-type postgresql --host "$ZTOQ_TEST_PG_HOST" \
+	--port "$ZTOQ_TEST_PG_PORT" --username "$ZTOQ_TEST_PG_USER" --database "$ZTOQ_TEST_PG_DATABASE" \
+	--to-db-type sqlite --to-db-path "$db.back" | grep -E 'test_steps .*verified|^copied'
 # The same database through pgloader (Debian's pgloader 3.6), into a fresh database
 # (its default: tables created from SQLite's column types), when it is installed.
 if command -v pgloader >/dev/null; then
