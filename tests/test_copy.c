@@ -705,3 +705,34 @@ Test(copy, target_is_the_source_refused, .timeout = 120)
 	test_ok(ztoq_session_close(s));
 	close_pair(src, same);
 }
+
+/* A source at an older version (3, the Python original's head): the target is brought
+ * to 3, not to head, both when empty and when replaced from head. */
+COPY_BOTH(source_at_older_version)
+{
+	ztoq_db *src, *dst;
+	ztoq_copy_options o = ZTOQ_COPY_OPTIONS_INIT;
+	ztoq_copy_result res;
+	ztoq_migration_status *st;
+	ztoq_session *s;
+
+	pair(from, &src, &dst, 1);
+	test_ok(ztoq_migrate_downgrade(src, "3", NULL));
+	for (int replace = 0; replace < 2; replace++) {
+		o.replace = replace;
+		test_ok(ztoq_copy(&res, src, dst, &o));
+		cr_assert_eq(res.schema_version, 3);
+		cr_assert_eq(res.verified, 1);
+		test_ok(ztoq_migrate_status(&st, dst));
+		cr_assert_eq(st->current, 3);
+		cr_assert_str_eq(st->alembic_version, "3da7f9236c51");
+		cr_assert_eq(st->ndrift, 0);
+		ztoq_migrate_status_free(st);
+		test_ok(ztoq_session_open(&s, dst));
+		cr_assert_eq(test_scalar(s, "SELECT COUNT(*) FROM test_steps"), 9);
+		test_ok(ztoq_session_close(s));
+		if (!replace)
+			test_ok(ztoq_migrate_upgrade(dst, NULL, NULL)); /* head, with rows */
+	}
+	close_pair(src, dst);
+}
