@@ -53,6 +53,9 @@ static const char *const table_names[] = {
 
 enum kind { K_INT, K_BOOL, K_DOUBLE, K_TEXT, K_BLOB, K_TS };
 
+/* The largest batch (rows) a caller may ask for: a batch is held in memory. */
+#define MAX_BATCH 100000
+
 /* Bytes of a canonical timestamp, with its NUL. */
 #define TS_LEN 27
 
@@ -392,7 +395,8 @@ static int on_batch(const ztoq_batch *b, void *payload)
 }
 
 /* Reads table `t` on `s` (of `backend`) in canonical form into *d; with `write`, also
- * writes each batch there (`sql_types`: a PostgreSQL target's column types). */
+ * writes each batch there (to a PostgreSQL target with its columns' types). Holds one
+ * batch of values; owns and frees what it allocates. */
 static int stream_table(struct copy_run *run, const struct table *t, ztoq_session *s,
 			ztoq_db_type backend, ztoq_session *write, struct digest *d)
 {
@@ -816,8 +820,9 @@ static int check_distinct(ztoq_db *source, ztoq_db *target)
 		    : ZTOQ_OK;
 }
 
-/* Opens the sessions, reads the source's version, then runs `fn` in the source's
- * read-only transaction and ends it; cleanup never replaces the first error. */
+/* Opens the sessions, reads the source's version, plans the tables, then copies (or
+ * with `verify_only` verifies) in the source's read-only transaction and ends it;
+ * cleanup never replaces the first error. */
 static int with_source(ztoq_copy_result *out, ztoq_db *source, ztoq_db *target,
 		       const ztoq_copy_options *opts, int verify_only)
 {
@@ -838,6 +843,9 @@ static int with_source(ztoq_copy_result *out, ztoq_db *source, ztoq_db *target,
 	    opts->version != ZTOQ_COPY_OPTIONS_VERSION)
 		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_copy: a source and another target are "
 						      "needed (options from ZTOQ_COPY_OPTIONS_INIT)");
+	if (opts->batch_size > MAX_BATCH)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_copy: batch_size %zu is over %d",
+				       opts->batch_size, MAX_BATCH);
 	if ((code = check_names(opts)) < 0 || (target && (code = check_distinct(source, target)) < 0))
 		return code;
 	run = (struct copy_run){source, target, NULL, NULL, ztoq_db_backend(source),

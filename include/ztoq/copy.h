@@ -64,7 +64,7 @@ typedef struct {
 	int replace;                 /* drop what the target holds first */
 	int dry_run;                 /* report the plan only: nothing written or created */
 	int no_verify;               /* skip the verification */
-	size_t batch_size;           /* rows per batch (0: 5000) */
+	size_t batch_size;           /* rows per batch (0: 5000; at most 100,000) */
 	ztoq_copy_progress_fn progress; /* may be NULL */
 	void *payload;
 } ztoq_copy_options;
