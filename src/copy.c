@@ -22,7 +22,9 @@
 #include "alloc.h"
 #include "buf.h"
 #include "clock.h"
+#include "dialect.h"
 #include "error.h"
+#include "session.h"
 #include "ztoq/batch.h"
 #include "ztoq/bulk.h"
 #include "ztoq/migrate.h"
@@ -51,8 +53,6 @@ static const char *const table_names[] = {
 /* The mark of a copy in progress on the target. */
 #define MARK_TABLE "ztoq_copy_state"
 
-enum kind { K_INT, K_BOOL, K_DOUBLE, K_TEXT, K_BLOB, K_TS };
-
 /* The largest batch (rows) a caller may ask for: a batch is held in memory. */
 #define MAX_BATCH 100000
 
@@ -61,7 +61,7 @@ enum kind { K_INT, K_BOOL, K_DOUBLE, K_TEXT, K_BLOB, K_TS };
 
 struct column {
 	char name[64];
-	enum kind kind;
+	ztoq__copy_kind kind;
 	int unhashed;      /* left out of the checksum: differs by dialect by design */
 	char sql_type[64]; /* PostgreSQL target: the column's type, for the bulk arrays */
 };
@@ -82,7 +82,7 @@ struct digest {
 struct copy_run {
 	ztoq_db *source, *target;
 	ztoq_session *src, *dst;
-	ztoq_db_type src_type, dst_type;
+	const ztoq__dialect *dst_d; /* the target's (NULL: a dry run without one) */
 	const ztoq_copy_options *opts;
 	size_t batch_size;
 	struct table tables[NTABLES];
@@ -103,7 +103,7 @@ struct table_stream {
 };
 
 /* The kind of a column from its declared (SQLite) or catalog (PostgreSQL) type. */
-static enum kind kind_of(const char *type)
+static ztoq__copy_kind kind_of(const char *type)
 {
 	char low[64];
 	size_t i;
@@ -112,16 +112,16 @@ static enum kind kind_of(const char *type)
 		low[i] = (char)tolower((unsigned char)type[i]);
 	low[i] = '\0';
 	if (strstr(low, "bool"))
-		return K_BOOL;
+		return ZTOQ__COPY_BOOL;
 	if (strstr(low, "int") || strstr(low, "serial"))
-		return K_INT;
+		return ZTOQ__COPY_INT;
 	if (strstr(low, "float") || strstr(low, "double") || strstr(low, "real"))
-		return K_DOUBLE;
+		return ZTOQ__COPY_DOUBLE;
 	if (strstr(low, "timestamp") || strstr(low, "date"))
-		return K_TS;
+		return ZTOQ__COPY_TS;
 	if (strstr(low, "blob") || strstr(low, "bytea"))
-		return K_BLOB;
-	return K_TEXT;
+		return ZTOQ__COPY_BLOB;
+	return ZTOQ__COPY_TEXT;
 }
 
 struct column_list {
@@ -151,48 +151,13 @@ static int add_column(ztoq_stmt *row, void *payload)
 }
 
 /* The columns of `table` (none when it does not exist), in the catalog's order. */
-static int read_columns(ztoq_session *s, ztoq_db_type type, const char *table,
-			struct column_list *out)
+static int read_columns(ztoq_session *s, const char *table, struct column_list *out)
 {
-	char sql[512];
+	ztoq_value name = ZTOQ_TEXT(table);
 
 	out->cols = NULL;
 	out->n = 0;
-	if (type == ZTOQ_DB_SQLITE)
-		snprintf(sql, sizeof(sql),
-			 "SELECT name, type FROM pragma_table_info('%s') ORDER BY cid", table);
-	else
-		snprintf(sql, sizeof(sql),
-			 "SELECT CAST(a.attname AS text), format_type(a.atttypid, NULL) "
-			 "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
-			 "WHERE c.relname = '%s' AND c.relkind = 'r' "
-			 "AND c.relnamespace = CAST(current_schema() AS regnamespace) "
-			 "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-			 table);
-	return ztoq_session_query(s, sql, NULL, 0, add_column, out);
-}
-
-/* Appends the canonical read of column `c` on `type`: the column itself, or it inside
- * `before` and `after`; SQLite's REAL as 19 significant digits (NULL kept NULL). */
-static void put_read(ztoq__buf *b, ztoq_db_type type, const struct column *c)
-{
-	static const char *const sqlite_forms[][2] = {
-		[K_INT] = {"", ""}, [K_BOOL] = {"", ""}, [K_DOUBLE] = {"", ""},
-		[K_TEXT] = {"CAST(", " AS TEXT)"}, [K_BLOB] = {"", ""},
-		[K_TS] = {"CAST(", " AS TEXT)"},
-	};
-	static const char *const pg_forms[][2] = {
-		[K_INT] = {"", ""}, [K_BOOL] = {"CAST(", " AS integer)"},
-		[K_DOUBLE] = {"CAST(", " AS text)"}, [K_TEXT] = {"CAST(", " AS text)"},
-		[K_BLOB] = {"", ""}, [K_TS] = {"to_char(", ", 'YYYY-MM-DD HH24:MI:SS.US')"},
-	};
-	const char *const *form = (type == ZTOQ_DB_SQLITE ? sqlite_forms : pg_forms)[c->kind];
-
-	if (type == ZTOQ_DB_SQLITE && c->kind == K_DOUBLE)
-		ztoq__buf_printf(b, "CASE WHEN \"%s\" IS NULL THEN NULL "
-				    "ELSE printf('%%!.18e', \"%s\") END", c->name, c->name);
-	else
-		ztoq__buf_printf(b, "%s\"%s\"%s", form[0], c->name, form[1]);
+	return ztoq_session_query(s, s->conn->dialect->copy_columns_sql, &name, 1, add_column, out);
 }
 
 /*
@@ -209,8 +174,8 @@ static void put_read(ztoq__buf *b, ztoq_db_type type, const struct column *c)
 	"(SELECT id FROM folders) UNION ALL SELECT f.id, d.ztoq_level + 1 FROM folders f " \
 	"JOIN ztoq_depth d ON f.parent_id = d.ztoq_id WHERE d.ztoq_level < 100000) "
 
-/* "SELECT <canonical reads> FROM table" on `type` into *out (caller frees). */
-static int select_sql(char **out, ztoq_db_type type, const struct table *t)
+/* "SELECT <canonical reads> FROM table" in dialect `d` into *out (caller frees). */
+static int select_sql(char **out, const ztoq__dialect *d, const struct table *t)
 {
 	ztoq__buf b = ZTOQ__BUF_INIT;
 	int by_depth = !strcmp(t->name, SELF_REFERENCING);
@@ -219,7 +184,7 @@ static int select_sql(char **out, ztoq_db_type type, const struct table *t)
 	for (size_t c = 0; c < t->ncols; c++) {
 		if (c)
 			ztoq__buf_puts(&b, ", ");
-		put_read(&b, type, &t->cols[c]);
+		d->copy_read(&b, t->cols[c].name, t->cols[c].kind);
 	}
 	ztoq__buf_printf(&b, " FROM \"%s\"", t->name);
 	if (by_depth)
@@ -301,15 +266,15 @@ static int read_value(const ztoq_batch *b, size_t r, unsigned c, const struct co
 	tag[1] = 1;
 	*h = fnv(*h, tag, 2);
 	switch (col->kind) {
-	case K_INT:
-	case K_BOOL:
+	case ZTOQ__COPY_INT:
+	case ZTOQ__COPY_BOOL:
 		if ((code = ztoq_batch_get_int64(b, r, c, &i64, NULL)) < 0)
 			return code;
 		*v = ZTOQ_INT64(i64);
 		*h = fnv(*h, &i64, sizeof(i64));
 		*bytes += sizeof(i64);
 		return ZTOQ_OK;
-	case K_DOUBLE:
+	case ZTOQ__COPY_DOUBLE:
 		if ((code = ztoq_batch_get_text(b, r, c, &text, &len, NULL)) < 0)
 			return code;
 		real = strtod(text, &end);
@@ -322,7 +287,7 @@ static int read_value(const ztoq_batch *b, size_t r, unsigned c, const struct co
 		*h = fnv(*h, &real, sizeof(real));
 		*bytes += sizeof(real);
 		return ZTOQ_OK;
-	case K_TS:
+	case ZTOQ__COPY_TS:
 		if ((code = ztoq_batch_get_text(b, r, c, &text, &len, NULL)) < 0)
 			return code;
 		if (canonical_ts(text, len, ts) < 0)
@@ -330,14 +295,14 @@ static int read_value(const ztoq_batch *b, size_t r, unsigned c, const struct co
 							      "timestamp", table, col->name, text);
 		*v = ZTOQ_TEXTN(ts, TS_LEN - 1);
 		break;
-	case K_TEXT:
-	case K_BLOB:
+	case ZTOQ__COPY_TEXT:
+	case ZTOQ__COPY_BLOB:
 		if (v->type != ZTOQ_TYPE_TEXT && v->type != ZTOQ_TYPE_BLOB) {
 			if ((code = ztoq_batch_get_text(b, r, c, &text, &len, NULL)) < 0)
 				return code;
 			*v = ZTOQ_TEXTN(text, len);
 		}
-		v->type = col->kind == K_BLOB ? ZTOQ_TYPE_BLOB : ZTOQ_TYPE_TEXT;
+		v->type = col->kind == ZTOQ__COPY_BLOB ? ZTOQ_TYPE_BLOB : ZTOQ_TYPE_TEXT;
 		break;
 	}
 	len = v->v.bytes.len;
@@ -394,11 +359,18 @@ static int on_batch(const ztoq_batch *b, void *payload)
 	return ZTOQ_OK;
 }
 
-/* Reads table `t` on `s` (of `backend`) in canonical form into *d; with `write`, also
+/* 1 when the target's bulk writes name each column's type (PostgreSQL's arrays): the
+ * copy then passes the target's own column types. */
+static int typed_arrays(const struct copy_run *run)
+{
+	return run->dst_d && run->dst_d->bulk_form == ZTOQ__BULK_ARRAYS;
+}
+
+/* Reads table `t` on `s` in canonical form into *d; with `write`, also
  * writes each batch there (to a PostgreSQL target with its columns' types). Holds one
  * batch of values; owns and frees what it allocates. */
 static int stream_table(struct copy_run *run, const struct table *t, ztoq_session *s,
-			ztoq_db_type backend, ztoq_session *write, struct digest *d)
+			ztoq_session *write, struct digest *d)
 {
 	ztoq_batch_options bo = ZTOQ_BATCH_OPTIONS_INIT;
 	struct table_stream ts = {run, t, write, {0}, NULL, NULL, {0}, ztoq__now_ns()};
@@ -414,9 +386,9 @@ static int stream_table(struct copy_run *run, const struct table *t, ztoq_sessio
 		code = ztoq__error_nomem();
 	for (size_t c = 0; code == ZTOQ_OK && c < t->ncols; c++) {
 		static const ztoq_type written[] = {
-			[K_INT] = ZTOQ_TYPE_INT64, [K_BOOL] = ZTOQ_TYPE_INT64,
-			[K_DOUBLE] = ZTOQ_TYPE_DOUBLE, [K_TEXT] = ZTOQ_TYPE_TEXT,
-			[K_BLOB] = ZTOQ_TYPE_BLOB, [K_TS] = ZTOQ_TYPE_TEXT,
+			[ZTOQ__COPY_INT] = ZTOQ_TYPE_INT64, [ZTOQ__COPY_BOOL] = ZTOQ_TYPE_INT64,
+			[ZTOQ__COPY_DOUBLE] = ZTOQ_TYPE_DOUBLE, [ZTOQ__COPY_TEXT] = ZTOQ_TYPE_TEXT,
+			[ZTOQ__COPY_BLOB] = ZTOQ_TYPE_BLOB, [ZTOQ__COPY_TS] = ZTOQ_TYPE_TEXT,
 		};
 
 		names[c] = t->cols[c].name;
@@ -424,12 +396,12 @@ static int stream_table(struct copy_run *run, const struct table *t, ztoq_sessio
 		sql_types[c] = t->cols[c].sql_type[0] ? t->cols[c].sql_type : NULL;
 	}
 	ts.bulk = (ztoq_bulk_table){t->name, names, types,
-				    run->dst_type == ZTOQ_DB_POSTGRESQL ? sql_types : NULL,
+				    typed_arrays(run) ? sql_types : NULL,
 				    t->ncols};
 	bo.batch_size = run->batch_size;
 	bo.text_width = 256;
 	if (code == ZTOQ_OK)
-		code = select_sql(&sql, backend, t);
+		code = select_sql(&sql, s->conn->dialect, t);
 	if (code == ZTOQ_OK)
 		code = ztoq_batch_stream(NULL, s, sql, NULL, 0, on_batch, &ts, &bo);
 	*d = ts.d;
@@ -489,7 +461,7 @@ static int plan_tables(struct copy_run *run)
 
 		if (!wanted(run->opts, table_names[i], i >= FIRST_TRACKING))
 			continue;
-		if ((code = read_columns(run->src, run->src_type, table_names[i], &l)) < 0)
+		if ((code = read_columns(run->src, table_names[i], &l)) < 0)
 			return code;
 		if (!l.n)
 			continue;
@@ -518,7 +490,7 @@ static int match_target(struct copy_run *run)
 		struct table *t = &run->tables[i];
 		struct column_list l;
 
-		if ((code = read_columns(run->dst, run->dst_type, t->name, &l)) < 0)
+		if ((code = read_columns(run->dst, t->name, &l)) < 0)
 			break;
 		for (size_t c = 0; code == ZTOQ_OK && c < t->ncols; c++) {
 			size_t k = 0;
@@ -528,7 +500,7 @@ static int match_target(struct copy_run *run)
 			if (k == l.n)
 				code = ztoq__error_set(ZTOQ_ESTATE, "target table %s has no column %s",
 						       t->name, t->cols[c].name);
-			else if (run->dst_type == ZTOQ_DB_POSTGRESQL)
+			else if (typed_arrays(run))
 				memcpy(t->cols[c].sql_type, l.cols[k].sql_type,
 				       sizeof(t->cols[c].sql_type));
 		}
@@ -553,7 +525,7 @@ ZTOQ_EXTERN(int) ztoq_copy_incomplete(ztoq_db *db, int *out)
 	*out = 0;
 	if ((code = ztoq_session_open(&s, db)) < 0)
 		return code;
-	code = read_columns(s, ztoq_db_backend(db), MARK_TABLE, &l);
+	code = read_columns(s, MARK_TABLE, &l);
 	ztoq__free(l.cols);
 	if (code == ZTOQ_OK)
 		*out = l.n > 0;
@@ -596,7 +568,7 @@ static int target_state(struct copy_run *run, int version, char *state, size_t s
 		struct column_list l;
 		int64_t rows = 0;
 
-		if ((code = read_columns(run->dst, run->dst_type, table_names[i], &l)) < 0)
+		if ((code = read_columns(run->dst, table_names[i], &l)) < 0)
 			return code;
 		ztoq__free(l.cols);
 		if (!l.n)
@@ -631,24 +603,24 @@ static int prepare_target(struct copy_run *run, int version, int fresh)
 	return ztoq_migrate_upgrade(run->target, spec, NULL);
 }
 
-/* Sets every serial sequence of the target's copied tables past the copied ids. */
+/* Sets every serial sequence of the target's copied tables past the copied ids (where
+ * the target's ids have sequences). */
 static int advance_sequences(struct copy_run *run)
 {
-	char sql[512];
 	int rows = 0, code = ZTOQ_OK;
 
-	for (size_t i = 0; code == ZTOQ_OK && i < run->ntables; i++)
+	for (size_t i = 0; run->dst_d->copy_sequence && code == ZTOQ_OK && i < run->ntables; i++)
 		for (size_t c = 0; code == ZTOQ_OK && c < run->tables[i].ncols; c++) {
 			const struct table *t = &run->tables[i];
+			ztoq__buf sql = ZTOQ__BUF_INIT;
+			char *text = NULL;
 
-			if (t->cols[c].kind != K_INT)
+			if (t->cols[c].kind != ZTOQ__COPY_INT)
 				continue;
-			snprintf(sql, sizeof(sql),
-				 "SELECT setval(seq, COALESCE((SELECT MAX(\"%s\") FROM \"%s\"), 0) + 1, "
-				 "false) FROM (SELECT pg_get_serial_sequence('%s', '%s') AS seq) q "
-				 "WHERE seq IS NOT NULL",
-				 t->cols[c].name, t->name, t->name, t->cols[c].name);
-			code = ztoq_session_query(run->dst, sql, NULL, 0, count_row, &rows);
+			run->dst_d->copy_sequence(&sql, t->name, t->cols[c].name);
+			if ((code = ztoq__buf_detach(&sql, &text)) == ZTOQ_OK)
+				code = ztoq_session_query(run->dst, text, NULL, 0, count_row, &rows);
+			ztoq__free(text);
 		}
 	return code;
 }
@@ -672,7 +644,7 @@ static int compare(const struct table *t, const struct digest *a, const struct d
 static int verify_table(struct copy_run *run, const struct table *t, const struct digest *src)
 {
 	struct digest d;
-	int code = stream_table(run, t, run->dst, run->dst_type, NULL, &d);
+	int code = stream_table(run, t, run->dst, NULL, &d);
 	struct table_stream ts = {run, t, NULL, {0}, NULL, NULL, d, ztoq__now_ns()};
 
 	if (code == ZTOQ_OK)
@@ -695,7 +667,7 @@ static int copy_table(struct copy_run *run, const struct table *t)
 		code = ztoq_session_exec(run->dst, sql, NULL, 0, NULL);
 	}
 	if (code == ZTOQ_OK)
-		code = stream_table(run, t, run->src, run->src_type, run->dst, &d);
+		code = stream_table(run, t, run->src, run->dst, &d);
 	if (code == ZTOQ_OK)
 		code = ztoq_tx_commit(run->dst);
 	else if (ztoq_tx_depth(run->dst)) {
@@ -766,7 +738,7 @@ static int run_copy(struct copy_run *run, int version)
 	for (size_t i = 0; i < run->ntables; i++)
 		if ((code = copy_table(run, &run->tables[i])) < 0)
 			return code;
-	if ((run->dst_type == ZTOQ_DB_POSTGRESQL && (code = advance_sequences(run)) < 0) ||
+	if ((code = advance_sequences(run)) < 0 ||
 	    (code = own_checksums(run)) < 0)
 		return code;
 	run->out->verified = !run->opts->no_verify;
@@ -781,7 +753,7 @@ static int run_verify(struct copy_run *run)
 	for (size_t i = 0; code == ZTOQ_OK && i < run->ntables; i++) {
 		struct digest d;
 
-		code = stream_table(run, &run->tables[i], run->src, run->src_type, NULL, &d);
+		code = stream_table(run, &run->tables[i], run->src, NULL, &d);
 		if (code == ZTOQ_OK)
 			code = verify_table(run, &run->tables[i], &d);
 	}
@@ -797,27 +769,30 @@ static int same_value(const ztoq_config *a, const ztoq_config *b, const char *ke
 	return (!x && !y) || (x && y && !strcmp(x, y));
 }
 
-/* Refuses a target that is the source itself: the same SQLite file (by its real path)
- * or the same DSN, or PostgreSQL host, port and database; a copy would drop it. */
+/* 1 when the two paths name one file (by real path when both exist, else as text). */
+static int same_path(const char *a, const char *b)
+{
+	char ra[PATH_MAX], rb[PATH_MAX];
+
+	if (!a || !b)
+		return a == b;
+	if (realpath(a, ra) && realpath(b, rb))
+		return !strcmp(ra, rb);
+	return !strcmp(a, b);
+}
+
+/* Refuses a target that is the source itself (a copy would drop it): the same
+ * backend, DSN, server, port, database and file. */
 static int check_distinct(ztoq_db *source, ztoq_db *target)
 {
 	const ztoq_config *a = ztoq_db_config(source), *b = ztoq_db_config(target);
-	char ra[PATH_MAX], rb[PATH_MAX];
-	int same;
 
-	if (ztoq_db_backend(source) != ztoq_db_backend(target))
-		return ZTOQ_OK;
-	if (ztoq_config_get(a, "dsn") || ztoq_config_get(b, "dsn"))
-		same = same_value(a, b, "dsn");
-	else if (ztoq_db_backend(source) == ZTOQ_DB_SQLITE)
-		same = realpath(ztoq_config_get(a, "db_path"), ra) &&
-		       realpath(ztoq_config_get(b, "db_path"), rb) && !strcmp(ra, rb);
-	else
-		same = same_value(a, b, "host") && same_value(a, b, "port") &&
-		       same_value(a, b, "database");
-	return same ? ztoq__error_set(ZTOQ_EINVALID, "the target is the source itself: a copy "
-						      "needs another database")
-		    : ZTOQ_OK;
+	if (ztoq_db_backend(source) == ztoq_db_backend(target) && same_value(a, b, "dsn") &&
+	    same_value(a, b, "host") && same_value(a, b, "port") && same_value(a, b, "database") &&
+	    same_path(ztoq_config_get(a, "db_path"), ztoq_config_get(b, "db_path")))
+		return ztoq__error_set(ZTOQ_EINVALID, "the target is the source itself: a copy "
+						      "needs another database");
+	return ZTOQ_OK;
 }
 
 /* Opens the sessions, reads the source's version, plans the tables, then copies (or
@@ -848,12 +823,8 @@ static int with_source(ztoq_copy_result *out, ztoq_db *source, ztoq_db *target,
 				       opts->batch_size, MAX_BATCH);
 	if ((code = check_names(opts)) < 0 || (target && (code = check_distinct(source, target)) < 0))
 		return code;
-	run = (struct copy_run){source, target, NULL, NULL, ztoq_db_backend(source),
-				target ? ztoq_db_backend(target) : ZTOQ_DB_SQLITE, opts,
+	run = (struct copy_run){source, target, NULL, NULL, NULL, opts,
 				opts->batch_size ? opts->batch_size : 5000, {{0}}, 0, out};
-	if ((run.src_type != ZTOQ_DB_SQLITE && run.src_type != ZTOQ_DB_POSTGRESQL) ||
-	    (run.dst_type != ZTOQ_DB_SQLITE && run.dst_type != ZTOQ_DB_POSTGRESQL))
-		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_copy: SQLite and PostgreSQL only");
 	if ((code = ztoq_migrate_status(&st, source)) < 0)
 		return code;
 	out->schema_version = st->current;
@@ -867,8 +838,12 @@ static int with_source(ztoq_copy_result *out, ztoq_db *source, ztoq_db *target,
 	else
 		code = ZTOQ_OK;
 	ztoq_migrate_status_free(st);
-	if (code == ZTOQ_OK && (code = ztoq_session_open(&run.src, source)) == ZTOQ_OK && target)
-		code = ztoq_session_open(&run.dst, target);
+	if (code == ZTOQ_OK && (code = ztoq_session_open(&run.src, source)) == ZTOQ_OK && target &&
+	    (code = ztoq_session_open(&run.dst, target)) == ZTOQ_OK)
+		run.dst_d = run.dst->conn->dialect;
+	if (code == ZTOQ_OK && (!run.src->conn->dialect->copy_read ||
+				(run.dst_d && !run.dst_d->copy_read)))
+		code = ztoq__error_set(ZTOQ_EINVALID, "ztoq_copy: SQLite and PostgreSQL only");
 	ro.isolation = ZTOQ_ISOLATION_REPEATABLE_READ;
 	ro.read_only = 1;
 	if (code == ZTOQ_OK && (code = ztoq_tx_begin(run.src, &ro)) == ZTOQ_OK) {

@@ -273,12 +273,13 @@ static void print_summary(const struct copy_args *a, const ztoq_copy_result *r, 
 		       (double)r->elapsed_ms / 1000.0, r->verified ? "passed" : "skipped");
 }
 
-/* Opens the target; a dry run on a SQLite file that is not there plans without one. */
+/* Opens the target; a dry run on a database that is not there (a SQLite file, a
+ * PostgreSQL database) plans without one. */
 static int open_target(ztoq_db **out, ztoq_config *cfg, int dry_run)
 {
 	int code = ztoq_db_open(out, cfg);
 
-	if (code == ZTOQ_ENOTFOUND && dry_run && ztoq_config_db_type(cfg) == ZTOQ_DB_SQLITE) {
+	if (code == ZTOQ_ENOTFOUND && dry_run) {
 		*out = NULL;
 		return ZTOQ_OK;
 	}
