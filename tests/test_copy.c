@@ -644,6 +644,13 @@ Test(copy, cli_dry_run_creates_no_file, .timeout = 120)
 	cr_assert_eq(run_cli(args, out, sizeof(out)), 2, "%s", out);
 	cr_assert(strstr(out, "ztoq db copy: the target's option --port: \"x\" is not a whole number"),
 		  "%s", out);
+	snprintf(args, sizeof(args), "copy --dry-run --tables projects,nosuch --db-path %s "
+		 "--to-db-path %s", path, target);
+	cr_assert_eq(run_cli(args, out, sizeof(out)), 2, "%s", out);
+	cr_assert(strstr(out, "ztoq db copy: no table \"nosuch\" in ZTOQ's schema"), "%s", out);
+	snprintf(args, sizeof(args), "copy --db-path %s --to-db-path %s", path, path);
+	cr_assert_eq(run_cli(args, out, sizeof(out)), 2, "%s", out);
+	cr_assert(strstr(out, "the target is the source itself"), "%s", out);
 	ztoq_db_close(src);
 }
 

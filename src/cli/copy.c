@@ -6,7 +6,8 @@
  * Output: a line per table as it goes (rows done/total, rows/s; at most one a second
  * while a table runs; on a terminal one live line per table with an ETA) and a
  * summary, or with --json one JSON object per event.
- * Exit status: 0 success, 1 failure (refused target, verification mismatch), 2 usage.
+ * Exit status: 0 success, 1 failure (refused target, verification mismatch), 2 bad
+ * usage (an unknown table, a bad value, the source named as its own target).
  */
 #include <getopt.h>
 #include <stdarg.h>
@@ -312,7 +313,9 @@ int ztoq_cli_copy(int argc, char **argv)
 			side = "";
 			code = ztoq_copy(&r, src, dst, &a.opts);
 		}
-		status = code == ZTOQ_OK ? EXIT_SUCCESS : EXIT_FAILURE;
+		/* ZTOQ_EINVALID: what the user named (a table, the source as its own target) */
+		status = code == ZTOQ_OK ? EXIT_SUCCESS : code == ZTOQ_EINVALID ? EXIT_USAGE
+										  : EXIT_FAILURE;
 		if (code < 0)
 			fprintf(stderr, "%s: %s%s\n", NAME, side, ztoq_error_last()->message);
 		else
