@@ -814,7 +814,7 @@ static int with_source(ztoq_copy_result *out, ztoq_db *source, ztoq_db *target,
 	memset(out, 0, sizeof(*out));
 	if (!opts)
 		opts = &defaults;
-	if (!source || (!target && !opts->dry_run) || source == target ||
+	if (!source || (!target && (verify_only || !opts->dry_run)) || source == target ||
 	    opts->version != ZTOQ_COPY_OPTIONS_VERSION)
 		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_copy: a source and another target are "
 						      "needed (options from ZTOQ_COPY_OPTIONS_INIT)");

@@ -705,6 +705,9 @@ Test(copy, target_is_the_source_refused, .timeout = 120)
 
 	generate(src, 1);
 	test_ok(ztoq_db_open(&same, ztoq_db_config(src)));
+	o.dry_run = 1;
+	expect_error(ztoq_copy_verify(NULL, src, NULL, &o), ZTOQ_EINVALID, "another target");
+	o.dry_run = 0;
 	o.replace = 1;
 	expect_error(ztoq_copy(NULL, src, same, &o), ZTOQ_EINVALID, "the target is the source itself");
 	test_ok(ztoq_session_open(&s, src));
