@@ -438,6 +438,8 @@ static int check_names(const ztoq_copy_options *o)
 	for (size_t i = 0; o->tables && i < o->ntables; i++) {
 		size_t k = 0;
 
+		if (!o->tables[i])
+			return ztoq__error_set(ZTOQ_EINVALID, "ztoq_copy: tables[%zu] is NULL", i);
 		while (k < FIRST_TRACKING && strcmp(table_names[k], o->tables[i]))
 			k++;
 		if (k == FIRST_TRACKING)

@@ -707,6 +707,11 @@ Test(copy, target_is_the_source_refused, .timeout = 120)
 	test_ok(ztoq_db_open(&same, ztoq_db_config(src)));
 	o.dry_run = 1;
 	expect_error(ztoq_copy_verify(NULL, src, NULL, &o), ZTOQ_EINVALID, "another target");
+	o.tables = (const char *const[]){"projects", NULL};
+	o.ntables = 2;
+	expect_error(ztoq_copy(NULL, src, NULL, &o), ZTOQ_EINVALID, "tables[1] is NULL");
+	o.tables = NULL;
+	o.ntables = 0;
 	o.dry_run = 0;
 	o.replace = 1;
 	expect_error(ztoq_copy(NULL, src, same, &o), ZTOQ_EINVALID, "the target is the source itself");
