@@ -255,16 +255,18 @@ static void on_event(const ztoq_copy_event *ev, void *payload)
 	fflush(stdout);
 }
 
+/* The target's state is the library's words (numbers, table names, no quote): it
+ * needs no JSON escaping either. */
 static void print_summary(const struct copy_args *a, const ztoq_copy_result *r, int code)
 {
 	if (a->json)
 		printf("{\"event\":\"summary\",\"ok\":%s,\"dry_run\":%s,\"schema_version\":%d,"
 		       "\"tables\":%zu,\"rows\":%llu,\"bytes\":%llu,\"elapsed_ms\":%lld,"
-		       "\"verified\":%s}\n",
+		       "\"verified\":%s,\"target_state\":\"%s\"}\n",
 		       code == ZTOQ_OK ? "true" : "false", a->opts.dry_run ? "true" : "false",
 		       r->schema_version, r->tables, (unsigned long long)r->rows,
 		       (unsigned long long)r->bytes, (long long)r->elapsed_ms,
-		       r->verified ? "true" : "false");
+		       r->verified ? "true" : "false", r->target_state);
 	else if (a->opts.dry_run)
 		printf("dry run: %zu tables, %llu rows at schema version %d; target: %s\n",
 		       r->tables, (unsigned long long)r->rows, r->schema_version, r->target_state);
