@@ -751,3 +751,24 @@ COPY_BOTH(source_at_older_version)
 	}
 	close_pair(src, dst);
 }
+
+/* The target's variables: ZTOQ_TO_ in place of ZTOQ_, aliases too; a bad value names
+ * the prefixed variable; the plain ones are not read; a bad prefix is refused. */
+Test(copy, config_load_env_prefixed, .timeout = 30)
+{
+	ztoq_config *cfg;
+
+	test_ok(ztoq_config_new(&cfg));
+	setenv("ZTOQ_PG_PORT", "1111", 1);
+	setenv("ZTOQ_TO_PG_PORT", "2222", 1);
+	setenv("ZTOQ_TO_SQLITE_PATH", "/tmp/alias.db", 1);
+	test_ok(ztoq_config_load_env_prefixed(cfg, "ZTOQ_TO_"));
+	cr_assert_str_eq(ztoq_config_get(cfg, "port"), "2222");
+	cr_assert_str_eq(ztoq_config_get(cfg, "db_path"), "/tmp/alias.db");
+	cr_assert_eq(ztoq_config_source_of(cfg, "port"), ZTOQ_SOURCE_ENV);
+	setenv("ZTOQ_TO_PG_PORT", "x", 1);
+	expect_error(ztoq_config_load_env_prefixed(cfg, "ZTOQ_TO_"), ZTOQ_EINVALID,
+		     "environment variable ZTOQ_TO_PG_PORT");
+	expect_error(ztoq_config_load_env_prefixed(cfg, "TO_"), ZTOQ_EINVALID, "must start with ZTOQ_");
+	ztoq_config_free(cfg);
+}
