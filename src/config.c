@@ -378,23 +378,50 @@ ZTOQ_EXTERN(int) ztoq_config_set(ztoq_config *cfg, const char *key, const char *
 				    value ? strlen(value) : 0);
 }
 
-ZTOQ_EXTERN(int) ztoq_config_load_env(ztoq_config *cfg)
+/* The environment variable `name` ("ZTOQ_PG_HOST") with `prefix` in place of its
+ * "ZTOQ_" ("ZTOQ_TO_PG_HOST"), into buf; `name` itself when prefix is NULL. */
+static const char *env_name(char *buf, size_t size, const char *prefix, const char *name)
 {
+	if (!prefix || !name)
+		return name;
+	snprintf(buf, size, "%s%s", prefix, name + strlen("ZTOQ_"));
+	return buf;
+}
+
+/* Reads every option's variable (renamed by `prefix`, may be NULL) as the environment source. */
+static int load_env(ztoq_config *cfg, const char *prefix)
+{
+	char main_buf[96], alias_buf[96];
+
 	if (!cfg)
 		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_config_load_env: cfg is NULL");
 	for (size_t i = 0; i < NOPTIONS; i++) {
-		const char *name = options[i].env;
+		const char *name = env_name(main_buf, sizeof(main_buf), prefix, options[i].env);
+		const char *alias = env_name(alias_buf, sizeof(alias_buf), prefix, options[i].env_alias);
 		const char *value = getenv(name);
 		int rc;
 
-		if (!value && options[i].env_alias)
-			value = getenv(name = options[i].env_alias);
+		if (!value && alias)
+			value = getenv(name = alias);
 		if (!value)
 			continue;
 		if ((rc = set_value(cfg, ZTOQ_SOURCE_ENV, (int)i, value, strlen(value), name)) < 0)
 			return rc;
 	}
 	return ZTOQ_OK;
+}
+
+ZTOQ_EXTERN(int) ztoq_config_load_env(ztoq_config *cfg)
+{
+	return load_env(cfg, NULL);
+}
+
+ZTOQ_EXTERN(int) ztoq_config_load_env_prefixed(ztoq_config *cfg, const char *prefix)
+{
+	if (!prefix || strncmp(prefix, "ZTOQ_", 5) || strlen(prefix) > 32)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_config_load_env_prefixed: the prefix "
+						      "must start with ZTOQ_ (at most 32 bytes)");
+	return load_env(cfg, prefix);
 }
 
 ZTOQ_EXTERN(int) ztoq_config_load_dict(ztoq_config *cfg, const ztoq_config_entry *entries,

@@ -58,6 +58,13 @@ typedef struct {
 } ztoq__attribute;
 
 #define ZTOQ__MAX_ATTRIBUTES 8
+/* What a column holds, for a copy's canonical reads (copy.c): integers and booleans
+ * read as integers, doubles as text that parses back to the same bits, text as text,
+ * blobs as bytes, timestamps as text "YYYY-MM-DD HH:MM:SS[.f]". */
+typedef enum {
+	ZTOQ__COPY_INT, ZTOQ__COPY_BOOL, ZTOQ__COPY_DOUBLE, ZTOQ__COPY_TEXT, ZTOQ__COPY_BLOB,
+	ZTOQ__COPY_TS
+} ztoq__copy_kind;
 
 typedef struct ztoq__dialect {
 	ztoq_db_type type;
@@ -173,6 +180,14 @@ typedef struct ztoq__dialect {
 	const char *foreign_keys_off;  /* run outside the drop transaction so that tables drop
 					* in any order; NULL where drop_table_suffix does it */
 	const char *foreign_keys_on;   /* undoes foreign_keys_off */
+	/* copying a database (copy.c); copy_read NULL: the backend cannot be copied */
+	const char *copy_columns_sql;  /* name and declared type (text) of each column of
+					* the table named by its one parameter, in order */
+	/* Appends the canonical read (copy.c) of column `name` (quoted) of `kind`. */
+	void (*copy_read)(ztoq__buf *b, const char *name, ztoq__copy_kind kind);
+	/* Appends the statement that sets the serial sequence of `table`.`column`, if it
+	 * has one, past the column's largest value; NULL where ids need no sequence. */
+	void (*copy_sequence)(ztoq__buf *b, const char *table, const char *column);
 } ztoq__dialect;
 
 /* The db_type of a configuration that names none (config.c's option table). */

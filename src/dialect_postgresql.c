@@ -292,6 +292,39 @@ static const char *migration_sql(const ztoq__migration *m, int up)
 	return up ? m->postgresql_up : m->postgresql_down;
 }
 
+/* ---- copying (copy.c) ------------------------------------------------------------ */
+
+/* Booleans as integers, doubles as text (the shortest exact form since PostgreSQL 12),
+ * enums and json as text, timestamps to the microsecond. */
+static void copy_read(ztoq__buf *b, const char *name, ztoq__copy_kind kind)
+{
+	static const char *const forms[][2] = {
+		[ZTOQ__COPY_INT] = {"", ""}, [ZTOQ__COPY_BOOL] = {"CAST(", " AS integer)"},
+		[ZTOQ__COPY_DOUBLE] = {"CAST(", " AS text)"}, [ZTOQ__COPY_TEXT] = {"CAST(", " AS text)"},
+		[ZTOQ__COPY_BLOB] = {"", ""},
+		[ZTOQ__COPY_TS] = {"to_char(", ", 'YYYY-MM-DD HH24:MI:SS.US')"},
+	};
+
+	ztoq__buf_puts(b, forms[kind][0]);
+	ztoq__dialect_quote_ansi(b, name);
+	ztoq__buf_puts(b, forms[kind][1]);
+}
+
+/* setval() of the column's serial sequence past its largest value; no row when the
+ * column has no sequence. Names come from the catalog and the copy's table list. */
+static void copy_sequence(ztoq__buf *b, const char *table, const char *column)
+{
+	ztoq__buf_puts(b, "SELECT setval(seq, COALESCE((SELECT MAX(");
+	ztoq__dialect_quote_ansi(b, column);
+	ztoq__buf_puts(b, ") FROM ");
+	ztoq__dialect_quote_ansi(b, table);
+	ztoq__buf_puts(b, "), 0) + 1, false) FROM (SELECT pg_get_serial_sequence('");
+	ztoq__buf_append_doubling(b, table, '\'');
+	ztoq__buf_puts(b, "', '");
+	ztoq__buf_append_doubling(b, column, '\'');
+	ztoq__buf_puts(b, "') AS seq) q WHERE seq IS NOT NULL");
+}
+
 const ztoq__dialect ztoq__dialect_postgresql = {
 	.type = ZTOQ_DB_POSTGRESQL,
 	.name = "postgresql",
@@ -340,4 +373,11 @@ const ztoq__dialect ztoq__dialect_postgresql = {
 			    "WHERE schemaname = current_schema() AND tablename = ?",
 	.drop_table_suffix = " CASCADE", /* views and foreign keys of other schemas */
 	.drop_types_sql = "DROP TYPE IF EXISTS entitytype",
+	.copy_columns_sql = "SELECT CAST(a.attname AS text), format_type(a.atttypid, NULL) "
+			    "FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c "
+			    "ON c.oid = a.attrelid WHERE c.relname = ? AND c.relkind = 'r' "
+			    "AND c.relnamespace = CAST(current_schema() AS regnamespace) "
+			    "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+	.copy_read = copy_read,
+	.copy_sequence = copy_sequence,
 };

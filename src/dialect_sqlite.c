@@ -190,6 +190,27 @@ static const char *migration_sql(const ztoq__migration *m, int up)
 	return up ? m->sqlite_up : m->sqlite_down;
 }
 
+/* ---- copying (copy.c) ------------------------------------------------------------ */
+
+/* REAL as printf('%!.18e'): the driver's reading keeps 15 digits and '%!.17g' gets the
+ * last bit of some doubles wrong; 19 digits parse back exactly (docs/design.md). */
+static void copy_read(ztoq__buf *b, const char *name, ztoq__copy_kind kind)
+{
+	if (kind == ZTOQ__COPY_DOUBLE) {
+		ztoq__buf_puts(b, "CASE WHEN ");
+		ztoq__dialect_quote_ansi(b, name);
+		ztoq__buf_puts(b, " IS NULL THEN NULL ELSE printf('%!.18e', ");
+		ztoq__dialect_quote_ansi(b, name);
+		ztoq__buf_puts(b, ") END");
+		return;
+	}
+	if (kind == ZTOQ__COPY_TEXT || kind == ZTOQ__COPY_TS)
+		ztoq__buf_puts(b, "CAST(");
+	ztoq__dialect_quote_ansi(b, name);
+	if (kind == ZTOQ__COPY_TEXT || kind == ZTOQ__COPY_TS)
+		ztoq__buf_puts(b, " AS TEXT)");
+}
+
 const ztoq__dialect ztoq__dialect_sqlite = {
 	.type = ZTOQ_DB_SQLITE,
 	.name = "sqlite",
@@ -233,4 +254,7 @@ const ztoq__dialect ztoq__dialect_sqlite = {
 	 * children */
 	.foreign_keys_off = "PRAGMA foreign_keys = OFF",
 	.foreign_keys_on = "PRAGMA foreign_keys = ON",
+	.copy_columns_sql = "SELECT name, type FROM pragma_table_info(?) ORDER BY cid",
+	.copy_read = copy_read,
+	.copy_sequence = NULL, /* an INTEGER PRIMARY KEY goes on from the largest rowid */
 };

@@ -312,7 +312,7 @@ Test(cli, sqlite_default_file_in_the_working_directory)
 	cr_assert_str_eq(c.out, "{\"current\":5,\"current_name\":\"entity_mappings\",\"head\":5,"
 				"\"at_head\":true,\"tracked\":true,\"alembic_version\":"
 				"\"3da7f9236c51\",\"applied\":5,\"pending\":[],\"drift\":[],"
-				"\"unknown\":[]}\n");
+				"\"unknown\":[],\"copy_incomplete\":false}\n");
 	run(&c, dir, NO_ENV, ARGS("db", "history"));
 	expect_success(&c);
 	cr_assert_eq(count(c.out, "\n"), 6, "%s", c.out);

@@ -87,6 +87,13 @@ ZTOQ_EXTERN(int) ztoq_config_set_from(ztoq_config *cfg, ztoq_config_source sourc
 ZTOQ_EXTERN(int) ztoq_config_load_env(ztoq_config *cfg);
 
 /**
+ * As ztoq_config_load_env(), with every variable's leading "ZTOQ_" replaced by
+ * `prefix` (which starts with "ZTOQ_"): with "ZTOQ_TO_", ZTOQ_TO_PG_HOST for
+ * ZTOQ_PG_HOST, ZTOQ_TO_DB_PATH for ZTOQ_DB_PATH (`ztoq db copy`'s target).
+ */
+ZTOQ_EXTERN(int) ztoq_config_load_env_prefixed(ztoq_config *cfg, const char *prefix);
+
+/**
  * Loads `n` key/value pairs as explicit values (ZTOQ's from_config). An unknown key is
  * an error, not silently ignored; on error nothing of the dictionary is applied.
  */

@@ -9,6 +9,7 @@
 #include "common.h"
 #include "config.h"
 #include "connstr.h"
+#include "copy.h"
 #include "db.h"
 #include "error.h"
 #include "health.h"

@@ -15,6 +15,8 @@
 
 #include <ztoq/ztoq.h>
 
+#include "cli.h"
+
 #define EXIT_USAGE 2
 
 /* getopt_long values of the commands' own options; the option table's start at OPT_CONFIG. */
@@ -153,6 +155,7 @@ static void print_main_help(void)
 	       "Commands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		printf("  db %-10s %s\n", commands[i].name, commands[i].summary);
+	printf("  db %-10s %s\n", "copy", "copy the database into another one (--to-...), verified");
 	printf("\n'ztoq db COMMAND --help' lists the command's options, and the connection "
 	       "options every command takes.\n"
 	       "Exit status: 0 success, 1 failure, 2 bad usage or configuration.\n");
@@ -307,7 +310,7 @@ static int cmd_status(ztoq_db *db, const struct args *a)
 		print_json_list("pending", s->pending, s->npending);
 		print_json_list("drift", s->drift, s->ndrift);
 		print_json_list("unknown", s->unknown, s->nunknown);
-		printf("}\n");
+		printf(",\"copy_incomplete\":%s}\n", ztoq_cli_copy_incomplete(db) ? "true" : "false");
 	} else {
 		printf("%-16s%d %s%s\n", "current:", s->current,
 		       s->current ? s->current_name : "(empty)",
@@ -320,6 +323,9 @@ static int cmd_status(ztoq_db *db, const struct args *a)
 		print_list("drift:", s->drift, s->ndrift);
 		if (s->nunknown)
 			print_list("unknown:", s->unknown, s->nunknown);
+		if (ztoq_cli_copy_incomplete(db))
+			printf("%-16s%s\n", "copy:", "copy incomplete (an interrupted ztoq db copy: "
+			       "run it again)");
 	}
 	bad = s->ndrift || s->nunknown;
 	ztoq_migrate_status_free(s);
@@ -647,8 +653,10 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		if (strcmp(sub, commands[i].name) == 0)
 			return run_command(&commands[i], argc - 2, argv + 2);
+	if (strcmp(sub, "copy") == 0)
+		return ztoq_cli_copy(argc - 2, argv + 2);
 	return fail(EXIT_USAGE, "ztoq db",
 		    "unknown command \"%s\" (expected init, migrate, downgrade, status, history, "
-		    "check or stats)",
+		    "check, stats or copy)",
 		    sub);
 }
