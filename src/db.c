@@ -362,7 +362,9 @@ ZTOQ_EXTERN(int) ztoq_db_check(ztoq_db *db)
  * With host naming several servers (a backend with in_recovery_sql, no DSN), gives each
  * its own target: the manager's, with that server's connection string and port.
  * One server: nothing (db->host_targets stays NULL, and connections open as before,
- * with no recovery check). Called once by ztoq_db_open.
+ * with no recovery check), but the manager's target takes the port of host when it
+ * has one ("db:5433"), the one the socket goes to, not port's. Called once by
+ * ztoq_db_open.
  */
 static int make_host_targets(ztoq_db *db)
 {
@@ -372,9 +374,11 @@ static int make_host_targets(ztoq_db *db)
 	if (db->set.dsn || !d->in_recovery_sql)
 		return ZTOQ_OK;
 	/* validate() parsed the same list: it cannot fail here */
-	if ((code = ztoq__hosts_parse(&db->hosts, db->set.host, "host", db->set.port)) < 0 ||
-	    db->hosts.count < 2)
+	if ((code = ztoq__hosts_parse(&db->hosts, db->set.host, "host", db->set.port)) < 0)
 		return code;
+	db->target.port = (int)db->hosts.hosts[0].port;
+	if (db->hosts.count < 2)
+		return ZTOQ_OK;
 	if (!(db->host_targets = ztoq__calloc(db->hosts.count, sizeof(*db->host_targets))))
 		return ztoq__error_nomem();
 	for (size_t i = 0; i < db->hosts.count; i++) {

@@ -423,6 +423,36 @@ Test(hosts_pg, walk_stops_at_the_deadline_between_servers)
 	stall_proxy_stop(p);
 }
 
+/* One server with its port in host and another in port: the statement timeout still
+ * ends a statement the network swallowed (the watchdog finds the socket to that port). */
+Test(hosts_pg, port_in_a_single_host_keeps_the_statement_timeout, .timeout = 30)
+{
+	stall_proxy *p = stall_proxy_start(primary_port());
+	ztoq_config *cfg = list_config("127.0.0.1:%s", stall_proxy_port(p));
+	char closed[16];
+	ztoq_session *s;
+	ztoq_db *db;
+	uint64_t t0, ms;
+
+	snprintf(closed, sizeof(closed), "%d", test_closed_port());
+	test_ok(ztoq_config_set(cfg, "port", closed));
+	test_ok(ztoq_config_set(cfg, "statement_timeout_ms", "1000"));
+	test_ok(ztoq_db_open(&db, cfg));
+	test_ok(ztoq_session_open(&s, db));
+	stall_proxy_stall_on(p, "SELECT 2");
+	t0 = ztoq__now_ns();
+	cr_assert_eq(ztoq_session_exec(s, "SELECT 2", NULL, 0, NULL), ZTOQ_ETIMEOUT, "%s",
+		     ztoq_error_last()->message);
+	ms = ms_since(t0);
+	cr_log_info("statement_timeout_ms 1000 behind a silent network: %llu ms",
+		    (unsigned long long)ms);
+	cr_assert_lt(ms, 5000);
+	ztoq_session_close(s);
+	ztoq_db_close(db);
+	ztoq_config_free(cfg);
+	stall_proxy_stop(p);
+}
+
 /* ---- failover: the test ---------------------------------------------------- */
 
 #define FO_THREADS 8
