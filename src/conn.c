@@ -455,9 +455,10 @@ int ztoq__conn_exec(ztoq__conn *c, const char *sql)
 	return exec_until(c, sql, 0, NULL);
 }
 
-int ztoq__conn_exec_int(ztoq__conn *c, const char *sql, SQLINTEGER *value)
+int ztoq__conn_exec_int(ztoq__conn *c, const char *sql, uint64_t deadline_ns,
+			SQLINTEGER *value)
 {
-	return exec_until(c, sql, 0, value);
+	return exec_until(c, sql, deadline_ns, value);
 }
 
 int ztoq__conn_ping(ztoq__conn *c, uint64_t deadline_ns)

@@ -118,9 +118,11 @@ int ztoq__conn_exec(ztoq__conn *c, const char *sql);
 
 /*
  * ztoq__conn_exec of a query whose first column of its first row is an integer, read
- * into *value (-1: NULL or no row). Owner thread only.
+ * into *value (-1: NULL or no row), bounded by `deadline_ns` (CLOCK_MONOTONIC; 0: the
+ * statement timeout). Owner thread only.
  */
-int ztoq__conn_exec_int(ztoq__conn *c, const char *sql, SQLINTEGER *value);
+int ztoq__conn_exec_int(ztoq__conn *c, const char *sql, uint64_t deadline_ns,
+			SQLINTEGER *value);
 
 /*
  * A real round trip (the dialect's ping query), bounded by `deadline_ns`

@@ -422,17 +422,21 @@ static void note_failure(char *why, size_t size, const ztoq__host *h, const char
 
 /*
  * Opens server i's connection: ZTOQ_OK with *out when it is a writable primary, 1 when
- * it is a standby in recovery (closed), or the error of its connect or check.
+ * it is a standby in recovery (closed), or the error of its connect or check. The
+ * check is bounded like the connect, by connect_timeout_s (0: the statement timeout),
+ * so a server that accepts and then never answers is passed over.
  */
 static int open_server(ztoq_db *db, size_t i, ztoq__conn **out)
 {
+	long bound_s = db->set.connect_timeout_s;
 	SQLINTEGER standby = -1;
 	int code;
 
 	if ((code = ztoq__conn_open(out, &db->host_targets[i].target)) < 0)
 		return code;
-	if ((code = ztoq__conn_exec_int(*out, (*out)->dialect->in_recovery_sql, &standby)) ==
-		    ZTOQ_OK &&
+	if ((code = ztoq__conn_exec_int(*out, (*out)->dialect->in_recovery_sql,
+					bound_s ? ztoq__now_ns() + ms_to_ns(bound_s * 1000) : 0,
+					&standby)) == ZTOQ_OK &&
 	    standby == 0)
 		return ZTOQ_OK;
 	ztoq__conn_close(*out);

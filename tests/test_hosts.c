@@ -453,6 +453,32 @@ Test(hosts_pg, port_in_a_single_host_keeps_the_statement_timeout, .timeout = 30)
 	stall_proxy_stop(p);
 }
 
+/* A server that accepts the connect and then never answers the recovery check (no
+ * statement timeout) is passed over after connect_timeout_s: the walk reaches the
+ * primary. */
+Test(hosts_pg, recovery_check_is_bounded_by_connect_timeout, .timeout = 30)
+{
+	stall_proxy *p = stall_proxy_start(primary_port());
+	ztoq_config *cfg = list_config("127.0.0.1:%s,127.0.0.1:%d", stall_proxy_port(p),
+				       primary_port());
+	uint64_t t0, ms;
+	ztoq_db *db;
+
+	test_ok(ztoq_config_set(cfg, "connect_timeout_s", "2"));
+	test_ok(ztoq_config_set(cfg, "statement_timeout_ms", "0"));
+	stall_proxy_stall_on(p, "pg_is_in_recovery");
+	t0 = ztoq__now_ns();
+	test_ok(ztoq_db_open(&db, cfg));
+	cr_assert_eq(written_port(db), primary_port());
+	ms = ms_since(t0);
+	cr_log_info("a silent recovery check, connect_timeout_s 2: the primary after %llu ms",
+		    (unsigned long long)ms);
+	cr_assert_lt(ms, 5000);
+	ztoq_db_close(db);
+	ztoq_config_free(cfg);
+	stall_proxy_stop(p);
+}
+
 /* ---- failover: the test ---------------------------------------------------- */
 
 #define FO_THREADS 8
