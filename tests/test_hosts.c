@@ -479,6 +479,43 @@ Test(hosts_pg, recovery_check_is_bounded_by_connect_timeout, .timeout = 30)
 	stall_proxy_stop(p);
 }
 
+/* The function commits the outer transaction itself, then its connection breaks: its
+ * work is committed, so it is not run again, and the caller is told (ZTOQ_ESTATE). */
+static int commit_then_die(ztoq_session *s, void *payload)
+{
+	unsigned *runs = payload;
+	int rc;
+
+	++*runs;
+	if ((rc = ztoq_session_exec(s, "INSERT INTO hosts_c VALUES (1)", NULL, 0, NULL)) < 0 ||
+	    (rc = ztoq_tx_commit(s)) < 0)
+		return rc;
+	return ztoq_session_exec(s, "SELECT pg_terminate_backend(pg_backend_pid())", NULL, 0,
+				 NULL);
+}
+
+Test(hosts_pg, fn_that_ends_the_transaction_is_not_run_again)
+{
+	ztoq_tx_options opts = ZTOQ_TX_OPTIONS_INIT;
+	unsigned runs = 0;
+	ztoq_session *s;
+	ztoq_db *db;
+	int rc;
+
+	s = test_empty_session(&db, ZTOQ_DB_POSTGRESQL);
+	test_exec(s, "CREATE TABLE hosts_c (id INT)");
+	test_ok(ztoq_session_close(s));
+	opts.max_retries = 2;
+	rc = ztoq_db_transaction(db, &opts, commit_then_die, &runs);
+	cr_assert_eq(rc, ZTOQ_ESTATE, "%s: %s", ztoq_error_name(rc), ztoq_error_last()->message);
+	cr_assert(strstr(ztoq_error_last()->message, "ended the transaction itself"), "%s",
+		  ztoq_error_last()->message);
+	cr_assert_eq(runs, 1);
+	test_ok(ztoq_session_open(&s, db));
+	cr_assert_eq(test_scalar(s, "SELECT count(*) FROM hosts_c"), 1);
+	test_close(db, s);
+}
+
 /* ---- failover: the test ---------------------------------------------------- */
 
 #define FO_THREADS 8
