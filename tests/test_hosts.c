@@ -516,6 +516,43 @@ Test(hosts_pg, fn_that_ends_the_transaction_is_not_run_again)
 	test_close(db, s);
 }
 
+/* The server ends a transaction left idle (idle_in_transaction_session_timeout) before
+ * its COMMIT: a certain rollback, so ztoq_db_transaction runs it again. */
+static int insert_then_idle_once(ztoq_session *s, void *payload)
+{
+	unsigned *runs = payload;
+	int rc;
+
+	if ((rc = ztoq_session_exec(s, "SET idle_in_transaction_session_timeout = 200", NULL, 0,
+				    NULL)) < 0 ||
+	    (rc = ztoq_session_exec(s, "INSERT INTO hosts_i VALUES (1)", NULL, 0, NULL)) < 0)
+		return rc;
+	if (++*runs == 1)
+		test_sleep_ms(700);
+	return 0;
+}
+
+Test(hosts_pg, idle_transaction_ended_by_the_server_is_run_again)
+{
+	ztoq_tx_options opts = ZTOQ_TX_OPTIONS_INIT;
+	unsigned runs = 0, attempts = 0;
+	ztoq_session *s;
+	ztoq_db *db;
+	int rc;
+
+	s = test_empty_session(&db, ZTOQ_DB_POSTGRESQL);
+	test_exec(s, "CREATE TABLE hosts_i (id INT)");
+	test_ok(ztoq_session_close(s));
+	opts.max_retries = 2;
+	opts.attempts = &attempts;
+	rc = ztoq_db_transaction(db, &opts, insert_then_idle_once, &runs);
+	cr_assert_eq(rc, ZTOQ_OK, "%s: %s", ztoq_error_name(rc), ztoq_error_last()->message);
+	cr_assert_eq(attempts, 2);
+	test_ok(ztoq_session_open(&s, db));
+	cr_assert_eq(test_scalar(s, "SELECT count(*) FROM hosts_i"), 1);
+	test_close(db, s);
+}
+
 /* ---- failover: the test ---------------------------------------------------- */
 
 #define FO_THREADS 8
