@@ -163,9 +163,12 @@ static int start_pool(ztoq_db *db)
 		ps.min = ps.min ? ps.min : 1;
 		ps.lazy = 0;
 	}
+	/* a host list: after a failover every idle connection may be to the old primary */
+	ps.recheck_on_break = db->host_targets != NULL;
 	code = ztoq__pool_new(&db->pool, &ps);
 	if (!set->dsn && d->explain_open)
 		code = d->explain_open(code, set);
+	ps.recheck_on_break = 0;
 	return code < 0 ? code : ztoq__replicas_open(db, &ps);
 }
 

@@ -553,6 +553,48 @@ Test(hosts_pg, idle_transaction_ended_by_the_server_is_run_again)
 	test_close(db, s);
 }
 
+static int select_one(ztoq_session *s, void *payload)
+{
+	(void)payload;
+	return ztoq_session_exec(s, "SELECT 1", NULL, 0, NULL);
+}
+
+/*
+ * The first server goes away while 4 connections to it sit idle, released too
+ * recently to be validated: the first that breaks has the others checked before they
+ * are handed out, so 3 retries reach the second server.
+ */
+Test(hosts_pg, idle_connections_to_a_gone_primary_do_not_use_up_the_retries)
+{
+	stall_proxy *p = stall_proxy_start(primary_port());
+	ztoq_config *cfg = list_config("127.0.0.1:%s,127.0.0.1:%d", stall_proxy_port(p),
+				       primary_port());
+	ztoq_tx_options opts = ZTOQ_TX_OPTIONS_INIT;
+	unsigned attempts = 0;
+	ztoq_session *s[4];
+	uint64_t t0, ms;
+	ztoq_db *db;
+
+	test_ok(ztoq_config_set(cfg, "max_connections", "4"));
+	test_ok(ztoq_db_open(&db, cfg));
+	for (int i = 0; i < 4; i++)
+		test_ok(ztoq_session_open(&s[i], db));
+	for (int i = 0; i < 4; i++)
+		test_ok(ztoq_session_close(s[i]));
+	stall_proxy_stop(p); /* the first server goes away: its connections are cut */
+	opts.max_retries = 3;
+	opts.attempts = &attempts;
+	t0 = ztoq__now_ns();
+	cr_assert_eq(ztoq_db_transaction(db, &opts, select_one, NULL), ZTOQ_OK, "%s",
+		     ztoq_error_last()->message);
+	ms = ms_since(t0);
+	cr_log_info("4 dead idle connections: done after %u attempts, %llu ms", attempts,
+		    (unsigned long long)ms);
+	cr_assert_eq(attempts, 2);
+	ztoq_db_close(db);
+	ztoq_config_free(cfg);
+}
+
 /* ---- failover: the test ---------------------------------------------------- */
 
 #define FO_THREADS 8
