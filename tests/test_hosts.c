@@ -283,26 +283,19 @@ Test(hosts_pg, closed_port_then_primary_connects_to_the_primary)
 	ztoq_config_free(cfg);
 }
 
-/* A replica first in the list is passed over (pg_is_in_recovery()); the primary is
- * remembered, so a later connection starts there. With the replica alone, the open
- * fails naming it as in recovery, and the other server with its own reason. */
+/* A replica first in the list is passed over (pg_is_in_recovery()). With the replica
+ * alone, the open fails naming it as in recovery, and the other server with its own
+ * reason. */
 Test(hosts_pg, replica_is_passed_over_and_named)
 {
 	int replica = start_replica(), closed = test_closed_port();
 	ztoq_config *cfg = list_config("127.0.0.1:%d,[::1]:%d,127.0.0.1:%d", replica, closed,
 				       primary_port());
-	ztoq_session *a, *b;
 	const char *msg;
 	ztoq_db *db;
 
-	test_ok(ztoq_config_set(cfg, "max_connections", "3"));
 	test_ok(ztoq_db_open(&db, cfg));
 	cr_assert_eq(written_port(db), primary_port());
-	test_ok(ztoq_session_open(&a, db)); /* the idle one */
-	test_ok(ztoq_session_open(&b, db)); /* a new one: the walk starts at the primary */
-	cr_assert_eq(test_scalar(b, "SELECT inet_server_port()"), primary_port());
-	test_ok(ztoq_session_close(a));
-	test_ok(ztoq_session_close(b));
 	ztoq_db_close(db);
 	ztoq_config_free(cfg);
 
@@ -419,6 +412,40 @@ Test(hosts_pg, walk_stops_at_the_deadline_between_servers)
 		    (unsigned long long)one, (unsigned long long)(2 * one + 500),
 		    (unsigned long long)walk);
 	cr_assert_lt(walk, 3 * one + one / 2 + 550, "the walk went on past the deadline");
+	ztoq_config_free(cfg);
+	stall_proxy_stop(p);
+}
+
+/*
+ * The walk remembers the writable server: a later connection starts there, and does
+ * not wait again for a first server that hangs (a stalled proxy) until
+ * connect_timeout_s.
+ */
+Test(hosts_pg, later_connections_start_at_the_remembered_primary, .timeout = 60)
+{
+	stall_proxy *p = stall_proxy_start(primary_port());
+	ztoq_config *cfg = list_config("127.0.0.1:%s,127.0.0.1:%d", stall_proxy_port(p),
+				       primary_port());
+	uint64_t t0 = ztoq__now_ns(), first, later;
+	ztoq_session *a, *b;
+	ztoq_db *db;
+
+	stall_proxy_stall(p);
+	test_ok(ztoq_config_set(cfg, "connect_timeout_s", "1"));
+	test_ok(ztoq_db_open(&db, cfg));
+	test_ok(ztoq_session_open(&a, db));
+	first = ms_since(t0);
+	t0 = ztoq__now_ns();
+	test_ok(ztoq_session_open(&b, db)); /* a is held: b opens a connection of its own */
+	later = ms_since(t0);
+	cr_log_info("first connection %llu ms (the stalled server first), the next %llu ms",
+		    (unsigned long long)first, (unsigned long long)later);
+	cr_assert_eq(test_scalar(b, "SELECT inet_server_port()"), primary_port());
+	cr_assert_geq(first, 1000, "the stalled server was not tried first");
+	cr_assert_lt(later, 500, "the second walk started at the stalled server again");
+	test_ok(ztoq_session_close(a));
+	test_ok(ztoq_session_close(b));
+	ztoq_db_close(db);
 	ztoq_config_free(cfg);
 	stall_proxy_stop(p);
 }
