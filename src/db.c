@@ -465,13 +465,19 @@ static int pause_walk(uint64_t deadline_ns, unsigned *pause_ms)
 }
 
 /*
+ * The room of one server's part of the walk's error: an equal share of the message,
+ * after its opening words, so that every server is named (each part starts with it).
+ */
+#define WHY_ROOM(n) ((int)((ZTOQ__ERROR_MESSAGE_SIZE - 128) / (n)) - 2)
+
+/*
  * Opens a connection to the first writable primary of the host list, starting at the
  * one the last walk found: a server that refuses, times out (connect_timeout_s) or
  * is in recovery is passed over. When none is, the walk is made again after a short
  * pause (50 ms, doubling up to 500 ms) until failover_timeout_ms has passed (0: one
  * pass): the first pass is whole, a later one stops at the deadline between servers
  * (a connect under way ends within connect_timeout_s). Then one error names every
- * server and why it was last passed over (no password: the driver's words are
+ * server and why it was last passed over (each reason cut to its share of the message) (no password: the driver's words are
  * scrubbed, the strings are not shown); its code is the one every server failed with,
  * else ZTOQ_ECONNECT. Thread-safe (the pool's open).
  */
@@ -509,7 +515,7 @@ static int open_primary(ztoq_db *db, ztoq__conn **out)
 	ztoq__error_set(common, "no writable primary among the %zu servers of host "
 			"(failover_timeout_ms %ld):", n, db->set.failover_timeout_ms);
 	for (size_t i = 0; i < n; i++)
-		ztoq__error_append("%s %s", i ? ";" : "", why[i]);
+		ztoq__error_append("%s %.*s", i ? ";" : "", WHY_ROOM(n), why[i]);
 	return common;
 }
 

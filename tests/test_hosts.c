@@ -622,6 +622,30 @@ Test(hosts_pg, idle_connections_to_a_gone_primary_do_not_use_up_the_retries)
 	ztoq_config_free(cfg);
 }
 
+/* Sixteen servers that refuse: each reason is cut short, so the error names them all. */
+Test(hosts_pg, every_server_is_named_in_a_long_error)
+{
+	char list[ZTOQ__MAX_HOSTS * 24] = "", last[32];
+	int port = test_closed_port(), named = 0;
+	ztoq_config *cfg;
+	const char *msg;
+
+	for (int i = 0; i < ZTOQ__MAX_HOSTS - 1; i++)
+		sprintf(list + strlen(list), "127.0.0.1:%d,", port);
+	snprintf(last, sizeof(last), "[::1]:%d: ", port);
+	strcat(list, last);
+	list[strlen(list) - 2] = '\0'; /* the last without its ": " */
+	cfg = list_config("%s", list);
+	failed_open_ms(cfg);
+	msg = ztoq_error_last()->message;
+	snprintf(list, sizeof(list), "127.0.0.1:%d: ", port);
+	for (const char *m = msg; (m = strstr(m, list)) != NULL; m++)
+		named++;
+	cr_assert_eq(named, ZTOQ__MAX_HOSTS - 1, "%s", msg);
+	cr_assert(strstr(msg, last), "the last server is not named: %s", msg);
+	ztoq_config_free(cfg);
+}
+
 /* ---- failover: the test ---------------------------------------------------- */
 
 #define FO_THREADS 8
