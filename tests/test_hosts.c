@@ -416,6 +416,22 @@ Test(hosts_pg, walk_stops_at_the_deadline_between_servers)
 	stall_proxy_stop(p);
 }
 
+/* Logs how long `what` took since `t0_ns`; fails the test at `bound_ms` or more. */
+static void took_under(uint64_t t0_ns, uint64_t bound_ms, const char *what)
+{
+	uint64_t ms = ms_since(t0_ns);
+
+	cr_log_info("%s: %llu ms", what, (unsigned long long)ms);
+	cr_assert_lt(ms, bound_ms, "%s took %llu ms", what, (unsigned long long)ms);
+}
+
+/* Host "proxy,primary": a stall proxy to the primary (*p, the caller stops it) first. */
+static ztoq_config *proxy_then_primary(stall_proxy **p)
+{
+	*p = stall_proxy_start(primary_port());
+	return list_config("127.0.0.1:%s,127.0.0.1:%d", stall_proxy_port(*p), primary_port());
+}
+
 /*
  * The walk remembers the writable server: a later connection starts there, and does
  * not wait again for a first server that hangs (a stalled proxy) until
@@ -423,9 +439,8 @@ Test(hosts_pg, walk_stops_at_the_deadline_between_servers)
  */
 Test(hosts_pg, later_connections_start_at_the_remembered_primary, .timeout = 60)
 {
-	stall_proxy *p = stall_proxy_start(primary_port());
-	ztoq_config *cfg = list_config("127.0.0.1:%s,127.0.0.1:%d", stall_proxy_port(p),
-				       primary_port());
+	stall_proxy *p;
+	ztoq_config *cfg = proxy_then_primary(&p);
 	uint64_t t0 = ztoq__now_ns(), first, later;
 	ztoq_session *a, *b;
 	ztoq_db *db;
@@ -459,7 +474,7 @@ Test(hosts_pg, port_in_a_single_host_keeps_the_statement_timeout, .timeout = 30)
 	char closed[16];
 	ztoq_session *s;
 	ztoq_db *db;
-	uint64_t t0, ms;
+	uint64_t t0;
 
 	snprintf(closed, sizeof(closed), "%d", test_closed_port());
 	test_ok(ztoq_config_set(cfg, "port", closed));
@@ -470,10 +485,7 @@ Test(hosts_pg, port_in_a_single_host_keeps_the_statement_timeout, .timeout = 30)
 	t0 = ztoq__now_ns();
 	cr_assert_eq(ztoq_session_exec(s, "SELECT 2", NULL, 0, NULL), ZTOQ_ETIMEOUT, "%s",
 		     ztoq_error_last()->message);
-	ms = ms_since(t0);
-	cr_log_info("statement_timeout_ms 1000 behind a silent network: %llu ms",
-		    (unsigned long long)ms);
-	cr_assert_lt(ms, 5000);
+	took_under(t0, 5000, "statement_timeout_ms 1000 behind a silent network");
 	ztoq_session_close(s);
 	ztoq_db_close(db);
 	ztoq_config_free(cfg);
@@ -485,10 +497,9 @@ Test(hosts_pg, port_in_a_single_host_keeps_the_statement_timeout, .timeout = 30)
  * primary. */
 Test(hosts_pg, recovery_check_is_bounded_by_connect_timeout, .timeout = 30)
 {
-	stall_proxy *p = stall_proxy_start(primary_port());
-	ztoq_config *cfg = list_config("127.0.0.1:%s,127.0.0.1:%d", stall_proxy_port(p),
-				       primary_port());
-	uint64_t t0, ms;
+	stall_proxy *p;
+	ztoq_config *cfg = proxy_then_primary(&p);
+	uint64_t t0;
 	ztoq_db *db;
 
 	test_ok(ztoq_config_set(cfg, "connect_timeout_s", "2"));
@@ -497,13 +508,42 @@ Test(hosts_pg, recovery_check_is_bounded_by_connect_timeout, .timeout = 30)
 	t0 = ztoq__now_ns();
 	test_ok(ztoq_db_open(&db, cfg));
 	cr_assert_eq(written_port(db), primary_port());
-	ms = ms_since(t0);
-	cr_log_info("a silent recovery check, connect_timeout_s 2: the primary after %llu ms",
-		    (unsigned long long)ms);
-	cr_assert_lt(ms, 5000);
+	took_under(t0, 5000, "the primary behind a silent recovery check (connect_timeout_s 2)");
 	ztoq_db_close(db);
 	ztoq_config_free(cfg);
 	stall_proxy_stop(p);
+}
+
+static char tx_message[2048]; /* run_on_new_table()'s transaction's error message */
+
+/*
+ * Runs `fn` (payload `runs`) through ztoq_db_transaction, max_retries 2, on an empty
+ * database with a table `table` (id INT): returns its code, with its message in
+ * tx_message, its attempts in *attempts, and the table's rows after in *rows.
+ */
+static int run_on_new_table(const char *table, ztoq_tx_fn fn, unsigned *runs,
+			    unsigned *attempts, int64_t *rows)
+{
+	ztoq_tx_options opts = ZTOQ_TX_OPTIONS_INIT;
+	char sql[64];
+	ztoq_session *s;
+	ztoq_db *db;
+	int rc;
+
+	s = test_empty_session(&db, ZTOQ_DB_POSTGRESQL);
+	snprintf(sql, sizeof(sql), "CREATE TABLE %s (id INT)", table);
+	test_exec(s, sql);
+	test_ok(ztoq_session_close(s));
+	opts.max_retries = 2;
+	opts.attempts = attempts;
+	rc = ztoq_db_transaction(db, &opts, fn, runs);
+	snprintf(tx_message, sizeof(tx_message), "%s: %s", ztoq_error_name(rc),
+		 ztoq_error_last()->message);
+	test_ok(ztoq_session_open(&s, db));
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+	*rows = test_scalar(s, sql);
+	test_close(db, s);
+	return rc;
 }
 
 /* The function commits the outer transaction itself, then its connection breaks: its
@@ -523,24 +563,15 @@ static int commit_then_die(ztoq_session *s, void *payload)
 
 Test(hosts_pg, fn_that_ends_the_transaction_is_not_run_again)
 {
-	ztoq_tx_options opts = ZTOQ_TX_OPTIONS_INIT;
-	unsigned runs = 0;
-	ztoq_session *s;
-	ztoq_db *db;
-	int rc;
+	unsigned runs = 0, attempts = 0;
+	int64_t rows;
 
-	s = test_empty_session(&db, ZTOQ_DB_POSTGRESQL);
-	test_exec(s, "CREATE TABLE hosts_c (id INT)");
-	test_ok(ztoq_session_close(s));
-	opts.max_retries = 2;
-	rc = ztoq_db_transaction(db, &opts, commit_then_die, &runs);
-	cr_assert_eq(rc, ZTOQ_ESTATE, "%s: %s", ztoq_error_name(rc), ztoq_error_last()->message);
-	cr_assert(strstr(ztoq_error_last()->message, "ended the transaction itself"), "%s",
-		  ztoq_error_last()->message);
+	cr_assert_eq(run_on_new_table("hosts_c", commit_then_die, &runs, &attempts, &rows),
+		     ZTOQ_ESTATE, "%s", tx_message);
+	cr_assert(strstr(tx_message, "ended the transaction itself"), "%s", tx_message);
 	cr_assert_eq(runs, 1);
-	test_ok(ztoq_session_open(&s, db));
-	cr_assert_eq(test_scalar(s, "SELECT count(*) FROM hosts_c"), 1);
-	test_close(db, s);
+	cr_assert_eq(attempts, 1);
+	cr_assert_eq(rows, 1);
 }
 
 /* The server ends a transaction left idle (idle_in_transaction_session_timeout) before
@@ -561,23 +592,13 @@ static int insert_then_idle_once(ztoq_session *s, void *payload)
 
 Test(hosts_pg, idle_transaction_ended_by_the_server_is_run_again)
 {
-	ztoq_tx_options opts = ZTOQ_TX_OPTIONS_INIT;
 	unsigned runs = 0, attempts = 0;
-	ztoq_session *s;
-	ztoq_db *db;
-	int rc;
+	int64_t rows;
 
-	s = test_empty_session(&db, ZTOQ_DB_POSTGRESQL);
-	test_exec(s, "CREATE TABLE hosts_i (id INT)");
-	test_ok(ztoq_session_close(s));
-	opts.max_retries = 2;
-	opts.attempts = &attempts;
-	rc = ztoq_db_transaction(db, &opts, insert_then_idle_once, &runs);
-	cr_assert_eq(rc, ZTOQ_OK, "%s: %s", ztoq_error_name(rc), ztoq_error_last()->message);
+	cr_assert_eq(run_on_new_table("hosts_i", insert_then_idle_once, &runs, &attempts, &rows),
+		     ZTOQ_OK, "%s", tx_message);
 	cr_assert_eq(attempts, 2);
-	test_ok(ztoq_session_open(&s, db));
-	cr_assert_eq(test_scalar(s, "SELECT count(*) FROM hosts_i"), 1);
-	test_close(db, s);
+	cr_assert_eq(rows, 1);
 }
 
 static int select_one(ztoq_session *s, void *payload)
@@ -593,9 +614,8 @@ static int select_one(ztoq_session *s, void *payload)
  */
 Test(hosts_pg, idle_connections_to_a_gone_primary_do_not_use_up_the_retries)
 {
-	stall_proxy *p = stall_proxy_start(primary_port());
-	ztoq_config *cfg = list_config("127.0.0.1:%s,127.0.0.1:%d", stall_proxy_port(p),
-				       primary_port());
+	stall_proxy *p;
+	ztoq_config *cfg = proxy_then_primary(&p);
 	ztoq_tx_options opts = ZTOQ_TX_OPTIONS_INIT;
 	unsigned attempts = 0;
 	ztoq_session *s[4];
