@@ -456,9 +456,10 @@ int ztoq__conn_exec(ztoq__conn *c, const char *sql)
 	return exec_until(c, sql, 0, NULL);
 }
 
-int ztoq__conn_exec_int(ztoq__conn *c, const char *sql, SQLINTEGER *value)
+int ztoq__conn_exec_int(ztoq__conn *c, const char *sql, uint64_t deadline_ns,
+			SQLINTEGER *value)
 {
-	return exec_until(c, sql, 0, value);
+	return exec_until(c, sql, deadline_ns, value);
 }
 
 int ztoq__conn_ping(ztoq__conn *c, uint64_t deadline_ns)
@@ -551,9 +552,26 @@ int ztoq__conn_begin(ztoq__conn *c, int read_only, const char *begin)
 	return code;
 }
 
-/* Turns the last error, a broken connection's during COMMIT, into ZTOQ_ECOMMITUNKNOWN. */
+/*
+ * SQLSTATE 25P03 (PostgreSQL's idle_in_transaction_session_timeout): the server ended
+ * the transaction, rolled back, and the connection before the COMMIT came.
+ */
+#define ENDED_BEFORE_COMMIT "25P03"
+
+/*
+ * Turns the last error, a broken connection's during COMMIT, into ZTOQ_ECOMMITUNKNOWN,
+ * unless the server said it had ended the transaction first: that is a certain
+ * rollback, and stays the disconnect (ztoq_db_transaction runs it again). Any other
+ * reason stays unknown: a backend ended during a synchronous-replication wait (57P01)
+ * has committed locally.
+ */
 static int commit_unknown(void)
 {
+	if (strcmp(ztoq_error_last()->sqlstate, ENDED_BEFORE_COMMIT) == 0) {
+		ztoq__error_append(" (the server had ended the transaction before the COMMIT: "
+				   "nothing was committed)");
+		return ztoq__error_reclassify(ZTOQ_EDISCONNECTED);
+	}
 	ztoq__error_append(" (the connection broke during COMMIT: the transaction may or "
 			   "may not have committed)");
 	return ztoq__error_reclassify(ZTOQ_ECOMMITUNKNOWN);

@@ -49,6 +49,8 @@ typedef struct ztoq__conn {
 	int broken;                /* saw a disconnect error: never reuse */
 	uint64_t created_ns;       /* when it was opened (ztoq__now_coarse_ns) */
 	uint64_t released_ns;      /* when it last went back to the pool (coarse too) */
+	uint64_t pool_breaks;      /* the pool's count of breaks when it was opened or
+				      last validated (pool.c: recheck_on_break) */
 	ztoq__stmt_cache stmts;    /* prepared statements cached on this connection */
 	SQLHSTMT exec_handle;      /* reused by ztoq__conn_exec; SQL_NULL_HSTMT until first use */
 	struct ztoq__conn *next;   /* pool's idle list */
@@ -118,9 +120,11 @@ int ztoq__conn_exec(ztoq__conn *c, const char *sql);
 
 /*
  * ztoq__conn_exec of a query whose first column of its first row is an integer, read
- * into *value (-1: NULL or no row). Owner thread only.
+ * into *value (-1: NULL or no row), bounded by `deadline_ns` (CLOCK_MONOTONIC; 0: the
+ * statement timeout). Owner thread only.
  */
-int ztoq__conn_exec_int(ztoq__conn *c, const char *sql, SQLINTEGER *value);
+int ztoq__conn_exec_int(ztoq__conn *c, const char *sql, uint64_t deadline_ns,
+			SQLINTEGER *value);
 
 /*
  * A real round trip (the dialect's ping query), bounded by `deadline_ns`

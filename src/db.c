@@ -163,9 +163,12 @@ static int start_pool(ztoq_db *db)
 		ps.min = ps.min ? ps.min : 1;
 		ps.lazy = 0;
 	}
+	/* a host list: after a failover every idle connection may be to the old primary */
+	ps.recheck_on_break = db->host_targets != NULL;
 	code = ztoq__pool_new(&db->pool, &ps);
 	if (!set->dsn && d->explain_open)
 		code = d->explain_open(code, set);
+	ps.recheck_on_break = 0;
 	return code < 0 ? code : ztoq__replicas_open(db, &ps);
 }
 
@@ -362,7 +365,9 @@ ZTOQ_EXTERN(int) ztoq_db_check(ztoq_db *db)
  * With host naming several servers (a backend with in_recovery_sql, no DSN), gives each
  * its own target: the manager's, with that server's connection string and port.
  * One server: nothing (db->host_targets stays NULL, and connections open as before,
- * with no recovery check). Called once by ztoq_db_open.
+ * with no recovery check), but the manager's target takes the port of host when it
+ * has one ("db:5433"), the one the socket goes to, not port's. Called once by
+ * ztoq_db_open.
  */
 static int make_host_targets(ztoq_db *db)
 {
@@ -372,9 +377,11 @@ static int make_host_targets(ztoq_db *db)
 	if (db->set.dsn || !d->in_recovery_sql)
 		return ZTOQ_OK;
 	/* validate() parsed the same list: it cannot fail here */
-	if ((code = ztoq__hosts_parse(&db->hosts, db->set.host, "host", db->set.port)) < 0 ||
-	    db->hosts.count < 2)
+	if ((code = ztoq__hosts_parse(&db->hosts, db->set.host, "host", db->set.port)) < 0)
 		return code;
+	db->target.port = (int)db->hosts.hosts[0].port;
+	if (db->hosts.count < 2)
+		return ZTOQ_OK;
 	if (!(db->host_targets = ztoq__calloc(db->hosts.count, sizeof(*db->host_targets))))
 		return ztoq__error_nomem();
 	for (size_t i = 0; i < db->hosts.count; i++) {
@@ -418,17 +425,21 @@ static void note_failure(char *why, size_t size, const ztoq__host *h, const char
 
 /*
  * Opens server i's connection: ZTOQ_OK with *out when it is a writable primary, 1 when
- * it is a standby in recovery (closed), or the error of its connect or check.
+ * it is a standby in recovery (closed), or the error of its connect or check. The
+ * check is bounded like the connect, by connect_timeout_s (0: the statement timeout),
+ * so a server that accepts and then never answers is passed over.
  */
 static int open_server(ztoq_db *db, size_t i, ztoq__conn **out)
 {
+	long bound_s = db->set.connect_timeout_s;
 	SQLINTEGER standby = -1;
 	int code;
 
 	if ((code = ztoq__conn_open(out, &db->host_targets[i].target)) < 0)
 		return code;
-	if ((code = ztoq__conn_exec_int(*out, (*out)->dialect->in_recovery_sql, &standby)) ==
-		    ZTOQ_OK &&
+	if ((code = ztoq__conn_exec_int(*out, (*out)->dialect->in_recovery_sql,
+					bound_s ? ztoq__now_ns() + ms_to_ns(bound_s * 1000) : 0,
+					&standby)) == ZTOQ_OK &&
 	    standby == 0)
 		return ZTOQ_OK;
 	ztoq__conn_close(*out);
@@ -454,13 +465,19 @@ static int pause_walk(uint64_t deadline_ns, unsigned *pause_ms)
 }
 
 /*
+ * The room of one server's part of the walk's error: an equal share of the message,
+ * after its opening words, so that every server is named (each part starts with it).
+ */
+#define WHY_ROOM(n) ((int)((ZTOQ__ERROR_MESSAGE_SIZE - 128) / (n)) - 2)
+
+/*
  * Opens a connection to the first writable primary of the host list, starting at the
  * one the last walk found: a server that refuses, times out (connect_timeout_s) or
  * is in recovery is passed over. When none is, the walk is made again after a short
  * pause (50 ms, doubling up to 500 ms) until failover_timeout_ms has passed (0: one
  * pass): the first pass is whole, a later one stops at the deadline between servers
  * (a connect under way ends within connect_timeout_s). Then one error names every
- * server and why it was last passed over (no password: the driver's words are
+ * server and why it was last passed over (each reason cut to its share of the message) (no password: the driver's words are
  * scrubbed, the strings are not shown); its code is the one every server failed with,
  * else ZTOQ_ECONNECT. Thread-safe (the pool's open).
  */
@@ -498,7 +515,7 @@ static int open_primary(ztoq_db *db, ztoq__conn **out)
 	ztoq__error_set(common, "no writable primary among the %zu servers of host "
 			"(failover_timeout_ms %ld):", n, db->set.failover_timeout_ms);
 	for (size_t i = 0; i < n; i++)
-		ztoq__error_append("%s %s", i ? ";" : "", why[i]);
+		ztoq__error_append("%s %.*s", i ? ";" : "", WHY_ROOM(n), why[i]);
 	return common;
 }
 

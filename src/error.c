@@ -11,14 +11,13 @@
 #include <string.h>
 
 
-#define MESSAGE_SIZE 2048
 #define DIAG_MESSAGE_SIZE 1024
 /* Shortest secret scrubbed from free text (see scrub()). */
 #define ZTOQ__SCRUB_MIN 4
 
 struct ztoq__error_state {
 	ztoq_error pub;
-	char message[MESSAGE_SIZE];
+	char message[ZTOQ__ERROR_MESSAGE_SIZE];
 	ztoq_diag diags[ZTOQ_ERROR_MAX_DIAGS];
 	char diag_text[ZTOQ_ERROR_MAX_DIAGS][DIAG_MESSAGE_SIZE];
 };

@@ -33,6 +33,9 @@ int ztoq__error_odbc(ztoq__classify_fn classify, SQLSMALLINT handle_type, SQLHAN
 		     const char *secret, int fallback, const char *fmt, ...)
 	__attribute__((format(printf, 6, 7)));
 
+/* The room of an error's message, its NUL included: appended text past it is cut. */
+#define ZTOQ__ERROR_MESSAGE_SIZE 2048
+
 /* Appends text to the last error's message (keeps code and diagnostics); returns the code. */
 int ztoq__error_append(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

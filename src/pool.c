@@ -30,6 +30,8 @@ struct ztoq__pool {
 	ztoq__conn *idle;            /* most recently released first */
 	struct ztoq__pool_waiter *head, *tail;  /* FIFO of waiting threads */
 	size_t total, idle_count, waiting;
+	uint64_t breaks;             /* evictions seen (recheck_on_break): a connection
+					opened or validated before the last is checked */
 	uint64_t created, closed, evicted, timeouts, acquires, wait_total, wait_max;
 };
 
@@ -58,12 +60,27 @@ static int open_reserved(ztoq__pool *p, ztoq__conn **out)
 	int code = p->set.open(out, p->set.open_ctx);
 
 	pthread_mutex_lock(&p->lock);
-	if (code < 0)
+	if (code < 0) {
 		pass_slot(p);
-	else
+	} else {
 		p->created++;
+		(*out)->pool_breaks = p->breaks;
+	}
 	pthread_mutex_unlock(&p->lock);
 	return code;
+}
+
+/*
+ * Under the lock: counts an evicted connection (broken, dead or stale) and gives its
+ * slot to the longest waiter. With recheck_on_break, the idle connections opened or
+ * validated before it are due for validation.
+ */
+static void note_eviction(ztoq__pool *p)
+{
+	p->evicted++;
+	if (p->set.recheck_on_break)
+		p->breaks++;
+	pass_slot(p);
 }
 
 /* Closes a list of connections (outside the lock). */
@@ -224,11 +241,15 @@ static void count_acquire(ztoq__pool *p, uint64_t waited)
 		p->wait_max = waited;
 }
 
-/* An idle connection unused for longer than validate_after must prove it is alive. */
+/*
+ * An idle connection unused for longer than validate_after, or older than the last
+ * eviction (recheck_on_break), must prove it is alive.
+ */
 static int needs_check(const ztoq__pool *p, const ztoq__conn *c, uint64_t now)
 {
-	return p->set.validate_after_ns && now > c->released_ns &&
-	       now - c->released_ns > p->set.validate_after_ns;
+	return (p->set.validate_after_ns && now > c->released_ns &&
+		now - c->released_ns > p->set.validate_after_ns) ||
+	       c->pool_breaks != p->breaks;
 }
 
 /*
@@ -301,8 +322,7 @@ int ztoq__pool_acquire(ztoq__pool *p, ztoq__conn **out, uint64_t timeout_ns)
 			int late = ztoq__now_ns() >= deadline;
 
 			pthread_mutex_lock(&p->lock);
-			p->evicted++;
-			pass_slot(p);
+			note_eviction(p);
 			if (late) {
 				p->timeouts++;
 				ztoq__error_reclassify(ZTOQ_ETIMEOUT);
@@ -317,6 +337,7 @@ int ztoq__pool_acquire(ztoq__pool *p, ztoq__conn **out, uint64_t timeout_ns)
 		}
 		c->next = NULL;
 		pthread_mutex_lock(&p->lock);
+		c->pool_breaks = p->breaks; /* opened or validated now */
 		count_acquire(p, ztoq__now_ns() - start);
 		pthread_mutex_unlock(&p->lock);
 		*out = c;
@@ -333,8 +354,7 @@ void ztoq__pool_release(ztoq__pool *p, ztoq__conn *c)
 	if (ztoq__conn_reset(c) < 0) {
 		/* Evicted: close it, and give its slot to the longest waiter. */
 		pthread_mutex_lock(&p->lock);
-		p->evicted++;
-		pass_slot(p);
+		note_eviction(p);
 		pthread_mutex_unlock(&p->lock);
 		ztoq__conn_close(c);
 		return;

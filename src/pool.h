@@ -17,6 +17,10 @@ typedef int (*ztoq__pool_open_fn)(ztoq__conn **out, void *ctx);
 typedef struct {
 	size_t min, max;
 	int lazy; /* open connections on demand only; min is then only a floor for closing */
+	/* a connection that breaks has every idle one opened before it validated at its
+	 * next acquire, however recently released (a host list: after a failover the old
+	 * primary's connections are all dead) */
+	int recheck_on_break;
 	uint64_t acquire_timeout_ns, idle_timeout_ns, max_lifetime_ns, validate_after_ns;
 	ztoq__pool_open_fn open;
 	void *open_ctx;

@@ -240,6 +240,7 @@ static int end_outer(ztoq_session *s, int commit)
 	s->depth = 0;
 	s->failed = 0;
 	s->read_only = 0;
+	s->outer_ends++;
 	unroute(s);
 	return code < 0 ? code : reset;
 }
@@ -470,16 +471,36 @@ ZTOQ_EXTERN(int) ztoq_session_on_replica(const ztoq_session *s)
 	return s->depth > 0 && s->replica && s->conn == s->replica;
 }
 
+/*
+ * ztoq_session_transaction's `fn` ended the transaction itself (ztoq_tx_commit or
+ * ztoq_tx_rollback at depth 1) and returned `result`: what it committed stays
+ * committed, so nothing may run it again (ztoq_db_transaction retries a disconnect);
+ * a transaction it began after is rolled back. Returns ZTOQ_ESTATE, recorded.
+ */
+static int fn_ended_it(ztoq_session *s, int result)
+{
+	if (s->depth > 0)
+		ztoq__session_rollback_after(s, result);
+	return ztoq__error_set(ZTOQ_ESTATE,
+			       "the transaction's function ended the transaction itself "
+			       "(ztoq_tx_commit or ztoq_tx_rollback at depth 1), then returned "
+			       "%s: it is not run again", result ? ztoq_error_name(result) : "0");
+}
+
 ZTOQ_EXTERN(int) ztoq_session_transaction(ztoq_session *s, const ztoq_tx_options *opts,
 					  ztoq_tx_fn fn, void *payload)
 {
+	unsigned ends;
 	int code, result;
 
 	if (!s || !fn)
 		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_session_transaction: bad arguments");
 	if ((code = ztoq__session_begin(s, opts)) < 0)
 		return code;
+	ends = s->outer_ends;
 	result = fn(s, payload);
+	if (s->outer_ends != ends)
+		return fn_ended_it(s, result);
 	if (result != 0)
 		return ztoq__session_rollback_after(s, result);
 	return ztoq__session_commit(s);

@@ -31,6 +31,7 @@ struct ztoq_session {
 	int read_your_writes;     /* read-only transactions stay on the primary */
 	int routed_at_open;       /* open_session tried a replica already (counted) */
 	int depth;                /* open transaction levels */
+	unsigned outer_ends;      /* outer transactions ended (committed or rolled back) */
 	int failed;               /* the level a statement failed in (0: none) */
 	ztoq_isolation isolation; /* in force for the open transaction */
 	int read_only;            /* the open transaction is read-only */

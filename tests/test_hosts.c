@@ -283,26 +283,19 @@ Test(hosts_pg, closed_port_then_primary_connects_to_the_primary)
 	ztoq_config_free(cfg);
 }
 
-/* A replica first in the list is passed over (pg_is_in_recovery()); the primary is
- * remembered, so a later connection starts there. With the replica alone, the open
- * fails naming it as in recovery, and the other server with its own reason. */
+/* A replica first in the list is passed over (pg_is_in_recovery()). With the replica
+ * alone, the open fails naming it as in recovery, and the other server with its own
+ * reason. */
 Test(hosts_pg, replica_is_passed_over_and_named)
 {
 	int replica = start_replica(), closed = test_closed_port();
 	ztoq_config *cfg = list_config("127.0.0.1:%d,[::1]:%d,127.0.0.1:%d", replica, closed,
 				       primary_port());
-	ztoq_session *a, *b;
 	const char *msg;
 	ztoq_db *db;
 
-	test_ok(ztoq_config_set(cfg, "max_connections", "3"));
 	test_ok(ztoq_db_open(&db, cfg));
 	cr_assert_eq(written_port(db), primary_port());
-	test_ok(ztoq_session_open(&a, db)); /* the idle one */
-	test_ok(ztoq_session_open(&b, db)); /* a new one: the walk starts at the primary */
-	cr_assert_eq(test_scalar(b, "SELECT inet_server_port()"), primary_port());
-	test_ok(ztoq_session_close(a));
-	test_ok(ztoq_session_close(b));
 	ztoq_db_close(db);
 	ztoq_config_free(cfg);
 
@@ -421,6 +414,256 @@ Test(hosts_pg, walk_stops_at_the_deadline_between_servers)
 	cr_assert_lt(walk, 3 * one + one / 2 + 550, "the walk went on past the deadline");
 	ztoq_config_free(cfg);
 	stall_proxy_stop(p);
+}
+
+/* Logs how long `what` took since `t0_ns`; fails the test at `bound_ms` or more. */
+static void took_under(uint64_t t0_ns, uint64_t bound_ms, const char *what)
+{
+	uint64_t ms = ms_since(t0_ns);
+
+	cr_log_info("%s: %llu ms", what, (unsigned long long)ms);
+	cr_assert_lt(ms, bound_ms, "%s took %llu ms", what, (unsigned long long)ms);
+}
+
+/* Host "proxy,primary": a stall proxy to the primary (*p, the caller stops it) first. */
+static ztoq_config *proxy_then_primary(stall_proxy **p)
+{
+	*p = stall_proxy_start(primary_port());
+	return list_config("127.0.0.1:%s,127.0.0.1:%d", stall_proxy_port(*p), primary_port());
+}
+
+/*
+ * The walk remembers the writable server: a later connection starts there, and does
+ * not wait again for a first server that hangs (a stalled proxy) until
+ * connect_timeout_s.
+ */
+Test(hosts_pg, later_connections_start_at_the_remembered_primary, .timeout = 60)
+{
+	stall_proxy *p;
+	ztoq_config *cfg = proxy_then_primary(&p);
+	uint64_t t0 = ztoq__now_ns(), first, later;
+	ztoq_session *a, *b;
+	ztoq_db *db;
+
+	stall_proxy_stall(p);
+	test_ok(ztoq_config_set(cfg, "connect_timeout_s", "1"));
+	test_ok(ztoq_db_open(&db, cfg));
+	test_ok(ztoq_session_open(&a, db));
+	first = ms_since(t0);
+	t0 = ztoq__now_ns();
+	test_ok(ztoq_session_open(&b, db)); /* a is held: b opens a connection of its own */
+	later = ms_since(t0);
+	cr_log_info("first connection %llu ms (the stalled server first), the next %llu ms",
+		    (unsigned long long)first, (unsigned long long)later);
+	cr_assert_eq(test_scalar(b, "SELECT inet_server_port()"), primary_port());
+	cr_assert_geq(first, 1000, "the stalled server was not tried first");
+	cr_assert_lt(later, 500, "the second walk started at the stalled server again");
+	test_ok(ztoq_session_close(a));
+	test_ok(ztoq_session_close(b));
+	ztoq_db_close(db);
+	ztoq_config_free(cfg);
+	stall_proxy_stop(p);
+}
+
+/* One server with its port in host and another in port: the statement timeout still
+ * ends a statement the network swallowed (the watchdog finds the socket to that port). */
+Test(hosts_pg, port_in_a_single_host_keeps_the_statement_timeout, .timeout = 30)
+{
+	stall_proxy *p = stall_proxy_start(primary_port());
+	ztoq_config *cfg = list_config("127.0.0.1:%s", stall_proxy_port(p));
+	char closed[16];
+	ztoq_session *s;
+	ztoq_db *db;
+	uint64_t t0;
+
+	snprintf(closed, sizeof(closed), "%d", test_closed_port());
+	test_ok(ztoq_config_set(cfg, "port", closed));
+	test_ok(ztoq_config_set(cfg, "statement_timeout_ms", "1000"));
+	test_ok(ztoq_db_open(&db, cfg));
+	test_ok(ztoq_session_open(&s, db));
+	stall_proxy_stall_on(p, "SELECT 2");
+	t0 = ztoq__now_ns();
+	cr_assert_eq(ztoq_session_exec(s, "SELECT 2", NULL, 0, NULL), ZTOQ_ETIMEOUT, "%s",
+		     ztoq_error_last()->message);
+	took_under(t0, 5000, "statement_timeout_ms 1000 behind a silent network");
+	ztoq_session_close(s);
+	ztoq_db_close(db);
+	ztoq_config_free(cfg);
+	stall_proxy_stop(p);
+}
+
+/* A server that accepts the connect and then never answers the recovery check (no
+ * statement timeout) is passed over after connect_timeout_s: the walk reaches the
+ * primary. */
+Test(hosts_pg, recovery_check_is_bounded_by_connect_timeout, .timeout = 30)
+{
+	stall_proxy *p;
+	ztoq_config *cfg = proxy_then_primary(&p);
+	uint64_t t0;
+	ztoq_db *db;
+
+	test_ok(ztoq_config_set(cfg, "connect_timeout_s", "2"));
+	test_ok(ztoq_config_set(cfg, "statement_timeout_ms", "0"));
+	stall_proxy_stall_on(p, "pg_is_in_recovery");
+	t0 = ztoq__now_ns();
+	test_ok(ztoq_db_open(&db, cfg));
+	cr_assert_eq(written_port(db), primary_port());
+	took_under(t0, 5000, "the primary behind a silent recovery check (connect_timeout_s 2)");
+	ztoq_db_close(db);
+	ztoq_config_free(cfg);
+	stall_proxy_stop(p);
+}
+
+static char tx_message[2048]; /* run_on_new_table()'s transaction's error message */
+
+/*
+ * Runs `fn` (payload `runs`) through ztoq_db_transaction, max_retries 2, on an empty
+ * database with a table `table` (id INT): returns its code, with its message in
+ * tx_message, its attempts in *attempts, and the table's rows after in *rows.
+ */
+static int run_on_new_table(const char *table, ztoq_tx_fn fn, unsigned *runs,
+			    unsigned *attempts, int64_t *rows)
+{
+	ztoq_tx_options opts = ZTOQ_TX_OPTIONS_INIT;
+	char sql[64];
+	ztoq_session *s;
+	ztoq_db *db;
+	int rc;
+
+	s = test_empty_session(&db, ZTOQ_DB_POSTGRESQL);
+	snprintf(sql, sizeof(sql), "CREATE TABLE %s (id INT)", table);
+	test_exec(s, sql);
+	test_ok(ztoq_session_close(s));
+	opts.max_retries = 2;
+	opts.attempts = attempts;
+	rc = ztoq_db_transaction(db, &opts, fn, runs);
+	snprintf(tx_message, sizeof(tx_message), "%s: %s", ztoq_error_name(rc),
+		 ztoq_error_last()->message);
+	test_ok(ztoq_session_open(&s, db));
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+	*rows = test_scalar(s, sql);
+	test_close(db, s);
+	return rc;
+}
+
+/* The function commits the outer transaction itself, then its connection breaks: its
+ * work is committed, so it is not run again, and the caller is told (ZTOQ_ESTATE). */
+static int commit_then_die(ztoq_session *s, void *payload)
+{
+	unsigned *runs = payload;
+	int rc;
+
+	++*runs;
+	if ((rc = ztoq_session_exec(s, "INSERT INTO hosts_c VALUES (1)", NULL, 0, NULL)) < 0 ||
+	    (rc = ztoq_tx_commit(s)) < 0)
+		return rc;
+	return ztoq_session_exec(s, "SELECT pg_terminate_backend(pg_backend_pid())", NULL, 0,
+				 NULL);
+}
+
+Test(hosts_pg, fn_that_ends_the_transaction_is_not_run_again)
+{
+	unsigned runs = 0, attempts = 0;
+	int64_t rows;
+
+	cr_assert_eq(run_on_new_table("hosts_c", commit_then_die, &runs, &attempts, &rows),
+		     ZTOQ_ESTATE, "%s", tx_message);
+	cr_assert(strstr(tx_message, "ended the transaction itself"), "%s", tx_message);
+	cr_assert_eq(runs, 1);
+	cr_assert_eq(attempts, 1);
+	cr_assert_eq(rows, 1);
+}
+
+/* The server ends a transaction left idle (idle_in_transaction_session_timeout) before
+ * its COMMIT: a certain rollback, so ztoq_db_transaction runs it again. */
+static int insert_then_idle_once(ztoq_session *s, void *payload)
+{
+	unsigned *runs = payload;
+	int rc;
+
+	if ((rc = ztoq_session_exec(s, "SET idle_in_transaction_session_timeout = 200", NULL, 0,
+				    NULL)) < 0 ||
+	    (rc = ztoq_session_exec(s, "INSERT INTO hosts_i VALUES (1)", NULL, 0, NULL)) < 0)
+		return rc;
+	if (++*runs == 1)
+		test_sleep_ms(700);
+	return 0;
+}
+
+Test(hosts_pg, idle_transaction_ended_by_the_server_is_run_again)
+{
+	unsigned runs = 0, attempts = 0;
+	int64_t rows;
+
+	cr_assert_eq(run_on_new_table("hosts_i", insert_then_idle_once, &runs, &attempts, &rows),
+		     ZTOQ_OK, "%s", tx_message);
+	cr_assert_eq(attempts, 2);
+	cr_assert_eq(rows, 1);
+}
+
+static int select_one(ztoq_session *s, void *payload)
+{
+	(void)payload;
+	return ztoq_session_exec(s, "SELECT 1", NULL, 0, NULL);
+}
+
+/*
+ * The first server goes away while 4 connections to it sit idle, released too
+ * recently to be validated: the first that breaks has the others checked before they
+ * are handed out, so 3 retries reach the second server.
+ */
+Test(hosts_pg, idle_connections_to_a_gone_primary_do_not_use_up_the_retries)
+{
+	stall_proxy *p;
+	ztoq_config *cfg = proxy_then_primary(&p);
+	ztoq_tx_options opts = ZTOQ_TX_OPTIONS_INIT;
+	unsigned attempts = 0;
+	ztoq_session *s[4];
+	uint64_t t0, ms;
+	ztoq_db *db;
+
+	test_ok(ztoq_config_set(cfg, "max_connections", "4"));
+	test_ok(ztoq_db_open(&db, cfg));
+	for (int i = 0; i < 4; i++)
+		test_ok(ztoq_session_open(&s[i], db));
+	for (int i = 0; i < 4; i++)
+		test_ok(ztoq_session_close(s[i]));
+	stall_proxy_stop(p); /* the first server goes away: its connections are cut */
+	opts.max_retries = 3;
+	opts.attempts = &attempts;
+	t0 = ztoq__now_ns();
+	cr_assert_eq(ztoq_db_transaction(db, &opts, select_one, NULL), ZTOQ_OK, "%s",
+		     ztoq_error_last()->message);
+	ms = ms_since(t0);
+	cr_log_info("4 dead idle connections: done after %u attempts, %llu ms", attempts,
+		    (unsigned long long)ms);
+	cr_assert_eq(attempts, 2);
+	ztoq_db_close(db);
+	ztoq_config_free(cfg);
+}
+
+/* Sixteen servers that refuse: each reason is cut short, so the error names them all. */
+Test(hosts_pg, every_server_is_named_in_a_long_error)
+{
+	char list[ZTOQ__MAX_HOSTS * 24] = "", last[32];
+	int port = test_closed_port(), named = 0;
+	ztoq_config *cfg;
+	const char *msg;
+
+	for (int i = 0; i < ZTOQ__MAX_HOSTS - 1; i++)
+		sprintf(list + strlen(list), "127.0.0.1:%d,", port);
+	snprintf(last, sizeof(last), "[::1]:%d: ", port);
+	strcat(list, last);
+	list[strlen(list) - 2] = '\0'; /* the last without its ": " */
+	cfg = list_config("%s", list);
+	failed_open_ms(cfg);
+	msg = ztoq_error_last()->message;
+	snprintf(list, sizeof(list), "127.0.0.1:%d: ", port);
+	for (const char *m = msg; (m = strstr(m, list)) != NULL; m++)
+		named++;
+	cr_assert_eq(named, ZTOQ__MAX_HOSTS - 1, "%s", msg);
+	cr_assert(strstr(msg, last), "the last server is not named: %s", msg);
+	ztoq_config_free(cfg);
 }
 
 /* ---- failover: the test ---------------------------------------------------- */

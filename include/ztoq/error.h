@@ -41,7 +41,11 @@ typedef enum {
  * nothing of it is committed and it can be run again (ztoq_db_transaction does so).
  * One that breaks while the COMMIT is on its way, or its answer is, ends it with
  * ZTOQ_ECOMMITUNKNOWN: the server may have committed it before the break, or not, and
- * the library cannot know; it never retries nor guesses. The caller decides, e.g. by
+ * the library cannot know; it never retries nor guesses (a transaction the server said
+ * it had ended before the COMMIT came, SQLSTATE 25P03 of
+ * idle_in_transaction_session_timeout, is ZTOQ_EDISCONNECTED: certainly rolled back;
+ * a backend terminated during a synchronous-replication wait, 57P01, stays unknown:
+ * it has committed locally). The caller decides, e.g. by
  * looking for the transaction's own rows on the server it reaches next
  * (docs/reliability.md). A disconnect of a statement run outside a transaction
  * (autocommit) is ZTOQ_EDISCONNECTED and may likewise have taken effect. A read-only

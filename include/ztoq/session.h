@@ -122,7 +122,10 @@ ZTOQ_EXTERN(int) ztoq_session_on_replica(const ztoq_session *s);
 
 /**
  * Runs `fn` in a transaction on session `s` (a savepoint if one is open): commits when
- * fn returns 0, rolls back and returns fn's value otherwise. No retry.
+ * fn returns 0, rolls back and returns fn's value otherwise. No retry. A fn that ends
+ * the outer transaction itself (ztoq_tx_commit or ztoq_tx_rollback at depth 1) gets
+ * ZTOQ_ESTATE whatever it returns (a transaction it began after is rolled back), and
+ * ztoq_db_transaction() never runs it again: what it committed stays committed.
  */
 ZTOQ_EXTERN(int) ztoq_session_transaction(ztoq_session *s, const ztoq_tx_options *opts,
 					  ztoq_tx_fn fn, void *payload);
