@@ -47,8 +47,8 @@ typedef struct ztoq__conn {
 	int autocommit;            /* SQL_ATTR_AUTOCOMMIT is on */
 	int in_tx;                 /* a transaction begun by ztoq__conn_begin is open */
 	int broken;                /* saw a disconnect error: never reuse */
-	uint64_t created_ns;       /* when it was opened (ztoq__now_coarse_ns) */
-	uint64_t released_ns;      /* when it last went back to the pool (coarse too) */
+	uint64_t created_ns;       /* when it was opened (its pool's age clock, pool.c) */
+	uint64_t released_ns;      /* when it last went back to the pool (same clock) */
 	uint64_t pool_breaks;      /* the pool's count of breaks when it was opened or
 				      last validated (pool.c: recheck_on_break) */
 	ztoq__stmt_cache stmts;    /* prepared statements cached on this connection */
