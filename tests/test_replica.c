@@ -162,6 +162,13 @@ Test(replica, read_your_writes_keeps_reads_on_the_primary)
 	stop_replica();
 }
 
+/* Asserts that `code` is ZTOQ_ESTATE with a message containing `what`. */
+static void expect_estate(int code, const char *what)
+{
+	cr_assert_eq(code, ZTOQ_ESTATE, "%s", ztoq_error_name(code));
+	cr_assert(strstr(ztoq_error_last()->message, what), "%s", ztoq_error_last()->message);
+}
+
 Test(replica, a_session_with_a_live_statement_is_not_routed)
 {
 	ztoq_pool_stats ps;
@@ -177,25 +184,50 @@ Test(replica, a_session_with_a_live_statement_is_not_routed)
 	ztoq_stmt_finalize(st);
 	cr_assert_eq(read_lands(s), 1);
 
-	/* one prepared in a routed transaction outlives it on the replica's connection,
-	 * which stays lent until the statement is finalized */
+	/* one prepared in a routed transaction keeps the replica's connection lent until it
+	 * is finalized, but does not run there once that transaction has ended */
 	test_ok(ztoq_tx_begin(s, &read_only));
 	test_ok(ztoq_stmt_prepare(&st, s, "SELECT CASE WHEN pg_is_in_recovery() THEN 1 ELSE 0 END"));
 	test_ok(ztoq_tx_commit(s));
 	cr_assert_eq(in_recovery(s), 0, "the session is back on the primary");
-	test_ok(ztoq_stmt_execute(st));
-	cr_assert_eq(ztoq_stmt_fetch(st), ZTOQ_ROW);
-	{
-		int64_t v;
-		test_ok(ztoq_stmt_get_int64(st, 0, &v, NULL));
-		cr_assert_eq(v, 1, "the statement still runs on its own connection");
-	}
+	expect_estate(ztoq_stmt_execute(st), "prepare it again");
 	test_ok(ztoq_pool_stats_get_replica(db, 0, &ps));
 	cr_assert_eq(ps.in_use, 1);
 	ztoq_stmt_finalize(st);
 	cr_assert_eq(read_lands(s), 1);
 	test_ok(ztoq_pool_stats_get_replica(db, 0, &ps));
 	cr_assert_eq(ps.in_use, 0);
+	test_close(db, s);
+	stop_replica();
+}
+
+/* A statement prepared in a routed read-only transaction must not run in the session's
+ * next, read-write, transaction: it would run on the replica, outside it. */
+Test(replica, a_statement_of_an_ended_routed_transaction_is_refused)
+{
+	ztoq_tx_options write = ZTOQ_TX_OPTIONS_INIT;
+	ztoq_pool_stats ps;
+	ztoq_session *s;
+	ztoq_stmt *st;
+	ztoq_db *db;
+
+	start_replica();
+	db = open_routed(NULL);
+	test_ok(ztoq_session_open(&s, db));
+	test_ok(ztoq_tx_begin(s, &read_only));
+	cr_assert_eq(ztoq_session_on_replica(s), 1);
+	test_ok(ztoq_stmt_prepare(&st, s, "SELECT 1"));
+	test_ok(ztoq_stmt_execute(st));
+	test_ok(ztoq_tx_commit(s));
+	test_ok(ztoq_tx_begin(s, &write));
+	cr_assert_eq(in_recovery(s), 0);
+	expect_estate(ztoq_stmt_fetch(st), "prepared in a read-only transaction");
+	expect_estate(ztoq_stmt_execute(st), "prepared in a read-only transaction");
+	cr_assert_eq(in_recovery(s), 0, "the read-write transaction is unharmed");
+	ztoq_stmt_finalize(st);
+	test_ok(ztoq_tx_commit(s));
+	test_ok(ztoq_pool_stats_get_replica(db, 0, &ps));
+	cr_assert_eq(ps.in_use, 0, "finalize gave the replica's connection back");
 	test_close(db, s);
 	stop_replica();
 }
