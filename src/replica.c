@@ -18,6 +18,15 @@
 
 /* How long a replica is skipped after a failed connect or a broken connection. */
 #define REPLICA_DOWN_NS 1000000000u
+/* How long it is skipped after a connect that failed only at its timeout (a replica
+ * that accepts TCP and never answers): each such connect holds psqlODBC's process-wide
+ * connect turn (conn.c), so primary connects wait behind it. */
+#define REPLICA_STALLED_DOWN_NS 5000000000u
+/* The bound of one replica connect, in seconds: connect_timeout_s when it is shorter.
+ * A read-only transaction can fall back to the primary rather than wait. 2 s is
+ * libpq's floor: psqlODBC passes the login timeout on as connect_timeout, and libpq
+ * takes 1 as 2 (measured: a 1 s login timeout to a silent server failed after 2.1 s). */
+#define REPLICA_CONNECT_S 2
 /* How long a lag measurement is trusted (the lag is measured at most this often). */
 #define LAG_FRESH_NS 100000000u
 /* The bound of one lag query (it also bounds ztoq_db_hosts' role query). */
@@ -39,22 +48,43 @@ struct ztoq__replica {
 	_Atomic uint64_t down_until_ns; /* skipped until then (0: up) */
 	_Atomic uint64_t lag_at_ns;    /* when the lag was last measured (or claimed to be) */
 	_Atomic long lag_ms;           /* the last measurement, or LAG_UNKNOWN */
+	atomic_flag connecting;        /* set while one thread connects to it */
 };
+
+/* Marks `r` down for `for_ns` from now. Thread-safe. */
+static void mark_down_for(struct ztoq__replica *r, uint64_t for_ns)
+{
+	atomic_store(&r->down_until_ns, ztoq__now_ns() + for_ns);
+}
 
 /* Marks `r` down for REPLICA_DOWN_NS from now. Thread-safe. */
 static void mark_down(struct ztoq__replica *r)
 {
-	atomic_store(&r->down_until_ns, ztoq__now_ns() + REPLICA_DOWN_NS);
+	mark_down_for(r, REPLICA_DOWN_NS);
 }
 
-/* The replica pools' open function: a connect that fails marks the replica down. */
+/*
+ * The replica pools' open function. One thread at a time connects to a replica: the
+ * others fail at once (ZTOQ_ECONNECT, held by the caller) and fall back, rather than
+ * each wait out a connect of their own. A connect that fails marks the replica down,
+ * for REPLICA_STALLED_DOWN_NS when it ran into its timeout. Thread-safe.
+ */
 static int open_conn(ztoq__conn **out, void *ctx)
 {
 	struct ztoq__replica *r = ctx;
-	int code = ztoq__conn_open(out, &r->target);
+	uint64_t start = ztoq__now_ns();
+	int code;
 
+	if (atomic_flag_test_and_set(&r->connecting))
+		return ztoq__error_set(ZTOQ_ECONNECT, "cannot connect to replica %s: another "
+				       "thread is connecting to it", r->redacted);
+	code = ztoq__conn_open(out, &r->target);
+	/* 90% of the timeout: "ran into it", whatever the driver's rounding */
 	if (code < 0)
-		mark_down(r);
+		mark_down_for(r, (ztoq__now_ns() - start) * 10 >=
+			      (uint64_t)r->target.login_timeout_s * 9000000000u
+			      ? REPLICA_STALLED_DOWN_NS : REPLICA_DOWN_NS);
+	atomic_flag_clear(&r->connecting);
 	return code;
 }
 
@@ -71,6 +101,8 @@ static int compose(struct ztoq__replica *r)
 	r->target.connstr = r->connstr;
 	r->target.redacted = r->redacted;
 	r->target.port = (int)r->host.port;
+	if (r->target.login_timeout_s <= 0 || r->target.login_timeout_s > REPLICA_CONNECT_S)
+		r->target.login_timeout_s = REPLICA_CONNECT_S;
 	return ZTOQ_OK;
 }
 
@@ -93,6 +125,7 @@ int ztoq__replicas_open(ztoq_db *db, const ztoq__pool_settings *like)
 		r->db = db;
 		r->host = list.hosts[db->nreplicas];
 		atomic_init(&r->lag_ms, LAG_UNKNOWN);
+		atomic_flag_clear(&r->connecting);
 		ps.lazy = 1; /* a replica that is down must not fail the open */
 		ps.open = open_conn;
 		ps.open_ctx = r;

@@ -8,7 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "support.h"
@@ -552,4 +555,96 @@ TEST_BOTH(replica, replica_hosts_is_refused_where_it_cannot_apply)
 	}
 	cr_assert_null(db);
 	ztoq_config_free(cfg);
+}
+
+/* Milliseconds on the monotonic clock. */
+static long now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Names a listener on 127.0.0.1 that accepts TCP and never answers as the replica;
+ * returns its socket. */
+static int silent_replica(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	test_require_options_form("a replica is named by host and port options");
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+		  listen(fd, 128) == 0 && getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+	snprintf(replica_port, sizeof(replica_port), "%d", ntohs(a.sin_port));
+	return fd;
+}
+
+/* One thread's read-only transactions for 3 s: the longest one, how many took over
+ * 1 s and how long those took in all. */
+struct silent_reader {
+	ztoq_db *db;
+	long longest_ms, slow, slow_ms;
+	int failed;
+};
+
+static void *read_for_3s(void *p)
+{
+	struct silent_reader *r = p;
+	long until = now_ms() + 3000;
+
+	while (now_ms() < until) {
+		long t0 = now_ms(), took;
+		int64_t where;
+
+		r->failed |= ztoq_db_transaction(r->db, &read_only, record_recovery, &where) != 0;
+		took = now_ms() - t0;
+		if (took > 1000) {
+			r->slow++;
+			r->slow_ms += took;
+		}
+		if (took > r->longest_ms)
+			r->longest_ms = took;
+	}
+	return NULL;
+}
+
+Test(replica, a_silent_replica_stalls_neither_reads_nor_primary_connects, .timeout = 60)
+{
+	const char *const settings[] = {"connect_timeout_s", "5", NULL};
+	struct silent_reader readers[8];
+	pthread_t threads[8];
+	ztoq_config *cfg;
+	ztoq_db *db, *other;
+	long slow = 0, slow_ms = 0, t0, open_ms;
+	int fd = silent_replica();
+
+	db = open_routed(settings);
+	for (int i = 0; i < 8; i++) {
+		readers[i] = (struct silent_reader){.db = db};
+		cr_assert_eq(pthread_create(&threads[i], NULL, read_for_3s, &readers[i]), 0);
+	}
+	test_sleep_ms(200); /* a replica connect is under way */
+	cfg = test_config(ZTOQ_DB_POSTGRESQL);
+	test_ok(ztoq_config_set(cfg, "connect_timeout_s", "5"));
+	t0 = now_ms();
+	test_ok(ztoq_db_open(&other, cfg)); /* a primary connect */
+	open_ms = now_ms() - t0;
+	ztoq_config_free(cfg);
+	ztoq_db_close(other);
+	for (int i = 0; i < 8; i++) {
+		cr_assert_eq(pthread_join(threads[i], NULL), 0);
+		cr_assert_eq(readers[i].failed, 0);
+		cr_assert_leq(readers[i].longest_ms, 3500, "thread %d waited %ld ms", i,
+			      readers[i].longest_ms);
+		slow += readers[i].slow;
+		slow_ms += readers[i].slow_ms;
+	}
+	/* one replica connect (its timeout: 2 s) and the connects queued behind it */
+	cr_assert_leq(slow, 8, "%ld transactions over 1 s (%ld ms in all)", slow, slow_ms);
+	cr_assert_leq(open_ms, 3500, "a primary connect waited %ld ms", open_ms);
+	ztoq_db_close(db);
+	close(fd);
 }
