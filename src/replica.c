@@ -281,6 +281,13 @@ static void describe(ztoq_host_status *h, ztoq__conn *c, struct ztoq__replica *r
 	}
 }
 
+/* Names server `from` in `h`: its name (an IPv6 address without brackets), its port. */
+static void name_host(ztoq_host_status *h, const ztoq__host *from)
+{
+	snprintf(h->host, sizeof(h->host), "%s", from->name);
+	h->port = (int)from->port;
+}
+
 /*
  * The primary's entries: the one server it names, through its pool; each server of a
  * host list (db.c), through a connection of its own, closed after.
@@ -288,11 +295,11 @@ static void describe(ztoq_host_status *h, ztoq__conn *c, struct ztoq__replica *r
 static size_t primary_hosts(ztoq_db *db, ztoq_host_status *hosts)
 {
 	const ztoq__settings *set = &db->set;
+	ztoq__host_list one;
 	ztoq__conn *c;
 
 	for (size_t i = 0; db->host_targets && i < db->hosts.count; i++) {
-		snprintf(hosts[i].host, sizeof(hosts[i].host), "%s", db->hosts.hosts[i].name);
-		hosts[i].port = (int)db->hosts.hosts[i].port;
+		name_host(&hosts[i], &db->hosts.hosts[i]);
 		if (ztoq__conn_open(&c, &db->host_targets[i].target) == ZTOQ_OK) {
 			describe(&hosts[i], c, NULL, db);
 			ztoq__conn_close(c);
@@ -302,10 +309,15 @@ static size_t primary_hosts(ztoq_db *db, ztoq_host_status *hosts)
 		return db->hosts.count;
 	/* one server, else what names the database: a DSN or a caller's own string (as
 	 * messages show it: without its password), a file */
-	snprintf(hosts[0].host, sizeof(hosts[0].host), "%s",
-		 set->dsn ? __atomic_load_n(&db->redacted, __ATOMIC_ACQUIRE)
-		 : set->db_type->replica_lag_sql ? set->host : set->db_path);
-	hosts[0].port = set->dsn ? 0 : (int)set->port;
+	if (!set->dsn && set->db_type->replica_lag_sql &&
+	    ztoq__hosts_parse(&one, set->host, "host", set->port) == ZTOQ_OK) {
+		name_host(&hosts[0], &one.hosts[0]); /* "name:port" given: its own port */
+	} else {
+		snprintf(hosts[0].host, sizeof(hosts[0].host), "%s",
+			 set->dsn ? __atomic_load_n(&db->redacted, __ATOMIC_ACQUIRE)
+			 : set->db_path);
+		hosts[0].port = 0;
+	}
 	if (ztoq__pool_acquire(db->pool, &c, UINT64_MAX) == ZTOQ_OK) {
 		describe(&hosts[0], c, NULL, db);
 		ztoq__pool_release(db->pool, c);
@@ -335,8 +347,7 @@ ZTOQ_EXTERN(int) ztoq_db_hosts(ztoq_db *db, ztoq_host_status **out, size_t *coun
 		struct ztoq__replica *r = &db->replicas[i];
 		ztoq_host_status *h = &hosts[np + i];
 
-		snprintf(h->host, sizeof(h->host), "%s", r->host.name);
-		h->port = (int)r->host.port;
+		name_host(h, &r->host);
 		h->pool = (int)i;
 		if (ztoq__pool_acquire(r->pool, &c, REPLICA_WAIT_NS) == ZTOQ_OK) {
 			describe(h, c, r, db);

@@ -486,20 +486,23 @@ Test(replica, hosts_show_roles_lag_and_pools)
 	ztoq_db_close(db);
 }
 
-/* Runs the ztoq command on the fixture's primary with the test's replica: its output. */
-static void run_cli(const char *command, char *out, size_t size)
+/* Runs the ztoq command on the fixture's primary with the test's replica, or with the
+ * replica_hosts `replicas` when not NULL: its output. */
+static void run_cli(const char *command, const char *replicas, char *out, size_t size)
 {
-	char cmd[1024];
+	char cmd[1024], mine[64];
 	size_t len = 0;
 	FILE *f;
 	int status;
 
+	snprintf(mine, sizeof(mine), "127.0.0.1:%s", replica_port);
 	setenv("ZTOQ_PG_PASSWORD", getenv("ZTOQ_TEST_PG_PASSWORD"), 1);
 	snprintf(cmd, sizeof(cmd),
 		 "'%s' db %s --db-type postgresql --host %s --port %s --database %s "
-		 "--username %s --replica-hosts 127.0.0.1:%s 2>&1",
+		 "--username %s --replica-hosts '%s' 2>&1",
 		 ZTOQ_CLI, command, getenv("ZTOQ_TEST_PG_HOST"), getenv("ZTOQ_TEST_PG_PORT"),
-		 getenv("ZTOQ_TEST_PG_DATABASE"), getenv("ZTOQ_TEST_PG_USER"), replica_port);
+		 getenv("ZTOQ_TEST_PG_DATABASE"), getenv("ZTOQ_TEST_PG_USER"),
+		 replicas ? replicas : mine);
 	cr_assert_not_null(f = popen(cmd, "r"));
 	*out = '\0';
 	while (len < size - 1 && fgets(out + len, (int)(size - len), f))
@@ -516,8 +519,8 @@ Test(replica, db_check_lists_both_hosts_and_migrate_runs_on_the_primary)
 
 	start_replica();
 	test_pg_reset();
-	run_cli("migrate", out, sizeof(out));
-	run_cli("check", out, sizeof(out));
+	run_cli("migrate", NULL, out, sizeof(out));
+	run_cli("check", NULL, out, sizeof(out));
 	snprintf(line, sizeof(line), "host:       %s:%s primary, feeds the primary pool\n",
 		 getenv("ZTOQ_TEST_PG_HOST"), getenv("ZTOQ_TEST_PG_PORT"));
 	cr_assert(strstr(out, line), "no \"%s\" in:\n%s", line, out);
@@ -532,6 +535,41 @@ Test(replica, db_check_lists_both_hosts_and_migrate_runs_on_the_primary)
 	cr_assert_gt(test_scalar(s, "SELECT COUNT(*) FROM ztoq_schema_migrations"), 0);
 	test_close(db, s);
 	stop_replica();
+}
+
+/* A single host given with its port is reported with that port, not the port option;
+ * an IPv6 replica prints in brackets. */
+Test(replica, hosts_name_a_host_with_its_own_port_and_ipv6_in_brackets)
+{
+	ztoq_config *cfg = test_config(ZTOQ_DB_POSTGRESQL);
+	ztoq_host_status *hosts;
+	char host[128], replicas[64], out[8192], line[300];
+	ztoq_db *db;
+	size_t n;
+	int closed = test_closed_port();
+
+	test_require_options_form("the host is named by options");
+	snprintf(host, sizeof(host), "%s:%s", getenv("ZTOQ_TEST_PG_HOST"),
+		 getenv("ZTOQ_TEST_PG_PORT"));
+	snprintf(replicas, sizeof(replicas), "[::1]:%d", closed);
+	test_ok(ztoq_config_set(cfg, "host", host));
+	test_ok(ztoq_config_set(cfg, "port", "5999"));
+	test_ok(ztoq_config_set(cfg, "replica_hosts", replicas));
+	test_ok(ztoq_db_open(&db, cfg));
+	ztoq_config_free(cfg);
+	test_ok(ztoq_db_hosts(db, &hosts, &n));
+	cr_assert_eq(n, 2);
+	cr_assert_str_eq(hosts[0].host, getenv("ZTOQ_TEST_PG_HOST"));
+	cr_assert_eq(hosts[0].port, atoi(getenv("ZTOQ_TEST_PG_PORT")));
+	cr_assert_eq(hosts[0].role, ZTOQ_HOST_PRIMARY);
+	cr_assert_str_eq(hosts[1].host, "::1");
+	cr_assert_eq(hosts[1].port, closed);
+	cr_assert_eq(hosts[1].role, ZTOQ_HOST_DOWN);
+	ztoq_free(hosts);
+	ztoq_db_close(db);
+	run_cli("check", replicas, out, sizeof(out));
+	snprintf(line, sizeof(line), "host:       [::1]:%d down, feeds replica pool 0\n", closed);
+	cr_assert(strstr(out, line), "no \"%s\" in:\n%s", line, out);
 }
 
 /* replica_hosts needs a PostgreSQL server named by options; a bad list is refused. */
