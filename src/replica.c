@@ -51,9 +51,14 @@ struct ztoq__replica {
 	atomic_flag connecting;        /* set while one thread connects to it */
 };
 
-/* Marks `r` down for `for_ns` from now. Thread-safe. */
+/*
+ * Marks `r` down for `for_ns` from now, and forgets its lag: a replica back from an
+ * outage is measured before its first use, not trusted on its old figure. Thread-safe.
+ */
 static void mark_down_for(struct ztoq__replica *r, uint64_t for_ns)
 {
+	atomic_store(&r->lag_ms, LAG_UNKNOWN);
+	atomic_store(&r->lag_at_ns, 0);
 	atomic_store(&r->down_until_ns, ztoq__now_ns() + for_ns);
 }
 
@@ -170,32 +175,45 @@ static int measure(struct ztoq__replica *r, ztoq__conn *c, long *lag)
 	return code;
 }
 
+/* 1 when the last lag measurement of `r`, `at`, is older than LAG_FRESH_NS at `now`
+ * (a measurement claimed after `now` was read is fresh). */
+static int stale(uint64_t at, uint64_t now)
+{
+	return now > at && now - at >= LAG_FRESH_NS;
+}
+
 /*
  * Claims the next lag measurement of `r` when the last one is older than LAG_FRESH_NS:
  * 1 for the one thread that wins it, 0 for the others (they use the last value).
  */
-static int claim_measurement(struct ztoq__replica *r, uint64_t now)
+static int claim_measurement(struct ztoq__replica *r)
 {
-	uint64_t at = atomic_load(&r->lag_at_ns);
+	uint64_t now = ztoq__now_ns(), at = atomic_load(&r->lag_at_ns);
 
-	return now - at >= LAG_FRESH_NS &&
-	       atomic_compare_exchange_strong(&r->lag_at_ns, &at, now);
+	return stale(at, now) && atomic_compare_exchange_strong(&r->lag_at_ns, &at, now);
 }
 
-/* A connection of `r` fit for a read-only transaction, or NULL. Errors held. */
+/*
+ * A connection of `r` fit for a read-only transaction, or NULL. The measurement slot
+ * is claimed only once a connection is had, so a replica that is down or busy does
+ * not use it up. Errors held.
+ */
 static ztoq__conn *try_replica(struct ztoq__replica *r, long limit)
 {
 	uint64_t now = ztoq__now_ns();
-	int due = limit > 0 && claim_measurement(r, now);
 	ztoq__conn *c;
+	int due;
 	long lag;
 
 	if (now < atomic_load(&r->down_until_ns) ||
-	    (!due && limit > 0 && atomic_load(&r->lag_ms) > limit))
+	    (limit > 0 && atomic_load(&r->lag_ms) > limit &&
+	     !stale(atomic_load(&r->lag_at_ns), now)))
 		return NULL;
 	if (ztoq__pool_acquire(r->pool, &c, REPLICA_WAIT_NS) < 0)
 		return NULL;
-	if (due && (measure(r, c, &lag) < 0 || lag > limit)) {
+	due = limit > 0 && claim_measurement(r);
+	if (due ? measure(r, c, &lag) < 0 || lag > limit
+		: limit > 0 && atomic_load(&r->lag_ms) > limit) {
 		ztoq__replica_release(r, c);
 		return NULL;
 	}
