@@ -600,6 +600,48 @@ TEST_BOTH(replica, replica_hosts_is_refused_where_it_cannot_apply)
 	ztoq_config_free(cfg);
 }
 
+/* The callback that stops the replica on its first run, then says where it runs. */
+struct stop_inside {
+	int runs;
+	int64_t where;
+};
+
+static int stop_then_read(ztoq_session *s, void *payload)
+{
+	struct stop_inside *p = payload;
+
+	if (p->runs++ == 0)
+		test_fixture("stop %s", replica_dir);
+	return ztoq_session_scalar(s, "SELECT CASE WHEN pg_is_in_recovery() THEN 1 ELSE 0 END",
+				   NULL, 0, &p->where, NULL);
+}
+
+/* A replica stopped after the begin fails that attempt with ZTOQ_EDISCONNECTED, which
+ * ztoq_db_transaction runs again, on the primary (docs/scaling.md "Which replica"). */
+Test(replica, a_replica_stopped_inside_the_callback_is_retried_on_the_primary)
+{
+	ztoq_tx_options ro = read_only;
+	struct stop_inside p = {0, -1};
+	unsigned attempts = 0;
+	ztoq_route_stats rs;
+	ztoq_pool_stats ps;
+	ztoq_db *db;
+
+	ro.max_retries = 3;
+	ro.attempts = &attempts;
+	start_replica();
+	db = open_routed(NULL);
+	test_ok(ztoq_db_transaction(db, &ro, stop_then_read, &p));
+	cr_assert_eq(p.runs, 2);
+	cr_assert_eq(attempts, 2);
+	cr_assert_eq(p.where, 0, "the second run was on the primary");
+	test_ok(ztoq_route_stats_get(db, &rs));
+	cr_assert_eq(rs.routed, 1);
+	test_ok(ztoq_pool_stats_get_replica(db, 0, &ps));
+	cr_assert_eq(ps.in_use, 0);
+	ztoq_db_close(db);
+}
+
 /* Milliseconds on the monotonic clock. */
 static long now_ms(void)
 {
