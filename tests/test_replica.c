@@ -172,16 +172,32 @@ static void expect_estate(int code, const char *what)
 	cr_assert(strstr(ztoq_error_last()->message, what), "%s", ztoq_error_last()->message);
 }
 
-Test(replica, a_session_with_a_live_statement_is_not_routed)
+/* Starts the test's replica and opens a session of a manager routed to it. */
+static ztoq_session *routed_session(ztoq_db **db)
 {
-	ztoq_pool_stats ps;
 	ztoq_session *s;
-	ztoq_stmt *st;
-	ztoq_db *db;
 
 	start_replica();
-	db = open_routed(NULL);
-	test_ok(ztoq_session_open(&s, db));
+	*db = open_routed(NULL);
+	test_ok(ztoq_session_open(&s, *db));
+	return s;
+}
+
+/* Replica pool 0's connections in use. */
+static size_t replica_in_use(ztoq_db *db)
+{
+	ztoq_pool_stats ps;
+
+	test_ok(ztoq_pool_stats_get_replica(db, 0, &ps));
+	return ps.in_use;
+}
+
+Test(replica, a_session_with_a_live_statement_is_not_routed)
+{
+	ztoq_db *db;
+	ztoq_session *s = routed_session(&db);
+	ztoq_stmt *st;
+
 	test_ok(ztoq_stmt_prepare(&st, s, "SELECT 1"));
 	cr_assert_eq(read_lands(s), 0, "a statement is bound to the primary's connection");
 	ztoq_stmt_finalize(st);
@@ -194,12 +210,10 @@ Test(replica, a_session_with_a_live_statement_is_not_routed)
 	test_ok(ztoq_tx_commit(s));
 	cr_assert_eq(in_recovery(s), 0, "the session is back on the primary");
 	expect_estate(ztoq_stmt_execute(st), "prepare it again");
-	test_ok(ztoq_pool_stats_get_replica(db, 0, &ps));
-	cr_assert_eq(ps.in_use, 1);
+	cr_assert_eq(replica_in_use(db), 1);
 	ztoq_stmt_finalize(st);
 	cr_assert_eq(read_lands(s), 1);
-	test_ok(ztoq_pool_stats_get_replica(db, 0, &ps));
-	cr_assert_eq(ps.in_use, 0);
+	cr_assert_eq(replica_in_use(db), 0);
 	test_close(db, s);
 	stop_replica();
 }
@@ -209,14 +223,10 @@ Test(replica, a_session_with_a_live_statement_is_not_routed)
 Test(replica, a_statement_of_an_ended_routed_transaction_is_refused)
 {
 	ztoq_tx_options write = ZTOQ_TX_OPTIONS_INIT;
-	ztoq_pool_stats ps;
-	ztoq_session *s;
-	ztoq_stmt *st;
 	ztoq_db *db;
+	ztoq_session *s = routed_session(&db);
+	ztoq_stmt *st;
 
-	start_replica();
-	db = open_routed(NULL);
-	test_ok(ztoq_session_open(&s, db));
 	test_ok(ztoq_tx_begin(s, &read_only));
 	cr_assert_eq(ztoq_session_on_replica(s), 1);
 	test_ok(ztoq_stmt_prepare(&st, s, "SELECT 1"));
@@ -229,8 +239,7 @@ Test(replica, a_statement_of_an_ended_routed_transaction_is_refused)
 	cr_assert_eq(in_recovery(s), 0, "the read-write transaction is unharmed");
 	ztoq_stmt_finalize(st);
 	test_ok(ztoq_tx_commit(s));
-	test_ok(ztoq_pool_stats_get_replica(db, 0, &ps));
-	cr_assert_eq(ps.in_use, 0, "finalize gave the replica's connection back");
+	cr_assert_eq(replica_in_use(db), 0, "finalize gave the replica's connection back");
 	test_close(db, s);
 	stop_replica();
 }
@@ -360,7 +369,7 @@ Test(replica, eight_threads_route_then_fall_back_with_no_error)
 {
 	ztoq_route_stats rs;
 	ztoq_pool_stats ps;
-	ztoq_session *s;
+	ztoq_session *s, *warm[8];
 	ztoq_db *db;
 
 	start_replica();
@@ -369,9 +378,20 @@ Test(replica, eight_threads_route_then_fall_back_with_no_error)
 	test_exec(s, "DROP TABLE IF EXISTS route_count");
 	test_exec(s, "CREATE TABLE route_count (n INTEGER)");
 	test_exec(s, "INSERT INTO route_count VALUES (0)");
+	/* eight replica connections made one after the other first: while one thread
+	 * connects to a replica the others fall back (a_silent_replica_...) */
+	for (int i = 0; i < 8; i++) {
+		test_ok(ztoq_session_open(&warm[i], db));
+		test_ok(ztoq_tx_begin(warm[i], &read_only));
+		cr_assert_eq(ztoq_session_on_replica(warm[i]), 1);
+	}
+	for (int i = 0; i < 8; i++) {
+		test_ok(ztoq_tx_commit(warm[i]));
+		test_close(NULL, warm[i]);
+	}
 	cr_assert_eq(eight_threads(db, 1), 0, "every read-only transaction on the replica");
 	test_ok(ztoq_route_stats_get(db, &rs));
-	cr_assert_eq(rs.routed, 720);
+	cr_assert_eq(rs.routed, 728);
 	cr_assert_eq(rs.fallbacks, 0);
 	test_ok(ztoq_pool_stats_get_replica(db, 0, &ps));
 	cr_assert_eq(ps.in_use, 0);
@@ -379,7 +399,7 @@ Test(replica, eight_threads_route_then_fall_back_with_no_error)
 	stop_replica();
 	cr_assert_eq(eight_threads(db, 0), 0, "every read-only transaction on the primary");
 	test_ok(ztoq_route_stats_get(db, &rs));
-	cr_assert_eq(rs.routed, 720);
+	cr_assert_eq(rs.routed, 728);
 	cr_assert_eq(rs.fallbacks, 720);
 	cr_assert_eq(test_scalar(s, "SELECT n FROM route_count"), 160, "every write committed");
 	test_close(db, s);
@@ -624,7 +644,6 @@ Test(replica, a_replica_stopped_inside_the_callback_is_retried_on_the_primary)
 	struct stop_inside p = {0, -1};
 	unsigned attempts = 0;
 	ztoq_route_stats rs;
-	ztoq_pool_stats ps;
 	ztoq_db *db;
 
 	ro.max_retries = 3;
@@ -637,8 +656,7 @@ Test(replica, a_replica_stopped_inside_the_callback_is_retried_on_the_primary)
 	cr_assert_eq(p.where, 0, "the second run was on the primary");
 	test_ok(ztoq_route_stats_get(db, &rs));
 	cr_assert_eq(rs.routed, 1);
-	test_ok(ztoq_pool_stats_get_replica(db, 0, &ps));
-	cr_assert_eq(ps.in_use, 0);
+	cr_assert_eq(replica_in_use(db), 0);
 	ztoq_db_close(db);
 }
 
