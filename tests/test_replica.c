@@ -316,6 +316,43 @@ Test(replica, a_dead_pooled_replica_connection_falls_back_at_begin)
 	reads_survive_a_stopped_replica("0");
 }
 
+/* A read-only ztoq_db_transaction on another thread, where it ran. */
+struct read_arg {
+	ztoq_db *db;
+	int64_t where;
+};
+
+static void *read_once(void *p)
+{
+	struct read_arg *a = p;
+
+	test_ok(ztoq_db_transaction(a->db, &read_only, record_recovery, &a->where));
+	return NULL;
+}
+
+/* A read-only transaction whose begin fails on a dead replica connection gives that
+ * connection back before it waits for the primary's (here: held by another session). */
+Test(replica, a_fallback_gives_the_replica_connection_back_before_waiting)
+{
+	const char *const settings[] = {"validate_after_ms", "0", "max_connections", "1", NULL};
+	struct read_arg a = {NULL, -1};
+	ztoq_session *s;
+	pthread_t t;
+
+	start_replica();
+	a.db = open_routed(settings);
+	test_ok(ztoq_session_open(&s, a.db)); /* the primary's only connection */
+	cr_assert_eq(read_lands(s), 1);       /* a replica connection, pooled */
+	stop_replica();
+	cr_assert_eq(pthread_create(&t, NULL, read_once, &a), 0);
+	test_sleep_ms(500); /* its begin failed on the replica; it waits for the primary */
+	cr_assert_eq(replica_in_use(a.db), 0, "the replica connection is back in its pool");
+	test_ok(ztoq_session_close(s));
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	cr_assert_eq(a.where, 0, "it ran on the primary");
+	ztoq_db_close(a.db);
+}
+
 /* One of eight threads: 100 transactions, 90 read-only (each checks where it ran). */
 struct mixed_arg {
 	ztoq_db *db;
