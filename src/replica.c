@@ -18,6 +18,15 @@
 
 /* How long a replica is skipped after a failed connect or a broken connection. */
 #define REPLICA_DOWN_NS 1000000000u
+/* How long it is skipped after a connect that failed only at its timeout (a replica
+ * that accepts TCP and never answers): each such connect holds psqlODBC's process-wide
+ * connect turn (conn.c), so primary connects wait behind it. */
+#define REPLICA_STALLED_DOWN_NS 5000000000u
+/* The bound of one replica connect, in seconds: connect_timeout_s when it is shorter.
+ * A read-only transaction can fall back to the primary rather than wait. 2 s is
+ * libpq's floor: psqlODBC passes the login timeout on as connect_timeout, and libpq
+ * takes 1 as 2 (measured: a 1 s login timeout to a silent server failed after 2.1 s). */
+#define REPLICA_CONNECT_S 2
 /* How long a lag measurement is trusted (the lag is measured at most this often). */
 #define LAG_FRESH_NS 100000000u
 /* The bound of one lag query (it also bounds ztoq_db_hosts' role query). */
@@ -39,22 +48,48 @@ struct ztoq__replica {
 	_Atomic uint64_t down_until_ns; /* skipped until then (0: up) */
 	_Atomic uint64_t lag_at_ns;    /* when the lag was last measured (or claimed to be) */
 	_Atomic long lag_ms;           /* the last measurement, or LAG_UNKNOWN */
+	atomic_flag connecting;        /* set while one thread connects to it */
 };
+
+/*
+ * Marks `r` down for `for_ns` from now, and forgets its lag: a replica back from an
+ * outage is measured before its first use, not trusted on its old figure. Thread-safe.
+ */
+static void mark_down_for(struct ztoq__replica *r, uint64_t for_ns)
+{
+	atomic_store(&r->lag_ms, LAG_UNKNOWN);
+	atomic_store(&r->lag_at_ns, 0);
+	atomic_store(&r->down_until_ns, ztoq__now_ns() + for_ns);
+}
 
 /* Marks `r` down for REPLICA_DOWN_NS from now. Thread-safe. */
 static void mark_down(struct ztoq__replica *r)
 {
-	atomic_store(&r->down_until_ns, ztoq__now_ns() + REPLICA_DOWN_NS);
+	mark_down_for(r, REPLICA_DOWN_NS);
 }
 
-/* The replica pools' open function: a connect that fails marks the replica down. */
+/*
+ * The replica pools' open function. One thread at a time connects to a replica: the
+ * others fail at once (ZTOQ_ECONNECT, held by the caller) and fall back, rather than
+ * each wait out a connect of their own. A connect that fails marks the replica down,
+ * for REPLICA_STALLED_DOWN_NS when it ran into its timeout. Thread-safe.
+ */
 static int open_conn(ztoq__conn **out, void *ctx)
 {
 	struct ztoq__replica *r = ctx;
-	int code = ztoq__conn_open(out, &r->target);
+	uint64_t start = ztoq__now_ns();
+	int code;
 
+	if (atomic_flag_test_and_set(&r->connecting))
+		return ztoq__error_set(ZTOQ_ECONNECT, "cannot connect to replica %s: another "
+				       "thread is connecting to it", r->redacted);
+	code = ztoq__conn_open(out, &r->target);
+	/* 90% of the timeout: "ran into it", whatever the driver's rounding */
 	if (code < 0)
-		mark_down(r);
+		mark_down_for(r, (ztoq__now_ns() - start) * 10 >=
+			      (uint64_t)r->target.login_timeout_s * 9000000000u
+			      ? REPLICA_STALLED_DOWN_NS : REPLICA_DOWN_NS);
+	atomic_flag_clear(&r->connecting);
 	return code;
 }
 
@@ -71,6 +106,8 @@ static int compose(struct ztoq__replica *r)
 	r->target.connstr = r->connstr;
 	r->target.redacted = r->redacted;
 	r->target.port = (int)r->host.port;
+	if (r->target.login_timeout_s <= 0 || r->target.login_timeout_s > REPLICA_CONNECT_S)
+		r->target.login_timeout_s = REPLICA_CONNECT_S;
 	return ZTOQ_OK;
 }
 
@@ -93,6 +130,7 @@ int ztoq__replicas_open(ztoq_db *db, const ztoq__pool_settings *like)
 		r->db = db;
 		r->host = list.hosts[db->nreplicas];
 		atomic_init(&r->lag_ms, LAG_UNKNOWN);
+		atomic_flag_clear(&r->connecting);
 		ps.lazy = 1; /* a replica that is down must not fail the open */
 		ps.open = open_conn;
 		ps.open_ctx = r;
@@ -137,32 +175,45 @@ static int measure(struct ztoq__replica *r, ztoq__conn *c, long *lag)
 	return code;
 }
 
+/* 1 when the last lag measurement of `r`, `at`, is older than LAG_FRESH_NS at `now`
+ * (a measurement claimed after `now` was read is fresh). */
+static int stale(uint64_t at, uint64_t now)
+{
+	return now > at && now - at >= LAG_FRESH_NS;
+}
+
 /*
  * Claims the next lag measurement of `r` when the last one is older than LAG_FRESH_NS:
  * 1 for the one thread that wins it, 0 for the others (they use the last value).
  */
-static int claim_measurement(struct ztoq__replica *r, uint64_t now)
+static int claim_measurement(struct ztoq__replica *r)
 {
-	uint64_t at = atomic_load(&r->lag_at_ns);
+	uint64_t now = ztoq__now_ns(), at = atomic_load(&r->lag_at_ns);
 
-	return now - at >= LAG_FRESH_NS &&
-	       atomic_compare_exchange_strong(&r->lag_at_ns, &at, now);
+	return stale(at, now) && atomic_compare_exchange_strong(&r->lag_at_ns, &at, now);
 }
 
-/* A connection of `r` fit for a read-only transaction, or NULL. Errors held. */
+/*
+ * A connection of `r` fit for a read-only transaction, or NULL. The measurement slot
+ * is claimed only once a connection is had, so a replica that is down or busy does
+ * not use it up. Errors held.
+ */
 static ztoq__conn *try_replica(struct ztoq__replica *r, long limit)
 {
 	uint64_t now = ztoq__now_ns();
-	int due = limit > 0 && claim_measurement(r, now);
 	ztoq__conn *c;
+	int due;
 	long lag;
 
 	if (now < atomic_load(&r->down_until_ns) ||
-	    (!due && limit > 0 && atomic_load(&r->lag_ms) > limit))
+	    (limit > 0 && atomic_load(&r->lag_ms) > limit &&
+	     !stale(atomic_load(&r->lag_at_ns), now)))
 		return NULL;
 	if (ztoq__pool_acquire(r->pool, &c, REPLICA_WAIT_NS) < 0)
 		return NULL;
-	if (due && (measure(r, c, &lag) < 0 || lag > limit)) {
+	due = limit > 0 && claim_measurement(r);
+	if (due ? measure(r, c, &lag) < 0 || lag > limit
+		: limit > 0 && atomic_load(&r->lag_ms) > limit) {
 		ztoq__replica_release(r, c);
 		return NULL;
 	}
@@ -248,6 +299,13 @@ static void describe(ztoq_host_status *h, ztoq__conn *c, struct ztoq__replica *r
 	}
 }
 
+/* Names server `from` in `h`: its name (an IPv6 address without brackets), its port. */
+static void name_host(ztoq_host_status *h, const ztoq__host *from)
+{
+	snprintf(h->host, sizeof(h->host), "%s", from->name);
+	h->port = (int)from->port;
+}
+
 /*
  * The primary's entries: the one server it names, through its pool; each server of a
  * host list (db.c), through a connection of its own, closed after.
@@ -255,11 +313,11 @@ static void describe(ztoq_host_status *h, ztoq__conn *c, struct ztoq__replica *r
 static size_t primary_hosts(ztoq_db *db, ztoq_host_status *hosts)
 {
 	const ztoq__settings *set = &db->set;
+	ztoq__host_list one;
 	ztoq__conn *c;
 
 	for (size_t i = 0; db->host_targets && i < db->hosts.count; i++) {
-		snprintf(hosts[i].host, sizeof(hosts[i].host), "%s", db->hosts.hosts[i].name);
-		hosts[i].port = (int)db->hosts.hosts[i].port;
+		name_host(&hosts[i], &db->hosts.hosts[i]);
 		if (ztoq__conn_open(&c, &db->host_targets[i].target) == ZTOQ_OK) {
 			describe(&hosts[i], c, NULL, db);
 			ztoq__conn_close(c);
@@ -269,10 +327,15 @@ static size_t primary_hosts(ztoq_db *db, ztoq_host_status *hosts)
 		return db->hosts.count;
 	/* one server, else what names the database: a DSN or a caller's own string (as
 	 * messages show it: without its password), a file */
-	snprintf(hosts[0].host, sizeof(hosts[0].host), "%s",
-		 set->dsn ? __atomic_load_n(&db->redacted, __ATOMIC_ACQUIRE)
-		 : set->db_type->replica_lag_sql ? set->host : set->db_path);
-	hosts[0].port = set->dsn ? 0 : (int)set->port;
+	if (!set->dsn && set->db_type->replica_lag_sql &&
+	    ztoq__hosts_parse(&one, set->host, "host", set->port) == ZTOQ_OK) {
+		name_host(&hosts[0], &one.hosts[0]); /* "name:port" given: its own port */
+	} else {
+		snprintf(hosts[0].host, sizeof(hosts[0].host), "%s",
+			 set->dsn ? __atomic_load_n(&db->redacted, __ATOMIC_ACQUIRE)
+			 : set->db_path);
+		hosts[0].port = 0;
+	}
 	if (ztoq__pool_acquire(db->pool, &c, UINT64_MAX) == ZTOQ_OK) {
 		describe(&hosts[0], c, NULL, db);
 		ztoq__pool_release(db->pool, c);
@@ -302,8 +365,7 @@ ZTOQ_EXTERN(int) ztoq_db_hosts(ztoq_db *db, ztoq_host_status **out, size_t *coun
 		struct ztoq__replica *r = &db->replicas[i];
 		ztoq_host_status *h = &hosts[np + i];
 
-		snprintf(h->host, sizeof(h->host), "%s", r->host.name);
-		h->port = (int)r->host.port;
+		name_host(h, &r->host);
 		h->pool = (int)i;
 		if (ztoq__pool_acquire(r->pool, &c, REPLICA_WAIT_NS) == ZTOQ_OK) {
 			describe(h, c, r, db);

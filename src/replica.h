@@ -3,9 +3,10 @@
  * use, and the choice of the replica a read-only transaction borrows a connection of.
  *
  * A replica is skipped while it is down (a connect failed or a connection of it broke:
- * for REPLICA_DOWN_MS, replica.c, so a dead one costs one connect attempt per interval)
- * or while its lag, measured at most every 100 ms when max_replica_lag_ms > 0, is over
- * the limit. The state is atomics: no lock is held across a connect or a query.
+ * for REPLICA_DOWN_NS, replica.c, so a dead one costs one connect attempt per interval;
+ * REPLICA_STALLED_DOWN_NS after a connect that ran into its timeout) or while another
+ * thread connects to it, or while its lag, measured at most every 100 ms when
+ * max_replica_lag_ms > 0, is over the limit. The state is atomics: no lock is held across a connect or a query.
  */
 #ifndef ZTOQ__REPLICA_H
 #define ZTOQ__REPLICA_H

@@ -82,7 +82,9 @@ static int route(ztoq_session *s)
 /*
  * After a read-only transaction failed to begin on a replica (its error held): back to
  * the primary, borrowing the session's home connection when it has none yet. The
- * replica's connection goes back (marked down if it broke). Counts the fallback.
+ * replica's connection goes back first (marked down if it broke), not held while
+ * waiting for the primary's. Counts the fallback. On failure a session opened on the
+ * replica (ztoq_db_transaction's, closed at once) is left with no connection.
  */
 static int fall_back(ztoq_session *s)
 {
@@ -90,12 +92,13 @@ static int fall_back(ztoq_session *s)
 	int code;
 
 	atomic_fetch_add(&s->db->fallbacks, 1);
+	s->replica = NULL;
+	s->conn = s->home;
+	if (lent)
+		ztoq__replica_release(s->replica_of, lent);
 	if (!s->home && (code = ztoq__pool_acquire(s->db->pool, &s->home, UINT64_MAX)) < 0)
 		return code;
 	s->conn = s->home;
-	s->replica = NULL;
-	if (lent)
-		ztoq__replica_release(s->replica_of, lent);
 	return ZTOQ_OK;
 }
 

@@ -605,6 +605,20 @@ static void read_changes(ztoq_stmt *st)
 	ztoq__error_release();
 }
 
+/*
+ * ZTOQ_ESTATE (set) when `st` was prepared on a connection its session no longer runs
+ * on: in a read-only transaction routed to a replica, which has ended since. Running
+ * it there would put it outside the session's current transaction. Finalizing it
+ * still works (and gives the replica's connection back). `fn` names the caller.
+ */
+static int check_conn(const ztoq_stmt *st, const char *fn)
+{
+	if (st->conn == st->session->conn)
+		return ZTOQ_OK;
+	return ztoq__error_set(ZTOQ_ESTATE, "%s: prepared in a read-only transaction that ran "
+			       "on a replica, which has ended: prepare it again", fn);
+}
+
 ZTOQ_EXTERN(int) ztoq_stmt_execute(ztoq_stmt *st)
 {
 	SQLRETURN rc;
@@ -612,7 +626,8 @@ ZTOQ_EXTERN(int) ztoq_stmt_execute(ztoq_stmt *st)
 
 	if (!st || !st->entry.in_use)
 		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_stmt_execute: not a prepared statement");
-	if ((code = ztoq__session_check(st->session)) < 0)
+	if ((code = check_conn(st, "ztoq_stmt_execute")) < 0 ||
+	    (code = ztoq__session_check(st->session)) < 0)
 		return code;
 	close_cursor(st, 0);
 	if (st->unprepared) {
@@ -650,6 +665,8 @@ ZTOQ_EXTERN(int) ztoq_stmt_fetch(ztoq_stmt *st)
 
 	if (!st || !st->entry.in_use)
 		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_stmt_fetch: not a prepared statement");
+	if ((code = check_conn(st, "ztoq_stmt_fetch")) < 0)
+		return code;
 	if (!st->cursor_open)
 		return ZTOQ_DONE;
 	rc = ztoq__conn_fetch(st->conn, st->handle); /* SQLite computes rows as they are fetched */

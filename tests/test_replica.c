@@ -8,7 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "support.h"
@@ -162,40 +165,81 @@ Test(replica, read_your_writes_keeps_reads_on_the_primary)
 	stop_replica();
 }
 
-Test(replica, a_session_with_a_live_statement_is_not_routed)
+/* Asserts that `code` is ZTOQ_ESTATE with a message containing `what`. */
+static void expect_estate(int code, const char *what)
 {
-	ztoq_pool_stats ps;
+	cr_assert_eq(code, ZTOQ_ESTATE, "%s", ztoq_error_name(code));
+	cr_assert(strstr(ztoq_error_last()->message, what), "%s", ztoq_error_last()->message);
+}
+
+/* Starts the test's replica and opens a session of a manager routed to it. */
+static ztoq_session *routed_session(ztoq_db **db)
+{
 	ztoq_session *s;
-	ztoq_stmt *st;
-	ztoq_db *db;
 
 	start_replica();
-	db = open_routed(NULL);
-	test_ok(ztoq_session_open(&s, db));
+	*db = open_routed(NULL);
+	test_ok(ztoq_session_open(&s, *db));
+	return s;
+}
+
+/* Replica pool 0's connections in use. */
+static size_t replica_in_use(ztoq_db *db)
+{
+	ztoq_pool_stats ps;
+
+	test_ok(ztoq_pool_stats_get_replica(db, 0, &ps));
+	return ps.in_use;
+}
+
+Test(replica, a_session_with_a_live_statement_is_not_routed)
+{
+	ztoq_db *db;
+	ztoq_session *s = routed_session(&db);
+	ztoq_stmt *st;
+
 	test_ok(ztoq_stmt_prepare(&st, s, "SELECT 1"));
 	cr_assert_eq(read_lands(s), 0, "a statement is bound to the primary's connection");
 	ztoq_stmt_finalize(st);
 	cr_assert_eq(read_lands(s), 1);
 
-	/* one prepared in a routed transaction outlives it on the replica's connection,
-	 * which stays lent until the statement is finalized */
+	/* one prepared in a routed transaction keeps the replica's connection lent until it
+	 * is finalized, but does not run there once that transaction has ended */
 	test_ok(ztoq_tx_begin(s, &read_only));
 	test_ok(ztoq_stmt_prepare(&st, s, "SELECT CASE WHEN pg_is_in_recovery() THEN 1 ELSE 0 END"));
 	test_ok(ztoq_tx_commit(s));
 	cr_assert_eq(in_recovery(s), 0, "the session is back on the primary");
-	test_ok(ztoq_stmt_execute(st));
-	cr_assert_eq(ztoq_stmt_fetch(st), ZTOQ_ROW);
-	{
-		int64_t v;
-		test_ok(ztoq_stmt_get_int64(st, 0, &v, NULL));
-		cr_assert_eq(v, 1, "the statement still runs on its own connection");
-	}
-	test_ok(ztoq_pool_stats_get_replica(db, 0, &ps));
-	cr_assert_eq(ps.in_use, 1);
+	expect_estate(ztoq_stmt_execute(st), "prepare it again");
+	cr_assert_eq(replica_in_use(db), 1);
 	ztoq_stmt_finalize(st);
 	cr_assert_eq(read_lands(s), 1);
-	test_ok(ztoq_pool_stats_get_replica(db, 0, &ps));
-	cr_assert_eq(ps.in_use, 0);
+	cr_assert_eq(replica_in_use(db), 0);
+	test_close(db, s);
+	stop_replica();
+}
+
+/* A statement prepared in a routed read-only transaction must not run in the session's
+ * next, read-write, transaction: it would run on the replica, outside it. */
+Test(replica, a_statement_of_an_ended_routed_transaction_is_refused)
+{
+	ztoq_tx_options write = ZTOQ_TX_OPTIONS_INIT;
+	ztoq_db *db;
+	ztoq_session *s = routed_session(&db);
+	ztoq_stmt *st;
+
+	test_ok(ztoq_tx_begin(s, &read_only));
+	cr_assert_eq(ztoq_session_on_replica(s), 1);
+	test_ok(ztoq_stmt_prepare(&st, s, "SELECT 1"));
+	test_ok(ztoq_stmt_execute(st));
+	test_ok(ztoq_tx_commit(s));
+	test_ok(ztoq_tx_begin(s, &write));
+	cr_assert_eq(in_recovery(s), 0);
+	expect_estate(ztoq_stmt_fetch(st), "prepared in a read-only transaction");
+	expect_estate(ztoq_stmt_execute(st), "prepared in a read-only transaction");
+	cr_assert_eq(in_recovery(s), 0, "the read-write transaction is unharmed");
+	ztoq_stmt_finalize(st);
+	test_ok(ztoq_tx_commit(s));
+	cr_assert_eq(replica_in_use(db), 0, "finalize gave the replica's connection back");
 	test_close(db, s);
 	stop_replica();
 }
@@ -272,6 +316,43 @@ Test(replica, a_dead_pooled_replica_connection_falls_back_at_begin)
 	reads_survive_a_stopped_replica("0");
 }
 
+/* A read-only ztoq_db_transaction on another thread, where it ran. */
+struct read_arg {
+	ztoq_db *db;
+	int64_t where;
+};
+
+static void *read_once(void *p)
+{
+	struct read_arg *a = p;
+
+	test_ok(ztoq_db_transaction(a->db, &read_only, record_recovery, &a->where));
+	return NULL;
+}
+
+/* A read-only transaction whose begin fails on a dead replica connection gives that
+ * connection back before it waits for the primary's (here: held by another session). */
+Test(replica, a_fallback_gives_the_replica_connection_back_before_waiting)
+{
+	const char *const settings[] = {"validate_after_ms", "0", "max_connections", "1", NULL};
+	struct read_arg a = {NULL, -1};
+	ztoq_session *s;
+	pthread_t t;
+
+	start_replica();
+	a.db = open_routed(settings);
+	test_ok(ztoq_session_open(&s, a.db)); /* the primary's only connection */
+	cr_assert_eq(read_lands(s), 1);       /* a replica connection, pooled */
+	stop_replica();
+	cr_assert_eq(pthread_create(&t, NULL, read_once, &a), 0);
+	test_sleep_ms(500); /* its begin failed on the replica; it waits for the primary */
+	cr_assert_eq(replica_in_use(a.db), 0, "the replica connection is back in its pool");
+	test_ok(ztoq_session_close(s));
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	cr_assert_eq(a.where, 0, "it ran on the primary");
+	ztoq_db_close(a.db);
+}
+
 /* One of eight threads: 100 transactions, 90 read-only (each checks where it ran). */
 struct mixed_arg {
 	ztoq_db *db;
@@ -325,7 +406,7 @@ Test(replica, eight_threads_route_then_fall_back_with_no_error)
 {
 	ztoq_route_stats rs;
 	ztoq_pool_stats ps;
-	ztoq_session *s;
+	ztoq_session *s, *warm[8];
 	ztoq_db *db;
 
 	start_replica();
@@ -334,9 +415,20 @@ Test(replica, eight_threads_route_then_fall_back_with_no_error)
 	test_exec(s, "DROP TABLE IF EXISTS route_count");
 	test_exec(s, "CREATE TABLE route_count (n INTEGER)");
 	test_exec(s, "INSERT INTO route_count VALUES (0)");
+	/* eight replica connections made one after the other first: while one thread
+	 * connects to a replica the others fall back (a_silent_replica_...) */
+	for (int i = 0; i < 8; i++) {
+		test_ok(ztoq_session_open(&warm[i], db));
+		test_ok(ztoq_tx_begin(warm[i], &read_only));
+		cr_assert_eq(ztoq_session_on_replica(warm[i]), 1);
+	}
+	for (int i = 0; i < 8; i++) {
+		test_ok(ztoq_tx_commit(warm[i]));
+		test_close(NULL, warm[i]);
+	}
 	cr_assert_eq(eight_threads(db, 1), 0, "every read-only transaction on the replica");
 	test_ok(ztoq_route_stats_get(db, &rs));
-	cr_assert_eq(rs.routed, 720);
+	cr_assert_eq(rs.routed, 728);
 	cr_assert_eq(rs.fallbacks, 0);
 	test_ok(ztoq_pool_stats_get_replica(db, 0, &ps));
 	cr_assert_eq(ps.in_use, 0);
@@ -344,7 +436,7 @@ Test(replica, eight_threads_route_then_fall_back_with_no_error)
 	stop_replica();
 	cr_assert_eq(eight_threads(db, 0), 0, "every read-only transaction on the primary");
 	test_ok(ztoq_route_stats_get(db, &rs));
-	cr_assert_eq(rs.routed, 720);
+	cr_assert_eq(rs.routed, 728);
 	cr_assert_eq(rs.fallbacks, 720);
 	cr_assert_eq(test_scalar(s, "SELECT n FROM route_count"), 160, "every write committed");
 	test_close(db, s);
@@ -380,17 +472,22 @@ Test(replica, a_lagging_replica_is_skipped_until_it_catches_up)
 	start_replica();
 	db = open_routed(settings);
 	test_ok(ztoq_session_open(&s, db));
-	/* a transaction replayed first: the lag counts from its commit */
+	/* a transaction replayed first: the lag counts from its commit. Until the replica
+	 * has replayed it, its WAL received but not replayed may read as a lag over the
+	 * limit (the primary's idle time): poll until it runs there and sees the table */
 	test_exec(s, "CREATE TABLE lag_probe (id INTEGER)");
 	for (i = 0; i < 100; i++) {
+		int on;
+
 		test_ok(ztoq_tx_begin(s, &read_only));
 		n = (size_t)test_scalar(s, "SELECT COUNT(*) FROM pg_tables WHERE tablename = 'lag_probe'");
-		cr_assert_eq(ztoq_session_on_replica(s), 1, "caught up: used");
+		on = ztoq_session_on_replica(s);
 		test_ok(ztoq_tx_commit(s));
-		if (n)
+		if (n && on)
 			break;
 		test_sleep_ms(50);
 	}
+	cr_assert_lt(i, 100, "caught up within 5 s: used");
 	on_replica_as_superuser("SELECT pg_wal_replay_pause()");
 	test_exec(s, "INSERT INTO lag_probe VALUES (1)");
 	/* the primary flushes its WAL (synchronous_commit off in the fixture) and the
@@ -451,20 +548,23 @@ Test(replica, hosts_show_roles_lag_and_pools)
 	ztoq_db_close(db);
 }
 
-/* Runs the ztoq command on the fixture's primary with the test's replica: its output. */
-static void run_cli(const char *command, char *out, size_t size)
+/* Runs the ztoq command on the fixture's primary with the test's replica, or with the
+ * replica_hosts `replicas` when not NULL: its output. */
+static void run_cli(const char *command, const char *replicas, char *out, size_t size)
 {
-	char cmd[1024];
+	char cmd[1024], mine[64];
 	size_t len = 0;
 	FILE *f;
 	int status;
 
+	snprintf(mine, sizeof(mine), "127.0.0.1:%s", replica_port);
 	setenv("ZTOQ_PG_PASSWORD", getenv("ZTOQ_TEST_PG_PASSWORD"), 1);
 	snprintf(cmd, sizeof(cmd),
 		 "'%s' db %s --db-type postgresql --host %s --port %s --database %s "
-		 "--username %s --replica-hosts 127.0.0.1:%s 2>&1",
+		 "--username %s --replica-hosts '%s' 2>&1",
 		 ZTOQ_CLI, command, getenv("ZTOQ_TEST_PG_HOST"), getenv("ZTOQ_TEST_PG_PORT"),
-		 getenv("ZTOQ_TEST_PG_DATABASE"), getenv("ZTOQ_TEST_PG_USER"), replica_port);
+		 getenv("ZTOQ_TEST_PG_DATABASE"), getenv("ZTOQ_TEST_PG_USER"),
+		 replicas ? replicas : mine);
 	cr_assert_not_null(f = popen(cmd, "r"));
 	*out = '\0';
 	while (len < size - 1 && fgets(out + len, (int)(size - len), f))
@@ -481,8 +581,8 @@ Test(replica, db_check_lists_both_hosts_and_migrate_runs_on_the_primary)
 
 	start_replica();
 	test_pg_reset();
-	run_cli("migrate", out, sizeof(out));
-	run_cli("check", out, sizeof(out));
+	run_cli("migrate", NULL, out, sizeof(out));
+	run_cli("check", NULL, out, sizeof(out));
 	snprintf(line, sizeof(line), "host:       %s:%s primary, feeds the primary pool\n",
 		 getenv("ZTOQ_TEST_PG_HOST"), getenv("ZTOQ_TEST_PG_PORT"));
 	cr_assert(strstr(out, line), "no \"%s\" in:\n%s", line, out);
@@ -497,6 +597,41 @@ Test(replica, db_check_lists_both_hosts_and_migrate_runs_on_the_primary)
 	cr_assert_gt(test_scalar(s, "SELECT COUNT(*) FROM ztoq_schema_migrations"), 0);
 	test_close(db, s);
 	stop_replica();
+}
+
+/* A single host given with its port is reported with that port, not the port option;
+ * an IPv6 replica prints in brackets. */
+Test(replica, hosts_name_a_host_with_its_own_port_and_ipv6_in_brackets)
+{
+	ztoq_config *cfg = test_config(ZTOQ_DB_POSTGRESQL);
+	ztoq_host_status *hosts;
+	char host[128], replicas[64], out[8192], line[300];
+	ztoq_db *db;
+	size_t n;
+	int closed = test_closed_port();
+
+	test_require_options_form("the host is named by options");
+	snprintf(host, sizeof(host), "%s:%s", getenv("ZTOQ_TEST_PG_HOST"),
+		 getenv("ZTOQ_TEST_PG_PORT"));
+	snprintf(replicas, sizeof(replicas), "[::1]:%d", closed);
+	test_ok(ztoq_config_set(cfg, "host", host));
+	test_ok(ztoq_config_set(cfg, "port", "5999"));
+	test_ok(ztoq_config_set(cfg, "replica_hosts", replicas));
+	test_ok(ztoq_db_open(&db, cfg));
+	ztoq_config_free(cfg);
+	test_ok(ztoq_db_hosts(db, &hosts, &n));
+	cr_assert_eq(n, 2);
+	cr_assert_str_eq(hosts[0].host, getenv("ZTOQ_TEST_PG_HOST"));
+	cr_assert_eq(hosts[0].port, atoi(getenv("ZTOQ_TEST_PG_PORT")));
+	cr_assert_eq(hosts[0].role, ZTOQ_HOST_PRIMARY);
+	cr_assert_str_eq(hosts[1].host, "::1");
+	cr_assert_eq(hosts[1].port, closed);
+	cr_assert_eq(hosts[1].role, ZTOQ_HOST_DOWN);
+	ztoq_free(hosts);
+	ztoq_db_close(db);
+	run_cli("check", replicas, out, sizeof(out));
+	snprintf(line, sizeof(line), "host:       [::1]:%d down, feeds replica pool 0\n", closed);
+	cr_assert(strstr(out, line), "no \"%s\" in:\n%s", line, out);
 }
 
 /* replica_hosts needs a PostgreSQL server named by options; a bad list is refused. */
@@ -520,4 +655,136 @@ TEST_BOTH(replica, replica_hosts_is_refused_where_it_cannot_apply)
 	}
 	cr_assert_null(db);
 	ztoq_config_free(cfg);
+}
+
+/* The callback that stops the replica on its first run, then says where it runs. */
+struct stop_inside {
+	int runs;
+	int64_t where;
+};
+
+static int stop_then_read(ztoq_session *s, void *payload)
+{
+	struct stop_inside *p = payload;
+
+	if (p->runs++ == 0)
+		test_fixture("stop %s", replica_dir);
+	return ztoq_session_scalar(s, "SELECT CASE WHEN pg_is_in_recovery() THEN 1 ELSE 0 END",
+				   NULL, 0, &p->where, NULL);
+}
+
+/* A replica stopped after the begin fails that attempt with ZTOQ_EDISCONNECTED, which
+ * ztoq_db_transaction runs again, on the primary (docs/scaling.md "Which replica"). */
+Test(replica, a_replica_stopped_inside_the_callback_is_retried_on_the_primary)
+{
+	ztoq_tx_options ro = read_only;
+	struct stop_inside p = {0, -1};
+	unsigned attempts = 0;
+	ztoq_route_stats rs;
+	ztoq_db *db;
+
+	ro.max_retries = 3;
+	ro.attempts = &attempts;
+	start_replica();
+	db = open_routed(NULL);
+	test_ok(ztoq_db_transaction(db, &ro, stop_then_read, &p));
+	cr_assert_eq(p.runs, 2);
+	cr_assert_eq(attempts, 2);
+	cr_assert_eq(p.where, 0, "the second run was on the primary");
+	test_ok(ztoq_route_stats_get(db, &rs));
+	cr_assert_eq(rs.routed, 1);
+	cr_assert_eq(replica_in_use(db), 0);
+	ztoq_db_close(db);
+}
+
+/* Milliseconds on the monotonic clock. */
+static long now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Names a listener on 127.0.0.1 that accepts TCP and never answers as the replica;
+ * returns its socket. */
+static int silent_replica(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	test_require_options_form("a replica is named by host and port options");
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+		  listen(fd, 128) == 0 && getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+	snprintf(replica_port, sizeof(replica_port), "%d", ntohs(a.sin_port));
+	return fd;
+}
+
+/* One thread's read-only transactions for 3 s: the longest one, how many took over
+ * 1 s and how long those took in all. */
+struct silent_reader {
+	ztoq_db *db;
+	long longest_ms, slow, slow_ms;
+	int failed;
+};
+
+static void *read_for_3s(void *p)
+{
+	struct silent_reader *r = p;
+	long until = now_ms() + 3000;
+
+	while (now_ms() < until) {
+		long t0 = now_ms(), took;
+		int64_t where;
+
+		r->failed |= ztoq_db_transaction(r->db, &read_only, record_recovery, &where) != 0;
+		took = now_ms() - t0;
+		if (took > 1000) {
+			r->slow++;
+			r->slow_ms += took;
+		}
+		if (took > r->longest_ms)
+			r->longest_ms = took;
+	}
+	return NULL;
+}
+
+Test(replica, a_silent_replica_stalls_neither_reads_nor_primary_connects, .timeout = 60)
+{
+	const char *const settings[] = {"connect_timeout_s", "5", NULL};
+	struct silent_reader readers[8];
+	pthread_t threads[8];
+	ztoq_config *cfg;
+	ztoq_db *db, *other;
+	long slow = 0, slow_ms = 0, t0, open_ms;
+	int fd = silent_replica();
+
+	db = open_routed(settings);
+	for (int i = 0; i < 8; i++) {
+		readers[i] = (struct silent_reader){.db = db};
+		cr_assert_eq(pthread_create(&threads[i], NULL, read_for_3s, &readers[i]), 0);
+	}
+	test_sleep_ms(200); /* a replica connect is under way */
+	cfg = test_config(ZTOQ_DB_POSTGRESQL);
+	test_ok(ztoq_config_set(cfg, "connect_timeout_s", "5"));
+	t0 = now_ms();
+	test_ok(ztoq_db_open(&other, cfg)); /* a primary connect */
+	open_ms = now_ms() - t0;
+	ztoq_config_free(cfg);
+	ztoq_db_close(other);
+	for (int i = 0; i < 8; i++) {
+		cr_assert_eq(pthread_join(threads[i], NULL), 0);
+		cr_assert_eq(readers[i].failed, 0);
+		cr_assert_leq(readers[i].longest_ms, 3500, "thread %d waited %ld ms", i,
+			      readers[i].longest_ms);
+		slow += readers[i].slow;
+		slow_ms += readers[i].slow_ms;
+	}
+	/* one replica connect (its timeout: 2 s) and the connects queued behind it */
+	cr_assert_leq(slow, 8, "%ld transactions over 1 s (%ld ms in all)", slow, slow_ms);
+	cr_assert_leq(open_ms, 3500, "a primary connect waited %ld ms", open_ms);
+	ztoq_db_close(db);
+	close(fd);
 }

@@ -80,9 +80,12 @@ typedef enum {
 
 /** One host the manager knows, and what it is now. */
 typedef struct {
-	char host[256];      /* as configured; a SQLite file: its path; a DSN or a whole
-				connection string: ztoq_db_target()'s text (no password) */
-	int port;            /* 0 when there is none (SQLite, DSN) */
+	char host[256];      /* its name or address as configured, without a ":port"
+				(an IPv6 one without brackets); a SQLite file: its path;
+				a DSN or a whole connection string: ztoq_db_target()'s
+				text (no password) */
+	int port;            /* its port (from host or replica_hosts when given there,
+				else the port option); 0 when there is none (SQLite, DSN) */
 	ztoq_host_role role;
 	long lag_ms;         /* replay lag of a replica, ms; -1 when not measured */
 	int pool;            /* the pool it feeds: -1 the primary's, i >= 0 replica pool i */

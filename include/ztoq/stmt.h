@@ -99,11 +99,13 @@ ZTOQ_EXTERN(int) ztoq_stmt_clear_bindings(ztoq_stmt *st);
 
 /**
  * Executes with the current bindings (closing any previous result first). Inside a
- * transaction a failure fails the transaction (see ztoq/session.h).
+ * transaction a failure fails the transaction (see ztoq/session.h). ZTOQ_ESTATE for a
+ * statement prepared in a read-only transaction that ran on a replica, once that
+ * transaction has ended (docs/scaling.md): finalize it and prepare it again.
  */
 ZTOQ_EXTERN(int) ztoq_stmt_execute(ztoq_stmt *st);
 
-/** Moves to the next row: ZTOQ_ROW, ZTOQ_DONE, or an error. */
+/** Moves to the next row: ZTOQ_ROW, ZTOQ_DONE, or an error (ZTOQ_ESTATE as execute). */
 ZTOQ_EXTERN(int) ztoq_stmt_fetch(ztoq_stmt *st);
 
 /**

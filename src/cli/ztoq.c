@@ -391,7 +391,10 @@ static int print_hosts(ztoq_db *db)
 		const ztoq_host_status *h = &hosts[i];
 		char lag[32] = "", pool[32] = "the primary pool";
 
-		if (h->port)
+		if (h->port && strchr(h->host, ':')) /* IPv6: [::1]:5433 */
+			printf("%-12s[%s]:%d %s", "host:", h->host, h->port,
+			       ztoq_host_role_name(h->role));
+		else if (h->port)
 			printf("%-12s%s:%d %s", "host:", h->host, h->port, ztoq_host_role_name(h->role));
 		else
 			printf("%-12s%s %s", "host:", h->host, ztoq_host_role_name(h->role));
