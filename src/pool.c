@@ -140,7 +140,6 @@ static ztoq__conn *collect_expired(ztoq__pool *p, uint64_t now)
 	return expired;
 }
 
-static int pool_maintain(ztoq__pool *p);
 
 int ztoq__pool_new(ztoq__pool **out, const ztoq__pool_settings *settings)
 {
@@ -154,7 +153,7 @@ int ztoq__pool_new(ztoq__pool **out, const ztoq__pool_settings *settings)
 	p->precise_ages = is_short(p->set.idle_timeout_ns) || is_short(p->set.max_lifetime_ns) ||
 			  is_short(p->set.validate_after_ns);
 	*out = p;
-	code = pool_maintain(p);
+	code = ztoq__pool_maintain(p);
 	if (code < 0) {
 		ztoq__pool_free(p);
 		*out = NULL;
@@ -171,8 +170,7 @@ void ztoq__pool_free(ztoq__pool *p)
 	ztoq__free(p);
 }
 
-/* Closes the expired idle connections and tops the pool up to its minimum. */
-static int pool_maintain(ztoq__pool *p)
+int ztoq__pool_maintain(ztoq__pool *p)
 {
 	ztoq__conn *expired;
 	int code = ZTOQ_OK;
@@ -427,11 +425,4 @@ ZTOQ_EXTERN(int) ztoq_pool_stats_get(ztoq_db *db, ztoq_pool_stats *out)
 		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_pool_stats_get: bad arguments");
 	ztoq__pool_stats(db->pool, out);
 	return ZTOQ_OK;
-}
-
-ZTOQ_EXTERN(int) ztoq_pool_maintain(ztoq_db *db)
-{
-	if (!db)
-		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_pool_maintain: db is NULL");
-	return pool_maintain(db->pool);
 }

@@ -32,6 +32,12 @@ typedef struct {
  */
 int ztoq__pool_new(ztoq__pool **out, const ztoq__pool_settings *settings);
 
+/*
+ * Closes the expired idle connections and, unless the pool is lazy, opens up to its
+ * minimum (failing when they cannot be opened). Thread-safe.
+ */
+int ztoq__pool_maintain(ztoq__pool *p);
+
 /* Closes every idle connection and frees the pool. No connection may be in use. */
 void ztoq__pool_free(ztoq__pool *p);
 

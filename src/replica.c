@@ -249,6 +249,19 @@ ZTOQ_EXTERN(size_t) ztoq_db_replica_count(const ztoq_db *db)
 	return db ? db->nreplicas : 0;
 }
 
+ZTOQ_EXTERN(int) ztoq_pool_maintain(ztoq_db *db)
+{
+	int code;
+
+	if (!db)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_pool_maintain: db is NULL");
+	code = ztoq__pool_maintain(db->pool);
+	/* the replicas' pools are lazy: this only closes their expired connections */
+	for (size_t i = 0; i < db->nreplicas; i++)
+		ztoq__pool_maintain(db->replicas[i].pool);
+	return code;
+}
+
 ZTOQ_EXTERN(int) ztoq_pool_stats_get_replica(ztoq_db *db, size_t index, ztoq_pool_stats *out)
 {
 	if (!db || !out)

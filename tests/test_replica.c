@@ -788,3 +788,27 @@ Test(replica, a_silent_replica_stalls_neither_reads_nor_primary_connects, .timeo
 	ztoq_db_close(db);
 	close(fd);
 }
+
+/* ztoq_pool_maintain closes a replica pool's connections past their idle timeout. */
+Test(replica, maintain_closes_idle_replica_connections)
+{
+	const char *const settings[] = {"min_connections", "0", "idle_timeout_ms", "200", NULL};
+	ztoq_pool_stats ps;
+	ztoq_session *s;
+	ztoq_db *db;
+
+	start_replica();
+	db = open_routed(settings);
+	test_ok(ztoq_session_open(&s, db));
+	cr_assert_eq(read_lands(s), 1);
+	test_close(NULL, s);
+	test_ok(ztoq_pool_stats_get_replica(db, 0, &ps));
+	cr_assert_eq(ps.idle, 1, "the replica connection went back to its pool");
+	test_sleep_ms(400);
+	test_ok(ztoq_pool_maintain(db));
+	test_ok(ztoq_pool_stats_get_replica(db, 0, &ps));
+	cr_assert_eq(ps.total, 0, "idle past its timeout: closed (total %zu)", ps.total);
+	cr_assert_eq(ps.closed, 1);
+	ztoq_db_close(db);
+	stop_replica();
+}

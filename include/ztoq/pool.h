@@ -37,9 +37,10 @@ ZTOQ_EXTERN(int) ztoq_pool_stats_get(ztoq_db *db, ztoq_pool_stats *out);
 
 /**
  * Closes idle connections past their idle timeout or lifetime (never below the
- * minimum) and reopens up to the minimum. The pool also does this on its own as
- * connections come and go; call it from a timer in a long-lived quiet program.
- * Thread-safe.
+ * minimum) and reopens up to the minimum; the read replicas' pools (replica_hosts) are
+ * only cleared of their expired connections, since they open on demand. The pools also
+ * do this on their own as connections come and go; call it from a timer in a
+ * long-lived quiet program. Returns the primary pool's result. Thread-safe.
  */
 ZTOQ_EXTERN(int) ztoq_pool_maintain(ztoq_db *db);
 
