@@ -385,15 +385,9 @@ static int make_host_targets(ztoq_db *db)
 	if (!(db->host_targets = ztoq__calloc(db->hosts.count, sizeof(*db->host_targets))))
 		return ztoq__error_nomem();
 	for (size_t i = 0; i < db->hosts.count; i++) {
-		struct ztoq__host_target *h = &db->host_targets[i];
-
-		if ((code = ztoq__hosts_compose(&h->connstr, &h->redacted, &db->set, d, db->secret,
-						&db->hosts.hosts[i])) < 0)
+		if ((code = ztoq__host_target_make(&db->host_targets[i], &db->target, &db->set, d,
+						   db->secret, &db->hosts.hosts[i])) < 0)
 			return code;
-		h->target = db->target;
-		h->target.connstr = h->connstr;
-		h->target.redacted = h->redacted;
-		h->target.port = (int)db->hosts.hosts[i].port;
 	}
 	return ZTOQ_OK;
 }
@@ -401,10 +395,8 @@ static int make_host_targets(ztoq_db *db)
 /* Frees what make_host_targets() made, all or part of it (ztoq_db_close). */
 static void free_host_targets(ztoq_db *db)
 {
-	for (size_t i = 0; db->host_targets && i < db->hosts.count; i++) {
-		ztoq__free_secret(db->host_targets[i].connstr);
-		ztoq__free(db->host_targets[i].redacted);
-	}
+	for (size_t i = 0; db->host_targets && i < db->hosts.count; i++)
+		ztoq__host_target_free(&db->host_targets[i]);
 	ztoq__free(db->host_targets);
 }
 

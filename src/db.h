@@ -47,11 +47,4 @@ struct ztoq_db {
 	atomic_uint primary;      /* the server the last walk found writable: next start */
 };
 
-/* One server of a host list: how its connections are opened (owned by the manager). */
-struct ztoq__host_target {
-	ztoq__conn_target target; /* the manager's, with this server's strings and port */
-	char *connstr;            /* contains the password */
-	char *redacted;
-};
-
 #endif

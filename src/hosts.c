@@ -138,3 +138,25 @@ int ztoq__hosts_compose(char **connstr, char **redacted, const ztoq__settings *s
 	}
 	return code;
 }
+
+int ztoq__host_target_make(struct ztoq__host_target *out, const ztoq__conn_target *base,
+			   const ztoq__settings *set, const struct ztoq__dialect *d,
+			   const char *password, const ztoq__host *h)
+{
+	int code = ztoq__hosts_compose(&out->connstr, &out->redacted, set, d, password, h);
+
+	if (code < 0)
+		return code;
+	out->target = *base;
+	out->target.connstr = out->connstr;
+	out->target.redacted = out->redacted;
+	out->target.port = (int)h->port;
+	return ZTOQ_OK;
+}
+
+void ztoq__host_target_free(struct ztoq__host_target *t)
+{
+	ztoq__free_secret(t->connstr);
+	ztoq__free(t->redacted);
+	t->connstr = t->redacted = NULL;
+}

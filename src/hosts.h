@@ -6,6 +6,7 @@
 #define ZTOQ__HOSTS_H
 
 #include "config.h"
+#include "conn.h"
 
 /* The most servers one list may name. */
 #define ZTOQ__MAX_HOSTS 16
@@ -46,6 +47,26 @@ int ztoq__hosts_parse(ztoq__host_list *out, const char *list, const char *option
  */
 int ztoq__hosts_compose(char **connstr, char **redacted, const ztoq__settings *set,
 			const struct ztoq__dialect *d, const char *password, const ztoq__host *h);
+
+/* One server's way in: a base target with that server's strings and port. */
+struct ztoq__host_target {
+	ztoq__conn_target target; /* the base's, with connstr, redacted and port replaced */
+	char *connstr;            /* contains the password */
+	char *redacted;
+};
+
+/*
+ * Fills `out` for server `h`: its strings as ztoq__hosts_compose() makes them, and
+ * `base` (a manager's target) with those strings and h's port. The caller owns *out
+ * and frees it with ztoq__host_target_free(), also after a failure (which leaves
+ * nothing to free and the error recorded). Thread-safe.
+ */
+int ztoq__host_target_make(struct ztoq__host_target *out, const ztoq__conn_target *base,
+			   const ztoq__settings *set, const struct ztoq__dialect *d,
+			   const char *password, const ztoq__host *h);
+
+/* Frees the strings of a target made by ztoq__host_target_make(); the struct stays. */
+void ztoq__host_target_free(struct ztoq__host_target *t);
 
 /* Room for ztoq__hosts_format(): brackets, ':', five digits and the NUL. */
 #define ZTOQ__HOST_TEXT_SIZE (ZTOQ__HOST_NAME_MAX + 10)

@@ -41,9 +41,7 @@
 struct ztoq__replica {
 	ztoq_db *db;
 	ztoq__host host;               /* from replica_hosts */
-	char *connstr;                 /* contains the password */
-	char *redacted;
-	ztoq__conn_target target;      /* the primary's, with this host's strings and port */
+	struct ztoq__host_target way;  /* the primary's target, with this host's */
 	ztoq__pool *pool;
 	_Atomic uint64_t down_until_ns; /* skipped until then (0: up) */
 	_Atomic uint64_t lag_at_ns;    /* when the lag was last measured (or claimed to be) */
@@ -82,32 +80,29 @@ static int open_conn(ztoq__conn **out, void *ctx)
 
 	if (atomic_flag_test_and_set(&r->connecting))
 		return ztoq__error_set(ZTOQ_ECONNECT, "cannot connect to replica %s: another "
-				       "thread is connecting to it", r->redacted);
-	code = ztoq__conn_open(out, &r->target);
+				       "thread is connecting to it", r->way.redacted);
+	code = ztoq__conn_open(out, &r->way.target);
 	/* 90% of the timeout: "ran into it", whatever the driver's rounding */
 	if (code < 0)
 		mark_down_for(r, (ztoq__now_ns() - start) * 10 >=
-			      (uint64_t)r->target.login_timeout_s * 9000000000u
+			      (uint64_t)r->way.target.login_timeout_s * 9000000000u
 			      ? REPLICA_STALLED_DOWN_NS : REPLICA_DOWN_NS);
 	atomic_flag_clear(&r->connecting);
 	return code;
 }
 
-/* Gives `r` its connection string: the primary's settings with its host and port. */
+/* Gives `r` its way in: the primary's settings with its host and port, a short connect. */
 static int compose(struct ztoq__replica *r)
 {
 	ztoq_db *db = r->db;
+	ztoq__conn_target *t = &r->way.target;
 	int code;
 
-	if ((code = ztoq__hosts_compose(&r->connstr, &r->redacted, &db->set, db->target.dialect,
-					db->secret, &r->host)) < 0)
+	if ((code = ztoq__host_target_make(&r->way, &db->target, &db->set, db->target.dialect,
+					   db->secret, &r->host)) < 0)
 		return code;
-	r->target = db->target;
-	r->target.connstr = r->connstr;
-	r->target.redacted = r->redacted;
-	r->target.port = (int)r->host.port;
-	if (r->target.login_timeout_s <= 0 || r->target.login_timeout_s > REPLICA_CONNECT_S)
-		r->target.login_timeout_s = REPLICA_CONNECT_S;
+	if (t->login_timeout_s <= 0 || t->login_timeout_s > REPLICA_CONNECT_S)
+		t->login_timeout_s = REPLICA_CONNECT_S;
 	return ZTOQ_OK;
 }
 
@@ -148,8 +143,7 @@ void ztoq__replicas_close(ztoq_db *db)
 		struct ztoq__replica *r = &db->replicas[i];
 
 		ztoq__pool_free(r->pool);
-		ztoq__free_secret(r->connstr);
-		ztoq__free(r->redacted);
+		ztoq__host_target_free(&r->way);
 	}
 	ztoq__free(db->replicas);
 	db->replicas = NULL;
