@@ -349,13 +349,12 @@ static void cleanup(bulk *b)
 	ztoq_stmt_finalize(b->one);
 }
 
-/* Writes the `nrows` rows at `rows`, numbered from `first`, a savepoint at a time. */
-static int write_chunk(bulk *b, const ztoq_value *rows, size_t nrows, size_t first)
+/* Writes the `nrows` rows at `rows`, numbered from b->first, a savepoint at a time. */
+static int write_chunk(bulk *b, const ztoq_value *rows, size_t nrows)
 {
 	int code = ZTOQ_OK;
 
 	b->rows = rows;
-	b->first = first;
 	for (size_t lo = 0; lo < nrows && code == ZTOQ_OK; lo += b->per_savepoint)
 		code = write_range(b, lo, nrows - lo < b->per_savepoint ? nrows : lo + b->per_savepoint);
 	return code;
@@ -403,7 +402,7 @@ ZTOQ_EXTERN(int) ztoq_bulk_insert(ztoq_bulk_result *out, ztoq_session *s,
 	if ((code = check_values(table, rows, nrows, 0)) < 0 || (code = ztoq_tx_begin(s, NULL)) < 0)
 		return code;
 	if ((code = setup(&b)) == ZTOQ_OK)
-		code = write_chunk(&b, rows, nrows, 0);
+		code = write_chunk(&b, rows, nrows);
 	cleanup(&b);
 	if ((code = finish(s, code)) < 0)
 		res.affected = 0;
@@ -452,7 +451,7 @@ static int stream_chunks(bulk *b, ztoq_bulk_source_fn source, void *payload, int
 			return code;
 		if (each && (code = ztoq_tx_begin(b->s, NULL)) < 0)
 			return code;
-		code = write_chunk(b, rows, nrows, b->first);
+		code = write_chunk(b, rows, nrows);
 		if (each && (code = finish(b->s, code)) < 0)
 			b->res->affected = committed;
 		if (code < 0)
