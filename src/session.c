@@ -45,10 +45,7 @@ static void unroute(ztoq_session *s)
 	if (!s->replica || !s->home)
 		return;
 	s->conn = s->home;
-	if (s->live_stmts > 0)
-		return;
-	ztoq__replica_release(s->replica_of, s->replica);
-	s->replica = NULL;
+	ztoq__session_return_replica(s);
 }
 
 /*
@@ -61,8 +58,6 @@ static int route(ztoq_session *s)
 {
 	ztoq__conn *c;
 
-	if (s->replica && s->live_stmts == 0)
-		unroute(s); /* lent to statements finalized since */
 	if (s->replica)
 		return s->conn == s->replica; /* opened on it, or held by live statements */
 	if (s->routed_at_open) {
@@ -93,7 +88,6 @@ static int fall_back(ztoq_session *s)
 
 	atomic_fetch_add(&s->db->fallbacks, 1);
 	s->replica = NULL;
-	s->conn = s->home;
 	if (lent)
 		ztoq__replica_release(s->replica_of, lent);
 	if (!s->home && (code = ztoq__pool_acquire(s->db->pool, &s->home, UINT64_MAX)) < 0)

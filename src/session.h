@@ -15,6 +15,7 @@
 #include "conn.h"
 #include "db.h"
 #include "error.h"
+#include "replica.h"
 #include "ztoq/session.h"
 
 struct ztoq__replica;
@@ -37,6 +38,19 @@ struct ztoq_session {
 	int read_only;            /* the open transaction is read-only */
 	int thread_owned;         /* a thread-local session (db.c's registry) */
 };
+
+/*
+ * Gives back a replica connection lent to statements of an ended routed transaction,
+ * once none of them is alive and the session is back on its home connection. Called
+ * when a statement is finalized (stmt.c) and when a routed transaction ends.
+ */
+static inline void ztoq__session_return_replica(ztoq_session *s)
+{
+	if (s->live_stmts > 0 || !s->replica || !s->home || s->conn != s->home)
+		return;
+	ztoq__replica_release(s->replica_of, s->replica);
+	s->replica = NULL;
+}
 
 /* Refuses statements in a failed transaction: ZTOQ_OK or ZTOQ_ETXFAILED. */
 static inline int ztoq__session_check(const ztoq_session *s)

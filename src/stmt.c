@@ -339,17 +339,21 @@ static void close_cursor(ztoq_stmt *st, int finished)
 
 ZTOQ_EXTERN(void) ztoq_stmt_finalize(ztoq_stmt *st)
 {
+	ztoq_session *s;
+
 	if (!st)
 		return;
-	st->session->live_stmts--;
+	s = st->session;
+	s->live_stmts--;
 	close_cursor(st, 0);
-	/* not reset (its prepare again failed): it would keep its read lock in the cache */
 	if (st->unprepared) {
+		/* not reset (its prepare again failed): it would keep its read lock in the cache */
 		ztoq__stmt_cache_drop(&st->conn->stmts, &st->entry);
-		return;
+	} else {
+		ztoq_stmt_clear_bindings(st);
+		ztoq__stmt_cache_release(&st->conn->stmts, &st->entry);
 	}
-	ztoq_stmt_clear_bindings(st);
-	ztoq__stmt_cache_release(&st->conn->stmts, &st->entry);
+	ztoq__session_return_replica(s); /* the last statement of an ended routed tx */
 }
 
 /* ---- parameters ----------------------------------------------------------------- */

@@ -238,8 +238,8 @@ Test(replica, a_statement_of_an_ended_routed_transaction_is_refused)
 	expect_estate(ztoq_stmt_execute(st), "prepared in a read-only transaction");
 	cr_assert_eq(in_recovery(s), 0, "the read-write transaction is unharmed");
 	ztoq_stmt_finalize(st);
-	test_ok(ztoq_tx_commit(s));
 	cr_assert_eq(replica_in_use(db), 0, "finalize gave the replica's connection back");
+	test_ok(ztoq_tx_commit(s));
 	test_close(db, s);
 	stop_replica();
 }
