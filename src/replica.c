@@ -151,20 +151,25 @@ void ztoq__replicas_close(ztoq_db *db)
 }
 
 /*
- * Runs the dialect's lag query on `c` (bounded by LAG_QUERY_NS) and stores the result
- * in `r`: the lag in ms, -1 for a server not in recovery. Returns ZTOQ_OK or the
- * query's code (then the lag is LAG_UNKNOWN). The caller holds errors.
+ * Runs the dialect's lag query on `c` (bounded by LAG_QUERY_NS): *lag is the lag in ms,
+ * -1 for a server not in recovery, LAG_UNKNOWN when the query failed (its code is
+ * returned). The caller holds errors.
  */
-static int measure(struct ztoq__replica *r, ztoq__conn *c, long *lag)
+static int measure(ztoq__conn *c, long *lag)
 {
-	ztoq_session probe = {.db = r->db, .conn = c};
-	int64_t value = 0;
-	int code;
+	SQLINTEGER value = 0; /* up to 24 days in ms; more fails, as unknown (skipped) */
+	int code = ztoq__conn_exec_int(c, c->dialect->replica_lag_sql,
+				       ztoq__now_ns() + LAG_QUERY_NS, &value);
 
-	ztoq__conn_watch(c, ztoq__now_ns() + LAG_QUERY_NS);
-	code = ztoq__stmt_scalar(&probe, c->dialect->replica_lag_sql, NULL, 0, &value, NULL);
-	ztoq__conn_unwatch(c, code < 0 ? SQL_ERROR : SQL_SUCCESS);
 	*lag = code < 0 ? LAG_UNKNOWN : (long)value;
+	return code;
+}
+
+/* measure(), the result kept as `r`'s lag. */
+static int measure_replica(struct ztoq__replica *r, ztoq__conn *c, long *lag)
+{
+	int code = measure(c, lag);
+
 	atomic_store(&r->lag_ms, *lag);
 	return code;
 }
@@ -206,7 +211,7 @@ static ztoq__conn *try_replica(struct ztoq__replica *r, long limit)
 	if (ztoq__pool_acquire(r->pool, &c, REPLICA_WAIT_NS) < 0)
 		return NULL;
 	due = limit > 0 && claim_measurement(r);
-	if (due ? measure(r, c, &lag) < 0 || lag > limit
+	if (due ? measure_replica(r, c, &lag) < 0 || lag > limit
 		: limit > 0 && atomic_load(&r->lag_ms) > limit) {
 		ztoq__replica_release(r, c);
 		return NULL;
@@ -290,16 +295,15 @@ ZTOQ_EXTERN(const char *) ztoq_host_role_name(ztoq_host_role role)
 }
 
 /* Fills the role and lag of `h` from connection `c` (of replica `r`, or the primary's). */
-static void describe(ztoq_host_status *h, ztoq__conn *c, struct ztoq__replica *r, ztoq_db *db)
+static void describe(ztoq_host_status *h, ztoq__conn *c, struct ztoq__replica *r)
 {
-	struct ztoq__replica scratch = {.db = db};
 	long lag = -1;
 	int code;
 
 	if (!c->dialect->replica_lag_sql)
 		code = ztoq__conn_ping(c, ztoq__now_ns() + LAG_QUERY_NS);
 	else
-		code = measure(r ? r : &scratch, c, &lag);
+		code = r ? measure_replica(r, c, &lag) : measure(c, &lag);
 	if (code == ZTOQ_OK) {
 		h->role = lag < 0 ? ZTOQ_HOST_PRIMARY : ZTOQ_HOST_REPLICA;
 		h->lag_ms = lag;
@@ -320,13 +324,12 @@ static void name_host(ztoq_host_status *h, const ztoq__host *from)
 static size_t primary_hosts(ztoq_db *db, ztoq_host_status *hosts)
 {
 	const ztoq__settings *set = &db->set;
-	ztoq__host_list one;
 	ztoq__conn *c;
 
 	for (size_t i = 0; db->host_targets && i < db->hosts.count; i++) {
 		name_host(&hosts[i], &db->hosts.hosts[i]);
 		if (ztoq__conn_open(&c, &db->host_targets[i].target) == ZTOQ_OK) {
-			describe(&hosts[i], c, NULL, db);
+			describe(&hosts[i], c, NULL);
 			ztoq__conn_close(c);
 		}
 	}
@@ -334,9 +337,8 @@ static size_t primary_hosts(ztoq_db *db, ztoq_host_status *hosts)
 		return db->hosts.count;
 	/* one server, else what names the database: a DSN or a caller's own string (as
 	 * messages show it: without its password), a file */
-	if (!set->dsn && set->db_type->replica_lag_sql &&
-	    ztoq__hosts_parse(&one, set->host, "host", set->port) == ZTOQ_OK) {
-		name_host(&hosts[0], &one.hosts[0]); /* "name:port" given: its own port */
+	if (db->hosts.count) {
+		name_host(&hosts[0], &db->hosts.hosts[0]); /* parsed at open; "name:port": its port */
 	} else {
 		snprintf(hosts[0].host, sizeof(hosts[0].host), "%s",
 			 set->dsn ? __atomic_load_n(&db->redacted, __ATOMIC_ACQUIRE)
@@ -344,7 +346,7 @@ static size_t primary_hosts(ztoq_db *db, ztoq_host_status *hosts)
 		hosts[0].port = 0;
 	}
 	if (ztoq__pool_acquire(db->pool, &c, UINT64_MAX) == ZTOQ_OK) {
-		describe(&hosts[0], c, NULL, db);
+		describe(&hosts[0], c, NULL);
 		ztoq__pool_release(db->pool, c);
 	}
 	return 1;
@@ -375,7 +377,7 @@ ZTOQ_EXTERN(int) ztoq_db_hosts(ztoq_db *db, ztoq_host_status **out, size_t *coun
 		name_host(h, &r->host);
 		h->pool = (int)i;
 		if (ztoq__pool_acquire(r->pool, &c, REPLICA_WAIT_NS) == ZTOQ_OK) {
-			describe(h, c, r, db);
+			describe(h, c, r);
 			ztoq__replica_release(r, c);
 		}
 	}
