@@ -305,12 +305,16 @@ int ztoq__pool_acquire(ztoq__pool *p, ztoq__conn **out, uint64_t timeout_ns)
 			p->total++;
 			open_new = 1;
 		}
-		if (!open_new && (check || !c) && !start) {
-			start = ztoq__now_ns();
-			deadline = start + timeout_ns;
+		if (check || !c || open_new) {
+			/* something to bound: the precise clock, once per pass */
+			uint64_t t = ztoq__now_ns();
+
+			if (!start) {
+				start = t;
+				deadline = t + timeout_ns;
+			}
+			check = check && t + MIN_VALIDATE_NS <= deadline;
 		}
-		if (check)
-			check = ztoq__now_ns() + MIN_VALIDATE_NS <= deadline;
 		if (!c && !open_new) {
 			if (wait_for_turn(p, &w, deadline) < 0) {
 				code = timeout_error(p, ztoq__now_ns() - start);
@@ -329,10 +333,6 @@ int ztoq__pool_acquire(ztoq__pool *p, ztoq__conn **out, uint64_t timeout_ns)
 			return ZTOQ_OK;
 		}
 		pthread_mutex_unlock(&p->lock);
-		if (!start) {
-			start = ztoq__now_ns();
-			deadline = start + timeout_ns;
-		}
 
 		if (open_new) {
 			if ((code = open_reserved(p, &c)) < 0)
