@@ -518,19 +518,26 @@ static int count_row(ztoq_stmt *row, void *payload)
 	return 0;
 }
 
+/* *marked: the database of `s` carries the mark of a copy in progress (MARK_TABLE). */
+static int is_marked(ztoq_session *s, int *marked)
+{
+	struct column_list l;
+	int code = read_columns(s, MARK_TABLE, &l);
+
+	ztoq__free(l.cols);
+	*marked = code == ZTOQ_OK && l.n > 0;
+	return code;
+}
+
 ZTOQ_EXTERN(int) ztoq_copy_incomplete(ztoq_db *db, int *out)
 {
 	ztoq_session *s;
-	struct column_list l;
 	int code;
 
 	*out = 0;
 	if ((code = ztoq_session_open(&s, db)) < 0)
 		return code;
-	code = read_columns(s, MARK_TABLE, &l);
-	ztoq__free(l.cols);
-	if (code == ZTOQ_OK)
-		*out = l.n > 0;
+	code = is_marked(s, out);
 	ztoq__error_hold();
 	ztoq_session_close(s);
 	ztoq__error_release();
@@ -551,7 +558,7 @@ static int target_state(struct copy_run *run, int version, char *state, size_t s
 	int code;
 
 	*ready = 0;
-	if ((code = ztoq_copy_incomplete(run->target, marked)) < 0)
+	if ((code = is_marked(run->dst, marked)) < 0) /* on the session already open */
 		return code;
 	if (*marked) {
 		snprintf(state, size, "an interrupted copy (table %s): started over", MARK_TABLE);
@@ -672,11 +679,8 @@ static int copy_table(struct copy_run *run, const struct table *t)
 		code = stream_table(run, t, run->src, run->dst, &d);
 	if (code == ZTOQ_OK)
 		code = ztoq_tx_commit(run->dst);
-	else if (ztoq_tx_depth(run->dst)) {
-		ztoq__error_hold();
-		ztoq_tx_rollback(run->dst);
-		ztoq__error_release();
-	}
+	else if (ztoq_tx_depth(run->dst))
+		ztoq__session_rollback_after(run->dst, code);
 	if (code < 0)
 		return code;
 	run->out->rows += d.rows;
@@ -863,10 +867,8 @@ static int with_source(ztoq_copy_result *out, ztoq_db *source, ztoq_db *target,
 			code = verify_only ? run_verify(&run)
 					   : run_copy(&run, out->schema_version);
 		}
-		ztoq__error_hold();
-		if (ztoq_tx_depth(run.src))
-			ztoq_tx_rollback(run.src);
-		ztoq__error_release();
+		if (ztoq_tx_depth(run.src)) /* the read-only snapshot: nothing to keep */
+			ztoq__session_rollback_after(run.src, code);
 	}
 	ztoq__error_hold();
 	if (run.dst)
