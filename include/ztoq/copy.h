@@ -13,9 +13,10 @@
  *
  * Values are carried exactly: integers, booleans, text and blobs byte for byte,
  * timestamps to the microsecond, and doubles to the last bit (SQLite's REAL is read as
- * printf('%!.18e'), 19 significant digits, parsed with strtod: measured lossless on
- * 320,000 random doubles, 0.1+0.2, 1e-310, 5e-324 and DBL_MAX, where the driver's own
- * 15 digits and even '%!.17g' are not). Known loss: SQLite stores no negative zero, so
+ * printf('%!.18e'), 19 significant digits, parsed with strtod: lossless on 320,000
+ * random doubles in a one-off run (docs/design.md; not part of the tests), and on the
+ * hard values test_copy checks (0.1+0.2, 1e-310, 5e-324, DBL_MAX...), where the
+ * driver's own 15 digits and even '%!.17g' are not). Known loss: SQLite stores no negative zero, so
  * a PostgreSQL -0.0 arrives in SQLite as 0.0 (verification counts zeros as equal).
  *
  * While the copy runs, the target holds a table ztoq_copy_state (the "copy in
