@@ -654,6 +654,10 @@ Test(copy, cli_dry_run_creates_no_file, .timeout = 120)
 	snprintf(args, sizeof(args), "copy --db-path %s --to-db-path %s", path, path);
 	cr_assert_eq(run_cli(args, out, sizeof(out)), 2, "%s", out);
 	cr_assert(strstr(out, "the target is the source itself"), "%s", out);
+	/* --json: a failed run still ends with its summary event */
+	snprintf(args, sizeof(args), "copy --json --db-path %s --to-db-path %s", path, path);
+	cr_assert_eq(run_cli(args, out, sizeof(out)), 2, "%s", out);
+	cr_assert(strstr(out, "{\"event\":\"summary\",\"ok\":false"), "%s", out);
 	ztoq_db_close(src);
 }
 

@@ -255,7 +255,8 @@ static void on_event(const ztoq_copy_event *ev, void *payload)
 	fflush(stdout);
 }
 
-/* The target's state is the library's words (numbers, table names, no quote): it
+/* The last line of a run: JSON for --json (also after a failure), else for a success.
+ * The target's state is the library's words (numbers, table names, no quote): it
  * needs no JSON escaping either. */
 static void print_summary(const struct copy_args *a, const ztoq_copy_result *r, int code)
 {
@@ -270,7 +271,7 @@ static void print_summary(const struct copy_args *a, const ztoq_copy_result *r, 
 	else if (a->opts.dry_run)
 		printf("dry run: %zu tables, %llu rows at schema version %d; target: %s\n",
 		       r->tables, (unsigned long long)r->rows, r->schema_version, r->target_state);
-	else if (code == ZTOQ_OK)
+	else
 		printf("copied %zu tables, %llu rows, %llu bytes in %.1f s; verification: %s\n",
 		       r->tables, (unsigned long long)r->rows, (unsigned long long)r->bytes,
 		       (double)r->elapsed_ms / 1000.0, r->verified ? "passed" : "skipped");
@@ -294,7 +295,7 @@ int ztoq_cli_copy(int argc, char **argv)
 	struct copy_args a = {.opts = ZTOQ_COPY_OPTIONS_INIT};
 	ztoq_config *src_cfg = NULL, *dst_cfg = NULL;
 	ztoq_db *src = NULL, *dst = NULL;
-	ztoq_copy_result r;
+	ztoq_copy_result r = {0};
 	int status, code;
 
 	a.opts.progress = on_event;
@@ -320,7 +321,8 @@ int ztoq_cli_copy(int argc, char **argv)
 										  : EXIT_FAILURE;
 		if (code < 0)
 			fprintf(stderr, "%s: %s%s\n", NAME, side, ztoq_error_last()->message);
-		else
+		/* --json: a summary ("ok":false) ends every run, a failed one too */
+		if (code == ZTOQ_OK || a.json)
 			print_summary(&a, &r, code);
 	}
 	ztoq_db_close(dst);
