@@ -82,6 +82,11 @@ int ztoq__conn_error(ztoq__conn *c, SQLSMALLINT handle_type, SQLHANDLE handle,
 	va_start(ap, fmt);
 	vsnprintf(context, sizeof(context), fmt, ap);
 	va_end(ap);
+	if (c->timed_out == ZTOQ__NOT_WATCHED) { /* the call was not made */
+		c->timed_out = 0;
+		return ztoq__error_set(ZTOQ_ENOMEM, "%s: not run: the watchdog thread that "
+						    "bounds it cannot start", context);
+	}
 	code = ztoq__error_odbc(classify_of(c->dialect), handle_type, handle, c->secret, ZTOQ_ERROR,
 				"%s", context);
 	if (code != ZTOQ_EDISCONNECTED && !c->timed_out) {
@@ -106,19 +111,23 @@ int ztoq__conn_error(ztoq__conn *c, SQLSMALLINT handle_type, SQLHANDLE handle,
 	return code;
 }
 
-void ztoq__conn_watch(ztoq__conn *c, uint64_t deadline_ns)
+int ztoq__conn_watch(ztoq__conn *c, uint64_t deadline_ns)
 {
 	if (c->watched) {
 		c->watched++; /* inside another watched call: its deadline stands */
-		return;
+		return ZTOQ_OK;
 	}
+	c->timed_out = 0;
 	if (!c->watchdog || (!deadline_ns && !c->statement_timeout_ns))
-		return;
+		return ZTOQ_OK;
 	if (!deadline_ns)
 		deadline_ns = ztoq__now_ns() + c->statement_timeout_ns + c->grace_ns;
-	c->timed_out = 0;
+	if (ztoq__watchdog_arm(c->watchdog, c, deadline_ns) < 0) {
+		c->timed_out = ZTOQ__NOT_WATCHED;
+		return ZTOQ_ENOMEM;
+	}
 	c->watched = 1;
-	ztoq__watchdog_arm(c->watchdog, c, deadline_ns);
+	return ZTOQ_OK;
 }
 
 void ztoq__conn_unwatch(ztoq__conn *c, SQLRETURN rc)
@@ -155,7 +164,8 @@ SQLRETURN ztoq__conn_execute(ztoq__conn *c, SQLHSTMT h, const char *sql, SQLINTE
 {
 	SQLRETURN rc;
 
-	ztoq__conn_watch(c, 0);
+	if (ztoq__conn_watch(c, 0) < 0)
+		return SQL_ERROR;
 	rc = sql ? SQLExecDirect(h, (SQLCHAR *)sql, len) : SQLExecute(h);
 	ztoq__conn_unwatch(c, rc);
 	return rc;
@@ -165,7 +175,8 @@ SQLRETURN ztoq__conn_fetch(ztoq__conn *c, SQLHSTMT h)
 {
 	SQLRETURN rc;
 
-	ztoq__conn_watch(c, 0);
+	if (ztoq__conn_watch(c, 0) < 0)
+		return SQL_ERROR;
 	rc = SQLFetch(h);
 	ztoq__conn_unwatch(c, rc);
 	return rc;
@@ -430,7 +441,8 @@ static int exec_until(ztoq__conn *c, const char *sql, uint64_t deadline_ns, SQLI
 		*first = -1;
 	if (!c->exec_handle && (code = ztoq__conn_alloc_stmt(c, &c->exec_handle)) < 0)
 		return code;
-	ztoq__conn_watch(c, deadline_ns);
+	if (ztoq__conn_watch(c, deadline_ns) < 0)
+		return ztoq__conn_error(c, SQL_HANDLE_STMT, c->exec_handle, "%s", sql);
 	rc = SQLExecDirect(c->exec_handle, (SQLCHAR *)sql, SQL_NTS);
 	/* read a result to its end, so no driver keeps a statement (and a lock) open */
 	if ((SQL_SUCCEEDED(rc) || rc == SQL_NO_DATA) &&
@@ -476,7 +488,8 @@ static SQLRETURN set_attr(ztoq__conn *c, SQLINTEGER attr, SQLULEN value)
 {
 	SQLRETURN rc;
 
-	ztoq__conn_watch(c, own_deadline(c));
+	if (ztoq__conn_watch(c, own_deadline(c)) < 0)
+		return SQL_ERROR;
 	rc = SQLSetConnectAttr(c->dbc, attr, (SQLPOINTER)(uintptr_t)value, SQL_IS_UINTEGER);
 	ztoq__conn_unwatch(c, rc);
 	return rc;
@@ -487,7 +500,8 @@ static SQLRETURN end_tran(ztoq__conn *c, int commit)
 {
 	SQLRETURN rc;
 
-	ztoq__conn_watch(c, own_deadline(c));
+	if (ztoq__conn_watch(c, own_deadline(c)) < 0)
+		return SQL_ERROR;
 	rc = SQLEndTran(SQL_HANDLE_DBC, c->dbc, commit ? SQL_COMMIT : SQL_ROLLBACK);
 	ztoq__conn_unwatch(c, rc);
 	return rc;

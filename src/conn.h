@@ -17,7 +17,8 @@
 /* What the watchdog did to a call that overran its deadline (ztoq__conn.timed_out). */
 enum {
 	ZTOQ__TIMED_OUT_CANCELLED = 1, /* SQLCancel: the connection can be trusted */
-	ZTOQ__TIMED_OUT_CLOSED = 2     /* its socket was shut down: the connection is gone */
+	ZTOQ__TIMED_OUT_CLOSED = 2,    /* its socket was shut down: the connection is gone */
+	ZTOQ__NOT_WATCHED = 3          /* the watchdog could not start: the call was not made */
 };
 
 /* Where and how a manager's connections are opened (owned by the manager). */
@@ -136,9 +137,11 @@ int ztoq__conn_ping(ztoq__conn *c, uint64_t deadline_ns);
  * Puts the driver call about to run on `c` under the watchdog until `deadline_ns` (0:
  * now + the statement timeout, or no watch when there is none). The watchdog never
  * touches the call's own handle (see watchdog.c). A watch inside a watch is part of
- * the outer one. Owner thread only.
+ * the outer one. Owner thread only. Returns ZTOQ_OK, or ZTOQ_ENOMEM when the
+ * watchdog's thread cannot start: the caller must not make the call, and its
+ * ztoq__conn_error() reports that.
  */
-void ztoq__conn_watch(ztoq__conn *c, uint64_t deadline_ns);
+int ztoq__conn_watch(ztoq__conn *c, uint64_t deadline_ns);
 
 /*
  * Ends the watch begun by ztoq__conn_watch; `rc` is what the call returned. When the

@@ -1,6 +1,12 @@
 /*
  * watchdog.c - a thread per manager that makes overrun driver calls return.
  *
+ * The thread starts with the first watched call, not with the manager: a process that
+ * never bounds a call (SQLite without a statement timeout) stays single-threaded, and
+ * glibc then takes its mutexes without atomic instructions. The driver manager and the
+ * SQLite driver take about 20 of them per fetched row, so a second thread, even idle,
+ * costs a row-at-a-time read about 9 % of its CPU time (docs/performance.md).
+ *
  * Only the list of watched connections is guarded, by the watchdog's own mutex; a
  * watched call itself runs without it, and so does the watchdog's action on an overrun
  * (SQLCancel on an idle handle, or shutdown() of a socket): a `firing` flag, which
@@ -15,6 +21,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,6 +36,7 @@ struct ztoq__watchdog {
 	pthread_cond_t cond;    /* wakes the thread: a new earlier deadline, or stop */
 	pthread_cond_t fired;   /* wakes disarm: an action on an overrun call ended */
 	pthread_t thread;
+	int started;            /* the thread runs (set once, under the lock) */
 	int stop;
 	uint64_t wake_ns;       /* when the thread wakes next; UINT64_MAX: when signalled */
 	ztoq__conn *watched;    /* connections in a watched call (watch_next/watch_prev) */
@@ -112,8 +120,6 @@ int ztoq__watchdog_new(ztoq__watchdog **out)
 {
 	ztoq__watchdog *w;
 	pthread_condattr_t attr;
-	sigset_t all, old;
-	int rc;
 
 	*out = NULL;
 	if (!(w = ztoq__calloc(1, sizeof(*w))))
@@ -125,19 +131,28 @@ int ztoq__watchdog_new(ztoq__watchdog **out)
 	pthread_condattr_destroy(&attr);
 	pthread_cond_init(&w->fired, NULL);
 	w->wake_ns = UINT64_MAX;
+	*out = w;
+	return ZTOQ_OK;
+}
+
+/* Under the lock: starts the thread unless it runs. Returns ZTOQ_OK or ZTOQ_ENOMEM
+ * (recorded). */
+static int start_thread(ztoq__watchdog *w)
+{
+	sigset_t all, old;
+	int rc;
+
+	if (w->started)
+		return ZTOQ_OK;
 	/* the application's signals go to its own threads, never to ours */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rc = pthread_create(&w->thread, NULL, run, w);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0) {
-		pthread_cond_destroy(&w->fired);
-		pthread_cond_destroy(&w->cond);
-		pthread_mutex_destroy(&w->lock);
-		ztoq__free(w);
-		return ztoq__error_set(ZTOQ_ENOMEM, "cannot start the watchdog thread");
-	}
-	*out = w;
+	if (rc != 0)
+		return ztoq__error_set(ZTOQ_ENOMEM, "cannot start the watchdog thread that bounds "
+						    "the call (%s)", strerror(rc));
+	w->started = 1;
 	return ZTOQ_OK;
 }
 
@@ -145,20 +160,28 @@ void ztoq__watchdog_free(ztoq__watchdog *w)
 {
 	if (!w)
 		return;
-	pthread_mutex_lock(&w->lock);
-	w->stop = 1;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-	pthread_join(w->thread, NULL);
+	if (w->started) {
+		pthread_mutex_lock(&w->lock);
+		w->stop = 1;
+		pthread_cond_signal(&w->cond);
+		pthread_mutex_unlock(&w->lock);
+		pthread_join(w->thread, NULL);
+	}
 	pthread_cond_destroy(&w->fired);
 	pthread_cond_destroy(&w->cond);
 	pthread_mutex_destroy(&w->lock);
 	ztoq__free(w);
 }
 
-void ztoq__watchdog_arm(ztoq__watchdog *w, ztoq__conn *c, uint64_t deadline_ns)
+int ztoq__watchdog_arm(ztoq__watchdog *w, ztoq__conn *c, uint64_t deadline_ns)
 {
+	int code;
+
 	pthread_mutex_lock(&w->lock);
+	if ((code = start_thread(w)) < 0) {
+		pthread_mutex_unlock(&w->lock);
+		return code;
+	}
 	c->fired = 0;
 	c->watch_deadline = deadline_ns ? deadline_ns : 1;
 	c->watch_prev = NULL;
@@ -169,6 +192,7 @@ void ztoq__watchdog_arm(ztoq__watchdog *w, ztoq__conn *c, uint64_t deadline_ns)
 	if (deadline_ns < w->wake_ns)
 		pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->lock);
+	return ZTOQ_OK;
 }
 
 int ztoq__watchdog_disarm(ztoq__watchdog *w, ztoq__conn *c)

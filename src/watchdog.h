@@ -21,20 +21,24 @@ struct ztoq__conn;
 typedef struct ztoq__watchdog ztoq__watchdog;
 
 /*
- * Starts a manager's watchdog thread (every signal blocked in it). The manager owns
- * the result. Returns ZTOQ_OK or ZTOQ_ENOMEM (recorded).
+ * Makes a manager's watchdog; its thread (every signal blocked in it) starts with the
+ * first ztoq__watchdog_arm(). The manager owns the result. Returns ZTOQ_OK or
+ * ZTOQ_ENOMEM (recorded).
  */
 int ztoq__watchdog_new(ztoq__watchdog **out);
 
-/* Stops the thread and frees. No connection may be watched. NULL is ignored. */
+/* Stops the thread, if it started, and frees. No connection may be watched. NULL is
+ * ignored. */
 void ztoq__watchdog_free(ztoq__watchdog *w);
 
 /*
  * Watches `c`, which is about to run a driver call, until `deadline_ns`
- * (CLOCK_MONOTONIC). Called by the thread that owns `c`, which must not be watched
- * already; thread-safe against the watchdog and other connections.
+ * (CLOCK_MONOTONIC), starting the thread on first use. Called by the thread that owns
+ * `c`, which must not be watched already; thread-safe against the watchdog and other
+ * connections. Returns ZTOQ_OK, or ZTOQ_ENOMEM (recorded; `c` is not watched) when the
+ * thread cannot start.
  */
-void ztoq__watchdog_arm(ztoq__watchdog *w, struct ztoq__conn *c, uint64_t deadline_ns);
+int ztoq__watchdog_arm(ztoq__watchdog *w, struct ztoq__conn *c, uint64_t deadline_ns);
 
 /*
  * Ends the watch of `c` (owner thread); when it returns the watchdog no longer touches

@@ -6,7 +6,9 @@
  * made outside stmt.c (batch streams, bulk writes, migration scripts, commits).
  */
 #define _GNU_SOURCE /* RTLD_NEXT */
+#include <dirent.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -855,4 +857,92 @@ Test(timeouts, silent_network_isolation_returns, .timeout = 30)
 	ztoq_session_close(s);
 	expect_evicted(db, 0);
 	resume_and_finish(proxy, db);
+}
+
+/* When set, pthread_create fails as it does when the process is out of threads. */
+static volatile int fail_thread_starts;
+
+/* libc's pthread_create, unless fail_thread_starts says it fails. */
+int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
+		   void *arg)
+{
+	int (*real)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+
+	if (fail_thread_starts)
+		return EAGAIN;
+	*(void **)&real = dlsym(RTLD_NEXT, "pthread_create");
+	return real(thread, attr, start, arg);
+}
+
+/* The threads of this process. */
+static int thread_count(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	cr_assert(d);
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* Runs a query and a batch stream on `db` (SQLite), both of which must succeed. */
+static void query_and_stream(ztoq_db *db)
+{
+	ztoq_session *s;
+	size_t rows = 0;
+
+	test_ok(ztoq_session_open(&s, db));
+	cr_assert_eq(query(s, "SELECT 1"), ZTOQ_ROW, "%s", ztoq_error_last()->message);
+	test_ok(ztoq_batch_stream(NULL, s, "SELECT 'a' UNION ALL SELECT 'b'", NULL, 0,
+				  count_batch, &rows, NULL));
+	cr_assert_eq(rows, 2);
+	ztoq_session_close(s);
+}
+
+/*
+ * A manager starts its watchdog thread with the first call it bounds, not when it
+ * opens: without a statement timeout a SQLite process stays single-threaded, where
+ * glibc's mutexes (about 20 a fetched row in the driver manager and the driver) are
+ * cheaper. With one, the thread runs from the first statement until the manager closes.
+ */
+Test(timeouts, watchdog_thread_starts_with_the_first_bounded_call, .timeout = 30)
+{
+	int before = thread_count();
+	ztoq_db *db = open_cfg(config_with_timeout(ZTOQ_DB_SQLITE, "0"));
+
+	query_and_stream(db);
+	cr_assert_eq(thread_count(), before, "a thread started though no call is bounded");
+	ztoq_db_close(db);
+	db = open_cfg(config_with_timeout(ZTOQ_DB_SQLITE, "5000"));
+	cr_assert_eq(thread_count(), before, "the watchdog started before it was needed");
+	query_and_stream(db);
+	cr_assert_eq(thread_count(), before + 1, "no watchdog bounds the statements");
+	ztoq_db_close(db);
+	cr_assert_eq(thread_count(), before, "the watchdog outlived its manager");
+}
+
+/*
+ * A bounded call whose watchdog cannot start is not made unbounded: it fails with
+ * ZTOQ_ENOMEM saying why, the connection stays usable, and the next call, once a
+ * thread can start, runs under the watchdog.
+ */
+Test(timeouts, bounded_call_fails_when_the_watchdog_cannot_start, .timeout = 30)
+{
+	ztoq_db *db = open_cfg(config_with_timeout(ZTOQ_DB_SQLITE, "5000"));
+	ztoq_session *s;
+	int rc;
+
+	test_ok(ztoq_session_open(&s, db));
+	fail_thread_starts = 1;
+	rc = query(s, "SELECT 1");
+	fail_thread_starts = 0;
+	cr_assert_eq(rc, ZTOQ_ENOMEM, "got %s", ztoq_error_name(rc));
+	cr_assert(strstr(ztoq_error_last()->message, "watchdog"), "%s",
+		  ztoq_error_last()->message);
+	cr_assert_eq(query(s, "SELECT 1"), ZTOQ_ROW, "%s", ztoq_error_last()->message);
+	ztoq_session_close(s);
+	ztoq_db_close(db);
 }
