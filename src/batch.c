@@ -55,6 +55,8 @@ struct ztoq_batch {
 	unsigned ncols;
 	ztoq__column *columns; /* ncols of them, described */
 	struct ztoq__batch_column *cols;     /* and bound */
+	unsigned *variable;  /* the text and blob columns, nvariable of them */
+	unsigned nvariable;
 	size_t row_size;
 	size_t capacity;     /* rows per batch */
 	size_t text_width;
@@ -83,10 +85,13 @@ static void free_layout(ztoq_batch *b)
 {
 	ztoq__column_free(b->columns, b->ncols);
 	ztoq__free(b->cols);
+	ztoq__free(b->variable);
 	ztoq__free(b->rows);
 	ztoq__free(b->spill);
 	b->columns = NULL;
 	b->cols = NULL;
+	b->variable = NULL;
+	b->nvariable = 0;
 	b->rows = NULL;
 	b->spill = NULL;
 	b->ncols = 0;
@@ -130,12 +135,15 @@ static int build_layout(ztoq_batch *b, ztoq__column *columns, unsigned n)
 	free_layout(b);
 	b->columns = columns;
 	b->ncols = n;
-	if (!(b->cols = ztoq__calloc(n, sizeof(*b->cols))))
+	if (!(b->cols = ztoq__calloc(n, sizeof(*b->cols))) ||
+	    !(b->variable = ztoq__calloc(n, sizeof(*b->variable))))
 		return ztoq__error_nomem();
 	for (unsigned i = 0; i < b->ncols; i++) {
 		struct ztoq__batch_column *c = &b->cols[i];
 
 		choose_binding(c, &columns[i], b->text_width);
+		if (is_variable(c))
+			b->variable[b->nvariable++] = i;
 		c->value_off = off;
 		off = align8(off + c->width);
 		c->ind_off = off;
@@ -146,15 +154,6 @@ static int build_layout(ztoq_batch *b, ztoq__column *columns, unsigned n)
 	    !(b->spill = ztoq__calloc(b->capacity * b->ncols, sizeof(*b->spill))))
 		return ztoq__error_nomem();
 	return ZTOQ_OK;
-}
-
-/* No text or blob column: no value can be longer than its slot. */
-static int fixed_width(const ztoq_batch *b)
-{
-	for (unsigned i = 0; i < b->ncols; i++)
-		if (is_variable(&b->cols[i]))
-			return 0;
-	return 1;
 }
 
 static int set_attr(ztoq_batch *b, SQLINTEGER attr, SQLPOINTER value)
@@ -185,7 +184,7 @@ static int bind_columns(ztoq_batch *b, SQLHSTMT handle)
 		ztoq__column_free(columns, n);
 	else if ((code = build_layout(b, columns, n)) < 0)
 		return code;
-	b->block = b->cursor || fixed_width(b);
+	b->block = b->cursor || b->nvariable == 0; /* nothing can be cut short */
 	if ((code = set_attr(b, SQL_ATTR_ROW_BIND_TYPE, (SQLPOINTER)(uintptr_t)b->row_size)) < 0 ||
 	    (code = set_attr(b, SQL_ATTR_ROW_ARRAY_SIZE,
 			     (SQLPOINTER)(uintptr_t)(b->block ? b->capacity : 1))) < 0 ||
@@ -246,13 +245,12 @@ static int spill_row(ztoq_batch *b, size_t row)
 {
 	int code;
 
-	for (unsigned i = 0; i < b->ncols; i++) {
-		struct ztoq__batch_column *c = &b->cols[i];
+	for (unsigned v = 0; v < b->nvariable; v++) {
+		unsigned i = b->variable[v];
 		SQLLEN ind = *ind_at(b, row, i);
+		int fits = ind != SQL_NO_TOTAL && (size_t)ind <= b->cols[i].inline_max;
 
-		if (!is_variable(c))
-			continue;
-		if (ind == SQL_NULL_DATA || (ind != SQL_NO_TOTAL && (size_t)ind <= c->inline_max))
+		if (ind == SQL_NULL_DATA || fits)
 			continue;
 		if (b->block && !SQL_SUCCEEDED(SQLSetPos(b->r.handle, (SQLSETPOSIROW)(row + 1),
 							 SQL_POSITION, SQL_LOCK_NO_CHANGE)))
