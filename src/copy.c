@@ -359,6 +359,21 @@ static int on_batch(const ztoq_batch *b, void *payload)
 	return ZTOQ_OK;
 }
 
+/*
+ * Makes a failure while `doing` table `t` name it (the driver's messages and the
+ * failed statements name none, or only as SQL), unless the message already says
+ * "table <name>"; appends to the first error, never replaces it. Returns `code`.
+ */
+static int name_table(int code, const struct table *t, const char *doing)
+{
+	char said[96];
+
+	snprintf(said, sizeof(said), "table %s", t->name);
+	if (code < 0 && !strstr(ztoq_error_last()->message, said))
+		ztoq__error_append(" (%s %s)", doing, said);
+	return code;
+}
+
 /* 1 when the target's bulk writes name each column's type (PostgreSQL's arrays): the
  * copy then passes the target's own column types. */
 static int typed_arrays(const struct copy_run *run)
@@ -411,7 +426,7 @@ static int stream_table(struct copy_run *run, const struct table *t, ztoq_sessio
 	ztoq__free(types);
 	ztoq__free(sql_types);
 	ztoq__free(names);
-	return code;
+	return name_table(code, t, write ? "copying" : "reading");
 }
 
 static void tables_free(struct copy_run *run)
@@ -682,7 +697,7 @@ static int copy_table(struct copy_run *run, const struct table *t)
 	else if (ztoq_tx_depth(run->dst))
 		ztoq__session_rollback_after(run->dst, code);
 	if (code < 0)
-		return code;
+		return name_table(code, t, "copying");
 	run->out->rows += d.rows;
 	run->out->bytes += d.bytes;
 	if (!run->opts->no_verify && (code = verify_table(run, t, &d)) < 0)

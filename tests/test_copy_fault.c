@@ -162,6 +162,8 @@ static void fault_mid_table(ztoq_db_type from, int silent, int expected)
 	rc = ztoq_copy(NULL, src, dst, &o);
 	cr_assert(f.fired, "the copy never reached row %d of %s", FAULT_ROW, FAULT_TABLE);
 	cr_assert_eq(rc, expected, "got %s: %s", ztoq_error_name(rc), ztoq_error_last()->message);
+	cr_assert(strstr(ztoq_error_last()->message, "table " FAULT_TABLE), "%s",
+		  ztoq_error_last()->message);
 	cr_assert(now_ms() - f.at_ms < WITHIN_MS, "the copy ended %llu ms after the fault",
 		  (unsigned long long)(now_ms() - f.at_ms));
 	assert_pool_idle(src);
@@ -227,6 +229,7 @@ static void cli_fault(int silent)
 	cr_assert_eq(run_cli(args, out, sizeof(out)), 1, "%s", out);
 	cr_assert(now_ms() - t0 < 30000, "took %llu ms", (unsigned long long)(now_ms() - t0));
 	cr_assert(strstr(out, "ztoq db copy: "), "%s", out);
+	cr_assert(strstr(out, "table " FAULT_TABLE), "%s", out);
 	cr_assert(strstr(out, silent ? "timed out" : "connection"), "%s", out);
 	cr_assert(!password || !strstr(out, password), "the password is in: %s", out);
 	stall_proxy_resume(proxy);
