@@ -86,13 +86,16 @@ static void fault_on_progress(const ztoq_copy_event *ev, void *payload)
 		stall_proxy_drop(f->proxy);
 }
 
-/* No connection of `db` is in use, and its figures agree (nothing leaked). */
+/* No connection of `db` is in use, its figures agree (nothing leaked), and on
+ * PostgreSQL (the side that met the fault) the broken connection was evicted. */
 static void assert_pool_idle(ztoq_db *db)
 {
 	ztoq_pool_stats st;
 
 	test_ok(ztoq_pool_stats_get(db, &st));
 	cr_assert_eq(st.in_use, 0, "%zu connections still in use", st.in_use);
+	cr_assert(ztoq_db_backend(db) != ZTOQ_DB_POSTGRESQL || st.evicted >= 1,
+		  "the broken connection was not evicted");
 	cr_assert_eq((uint64_t)st.total, st.created - st.closed - st.evicted,
 		     "total %zu, created %llu, closed %llu, evicted %llu", st.total,
 		     (unsigned long long)st.created, (unsigned long long)st.closed,
@@ -128,6 +131,7 @@ static void close_within_bound(ztoq_db *src, ztoq_db *dst, ztoq_config **src_cfg
 	close_pair(src, dst);
 	cr_assert(now_ms() - t0 < WITHIN_MS, "closing the managers took %llu ms",
 		  (unsigned long long)(now_ms() - t0));
+	cr_log_info("the managers closed in %llu ms", (unsigned long long)(now_ms() - t0));
 }
 
 /*
@@ -166,6 +170,8 @@ static void fault_mid_table(ztoq_db_type from, int silent, int expected)
 		  ztoq_error_last()->message);
 	cr_assert(now_ms() - f.at_ms < WITHIN_MS, "the copy ended %llu ms after the fault",
 		  (unsigned long long)(now_ms() - f.at_ms));
+	cr_log_info("%s %llu ms after the fault", ztoq_error_name(rc),
+		    (unsigned long long)(now_ms() - f.at_ms));
 	assert_pool_idle(src);
 	assert_pool_idle(dst);
 	close_within_bound(src, dst, &src_cfg, &dst_cfg);
@@ -228,6 +234,7 @@ static void cli_fault(int silent)
 	t0 = now_ms();
 	cr_assert_eq(run_cli(args, out, sizeof(out)), 1, "%s", out);
 	cr_assert(now_ms() - t0 < 30000, "took %llu ms", (unsigned long long)(now_ms() - t0));
+	cr_log_info("ztoq db copy exited 1 after %llu ms", (unsigned long long)(now_ms() - t0));
 	cr_assert(strstr(out, "ztoq db copy: "), "%s", out);
 	cr_assert(strstr(out, "table " FAULT_TABLE), "%s", out);
 	cr_assert(strstr(out, silent ? "timed out" : "connection"), "%s", out);
