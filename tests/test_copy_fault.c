@@ -166,8 +166,9 @@ static void fault_mid_table(ztoq_db_type from, int silent, int expected)
 	rc = ztoq_copy(NULL, src, dst, &o);
 	cr_assert(f.fired, "the copy never reached row %d of %s", FAULT_ROW, FAULT_TABLE);
 	cr_assert_eq(rc, expected, "got %s: %s", ztoq_error_name(rc), ztoq_error_last()->message);
-	cr_assert(strstr(ztoq_error_last()->message, "table " FAULT_TABLE), "%s",
-		  ztoq_error_last()->message);
+	cr_assert(strstr(ztoq_error_last()->message, from == ZTOQ_DB_SQLITE
+			 ? "table " FAULT_TABLE " to the target" : "table " FAULT_TABLE " from the source"),
+		  "%s", ztoq_error_last()->message);
 	cr_assert(now_ms() - f.at_ms < WITHIN_MS, "the copy ended %llu ms after the fault",
 		  (unsigned long long)(now_ms() - f.at_ms));
 	cr_log_info("%s %llu ms after the fault", ztoq_error_name(rc),
@@ -236,7 +237,7 @@ static void cli_fault(int silent)
 	cr_assert(now_ms() - t0 < 30000, "took %llu ms", (unsigned long long)(now_ms() - t0));
 	cr_log_info("ztoq db copy exited 1 after %llu ms", (unsigned long long)(now_ms() - t0));
 	cr_assert(strstr(out, "ztoq db copy: "), "%s", out);
-	cr_assert(strstr(out, "table " FAULT_TABLE), "%s", out);
+	cr_assert(strstr(out, "(writing table " FAULT_TABLE " to the target)"), "%s", out);
 	cr_assert(strstr(out, silent ? "timed out" : "connection"), "%s", out);
 	cr_assert(!password || !strstr(out, password), "the password is in: %s", out);
 	stall_proxy_resume(proxy);
@@ -260,4 +261,51 @@ Test(copy_fault, cli_target_connection_lost)
 Test(copy_fault, cli_target_network_silent)
 {
 	cli_fault(1);
+}
+
+/*
+ * The network to the PostgreSQL side is silent before the copy starts: ztoq_copy
+ * ends within its bound (a statement's: the pool's idle connection is handed out
+ * unvalidated) with a timeout whose message says on which side; the managers close
+ * within their bound (`from`: the source's backend).
+ */
+static void silent_from_the_start(ztoq_db_type from)
+{
+	stall_proxy *proxy = start_proxy();
+	ztoq_config *pg = proxied_config(proxy);
+	ztoq_db *sqlite = test_open(ZTOQ_DB_SQLITE), *postgres = open_config(pg);
+	uint64_t t0;
+	int rc;
+
+	generate(from == ZTOQ_DB_SQLITE ? sqlite : postgres, 1);
+	stall_proxy_stall(proxy);
+	t0 = now_ms();
+	rc = from == ZTOQ_DB_SQLITE ? ztoq_copy(NULL, sqlite, postgres, NULL)
+				    : ztoq_copy(NULL, postgres, sqlite, NULL);
+	cr_log_info("%s after %llu ms: %s", ztoq_error_name(rc),
+		    (unsigned long long)(now_ms() - t0), ztoq_error_last()->message);
+	cr_assert_eq(rc, ZTOQ_ETIMEOUT, "got %s: %s", ztoq_error_name(rc),
+		     ztoq_error_last()->message);
+	cr_assert(strstr(ztoq_error_last()->message, from == ZTOQ_DB_SQLITE ? "(on the target)"
+									 : "(on the source)"),
+		  "%s", ztoq_error_last()->message);
+	cr_assert(now_ms() - t0 < WITHIN_MS, "took %llu ms", (unsigned long long)(now_ms() - t0));
+	assert_pool_idle(sqlite);
+	t0 = now_ms();
+	ztoq_db_close(postgres);
+	cr_assert(now_ms() - t0 < WITHIN_MS, "closing took %llu ms",
+		  (unsigned long long)(now_ms() - t0));
+	ztoq_db_close(sqlite);
+	ztoq_config_free(pg);
+	stall_proxy_stop(proxy);
+}
+
+Test(copy_fault, target_silent_from_the_start)
+{
+	silent_from_the_start(ZTOQ_DB_SQLITE);
+}
+
+Test(copy_fault, source_silent_from_the_start)
+{
+	silent_from_the_start(ZTOQ_DB_POSTGRESQL);
 }
