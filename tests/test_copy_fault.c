@@ -63,10 +63,17 @@ static ztoq_db *open_config(ztoq_config *cfg)
 	return db;
 }
 
-/* What the progress callback does to the network, once, at FAULT_ROW of FAULT_TABLE. */
+/* What happens to the network at FAULT_ROW of FAULT_TABLE. */
+enum fault_kind {
+	LOST,            /* the connections are closed */
+	SILENT,          /* the network goes silent */
+	SILENT_AT_COMMIT /* the network goes silent under the next COMMIT (the table's) */
+};
+
+/* What the progress callback does to the network, once. */
 struct fault {
 	stall_proxy *proxy;
-	int silent; /* 1: the network goes silent; 0: the connections are closed */
+	enum fault_kind kind;
 	int fired;
 	uint64_t at_ms;
 };
@@ -80,10 +87,12 @@ static void fault_on_progress(const ztoq_copy_event *ev, void *payload)
 		return;
 	f->fired = 1;
 	f->at_ms = now_ms();
-	if (f->silent)
+	if (f->kind == LOST)
+		stall_proxy_drop(f->proxy);
+	else if (f->kind == SILENT)
 		stall_proxy_stall(f->proxy);
 	else
-		stall_proxy_drop(f->proxy);
+		stall_proxy_stall_on(f->proxy, "COMMIT");
 }
 
 /* No connection of `db` is in use, its figures agree (nothing leaked), and on
@@ -136,18 +145,18 @@ static void close_within_bound(ztoq_db *src, ztoq_db *dst, ztoq_config **src_cfg
 
 /*
  * A copy from `from` to the other backend, the PostgreSQL side through a proxy that
- * closes its connections (or goes silent: `silent`) at row FAULT_ROW of FAULT_TABLE:
+ * closes its connections or goes silent (`kind`) at row FAULT_ROW of FAULT_TABLE:
  * the copy fails with `expected`, a message naming the table, within WITHIN_MS of the
  * fault; no connection stays in use; both managers close within WITHIN_MS while the
  * network is still down. Once it is back, the target is marked incomplete, and a
  * second copy (new managers, as a rerun of the command has) ends verified, every value
  * equal.
  */
-static void fault_mid_table(ztoq_db_type from, int silent, int expected)
+static void fault_mid_table(ztoq_db_type from, enum fault_kind kind, int expected)
 {
 	stall_proxy *proxy = start_proxy();
 	ztoq_config *pg = proxied_config(proxy), *src_cfg, *dst_cfg;
-	struct fault f = {proxy, silent, 0, 0};
+	struct fault f = {proxy, kind, 0, 0};
 	ztoq_copy_options o = ZTOQ_COPY_OPTIONS_INIT;
 	ztoq_db *src, *dst;
 	int rc;
@@ -190,25 +199,32 @@ static void fault_mid_table(ztoq_db_type from, int silent, int expected)
 /* SQLite -> PostgreSQL: the target's connection is closed mid-table. */
 Test(copy_fault, target_connection_lost)
 {
-	fault_mid_table(ZTOQ_DB_SQLITE, 0, ZTOQ_EDISCONNECTED);
+	fault_mid_table(ZTOQ_DB_SQLITE, LOST, ZTOQ_EDISCONNECTED);
 }
 
 /* PostgreSQL -> SQLite: the source's connection is closed mid-read. */
 Test(copy_fault, source_connection_lost)
 {
-	fault_mid_table(ZTOQ_DB_POSTGRESQL, 0, ZTOQ_EDISCONNECTED);
+	fault_mid_table(ZTOQ_DB_POSTGRESQL, LOST, ZTOQ_EDISCONNECTED);
 }
 
 /* SQLite -> PostgreSQL: the target's network goes silent mid-table. */
 Test(copy_fault, target_network_silent)
 {
-	fault_mid_table(ZTOQ_DB_SQLITE, 1, ZTOQ_ETIMEOUT);
+	fault_mid_table(ZTOQ_DB_SQLITE, SILENT, ZTOQ_ETIMEOUT);
 }
 
 /* PostgreSQL -> SQLite: the source's network goes silent mid-read. */
 Test(copy_fault, source_network_silent)
 {
-	fault_mid_table(ZTOQ_DB_POSTGRESQL, 1, ZTOQ_ETIMEOUT);
+	fault_mid_table(ZTOQ_DB_POSTGRESQL, SILENT, ZTOQ_ETIMEOUT);
+}
+
+/* SQLite -> PostgreSQL: the network goes silent under the table's COMMIT, which may
+ * have been applied: ZTOQ_ECOMMITUNKNOWN, and the mark makes the rerun start over. */
+Test(copy_fault, target_silent_under_commit)
+{
+	fault_mid_table(ZTOQ_DB_SQLITE, SILENT_AT_COMMIT, ZTOQ_ECOMMITUNKNOWN);
 }
 
 /*
