@@ -1,10 +1,12 @@
 /*
  * test_copy_fault.c - ztoq_copy() and `ztoq db copy` when the PostgreSQL side's
- * connection is lost (closed) or goes silent in the middle of a table, with the real
- * drivers and the fixture's PostgreSQL reached through tests/stall_proxy.c on
- * 127.0.0.1: the copy ends with an error naming the table within its bound, the
- * target is marked incomplete, no connection stays in use, and a second copy once the
- * network is back ends verified, every value equal.
+ * connection is lost (closed) or goes silent in the middle of a table (or under its
+ * COMMIT, or before the copy starts), with the real drivers and the fixture's
+ * PostgreSQL reached through tests/stall_proxy.c on 127.0.0.1: the copy ends within
+ * its bound with an error naming the table and the side, no connection stays in use,
+ * the managers close within their bound while the network is still down, the target
+ * is marked incomplete, and a second copy once the network is back ends verified,
+ * every value equal. docs/reliability.md has the timings measured.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +57,7 @@ static ztoq_config *proxied_config(stall_proxy *proxy)
 	return cfg;
 }
 
+/* A manager on `cfg` (kept by the caller), failing the test if it cannot open. */
 static ztoq_db *open_config(ztoq_config *cfg)
 {
 	ztoq_db *db = NULL;
@@ -250,7 +253,8 @@ static void cli_fault(int silent)
 							      "INSERT INTO \"" FAULT_TABLE "\"");
 	t0 = now_ms();
 	cr_assert_eq(run_cli(args, out, sizeof(out)), 1, "%s", out);
-	cr_assert(now_ms() - t0 < 30000, "took %llu ms", (unsigned long long)(now_ms() - t0));
+	/* the tables before the fault, the fault's bound, then the managers' close */
+	cr_assert(now_ms() - t0 < 2 * WITHIN_MS, "took %llu ms", (unsigned long long)(now_ms() - t0));
 	cr_log_info("ztoq db copy exited 1 after %llu ms", (unsigned long long)(now_ms() - t0));
 	cr_assert(strstr(out, "ztoq db copy: "), "%s", out);
 	cr_assert(strstr(out, "(writing table " FAULT_TABLE " to the target)"), "%s", out);
