@@ -374,7 +374,12 @@ void ztoq__conn_close(ztoq__conn *c)
 {
 	if (!c)
 		return;
+	/* psqlODBC deallocates a statement it prepared on the server as the statement is
+	 * freed, and waits for the answer: bounded like a round trip, so that closing an
+	 * idle connection whose network went silent ends (the watchdog closes it) */
+	ztoq__conn_watch(c, 0);
 	ztoq__stmt_cache_free(&c->stmts);
+	ztoq__conn_unwatch(c, SQL_SUCCESS);
 	if (c->in_tx && !c->broken) {
 		ztoq__error_hold(); /* closing records nothing: the last error stays */
 		ztoq__conn_end(c, 0);

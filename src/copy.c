@@ -322,6 +322,22 @@ static void emit(const struct table_stream *ts, ztoq_copy_event_kind kind, int v
 		o->progress(&ev, o->payload);
 }
 
+/*
+ * Makes a failure while `doing` table `t` (`where`: "to the target", ...) name them
+ * (the driver's messages and the failed statements name neither, or only as SQL),
+ * unless the message already says "table <name>"; appends to the first error, never
+ * replaces it. Returns `code`.
+ */
+static int name_table(int code, const struct table *t, const char *doing, const char *where)
+{
+	char said[96];
+
+	snprintf(said, sizeof(said), "table %s", t->name);
+	if (code < 0 && !strstr(ztoq_error_last()->message, said))
+		ztoq__error_append(" (%s %s %s)", doing, said, where);
+	return code;
+}
+
 /* One batch: canonical values, their digest, and (when copying) the bulk write. */
 static int on_batch(const ztoq_batch *b, void *payload)
 {
@@ -354,7 +370,7 @@ static int on_batch(const ztoq_batch *b, void *payload)
 	if (!ts->write)
 		return ZTOQ_OK;
 	if ((code = ztoq_bulk_insert(NULL, ts->write, &ts->bulk, ts->values, n, NULL)) < 0)
-		return code;
+		return name_table(code, t, "writing", "to the target");
 	emit(ts, ZTOQ_COPY_PROGRESS, 0);
 	return ZTOQ_OK;
 }
@@ -411,7 +427,7 @@ static int stream_table(struct copy_run *run, const struct table *t, ztoq_sessio
 	ztoq__free(types);
 	ztoq__free(sql_types);
 	ztoq__free(names);
-	return code;
+	return name_table(code, t, "reading", s == run->src ? "from the source" : "from the target");
 }
 
 static void tables_free(struct copy_run *run)
@@ -682,7 +698,7 @@ static int copy_table(struct copy_run *run, const struct table *t)
 	else if (ztoq_tx_depth(run->dst))
 		ztoq__session_rollback_after(run->dst, code);
 	if (code < 0)
-		return code;
+		return name_table(code, t, "writing", "to the target");
 	run->out->rows += d.rows;
 	run->out->bytes += d.bytes;
 	if (!run->opts->no_verify && (code = verify_table(run, t, &d)) < 0)
@@ -718,6 +734,15 @@ static int mark_exec(struct copy_run *run, const char *sql)
 	return ztoq_session_exec(run->dst, sql, NULL, 0, NULL);
 }
 
+/* Says which database (`side`: "source", "target") a failure outside a table's copy
+ * was on, appended to the first error; returns `code`. */
+static int on_side(int code, const char *side)
+{
+	if (code < 0)
+		ztoq__error_append(" (on the %s)", side);
+	return code;
+}
+
 /* The copy proper, in the source's read transaction. */
 static int run_copy(struct copy_run *run, int version)
 {
@@ -730,7 +755,7 @@ static int run_copy(struct copy_run *run, int version)
 		return ZTOQ_OK;
 	}
 	if ((code = target_state(run, version, state, sizeof(state), &ready, &marked)) < 0)
-		return code;
+		return on_side(code, "target");
 	snprintf(run->out->target_state, sizeof(run->out->target_state), "%s", state);
 	if (run->opts->dry_run)
 		return ZTOQ_OK;
@@ -740,15 +765,15 @@ static int run_copy(struct copy_run *run, int version)
 	if ((code = prepare_target(run, version, !ready)) < 0 ||
 	    (code = match_target(run)) < 0 ||
 	    (code = mark_exec(run, "CREATE TABLE " MARK_TABLE " (note VARCHAR(64))")) < 0)
-		return code;
+		return on_side(code, "target");
 	for (size_t i = 0; i < run->ntables; i++)
 		if ((code = copy_table(run, &run->tables[i])) < 0)
 			return code;
 	if ((code = advance_sequences(run)) < 0 ||
 	    (code = own_checksums(run)) < 0)
-		return code;
+		return on_side(code, "target");
 	run->out->verified = !run->opts->no_verify;
-	return mark_exec(run, "DROP TABLE " MARK_TABLE);
+	return on_side(mark_exec(run, "DROP TABLE " MARK_TABLE), "target");
 }
 
 /* Verifies every planned table: the source's digest against the target's. */
@@ -832,7 +857,7 @@ static int with_source(ztoq_copy_result *out, ztoq_db *source, ztoq_db *target,
 	run = (struct copy_run){source, target, NULL, NULL, NULL, opts,
 				opts->batch_size ? opts->batch_size : 5000, {{0}}, 0, out};
 	if ((code = ztoq_migrate_status(&st, source)) < 0)
-		return code;
+		return on_side(code, "source");
 	out->schema_version = st->current;
 	if (!st->current)
 		code = ztoq__error_set(ZTOQ_ESTATE, "the source has no ZTOQ schema");
@@ -852,8 +877,8 @@ static int with_source(ztoq_copy_result *out, ztoq_db *source, ztoq_db *target,
 		code = ztoq__error_set(ZTOQ_EINVALID, "ztoq_copy: SQLite and PostgreSQL only");
 	ro.isolation = ZTOQ_ISOLATION_REPEATABLE_READ;
 	ro.read_only = 1;
-	if (code == ZTOQ_OK && (code = ztoq_tx_begin(run.src, &ro)) == ZTOQ_OK) {
-		if ((code = plan_tables(&run)) == ZTOQ_OK) {
+	if (code == ZTOQ_OK && (code = on_side(ztoq_tx_begin(run.src, &ro), "source")) == ZTOQ_OK) {
+		if ((code = on_side(plan_tables(&run), "source")) == ZTOQ_OK) {
 			struct table_stream ts = {&run, NULL, NULL, {0}, NULL, NULL, {0},
 						  start};
 

@@ -1,14 +1,15 @@
 /*
  * stall_proxy.c - see stall_proxy.h. The child runs one poll() loop over its control
  * pipe, the listening socket and every connection pair; the parent sends one byte per
- * command ('s' stall, 'r' resume, 'p' followed by a NUL-terminated pattern: stall on
- * it) and waits for the child's one-byte answer.
+ * command ('s' stall, 'r' resume, 'd' drop, 'p' / 'q' followed by a NUL-terminated
+ * pattern: stall / drop on it) and waits for the child's one-byte answer.
  */
 #define _GNU_SOURCE /* memmem */
 #include "stall_proxy.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -44,16 +45,16 @@ static int dial(int port)
 
 /*
  * Copies what `from` has to `to`; returns 0 when either side is done. When `pattern`
- * is set and in what was read, forwards nothing, clears it and sets *stalled.
+ * is set and in what was read, forwards nothing, clears it and sets *seen.
  */
-static int pump(int from, int to, char *pattern, int *stalled)
+static int pump(int from, int to, char *pattern, int *seen)
 {
 	char buf[16384];
 	ssize_t n = read(from, buf, sizeof(buf));
 
 	if (n > 0 && *pattern && memmem(buf, (size_t)n, pattern, strlen(pattern))) {
 		*pattern = '\0';
-		*stalled = 1;
+		*seen = 1;
 		return 1;
 	}
 	for (ssize_t off = 0; n > 0 && off < n;) {
@@ -65,11 +66,21 @@ static int pump(int from, int to, char *pattern, int *stalled)
 	return n > 0;
 }
 
+/* Closes both sockets of every pair: each client sees its connection end. */
+static void drop_all(int fds[][2], int *npairs)
+{
+	for (int i = 0; i < *npairs; i++) {
+		close(fds[i][0]);
+		close(fds[i][1]);
+	}
+	*npairs = 0;
+}
+
 /* The child: forwards until told to stall, stalls until told to resume, for ever. */
 static void serve(int listener, int command, int answer, int target)
 {
-	int fds[MAX_PAIRS][2], npairs = 0, stalled = 0;
-	char pattern[MAX_PATTERN] = "";
+	int fds[MAX_PAIRS][2], npairs = 0, stalled = 0, seen = 0;
+	char pattern[MAX_PATTERN] = "", action = 'p';
 
 	for (;;) {
 		struct pollfd pf[2 + 2 * MAX_PAIRS];
@@ -89,7 +100,11 @@ static void serve(int listener, int command, int answer, int target)
 			if (read(command, &c, 1) != 1)
 				_exit(0); /* the parent is gone */
 			stalled = c == 's';
-			for (size_t i = 0; c == 'p' && i < sizeof(pattern); i++)
+			if (c == 'd')
+				drop_all(fds, &npairs);
+			if (c == 'p' || c == 'q')
+				action = c;
+			for (size_t i = 0; (c == 'p' || c == 'q') && i < sizeof(pattern); i++)
 				if (read(command, &pattern[i], 1) != 1 || !pattern[i])
 					break;
 			pattern[sizeof(pattern) - 1] = '\0';
@@ -110,9 +125,17 @@ static void serve(int listener, int command, int answer, int target)
 		for (int i = 0, slot = 2; i < npairs; i++, slot += 2) {
 			char none[1] = "";
 			int done = (pf[slot].revents &&
-				    !pump(fds[i][0], fds[i][1], pattern, &stalled)) ||
+				    !pump(fds[i][0], fds[i][1], pattern, &seen)) ||
 				   (pf[slot + 1].revents &&
-				    !pump(fds[i][1], fds[i][0], none, &stalled));
+				    !pump(fds[i][1], fds[i][0], none, &seen));
+			if (seen) {
+				seen = 0;
+				if (action == 'q') {
+					drop_all(fds, &npairs);
+					break;
+				}
+				stalled = 1;
+			}
 			if (done) {
 				close(fds[i][0]);
 				close(fds[i][1]);
@@ -151,6 +174,10 @@ stall_proxy *stall_proxy_start(int target_port)
 	close(listener);
 	close(to_child[0]);
 	close(from_child[1]);
+	/* a child the test starts (popen) must not keep the pipe, so that the proxy ends
+	 * when the test does */
+	fcntl(to_child[1], F_SETFD, FD_CLOEXEC);
+	fcntl(from_child[0], F_SETFD, FD_CLOEXEC);
 	p->command = to_child[1];
 	p->answer = from_child[0];
 	return p;
@@ -175,15 +202,32 @@ void stall_proxy_stall(stall_proxy *p)
 	command(p, 's');
 }
 
-void stall_proxy_stall_on(stall_proxy *p, const char *pattern)
+/* Arms `action` ('p' stall, 'q' drop) on `pattern`. */
+static void command_on(stall_proxy *p, char action, const char *pattern)
 {
 	char echo = 0;
 	size_t len = strlen(pattern);
 
 	cr_assert(len > 0 && len < MAX_PATTERN, "proxy: a pattern of %zu bytes", len);
-	cr_assert(write(p->command, "p", 1) == 1 &&
+	cr_assert(write(p->command, &action, 1) == 1 &&
 		  write(p->command, pattern, len + 1) == (ssize_t)(len + 1) &&
-		  read(p->answer, &echo, 1) == 1 && echo == 'p', "proxy: no answer to 'p'");
+		  read(p->answer, &echo, 1) == 1 && echo == action, "proxy: no answer to '%c'",
+		  action);
+}
+
+void stall_proxy_stall_on(stall_proxy *p, const char *pattern)
+{
+	command_on(p, 'p', pattern);
+}
+
+void stall_proxy_drop(stall_proxy *p)
+{
+	command(p, 'd');
+}
+
+void stall_proxy_drop_on(stall_proxy *p, const char *pattern)
+{
+	command_on(p, 'q', pattern);
 }
 
 void stall_proxy_resume(stall_proxy *p)

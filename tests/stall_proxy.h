@@ -28,6 +28,15 @@ void stall_proxy_stall(stall_proxy *p);
  */
 void stall_proxy_stall_on(stall_proxy *p, const char *pattern);
 
+/* Closes every connection it forwards (each client sees its connection end), keeps
+ * listening and forwards new connections (returns once they are closed). */
+void stall_proxy_drop(stall_proxy *p);
+
+/* Forwards until a client sends `pattern` (as stall_proxy_stall_on), then closes every
+ * connection instead of forwarding that data: the connection is lost exactly under
+ * the statement that contains it. Returns once the proxy is armed. */
+void stall_proxy_drop_on(stall_proxy *p, const char *pattern);
+
 /* Forwards again. */
 void stall_proxy_resume(stall_proxy *p);
 

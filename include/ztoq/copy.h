@@ -89,7 +89,10 @@ typedef struct {
  * closed; with opts->dry_run `target` may be NULL: a database not created yet). A target that holds rows in a ZTOQ table, or a schema at another version,
  * is refused with ZTOQ_ESTATE naming what is there, unless opts->replace. A
  * verification mismatch is ZTOQ_ESTATE naming the table (the target keeps its copy
- * mark). Returns ZTOQ_OK or the first error; `out` (filled as far as the copy went)
+ * mark). A connection lost on either side fails the copy with the statement's error
+ * (ZTOQ_EDISCONNECTED, or ZTOQ_ETIMEOUT after statement_timeout_ms on a silent network)
+ * naming the table; the target keeps its mark and the next copy starts it over.
+ * Returns ZTOQ_OK or the first error; `out` (filled as far as the copy went)
  * and `opts` may be NULL. Thread-safe in that it opens its own sessions on both
  * managers; two copies into one target at once are not supported.
  */
