@@ -377,7 +377,8 @@ void ztoq__conn_close(ztoq__conn *c)
 	/* psqlODBC deallocates a statement it prepared on the server as the statement is
 	 * freed, and waits for the answer: bounded like a round trip, so that closing an
 	 * idle connection whose network went silent ends (the watchdog closes it) */
-	ztoq__conn_watch(c, 0);
+	if (ztoq__conn_watch(c, 0) < 0)
+		c->timed_out = 0; /* no watchdog: freed unbounded, as a close cannot fail */
 	ztoq__stmt_cache_free(&c->stmts);
 	ztoq__conn_unwatch(c, SQL_SUCCESS);
 	if (c->in_tx && !c->broken) {

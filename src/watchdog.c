@@ -21,7 +21,6 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -136,7 +135,7 @@ int ztoq__watchdog_new(ztoq__watchdog **out)
 }
 
 /* Under the lock: starts the thread unless it runs. Returns ZTOQ_OK or ZTOQ_ENOMEM
- * (recorded). */
+ * (not recorded: the caller says which call could not be bounded). */
 static int start_thread(ztoq__watchdog *w)
 {
 	sigset_t all, old;
@@ -150,8 +149,7 @@ static int start_thread(ztoq__watchdog *w)
 	rc = pthread_create(&w->thread, NULL, run, w);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0)
-		return ztoq__error_set(ZTOQ_ENOMEM, "cannot start the watchdog thread that bounds "
-						    "the call (%s)", strerror(rc));
+		return ZTOQ_ENOMEM;
 	w->started = 1;
 	return ZTOQ_OK;
 }

@@ -35,8 +35,8 @@ void ztoq__watchdog_free(ztoq__watchdog *w);
  * Watches `c`, which is about to run a driver call, until `deadline_ns`
  * (CLOCK_MONOTONIC), starting the thread on first use. Called by the thread that owns
  * `c`, which must not be watched already; thread-safe against the watchdog and other
- * connections. Returns ZTOQ_OK, or ZTOQ_ENOMEM (recorded; `c` is not watched) when the
- * thread cannot start.
+ * connections. Returns ZTOQ_OK, or ZTOQ_ENOMEM (not recorded; `c` is not watched)
+ * when the thread cannot start.
  */
 int ztoq__watchdog_arm(ztoq__watchdog *w, struct ztoq__conn *c, uint64_t deadline_ns);
 
