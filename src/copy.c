@@ -21,12 +21,12 @@
 
 #include "alloc.h"
 #include "buf.h"
+#include "bulk.h"
 #include "clock.h"
 #include "dialect.h"
 #include "error.h"
 #include "session.h"
 #include "ztoq/batch.h"
-#include "ztoq/bulk.h"
 #include "ztoq/migrate.h"
 #include "ztoq/session.h"
 #include "ztoq/stmt.h"
@@ -100,6 +100,8 @@ struct table_stream {
 	char *ts;             /* TS_LEN bytes per value of the batch */
 	struct digest d;
 	uint64_t start_ns;
+	ztoq__bulk_writer *writer; /* with `write`: open there for the whole table */
+	ztoq_bulk_result written;  /* what the writer wrote */
 };
 
 /* The kind of a column from its declared (SQLite) or catalog (PostgreSQL) type. */
@@ -353,7 +355,7 @@ static int on_batch(const ztoq_batch *b, void *payload)
 	ts->d.rows += n;
 	if (!ts->write)
 		return ZTOQ_OK;
-	if ((code = ztoq_bulk_insert(NULL, ts->write, &ts->bulk, ts->values, n, NULL)) < 0)
+	if ((code = ztoq__bulk_write(ts->writer, ts->values, n)) < 0)
 		return code;
 	emit(ts, ZTOQ_COPY_PROGRESS, 0);
 	return ZTOQ_OK;
@@ -373,7 +375,8 @@ static int stream_table(struct copy_run *run, const struct table *t, ztoq_sessio
 			ztoq_session *write, struct digest *d)
 {
 	ztoq_batch_options bo = ZTOQ_BATCH_OPTIONS_INIT;
-	struct table_stream ts = {run, t, write, {0}, NULL, NULL, {0}, ztoq__now_ns()};
+	struct table_stream ts = {run, t, write, {0}, NULL, NULL, {0}, ztoq__now_ns(),
+				  NULL, {0, 0, SIZE_MAX}};
 	const char **names = ztoq__calloc(t->ncols + 1, sizeof(*names));
 	const char **sql_types = ztoq__calloc(t->ncols + 1, sizeof(*sql_types));
 	ztoq_type *types = ztoq__calloc(t->ncols + 1, sizeof(*types));
@@ -402,8 +405,11 @@ static int stream_table(struct copy_run *run, const struct table *t, ztoq_sessio
 	bo.text_width = 256;
 	if (code == ZTOQ_OK)
 		code = select_sql(&sql, s->conn->dialect, t);
+	if (code == ZTOQ_OK && write)
+		code = ztoq__bulk_open(&ts.writer, write, &ts.bulk, NULL, &ts.written);
 	if (code == ZTOQ_OK)
 		code = ztoq_batch_stream(NULL, s, sql, NULL, 0, on_batch, &ts, &bo);
+	ztoq__bulk_close(ts.writer);
 	*d = ts.d;
 	ztoq__free(sql);
 	ztoq__free(ts.ts);
@@ -654,7 +660,8 @@ static int verify_table(struct copy_run *run, const struct table *t, const struc
 {
 	struct digest d;
 	int code = stream_table(run, t, run->dst, NULL, &d);
-	struct table_stream ts = {run, t, NULL, {0}, NULL, NULL, d, ztoq__now_ns()};
+	struct table_stream ts = {run, t, NULL, {0}, NULL, NULL, d, ztoq__now_ns(),
+				  NULL, {0}};
 
 	if (code == ZTOQ_OK)
 		code = compare(t, src, &d);
@@ -688,7 +695,8 @@ static int copy_table(struct copy_run *run, const struct table *t)
 	if (!run->opts->no_verify && (code = verify_table(run, t, &d)) < 0)
 		return code;
 	{
-		struct table_stream ts = {run, t, NULL, {0}, NULL, NULL, d, start};
+		struct table_stream ts = {run, t, NULL, {0}, NULL, NULL, d, start, NULL,
+					  {0}};
 
 		emit(&ts, ZTOQ_COPY_TABLE_DONE, !run->opts->no_verify);
 	}
@@ -855,7 +863,7 @@ static int with_source(ztoq_copy_result *out, ztoq_db *source, ztoq_db *target,
 	if (code == ZTOQ_OK && (code = ztoq_tx_begin(run.src, &ro)) == ZTOQ_OK) {
 		if ((code = plan_tables(&run)) == ZTOQ_OK) {
 			struct table_stream ts = {&run, NULL, NULL, {0}, NULL, NULL, {0},
-						  start};
+						  start, NULL, {0}};
 
 			for (size_t i = 0; i < run.ntables; i++) {
 				ts.t = &run.tables[i];
