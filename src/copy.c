@@ -618,25 +618,39 @@ static int prepare_target(struct copy_run *run, int version, int fresh)
 	return ztoq_migrate_upgrade(run->target, spec, NULL);
 }
 
-/* Sets every serial sequence of the target's copied tables past the copied ids (where
- * the target's ids have sequences). */
+/* 1 when table `name` is one the run copies. */
+static int copied(const struct copy_run *run, const char *name)
+{
+	for (size_t i = 0; i < run->ntables; i++)
+		if (!strcmp(run->tables[i].name, name))
+			return 1;
+	return 0;
+}
+
+/* Sets the sequence of every column of the copied tables that owns one past the
+ * copied ids: one catalog query, then one statement per such column (ZTOQ's tables
+ * have one at most). The catalog's pairs are read as a column list: `name` the
+ * table, `sql_type` the column. */
 static int advance_sequences(struct copy_run *run)
 {
+	struct column_list l = {NULL, 0};
 	int rows = 0, code = ZTOQ_OK;
 
-	for (size_t i = 0; run->dst_d->copy_sequence && code == ZTOQ_OK && i < run->ntables; i++)
-		for (size_t c = 0; code == ZTOQ_OK && c < run->tables[i].ncols; c++) {
-			const struct table *t = &run->tables[i];
-			ztoq__buf sql = ZTOQ__BUF_INIT;
-			char *text = NULL;
+	if (!run->dst_d->copy_serials_sql)
+		return ZTOQ_OK;
+	code = ztoq_session_query(run->dst, run->dst_d->copy_serials_sql, NULL, 0, add_column, &l);
+	for (size_t i = 0; code == ZTOQ_OK && i < l.n; i++) {
+		ztoq__buf sql = ZTOQ__BUF_INIT;
+		char *text = NULL;
 
-			if (t->cols[c].kind != ZTOQ__COPY_INT)
-				continue;
-			run->dst_d->copy_sequence(&sql, t->name, t->cols[c].name);
-			if ((code = ztoq__buf_detach(&sql, &text)) == ZTOQ_OK)
-				code = ztoq_session_query(run->dst, text, NULL, 0, count_row, &rows);
-			ztoq__free(text);
-		}
+		if (!copied(run, l.cols[i].name))
+			continue;
+		run->dst_d->copy_sequence(&sql, l.cols[i].name, l.cols[i].sql_type);
+		if ((code = ztoq__buf_detach(&sql, &text)) == ZTOQ_OK)
+			code = ztoq_session_query(run->dst, text, NULL, 0, count_row, &rows);
+		ztoq__free(text);
+	}
+	ztoq__free(l.cols);
 	return code;
 }
 
