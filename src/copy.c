@@ -740,6 +740,33 @@ static int mark_exec(struct copy_run *run, const char *sql)
 	return ztoq_session_exec(run->dst, sql, NULL, 0, NULL);
 }
 
+/* Runs the target dialect's NULL-terminated list of statements `sql` (NULL: none). */
+static int exec_list(struct copy_run *run, const char *const *sql)
+{
+	int code = ZTOQ_OK;
+
+	for (size_t i = 0; sql && sql[i] && code == ZTOQ_OK; i++)
+		code = mark_exec(run, sql[i]);
+	return code;
+}
+
+/* Copies the planned tables with the target's session set for bulk writes
+ * (copy_write_on) and set back after (copy_write_off), even after a failure, whose
+ * error stays the one returned. */
+static int copy_tables(struct copy_run *run)
+{
+	int code = exec_list(run, run->dst_d->copy_write_on);
+
+	for (size_t i = 0; code == ZTOQ_OK && i < run->ntables; i++)
+		code = copy_table(run, &run->tables[i]);
+	if (code == ZTOQ_OK)
+		return exec_list(run, run->dst_d->copy_write_off);
+	ztoq__error_hold();
+	exec_list(run, run->dst_d->copy_write_off);
+	ztoq__error_release();
+	return code;
+}
+
 /* The copy proper, in the source's read transaction. */
 static int run_copy(struct copy_run *run, int version)
 {
@@ -763,10 +790,7 @@ static int run_copy(struct copy_run *run, int version)
 	    (code = match_target(run)) < 0 ||
 	    (code = mark_exec(run, "CREATE TABLE " MARK_TABLE " (note VARCHAR(64))")) < 0)
 		return code;
-	for (size_t i = 0; i < run->ntables; i++)
-		if ((code = copy_table(run, &run->tables[i])) < 0)
-			return code;
-	if ((code = advance_sequences(run)) < 0 ||
+	if ((code = copy_tables(run)) < 0 || (code = advance_sequences(run)) < 0 ||
 	    (code = own_checksums(run)) < 0)
 		return code;
 	run->out->verified = !run->opts->no_verify;

@@ -191,6 +191,10 @@ typedef struct ztoq__dialect {
 	/* Appends the statement that sets the sequence of `table`.`column` (one that
 	 * copy_serials_sql lists) past the column's largest value. */
 	void (*copy_sequence)(ztoq__buf *b, const char *table, const char *column);
+	/* Statements run on the copy's target session before it writes the tables and
+	 * after them, outside a transaction (NULL-terminated lists; NULL: none). */
+	const char *const *copy_write_on;
+	const char *const *copy_write_off;
 } ztoq__dialect;
 
 /* The db_type of a configuration that names none (config.c's option table). */

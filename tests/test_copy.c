@@ -464,6 +464,7 @@ COPY_BOTH(every_value)
 {
 	ztoq_db *src, *dst;
 	ztoq_copy_result res;
+	ztoq_session *s;
 	ztoq_migration_status *st;
 	ztoq_copy_options o = ZTOQ_COPY_OPTIONS_INIT;
 	int incomplete = 1;
@@ -484,6 +485,13 @@ COPY_BOTH(every_value)
 	cr_assert_eq(st->current, ztoq_migrate_head());
 	ztoq_migrate_status_free(st);
 	assert_serials_continue(dst);
+	if (ztoq_db_backend(dst) == ZTOQ_DB_SQLITE) {
+		/* the connection the copy wrote on has SQLite's defaults back */
+		test_ok(ztoq_session_open(&s, dst));
+		cr_assert_eq(test_scalar(s, "PRAGMA temp_store"), 0);
+		cr_assert_eq(test_scalar(s, "PRAGMA cache_size"), -2000);
+		test_ok(ztoq_session_close(s));
+	}
 	close_pair(src, dst);
 }
 
