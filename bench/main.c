@@ -35,18 +35,6 @@
 
 /* ---- helpers the implementations share ------------------------------------------- */
 
-void bench_die(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fputs("bench: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	_exit(1);
-}
-
 static void set_or_die(ztoq_config *cfg, const char *key, const char *value)
 {
 	if (ztoq_config_set(cfg, key, value) < 0)

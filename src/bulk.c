@@ -16,7 +16,7 @@
  * fails with a data error is rolled back and its halves are tried, down to single
  * rows. A chunk that succeeds is never run twice, so a row is written at most once.
  */
-#include "ztoq/bulk.h"
+#include "bulk.h"
 
 #include <string.h>
 
@@ -29,19 +29,20 @@
 #define PG_ROWS_PER_STATEMENT 10000
 #define DEFAULT_ROWS_PER_SAVEPOINT 10000
 
-typedef struct {
+struct ztoq__bulk_writer {
 	ztoq_session *s;
 	const ztoq__dialect *d;
 	const ztoq_bulk_table *t;
-	const ztoq_value *rows; /* the rows being written (a streamed write: its chunk) */
-	size_t first;           /* the call's number of rows[0] (streamed: of the chunk) */
+	const ztoq_value *rows; /* the rows being written (those of one ztoq__bulk_write) */
+	size_t first;           /* the number of rows[0]: rows the writer wrote before */
 	const ztoq_bulk_options *opts;
 	ztoq_bulk_result *res;
 	size_t per_stmt, per_savepoint;
 	ztoq_stmt *many;   /* per_stmt rows (the arrays form: any number) */
 	ztoq_stmt *one;    /* one row (SQLite and others) */
 	ztoq__buf *arrays; /* the arrays form: one array per column */
-} bulk;
+};
+typedef struct ztoq__bulk_writer bulk;
 
 /* ---- SQL ------------------------------------------------------------------------ */
 
@@ -340,40 +341,63 @@ static int setup(bulk *b)
 	return prepare_insert(&b->one, b, 1);
 }
 
-static void cleanup(bulk *b)
+/* Checks the session, the table and the options of a bulk write. */
+static int check_call(ztoq_session *s, const ztoq_bulk_table *table, const ztoq_bulk_options *opts)
 {
+	static const ztoq_bulk_options defaults = ZTOQ_BULK_OPTIONS_INIT;
+
+	if (!s)
+		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_bulk_insert: session is NULL");
+	return check_table(table, opts ? opts : &defaults);
+}
+
+int ztoq__bulk_open(ztoq__bulk_writer **out, ztoq_session *s, const ztoq_bulk_table *table,
+		    const ztoq_bulk_options *opts, ztoq_bulk_result *res)
+{
+	static const ztoq_bulk_options defaults = ZTOQ_BULK_OPTIONS_INIT;
+	bulk *b;
+	int code;
+
+	*out = NULL;
+	if ((code = check_call(s, table, opts)) < 0)
+		return code;
+	if (!(b = ztoq__calloc(1, sizeof(*b))))
+		return ztoq__error_nomem();
+	b->s = s;
+	b->t = table;
+	b->opts = opts ? opts : &defaults;
+	b->res = res;
+	b->d = s->conn->dialect;
+	if ((code = setup(b)) < 0) {
+		ztoq__bulk_close(b);
+		return code;
+	}
+	*out = b;
+	return ZTOQ_OK;
+}
+
+void ztoq__bulk_close(ztoq__bulk_writer *b)
+{
+	if (!b)
+		return;
 	for (size_t c = 0; b->arrays && c < b->t->ncolumns; c++)
 		ztoq__buf_dispose(&b->arrays[c]);
 	ztoq__free(b->arrays);
 	ztoq_stmt_finalize(b->many);
 	ztoq_stmt_finalize(b->one);
+	ztoq__free(b);
 }
 
-/* Writes the `nrows` rows at `rows`, numbered from b->first, a savepoint at a time. */
-static int write_chunk(bulk *b, const ztoq_value *rows, size_t nrows)
+int ztoq__bulk_write(ztoq__bulk_writer *b, const ztoq_value *rows, size_t nrows)
 {
 	int code = ZTOQ_OK;
 
 	b->rows = rows;
 	for (size_t lo = 0; lo < nrows && code == ZTOQ_OK; lo += b->per_savepoint)
 		code = write_range(b, lo, nrows - lo < b->per_savepoint ? nrows : lo + b->per_savepoint);
+	if (code == ZTOQ_OK)
+		b->first += nrows;
 	return code;
-}
-
-/* Checks what every bulk write needs and prepares its statements into `b`. */
-static int start(bulk *b, ztoq_session *s, const ztoq_bulk_table *table,
-		 const ztoq_bulk_options *opts, ztoq_bulk_result *res)
-{
-	static const ztoq_bulk_options defaults = ZTOQ_BULK_OPTIONS_INIT;
-
-	if (!s)
-		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_bulk_insert: session is NULL");
-	b->s = s;
-	b->t = table;
-	b->opts = opts ? opts : &defaults;
-	b->res = res;
-	b->d = s->conn->dialect;
-	return check_table(table, b->opts);
 }
 
 /* Ends the call's own transaction level: commits it, or rolls it back after `code`. */
@@ -389,21 +413,21 @@ ZTOQ_EXTERN(int) ztoq_bulk_insert(ztoq_bulk_result *out, ztoq_session *s,
 				  size_t nrows, const ztoq_bulk_options *opts)
 {
 	ztoq_bulk_result res = {0, 0, SIZE_MAX};
-	bulk b = {0};
+	ztoq__bulk_writer *w = NULL;
 	int code;
 
 	if (out)
 		*out = res;
-	if ((code = start(&b, s, table, opts, &res)) < 0)
+	if ((code = check_call(s, table, opts)) < 0)
 		return code;
 	if (nrows && !rows)
 		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_bulk_insert: table, columns, types "
 						      "and rows are required");
 	if ((code = check_values(table, rows, nrows, 0)) < 0 || (code = ztoq_tx_begin(s, NULL)) < 0)
 		return code;
-	if ((code = setup(&b)) == ZTOQ_OK)
-		code = write_chunk(&b, rows, nrows);
-	cleanup(&b);
+	if ((code = ztoq__bulk_open(&w, s, table, opts, &res)) == ZTOQ_OK)
+		code = ztoq__bulk_write(w, rows, nrows);
+	ztoq__bulk_close(w);
 	if ((code = finish(s, code)) < 0)
 		res.affected = 0;
 	if (out)
@@ -444,14 +468,14 @@ static int stream_chunks(bulk *b, ztoq_bulk_source_fn source, void *payload, int
 	size_t nrows;
 	int code;
 
-	for (b->first = 0;; b->first += nrows) {
+	for (;;) {
 		uint64_t committed = b->res->affected;
 
 		if ((code = pull(b, source, payload, rows, &nrows)) < 0 || nrows == 0)
 			return code;
 		if (each && (code = ztoq_tx_begin(b->s, NULL)) < 0)
 			return code;
-		code = write_chunk(b, rows, nrows);
+		code = ztoq__bulk_write(b, rows, nrows);
 		if (each && (code = finish(b->s, code)) < 0)
 			b->res->affected = committed;
 		if (code < 0)
@@ -466,13 +490,13 @@ ZTOQ_EXTERN(int) ztoq_bulk_insert_stream(ztoq_bulk_result *out, ztoq_session *s,
 {
 	ztoq_bulk_result res = {0, 0, SIZE_MAX};
 	int each = commit == ZTOQ_BULK_COMMIT_EACH_CHUNK;
+	ztoq__bulk_writer *w = NULL;
 	ztoq_value *rows = NULL;
-	bulk b = {0};
 	int code;
 
 	if (out)
 		*out = res;
-	if ((code = start(&b, s, table, opts, &res)) < 0)
+	if ((code = check_call(s, table, opts)) < 0)
 		return code;
 	if (!source || (unsigned)commit > ZTOQ_BULK_COMMIT_EACH_CHUNK)
 		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_bulk_insert_stream: no source, or an "
@@ -483,12 +507,12 @@ ZTOQ_EXTERN(int) ztoq_bulk_insert_stream(ztoq_bulk_result *out, ztoq_session *s,
 						     "needs a session with no transaction open");
 	if (!each && (code = ztoq_tx_begin(s, NULL)) < 0)
 		return code;
-	if ((code = setup(&b)) == ZTOQ_OK &&
-	    !(rows = ztoq__calloc(b.per_savepoint * table->ncolumns, sizeof(*rows))))
+	if ((code = ztoq__bulk_open(&w, s, table, opts, &res)) == ZTOQ_OK &&
+	    !(rows = ztoq__calloc(w->per_savepoint * table->ncolumns, sizeof(*rows))))
 		code = ztoq__error_nomem();
 	if (code == ZTOQ_OK)
-		code = stream_chunks(&b, source, payload, each, rows);
-	cleanup(&b);
+		code = stream_chunks(w, source, payload, each, rows);
+	ztoq__bulk_close(w);
 	ztoq__free(rows);
 	if (!each && (code = finish(s, code)) < 0)
 		res.affected = 0;

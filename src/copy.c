@@ -21,12 +21,12 @@
 
 #include "alloc.h"
 #include "buf.h"
+#include "bulk.h"
 #include "clock.h"
 #include "dialect.h"
 #include "error.h"
 #include "session.h"
 #include "ztoq/batch.h"
-#include "ztoq/bulk.h"
 #include "ztoq/migrate.h"
 #include "ztoq/session.h"
 #include "ztoq/stmt.h"
@@ -100,6 +100,8 @@ struct table_stream {
 	char *ts;             /* TS_LEN bytes per value of the batch */
 	struct digest d;
 	uint64_t start_ns;
+	ztoq__bulk_writer *writer; /* with `write`: open there for the whole table */
+	ztoq_bulk_result written;  /* what the writer wrote */
 };
 
 /* The kind of a column from its declared (SQLite) or catalog (PostgreSQL) type. */
@@ -369,7 +371,7 @@ static int on_batch(const ztoq_batch *b, void *payload)
 	ts->d.rows += n;
 	if (!ts->write)
 		return ZTOQ_OK;
-	if ((code = ztoq_bulk_insert(NULL, ts->write, &ts->bulk, ts->values, n, NULL)) < 0)
+	if ((code = ztoq__bulk_write(ts->writer, ts->values, n)) < 0)
 		return name_table(code, t, "writing", "to the target");
 	emit(ts, ZTOQ_COPY_PROGRESS, 0);
 	return ZTOQ_OK;
@@ -389,7 +391,8 @@ static int stream_table(struct copy_run *run, const struct table *t, ztoq_sessio
 			ztoq_session *write, struct digest *d)
 {
 	ztoq_batch_options bo = ZTOQ_BATCH_OPTIONS_INIT;
-	struct table_stream ts = {run, t, write, {0}, NULL, NULL, {0}, ztoq__now_ns()};
+	struct table_stream ts = {run, t, write, {0}, NULL, NULL, {0}, ztoq__now_ns(),
+				  NULL, {0, 0, SIZE_MAX}};
 	const char **names = ztoq__calloc(t->ncols + 1, sizeof(*names));
 	const char **sql_types = ztoq__calloc(t->ncols + 1, sizeof(*sql_types));
 	ztoq_type *types = ztoq__calloc(t->ncols + 1, sizeof(*types));
@@ -418,8 +421,11 @@ static int stream_table(struct copy_run *run, const struct table *t, ztoq_sessio
 	bo.text_width = 256;
 	if (code == ZTOQ_OK)
 		code = select_sql(&sql, s->conn->dialect, t);
+	if (code == ZTOQ_OK && write)
+		code = ztoq__bulk_open(&ts.writer, write, &ts.bulk, NULL, &ts.written);
 	if (code == ZTOQ_OK)
 		code = ztoq_batch_stream(NULL, s, sql, NULL, 0, on_batch, &ts, &bo);
+	ztoq__bulk_close(ts.writer);
 	*d = ts.d;
 	ztoq__free(sql);
 	ztoq__free(ts.ts);
@@ -628,25 +634,39 @@ static int prepare_target(struct copy_run *run, int version, int fresh)
 	return ztoq_migrate_upgrade(run->target, spec, NULL);
 }
 
-/* Sets every serial sequence of the target's copied tables past the copied ids (where
- * the target's ids have sequences). */
+/* 1 when table `name` is one the run copies. */
+static int copied(const struct copy_run *run, const char *name)
+{
+	for (size_t i = 0; i < run->ntables; i++)
+		if (!strcmp(run->tables[i].name, name))
+			return 1;
+	return 0;
+}
+
+/* Sets the sequence of every column of the copied tables that owns one past the
+ * copied ids: one catalog query, then one statement per such column (ZTOQ's tables
+ * have one at most). The catalog's pairs are read as a column list: `name` the
+ * table, `sql_type` the column. */
 static int advance_sequences(struct copy_run *run)
 {
+	struct column_list l = {NULL, 0};
 	int rows = 0, code = ZTOQ_OK;
 
-	for (size_t i = 0; run->dst_d->copy_sequence && code == ZTOQ_OK && i < run->ntables; i++)
-		for (size_t c = 0; code == ZTOQ_OK && c < run->tables[i].ncols; c++) {
-			const struct table *t = &run->tables[i];
-			ztoq__buf sql = ZTOQ__BUF_INIT;
-			char *text = NULL;
+	if (!run->dst_d->copy_serials_sql)
+		return ZTOQ_OK;
+	code = ztoq_session_query(run->dst, run->dst_d->copy_serials_sql, NULL, 0, add_column, &l);
+	for (size_t i = 0; code == ZTOQ_OK && i < l.n; i++) {
+		ztoq__buf sql = ZTOQ__BUF_INIT;
+		char *text = NULL;
 
-			if (t->cols[c].kind != ZTOQ__COPY_INT)
-				continue;
-			run->dst_d->copy_sequence(&sql, t->name, t->cols[c].name);
-			if ((code = ztoq__buf_detach(&sql, &text)) == ZTOQ_OK)
-				code = ztoq_session_query(run->dst, text, NULL, 0, count_row, &rows);
-			ztoq__free(text);
-		}
+		if (!copied(run, l.cols[i].name))
+			continue;
+		run->dst_d->copy_sequence(&sql, l.cols[i].name, l.cols[i].sql_type);
+		if ((code = ztoq__buf_detach(&sql, &text)) == ZTOQ_OK)
+			code = ztoq_session_query(run->dst, text, NULL, 0, count_row, &rows);
+		ztoq__free(text);
+	}
+	ztoq__free(l.cols);
 	return code;
 }
 
@@ -670,7 +690,8 @@ static int verify_table(struct copy_run *run, const struct table *t, const struc
 {
 	struct digest d;
 	int code = stream_table(run, t, run->dst, NULL, &d);
-	struct table_stream ts = {run, t, NULL, {0}, NULL, NULL, d, ztoq__now_ns()};
+	struct table_stream ts = {run, t, NULL, {0}, NULL, NULL, d, ztoq__now_ns(),
+				  NULL, {0}};
 
 	if (code == ZTOQ_OK)
 		code = compare(t, src, &d);
@@ -704,7 +725,8 @@ static int copy_table(struct copy_run *run, const struct table *t)
 	if (!run->opts->no_verify && (code = verify_table(run, t, &d)) < 0)
 		return code;
 	{
-		struct table_stream ts = {run, t, NULL, {0}, NULL, NULL, d, start};
+		struct table_stream ts = {run, t, NULL, {0}, NULL, NULL, d, start, NULL,
+					  {0}};
 
 		emit(&ts, ZTOQ_COPY_TABLE_DONE, !run->opts->no_verify);
 	}
@@ -743,6 +765,33 @@ static int on_side(int code, const char *side)
 	return code;
 }
 
+/* Runs the target dialect's NULL-terminated list of statements `sql` (NULL: none). */
+static int exec_list(struct copy_run *run, const char *const *sql)
+{
+	int code = ZTOQ_OK;
+
+	for (size_t i = 0; sql && sql[i] && code == ZTOQ_OK; i++)
+		code = mark_exec(run, sql[i]);
+	return code;
+}
+
+/* Copies the planned tables with the target's session set for bulk writes
+ * (copy_write_on) and set back after (copy_write_off), even after a failure, whose
+ * error stays the one returned. */
+static int copy_tables(struct copy_run *run)
+{
+	int code = on_side(exec_list(run, run->dst_d->copy_write_on), "target");
+
+	for (size_t i = 0; code == ZTOQ_OK && i < run->ntables; i++)
+		code = copy_table(run, &run->tables[i]);
+	if (code == ZTOQ_OK)
+		return on_side(exec_list(run, run->dst_d->copy_write_off), "target");
+	ztoq__error_hold();
+	exec_list(run, run->dst_d->copy_write_off);
+	ztoq__error_release();
+	return code;
+}
+
 /* The copy proper, in the source's read transaction. */
 static int run_copy(struct copy_run *run, int version)
 {
@@ -766,9 +815,8 @@ static int run_copy(struct copy_run *run, int version)
 	    (code = match_target(run)) < 0 ||
 	    (code = mark_exec(run, "CREATE TABLE " MARK_TABLE " (note VARCHAR(64))")) < 0)
 		return on_side(code, "target");
-	for (size_t i = 0; i < run->ntables; i++)
-		if ((code = copy_table(run, &run->tables[i])) < 0)
-			return code;
+	if ((code = copy_tables(run)) < 0)
+		return code;
 	if ((code = advance_sequences(run)) < 0 ||
 	    (code = own_checksums(run)) < 0)
 		return on_side(code, "target");
@@ -880,7 +928,7 @@ static int with_source(ztoq_copy_result *out, ztoq_db *source, ztoq_db *target,
 	if (code == ZTOQ_OK && (code = on_side(ztoq_tx_begin(run.src, &ro), "source")) == ZTOQ_OK) {
 		if ((code = on_side(plan_tables(&run), "source")) == ZTOQ_OK) {
 			struct table_stream ts = {&run, NULL, NULL, {0}, NULL, NULL, {0},
-						  start};
+						  start, NULL, {0}};
 
 			for (size_t i = 0; i < run.ntables; i++) {
 				ts.t = &run.tables[i];

@@ -185,9 +185,16 @@ typedef struct ztoq__dialect {
 					* the table named by its one parameter, in order */
 	/* Appends the canonical read (copy.c) of column `name` (quoted) of `kind`. */
 	void (*copy_read)(ztoq__buf *b, const char *name, ztoq__copy_kind kind);
-	/* Appends the statement that sets the serial sequence of `table`.`column`, if it
-	 * has one, past the column's largest value; NULL where ids need no sequence. */
+	/* The table and column (text, text) of every column of the current schema that
+	 * owns a sequence; NULL where ids need no sequence. */
+	const char *copy_serials_sql;
+	/* Appends the statement that sets the sequence of `table`.`column` (one that
+	 * copy_serials_sql lists) past the column's largest value. */
 	void (*copy_sequence)(ztoq__buf *b, const char *table, const char *column);
+	/* Statements run on the copy's target session before it writes the tables and
+	 * after them, outside a transaction (NULL-terminated lists; NULL: none). */
+	const char *const *copy_write_on;
+	const char *const *copy_write_off;
 } ztoq__dialect;
 
 /* The db_type of a configuration that names none (config.c's option table). */

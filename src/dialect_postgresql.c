@@ -310,19 +310,19 @@ static void copy_read(ztoq__buf *b, const char *name, ztoq__copy_kind kind)
 	ztoq__buf_puts(b, forms[kind][1]);
 }
 
-/* setval() of the column's serial sequence past its largest value; no row when the
- * column has no sequence. Names come from the catalog and the copy's table list. */
+/* setval() of the column's serial sequence past its largest value. Names come from
+ * the catalog (copy_serials_sql) and the copy's table list. */
 static void copy_sequence(ztoq__buf *b, const char *table, const char *column)
 {
-	ztoq__buf_puts(b, "SELECT setval(seq, COALESCE((SELECT MAX(");
-	ztoq__dialect_quote_ansi(b, column);
-	ztoq__buf_puts(b, ") FROM ");
-	ztoq__dialect_quote_ansi(b, table);
-	ztoq__buf_puts(b, "), 0) + 1, false) FROM (SELECT pg_get_serial_sequence('");
+	ztoq__buf_puts(b, "SELECT setval(pg_get_serial_sequence('");
 	ztoq__buf_append_doubling(b, table, '\'');
 	ztoq__buf_puts(b, "', '");
 	ztoq__buf_append_doubling(b, column, '\'');
-	ztoq__buf_puts(b, "') AS seq) q WHERE seq IS NOT NULL");
+	ztoq__buf_puts(b, "'), COALESCE((SELECT MAX(");
+	ztoq__dialect_quote_ansi(b, column);
+	ztoq__buf_puts(b, ") FROM ");
+	ztoq__dialect_quote_ansi(b, table);
+	ztoq__buf_puts(b, "), 0) + 1, false)");
 }
 
 const ztoq__dialect ztoq__dialect_postgresql = {
@@ -379,5 +379,12 @@ const ztoq__dialect ztoq__dialect_postgresql = {
 			    "AND c.relnamespace = CAST(current_schema() AS regnamespace) "
 			    "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
 	.copy_read = copy_read,
+	/* pg_get_serial_sequence() takes the table as SQL text, the column as a name */
+	.copy_serials_sql = "SELECT CAST(c.relname AS text), CAST(a.attname AS text) "
+			    "FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c "
+			    "ON c.oid = a.attrelid WHERE c.relkind = 'r' "
+			    "AND c.relnamespace = CAST(current_schema() AS regnamespace) "
+			    "AND a.attnum > 0 AND NOT a.attisdropped AND pg_get_serial_sequence("
+			    "quote_ident(c.relname), CAST(a.attname AS text)) IS NOT NULL",
 	.copy_sequence = copy_sequence,
 };

@@ -121,6 +121,17 @@ void generate(ztoq_db *db, int size)
 			    (ztoq_value[]){ZTOQ_TEXT(b),
 					   ZTOQ_TEXT("{\"a\": [1, 2.50],  \"b\": \"\\u00e4 x\"}")},
 			    2);
+		exec_params(s, "INSERT INTO entity_batch_state (project_key, entity_type, "
+			       "batch_number) VALUES (?, 'case', 1)",
+			    (ztoq_value[]){ZTOQ_TEXT(b)}, 1);
+		exec_params(s, "INSERT INTO migration_performance_stats (project_key, \"timestamp\", "
+			       "phase, operation, duration_ms) VALUES (?, '2024-05-06 07:08:09', "
+			       "'load', 'cases', 5)",
+			    (ztoq_value[]){ZTOQ_TEXT(b)}, 1);
+		exec_params(s, "INSERT INTO migration_checkpoints (project_key, checkpoint_id, "
+			       "\"timestamp\", phase, status) VALUES (?, ?, '2024-05-06 07:08:09', "
+			       "'load', 'done')",
+			    (ztoq_value[]){ZTOQ_TEXT(b), ZTOQ_TEXT(b)}, 2);
 	}
 	test_ok(ztoq_tx_commit(s));
 	test_ok(ztoq_session_close(s));
