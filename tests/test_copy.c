@@ -3,7 +3,8 @@
  * SQLite) with the real drivers: a generated ZTOQ database arrives value by value,
  * doubles to the bit, blobs with NUL bytes byte for byte; sequences usable after it;
  * alembic_version right; a non-empty target refused; a dry run creates nothing; a
- * corrupted target row is found by verification; an interrupted copy is started over.
+ * corrupted target row is found by verification; an interrupted copy is started over;
+ * a large table keeps its indexes and foreign keys, even when the copy is killed.
  */
 #include <math.h>
 #include <signal.h>
@@ -447,4 +448,114 @@ Test(copy, config_load_env_prefixed, .timeout = 30)
 		     "environment variable ZTOQ_TO_PG_PORT");
 	expect_error(ztoq_config_load_env_prefixed(cfg, "TO_"), ZTOQ_EINVALID, "must start with ZTOQ_");
 	ztoq_config_free(cfg);
+}
+
+/* ---- large tables: loaded without their secondary indexes and foreign keys ------------ */
+
+/* Source rows of test_steps past the copy's threshold for rebuilding (copy.c's
+ * REBUILD_ROWS, 10,000) on top of generate()'s. */
+#define LARGE_STEPS 10000
+
+static int keep_text(ztoq_stmt *row, void *payload)
+{
+	const char *text;
+
+	test_ok(ztoq_stmt_get_text(row, 0, &text, NULL, NULL));
+	*(char **)payload = strdup(text ? text : "");
+	return 0;
+}
+
+/* Every constraint and index of the PostgreSQL target's schema, its definition from the
+ * catalog, sorted, one a line (caller frees). With `oids`, the indexes' own ids instead,
+ * which change when an index is re-created. */
+static char *pg_catalog_of(ztoq_db *db, int oids)
+{
+	ztoq_session *s;
+	char *out = NULL;
+
+	test_ok(ztoq_session_open(&s, db));
+	test_ok(ztoq_session_query(s, oids
+		? "SELECT string_agg(CAST(indexrelid AS text), ',' ORDER BY indexrelid) "
+		  "FROM pg_index WHERE indrelid = CAST('test_steps' AS regclass)"
+		: "SELECT string_agg(x, E'\\n' ORDER BY x) FROM (SELECT CAST(CAST(conrelid AS "
+		  "regclass) AS text) || ' ' || conname || ' ' || pg_get_constraintdef(oid) || "
+		  "CAST(convalidated AS text) AS x FROM pg_constraint WHERE connamespace = "
+		  "CAST(current_schema() AS regnamespace) UNION ALL SELECT "
+		  "pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = "
+		  "i.indrelid WHERE c.relnamespace = CAST(current_schema() AS regnamespace)) t",
+		NULL, 0, keep_text, &out));
+	test_ok(ztoq_session_close(s));
+	cr_assert(out && *out);
+	return out;
+}
+
+/* The catalog of PostgreSQL target `dst` has the constraints and indexes `fresh` of a
+ * freshly migrated schema. */
+static void assert_catalog(ztoq_db *dst, const char *fresh, const char *when)
+{
+	char *now = pg_catalog_of(dst, 0);
+
+	cr_assert_str_eq(now, fresh, "%s:\n%s\nfresh:\n%s", when, now, fresh);
+	free(now);
+}
+
+/* A copy to PostgreSQL of a source whose test_steps is past the threshold: the
+ * target's catalog has exactly the constraints and indexes of a freshly migrated
+ * schema (test_steps' re-created: their ids changed), and the foreign key still
+ * refuses a step of no test case. Then the same copy with replace, killed (SIGKILL)
+ * after that table's indexes and foreign key were dropped and rows written: they
+ * are all still there; the next copy starts over and ends equal. */
+Test(copy, large_table_keeps_its_constraints, .timeout = 120)
+{
+	ztoq_db *src, *dst;
+	ztoq_config *src_cfg, *dst_cfg;
+	ztoq_copy_options o = ZTOQ_COPY_OPTIONS_INIT;
+	ztoq_session *s;
+	char *fresh, *fresh_ids, *ids, sql[512];
+	int status;
+	pid_t pid;
+
+	pair(ZTOQ_DB_SQLITE, &src, &dst, 1);
+	snprintf(sql, sizeof(sql),
+		 "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < %d) "
+		 "INSERT INTO test_steps (id, \"index\", description, test_case_id) SELECT "
+		 "'L' || i, i %% 10, 'step', (SELECT MIN(id) FROM test_cases) FROM n",
+		 LARGE_STEPS - 1);
+	exec_on(src, sql);
+	test_ok(ztoq_migrate_upgrade(dst, NULL, NULL)); /* an empty target at head */
+	fresh = pg_catalog_of(dst, 0);
+	fresh_ids = pg_catalog_of(dst, 1);
+	test_ok(ztoq_copy(NULL, src, dst, NULL));
+	assert_same(src, dst);
+	assert_catalog(dst, fresh, "after the copy");
+	ids = pg_catalog_of(dst, 1);
+	cr_assert_str_neq(ids, fresh_ids, "test_steps' indexes were not re-created: %s", ids);
+	test_ok(ztoq_session_open(&s, dst));
+	cr_assert_lt(ztoq_session_exec(s, "INSERT INTO test_steps (id, \"index\", description, "
+					  "test_case_id) VALUES ('bad', 0, 'x', 'no such case')",
+				       NULL, 0, NULL), 0, "the foreign key let a bad row in");
+	test_ok(ztoq_session_close(s));
+	test_ok(ztoq_config_dup(&src_cfg, ztoq_db_config(src)));
+	test_ok(ztoq_config_dup(&dst_cfg, ztoq_db_config(dst)));
+	close_pair(src, dst);
+	if ((pid = fork()) == 0) {
+		o.batch_size = 5;
+		o.replace = 1;
+		o.progress = kill_on_progress;
+		if (ztoq_db_open(&src, src_cfg) == 0 && ztoq_db_open(&dst, dst_cfg) == 0)
+			ztoq_copy(NULL, src, dst, &o);
+		_exit(3); /* not killed: the test fails */
+	}
+	cr_assert_gt(pid, 0);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "status %d", status);
+	test_ok(ztoq_db_open(&src, src_cfg));
+	test_ok(ztoq_db_open(&dst, dst_cfg));
+	assert_catalog(dst, fresh, "after the killed copy");
+	copy_over_the_mark(src, dst);
+	free(fresh);
+	free(fresh_ids);
+	free(ids);
+	ztoq_config_free(src_cfg);
+	ztoq_config_free(dst_cfg);
 }
