@@ -572,3 +572,38 @@ COPY_BOTH(large_table_keeps_its_constraints)
 	ztoq_config_free(src_cfg);
 	ztoq_config_free(dst_cfg);
 }
+
+/* A SQLite source whose large test_steps has a step of no test case (written with the
+ * foreign keys off): the copy to PostgreSQL fails when the foreign key is re-added,
+ * naming the table, and the rollback leaves every constraint and index in place. */
+Test(copy, large_table_bad_row_rolls_back, .timeout = 120)
+{
+	ztoq_db *src, *dst;
+	ztoq_session *s;
+	char *fresh, sql[512];
+	int rc, incomplete = 0;
+
+	pair(ZTOQ_DB_SQLITE, &src, &dst, 1);
+	snprintf(sql, sizeof(sql),
+		 "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < %d) "
+		 "INSERT INTO test_steps (id, \"index\", description, test_case_id) SELECT "
+		 "'L' || i, i %% 10, 'step', CASE WHEN i = 5000 THEN 'no such case' ELSE "
+		 "(SELECT MIN(id) FROM test_cases) END FROM n", LARGE_STEPS - 1);
+	test_ok(ztoq_session_open(&s, src));
+	test_exec(s, "PRAGMA foreign_keys = OFF");
+	test_exec(s, sql);
+	test_exec(s, "PRAGMA foreign_keys = ON");
+	test_ok(ztoq_session_close(s));
+	test_ok(ztoq_migrate_upgrade(dst, NULL, NULL));
+	fresh = catalog_of(dst, 0);
+	rc = ztoq_copy(NULL, src, dst, NULL);
+	cr_assert_lt(rc, 0, "a step of no test case was copied");
+	cr_assert(strstr(ztoq_error_last()->message, "table test_steps"), "%s",
+		  ztoq_error_last()->message);
+	cr_log_info("%s: %s", ztoq_error_name(rc), ztoq_error_last()->message);
+	assert_catalog(dst, fresh, "after the failed copy");
+	test_ok(ztoq_copy_incomplete(dst, &incomplete));
+	cr_assert_eq(incomplete, 1);
+	free(fresh);
+	close_pair(src, dst);
+}
