@@ -713,6 +713,8 @@ struct rebuild {
 	size_t n;
 };
 
+/* ztoq_row_fn: appends the row's (drop, create) pair to the struct rebuild `payload`,
+ * which owns the copies even when this fails. Not thread-safe (the copy's one thread). */
 static int add_rebuild(ztoq_stmt *row, void *payload)
 {
 	struct rebuild *r = payload;
@@ -730,13 +732,14 @@ static int add_rebuild(ztoq_stmt *row, void *payload)
 			return code;
 		if (!text)
 			return ztoq__error_set(ZTOQ_ESTATE, "the target's catalog gave no "
-							    "statement to re-create an index");
+							    "statement to re-create an index or key");
 		if (!(pair[c] = ztoq__strdup(text)))
 			return ztoq__error_nomem();
 	}
 	return ZTOQ_OK;
 }
 
+/* Frees what `r` holds (not `r`). */
 static void rebuild_free(struct rebuild *r)
 {
 	for (size_t i = 0; i < 2 * r->n; i++)

@@ -456,6 +456,7 @@ Test(copy, config_load_env_prefixed, .timeout = 30)
  * REBUILD_ROWS, 10,000) on top of generate()'s. */
 #define LARGE_STEPS 10000
 
+/* ztoq_row_fn: a copy of the row's first column (text) into *(char **)payload. */
 static int keep_text(ztoq_stmt *row, void *payload)
 {
 	const char *text;
