@@ -56,6 +56,12 @@ static const char *const table_names[] = {
 /* The largest batch (rows) a caller may ask for: a batch is held in memory. */
 #define MAX_BATCH 100000
 
+/* A table with this many source rows or more is loaded with its secondary indexes
+ * and foreign keys dropped and re-created after its rows, in its transaction (where
+ * the target's dialect lists them, copy_rebuild_sql): one index build and one
+ * validation pass beat maintaining them row by row (docs/performance.md). */
+#define REBUILD_ROWS 10000
+
 /* Bytes of a canonical timestamp, with its NUL. */
 #define TS_LEN 27
 
@@ -700,20 +706,96 @@ static int verify_table(struct copy_run *run, const struct table *t, const struc
 	return code;
 }
 
-/* Copies table `t` in one target transaction, then verifies it. */
+/* The (drop, create) statements of a table's secondary indexes and foreign keys, as
+ * the target's catalog gives them (copy_rebuild_sql). Owns its strings. */
+struct rebuild {
+	char **sql; /* 2 * n: each pair's drop, then its create */
+	size_t n;
+};
+
+/* ztoq_row_fn: appends the row's (drop, create) pair to the struct rebuild `payload`,
+ * which owns the copies even when this fails. Not thread-safe (the copy's one thread). */
+static int add_rebuild(ztoq_stmt *row, void *payload)
+{
+	struct rebuild *r = payload;
+	char **grown, **pair;
+	const char *text;
+	int code;
+
+	if (!(grown = ztoq__realloc(r->sql, (2 * r->n + 2) * sizeof(*grown))))
+		return ztoq__error_nomem();
+	r->sql = grown;
+	pair = &grown[2 * r->n++];
+	pair[0] = pair[1] = NULL;
+	for (unsigned c = 0; c < 2; c++) {
+		if ((code = ztoq_stmt_get_text(row, c, &text, NULL, NULL)) < 0)
+			return code;
+		if (!text)
+			return ztoq__error_set(ZTOQ_ESTATE, "the target's catalog gave no "
+							    "statement to re-create an index or key");
+		if (!(pair[c] = ztoq__strdup(text)))
+			return ztoq__error_nomem();
+	}
+	return ZTOQ_OK;
+}
+
+/* Frees what `r` holds (not `r`). */
+static void rebuild_free(struct rebuild *r)
+{
+	for (size_t i = 0; i < 2 * r->n; i++)
+		ztoq__free(r->sql[i]);
+	ztoq__free(r->sql);
+}
+
+/* Reads into *r what table `t` is loaded without (nothing when the target's dialect
+ * lists nothing or the table is small), then drops it all, in the target's
+ * transaction. *r is the caller's to free, even after a failure. */
+static int rebuild_drop(struct copy_run *run, const struct table *t, struct rebuild *r)
+{
+	ztoq_value name = ZTOQ_TEXT(t->name);
+	int code;
+
+	if (!run->dst_d->copy_rebuild_sql || t->rows < REBUILD_ROWS)
+		return ZTOQ_OK;
+	code = ztoq_session_query(run->dst, run->dst_d->copy_rebuild_sql, &name, 1,
+				  add_rebuild, r);
+	for (size_t i = 0; code == ZTOQ_OK && i < r->n; i++)
+		code = ztoq_session_exec(run->dst, r->sql[2 * i], NULL, 0, NULL);
+	return code;
+}
+
+/* Re-creates what rebuild_drop dropped, in the reverse order (indexes, then the
+ * foreign keys, each validated in one pass over the loaded rows). */
+static int rebuild_create(struct copy_run *run, const struct rebuild *r)
+{
+	int code = ZTOQ_OK;
+
+	for (size_t i = r->n; code == ZTOQ_OK && i > 0; i--)
+		code = ztoq_session_exec(run->dst, r->sql[2 * i - 1], NULL, 0, NULL);
+	return code;
+}
+
+/* Copies table `t` in one target transaction (a large one without its secondary
+ * indexes and foreign keys, re-created before the commit), then verifies it. */
 static int copy_table(struct copy_run *run, const struct table *t)
 {
 	struct digest d;
+	struct rebuild rb = {NULL, 0};
 	char sql[128];
 	uint64_t start = ztoq__now_ns();
 	int code = ztoq_tx_begin(run->dst, NULL);
 
+	if (code == ZTOQ_OK)
+		code = rebuild_drop(run, t, &rb);
 	if (code == ZTOQ_OK && t->tracking) {
 		snprintf(sql, sizeof(sql), "DELETE FROM \"%s\"", t->name);
 		code = ztoq_session_exec(run->dst, sql, NULL, 0, NULL);
 	}
 	if (code == ZTOQ_OK)
 		code = stream_table(run, t, run->src, run->dst, &d);
+	if (code == ZTOQ_OK)
+		code = rebuild_create(run, &rb);
+	rebuild_free(&rb);
 	if (code == ZTOQ_OK)
 		code = ztoq_tx_commit(run->dst);
 	else if (ztoq_tx_depth(run->dst))

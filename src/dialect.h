@@ -191,6 +191,12 @@ typedef struct ztoq__dialect {
 	/* Appends the statement that sets the sequence of `table`.`column` (one that
 	 * copy_serials_sql lists) past the column's largest value. */
 	void (*copy_sequence)(ztoq__buf *b, const char *table, const char *column);
+	/* (drop, create) statements (text, text) of the secondary indexes and foreign
+	 * keys of the table named by its one parameter that a large table's copy drops
+	 * before its rows and re-creates after them, in its transaction: foreign keys
+	 * first (re-created last); never the primary key nor an index that backs a
+	 * constraint. NULL: tables are loaded with them in place. */
+	const char *copy_rebuild_sql;
 	/* Statements run on the copy's target session before it writes the tables and
 	 * after them, outside a transaction (NULL-terminated lists; NULL: none). */
 	const char *const *copy_write_on;

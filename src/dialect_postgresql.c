@@ -387,4 +387,17 @@ const ztoq__dialect ztoq__dialect_postgresql = {
 			    "AND a.attnum > 0 AND NOT a.attisdropped AND pg_get_serial_sequence("
 			    "quote_ident(c.relname), CAST(a.attname AS text)) IS NOT NULL",
 	.copy_sequence = copy_sequence,
+	/* an index another table's foreign key references has that key's conindid */
+	.copy_rebuild_sql =
+		"WITH t AS (SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relname = ? "
+		"AND c.relkind = 'r' AND c.relnamespace = CAST(current_schema() AS regnamespace)) "
+		"SELECT d, c FROM (SELECT 0 AS k, 'ALTER TABLE ' || CAST(CAST(t.oid AS regclass) "
+		"AS text) || ' DROP CONSTRAINT ' || quote_ident(f.conname) AS d, 'ALTER TABLE ' "
+		"|| CAST(CAST(t.oid AS regclass) AS text) || ' ADD CONSTRAINT ' || "
+		"quote_ident(f.conname) || ' ' || pg_get_constraintdef(f.oid) AS c "
+		"FROM pg_catalog.pg_constraint f JOIN t ON f.conrelid = t.oid WHERE f.contype = 'f' "
+		"UNION ALL SELECT 1, 'DROP INDEX ' || CAST(CAST(i.indexrelid AS regclass) AS text), "
+		"pg_get_indexdef(i.indexrelid) FROM pg_catalog.pg_index i JOIN t ON "
+		"i.indrelid = t.oid WHERE NOT i.indisprimary AND NOT EXISTS (SELECT 1 FROM "
+		"pg_catalog.pg_constraint k WHERE k.conindid = i.indexrelid)) r ORDER BY k, d",
 };

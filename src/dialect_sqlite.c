@@ -271,6 +271,11 @@ const ztoq__dialect ztoq__dialect_sqlite = {
 	.copy_columns_sql = "SELECT name, type FROM pragma_table_info(?) ORDER BY cid",
 	.copy_read = copy_read,
 	.copy_sequence = NULL, /* an INTEGER PRIMARY KEY goes on from the largest rowid */
+	/* the declared indexes (an index backing a constraint has no SQL); SQLite's
+	 * foreign keys are part of the table's own definition: kept */
+	.copy_rebuild_sql = "SELECT 'DROP INDEX \"' || replace(name, '\"', '\"\"') || '\"', sql "
+			    "FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+			    "AND sql IS NOT NULL ORDER BY name",
 	.copy_write_on = copy_write_on,
 	.copy_write_off = copy_write_off,
 };

@@ -3,7 +3,8 @@
  * SQLite) with the real drivers: a generated ZTOQ database arrives value by value,
  * doubles to the bit, blobs with NUL bytes byte for byte; sequences usable after it;
  * alembic_version right; a non-empty target refused; a dry run creates nothing; a
- * corrupted target row is found by verification; an interrupted copy is started over.
+ * corrupted target row is found by verification; an interrupted copy is started over;
+ * a large table keeps its indexes and foreign keys, even when the copy is killed.
  */
 #include <math.h>
 #include <signal.h>
@@ -447,4 +448,163 @@ Test(copy, config_load_env_prefixed, .timeout = 30)
 		     "environment variable ZTOQ_TO_PG_PORT");
 	expect_error(ztoq_config_load_env_prefixed(cfg, "TO_"), ZTOQ_EINVALID, "must start with ZTOQ_");
 	ztoq_config_free(cfg);
+}
+
+/* ---- large tables: loaded without their secondary indexes and foreign keys ------------ */
+
+/* Source rows of test_steps past the copy's threshold for rebuilding (copy.c's
+ * REBUILD_ROWS, 10,000) on top of generate()'s. */
+#define LARGE_STEPS 10000
+
+/* ztoq_row_fn: a copy of the row's first column (text) into *(char **)payload. */
+static int keep_text(ztoq_stmt *row, void *payload)
+{
+	const char *text;
+
+	test_ok(ztoq_stmt_get_text(row, 0, &text, NULL, NULL));
+	*(char **)payload = strdup(text ? text : "");
+	return 0;
+}
+
+/* Every constraint and index of the schema of `db`, each definition from the catalog,
+ * sorted, one a line (SQLite: the tables' and indexes' SQL); caller frees. With `ids`,
+ * test_steps' indexes' own ids (SQLite: root pages), which change when an index is
+ * re-created. */
+static char *catalog_of(ztoq_db *db, int ids)
+{
+	static const char *const pg[] = {
+		"SELECT string_agg(x, E'\\n' ORDER BY x) FROM (SELECT CAST(CAST(conrelid AS "
+		"regclass) AS text) || ' ' || conname || ' ' || pg_get_constraintdef(oid) || "
+		"CAST(convalidated AS text) AS x FROM pg_constraint WHERE connamespace = "
+		"CAST(current_schema() AS regnamespace) UNION ALL SELECT "
+		"pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = "
+		"i.indrelid WHERE c.relnamespace = CAST(current_schema() AS regnamespace)) t",
+		"SELECT string_agg(CAST(indexrelid AS text), ',' ORDER BY indexrelid) "
+		"FROM pg_index WHERE indrelid = CAST('test_steps' AS regclass)",
+	};
+	static const char *const lite[] = {
+		"SELECT group_concat(x, char(10)) FROM (SELECT type || ' ' || name || ' ' || "
+		"COALESCE(sql, '') AS x FROM sqlite_master WHERE type IN ('table', 'index') "
+		"AND name <> 'ztoq_copy_state' ORDER BY x)", /* the mark of a copy */
+		"SELECT group_concat(rootpage, ',') FROM (SELECT rootpage FROM sqlite_master "
+		"WHERE type = 'index' AND tbl_name = 'test_steps' ORDER BY name)",
+	};
+	ztoq_session *s;
+	char *out = NULL;
+
+	test_ok(ztoq_session_open(&s, db));
+	test_ok(ztoq_session_query(s, (ztoq_db_backend(db) == ZTOQ_DB_POSTGRESQL ? pg : lite)[ids],
+				   NULL, 0, keep_text, &out));
+	test_ok(ztoq_session_close(s));
+	cr_assert(out && *out);
+	return out;
+}
+
+/* The catalog of target `dst` has the constraints and indexes `fresh` of a freshly
+ * migrated schema. */
+static void assert_catalog(ztoq_db *dst, const char *fresh, const char *when)
+{
+	char *now = catalog_of(dst, 0);
+
+	cr_assert_str_eq(now, fresh, "%s:\n%s\nfresh:\n%s", when, now, fresh);
+	free(now);
+}
+
+/* A copy of a source whose test_steps is past the threshold: the target's catalog
+ * has exactly the constraints and indexes of a freshly migrated schema (test_steps'
+ * re-created: their ids changed), and on PostgreSQL (where it was dropped) the foreign
+ * key still refuses a step of no test case. Then the same copy with replace, killed (SIGKILL)
+ * after that table's indexes and foreign key were dropped and rows written: they
+ * are all still there; the next copy starts over and ends equal. */
+COPY_BOTH(large_table_keeps_its_constraints)
+{
+	ztoq_db *src, *dst;
+	ztoq_config *src_cfg, *dst_cfg;
+	ztoq_copy_options o = ZTOQ_COPY_OPTIONS_INIT;
+	ztoq_session *s;
+	char *fresh, *fresh_ids, *ids, sql[512];
+	int status;
+	pid_t pid;
+
+	pair(from, &src, &dst, 1);
+	snprintf(sql, sizeof(sql),
+		 "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < %d) "
+		 "INSERT INTO test_steps (id, \"index\", description, test_case_id) SELECT "
+		 "'L' || i, i %% 10, 'step', (SELECT MIN(id) FROM test_cases) FROM n",
+		 LARGE_STEPS - 1);
+	exec_on(src, sql);
+	test_ok(ztoq_migrate_upgrade(dst, NULL, NULL)); /* an empty target at head */
+	fresh = catalog_of(dst, 0);
+	fresh_ids = catalog_of(dst, 1);
+	test_ok(ztoq_copy(NULL, src, dst, NULL));
+	assert_same(src, dst);
+	assert_catalog(dst, fresh, "after the copy");
+	ids = catalog_of(dst, 1);
+	cr_assert_str_neq(ids, fresh_ids, "test_steps' indexes were not re-created: %s", ids);
+	if (from == ZTOQ_DB_SQLITE) {
+		test_ok(ztoq_session_open(&s, dst));
+		cr_assert_lt(ztoq_session_exec(s, "INSERT INTO test_steps (id, \"index\", "
+						  "description, test_case_id) VALUES ('bad', 0, "
+						  "'x', 'no such case')", NULL, 0, NULL),
+			     0, "the foreign key let a bad row in");
+		test_ok(ztoq_session_close(s));
+	}
+	test_ok(ztoq_config_dup(&src_cfg, ztoq_db_config(src)));
+	test_ok(ztoq_config_dup(&dst_cfg, ztoq_db_config(dst)));
+	close_pair(src, dst);
+	if ((pid = fork()) == 0) {
+		o.batch_size = 5;
+		o.replace = 1;
+		o.progress = kill_on_progress;
+		if (ztoq_db_open(&src, src_cfg) == 0 && ztoq_db_open(&dst, dst_cfg) == 0)
+			ztoq_copy(NULL, src, dst, &o);
+		_exit(3); /* not killed: the test fails */
+	}
+	cr_assert_gt(pid, 0);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "status %d", status);
+	test_ok(ztoq_db_open(&src, src_cfg));
+	test_ok(ztoq_db_open(&dst, dst_cfg));
+	assert_catalog(dst, fresh, "after the killed copy");
+	copy_over_the_mark(src, dst);
+	free(fresh);
+	free(fresh_ids);
+	free(ids);
+	ztoq_config_free(src_cfg);
+	ztoq_config_free(dst_cfg);
+}
+
+/* A SQLite source whose large test_steps has a step of no test case (written with the
+ * foreign keys off): the copy to PostgreSQL fails when the foreign key is re-added,
+ * naming the table, and the rollback leaves every constraint and index in place. */
+Test(copy, large_table_bad_row_rolls_back, .timeout = 120)
+{
+	ztoq_db *src, *dst;
+	ztoq_session *s;
+	char *fresh, sql[512];
+	int rc, incomplete = 0;
+
+	pair(ZTOQ_DB_SQLITE, &src, &dst, 1);
+	snprintf(sql, sizeof(sql),
+		 "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < %d) "
+		 "INSERT INTO test_steps (id, \"index\", description, test_case_id) SELECT "
+		 "'L' || i, i %% 10, 'step', CASE WHEN i = 5000 THEN 'no such case' ELSE "
+		 "(SELECT MIN(id) FROM test_cases) END FROM n", LARGE_STEPS - 1);
+	test_ok(ztoq_session_open(&s, src));
+	test_exec(s, "PRAGMA foreign_keys = OFF");
+	test_exec(s, sql);
+	test_exec(s, "PRAGMA foreign_keys = ON");
+	test_ok(ztoq_session_close(s));
+	test_ok(ztoq_migrate_upgrade(dst, NULL, NULL));
+	fresh = catalog_of(dst, 0);
+	rc = ztoq_copy(NULL, src, dst, NULL);
+	cr_assert_lt(rc, 0, "a step of no test case was copied");
+	cr_assert(strstr(ztoq_error_last()->message, "table test_steps"), "%s",
+		  ztoq_error_last()->message);
+	cr_log_info("%s: %s", ztoq_error_name(rc), ztoq_error_last()->message);
+	assert_catalog(dst, fresh, "after the failed copy");
+	test_ok(ztoq_copy_incomplete(dst, &incomplete));
+	cr_assert_eq(incomplete, 1);
+	free(fresh);
+	close_pair(src, dst);
 }
