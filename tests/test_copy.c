@@ -340,35 +340,47 @@ static void kill_on_progress(const ztoq_copy_event *ev, void *payload)
 		kill(getpid(), SIGKILL);
 }
 
-/* A copy killed (SIGKILL) in the middle of a table leaves the target marked
- * incomplete; the next copy starts it over and ends verified, every value equal. */
-COPY_BOTH(killed_mid_table)
+/*
+ * Closes the open pair *src, *dst, runs a copy of them (`replace` as given, 5-row
+ * batches) in a child killed with SIGKILL mid-table by kill_on_progress, and opens
+ * the pair again from the same configurations.
+ */
+static void copy_killed_midway(ztoq_db **src, ztoq_db **dst, int replace)
 {
-	ztoq_db *src, *dst;
 	ztoq_config *src_cfg, *dst_cfg;
 	ztoq_copy_options o = ZTOQ_COPY_OPTIONS_INIT;
 	int status;
 	pid_t pid;
 
-	pair(from, &src, &dst, 2);
-	test_ok(ztoq_config_dup(&src_cfg, ztoq_db_config(src)));
-	test_ok(ztoq_config_dup(&dst_cfg, ztoq_db_config(dst)));
-	close_pair(src, dst);
+	test_ok(ztoq_config_dup(&src_cfg, ztoq_db_config(*src)));
+	test_ok(ztoq_config_dup(&dst_cfg, ztoq_db_config(*dst)));
+	close_pair(*src, *dst);
 	if ((pid = fork()) == 0) {
 		o.batch_size = 5;
+		o.replace = replace;
 		o.progress = kill_on_progress;
-		if (ztoq_db_open(&src, src_cfg) == 0 && ztoq_db_open(&dst, dst_cfg) == 0)
-			ztoq_copy(NULL, src, dst, &o);
+		if (ztoq_db_open(src, src_cfg) == 0 && ztoq_db_open(dst, dst_cfg) == 0)
+			ztoq_copy(NULL, *src, *dst, &o);
 		_exit(3); /* not killed: the test fails */
 	}
 	cr_assert_gt(pid, 0);
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "status %d", status);
-	test_ok(ztoq_db_open(&src, src_cfg));
-	test_ok(ztoq_db_open(&dst, dst_cfg));
-	copy_over_the_mark(src, dst);
+	test_ok(ztoq_db_open(src, src_cfg));
+	test_ok(ztoq_db_open(dst, dst_cfg));
 	ztoq_config_free(src_cfg);
 	ztoq_config_free(dst_cfg);
+}
+
+/* A copy killed (SIGKILL) in the middle of a table leaves the target marked
+ * incomplete; the next copy starts it over and ends verified, every value equal. */
+COPY_BOTH(killed_mid_table)
+{
+	ztoq_db *src, *dst;
+
+	pair(from, &src, &dst, 2);
+	copy_killed_midway(&src, &dst, 0);
+	copy_over_the_mark(src, dst);
 }
 
 
@@ -519,12 +531,8 @@ static void assert_catalog(ztoq_db *dst, const char *fresh, const char *when)
 COPY_BOTH(large_table_keeps_its_constraints)
 {
 	ztoq_db *src, *dst;
-	ztoq_config *src_cfg, *dst_cfg;
-	ztoq_copy_options o = ZTOQ_COPY_OPTIONS_INIT;
 	ztoq_session *s;
 	char *fresh, *fresh_ids, *ids, sql[512];
-	int status;
-	pid_t pid;
 
 	pair(from, &src, &dst, 1);
 	snprintf(sql, sizeof(sql),
@@ -549,29 +557,12 @@ COPY_BOTH(large_table_keeps_its_constraints)
 			     0, "the foreign key let a bad row in");
 		test_ok(ztoq_session_close(s));
 	}
-	test_ok(ztoq_config_dup(&src_cfg, ztoq_db_config(src)));
-	test_ok(ztoq_config_dup(&dst_cfg, ztoq_db_config(dst)));
-	close_pair(src, dst);
-	if ((pid = fork()) == 0) {
-		o.batch_size = 5;
-		o.replace = 1;
-		o.progress = kill_on_progress;
-		if (ztoq_db_open(&src, src_cfg) == 0 && ztoq_db_open(&dst, dst_cfg) == 0)
-			ztoq_copy(NULL, src, dst, &o);
-		_exit(3); /* not killed: the test fails */
-	}
-	cr_assert_gt(pid, 0);
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "status %d", status);
-	test_ok(ztoq_db_open(&src, src_cfg));
-	test_ok(ztoq_db_open(&dst, dst_cfg));
+	copy_killed_midway(&src, &dst, 1);
 	assert_catalog(dst, fresh, "after the killed copy");
 	copy_over_the_mark(src, dst);
 	free(fresh);
 	free(fresh_ids);
 	free(ids);
-	ztoq_config_free(src_cfg);
-	ztoq_config_free(dst_cfg);
 }
 
 /* A SQLite source whose large test_steps has a step of no test case (written with the
