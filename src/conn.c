@@ -117,9 +117,9 @@ int ztoq__conn_watch(ztoq__conn *c, uint64_t deadline_ns)
 		c->watched++; /* inside another watched call: its deadline stands */
 		return ZTOQ_OK;
 	}
-	c->timed_out = 0;
 	if (!c->watchdog || (!deadline_ns && !c->statement_timeout_ns))
 		return ZTOQ_OK;
+	c->timed_out = 0;
 	if (!deadline_ns)
 		deadline_ns = ztoq__now_ns() + c->statement_timeout_ns + c->grace_ns;
 	if (ztoq__watchdog_arm(c->watchdog, c, deadline_ns) < 0) {
