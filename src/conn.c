@@ -154,10 +154,14 @@ void ztoq__conn_unwatch(ztoq__conn *c, SQLRETURN rc)
  */
 #define OWN_ROUND_TRIP_NS (30 * 1000000000ull)
 
-/* The deadline for one of the library's own round trips (0: the statement timeout). */
+/* The deadline for one of the library's own round trips (0: the statement timeout,
+ * or none). Only a server's can wait: SQLite's (connection attributes, SQLEndTran)
+ * need no watch, nor the watchdog's thread, without a statement timeout. */
 static uint64_t own_deadline(const ztoq__conn *c)
 {
-	return c->statement_timeout_ns ? 0 : ztoq__now_ns() + OWN_ROUND_TRIP_NS;
+	if (c->statement_timeout_ns || !c->dialect || c->dialect->stop != ZTOQ__STOP_SOCKET)
+		return 0;
+	return ztoq__now_ns() + OWN_ROUND_TRIP_NS;
 }
 
 SQLRETURN ztoq__conn_execute(ztoq__conn *c, SQLHSTMT h, const char *sql, SQLINTEGER len)
@@ -377,7 +381,7 @@ void ztoq__conn_close(ztoq__conn *c)
 	/* psqlODBC deallocates a statement it prepared on the server as the statement is
 	 * freed, and waits for the answer: bounded like a round trip, so that closing an
 	 * idle connection whose network went silent ends (the watchdog closes it) */
-	if (ztoq__conn_watch(c, 0) < 0)
+	if (ztoq__conn_watch(c, own_deadline(c)) < 0)
 		c->timed_out = 0; /* no watchdog: freed unbounded, as a close cannot fail */
 	ztoq__stmt_cache_free(&c->stmts);
 	ztoq__conn_unwatch(c, SQL_SUCCESS);

@@ -59,7 +59,9 @@ static const char *const table_names[] = {
 /* A table with this many source rows or more is loaded with its secondary indexes
  * and foreign keys dropped and re-created after its rows, in its transaction (where
  * the target's dialect lists them, copy_rebuild_sql): one index build and one
- * validation pass beat maintaining them row by row (docs/performance.md). */
+ * validation pass beat maintaining them row by row (docs/performance.md). Not with a
+ * statement timeout on the target: it bounds each statement, and one index build
+ * over the whole table is not bounded the way a chunk of rows is. */
 #define REBUILD_ROWS 10000
 
 /* Bytes of a canonical timestamp, with its NUL. */
@@ -755,7 +757,8 @@ static int rebuild_drop(struct copy_run *run, const struct table *t, struct rebu
 	ztoq_value name = ZTOQ_TEXT(t->name);
 	int code;
 
-	if (!run->dst_d->copy_rebuild_sql || t->rows < REBUILD_ROWS)
+	if (!run->dst_d->copy_rebuild_sql || t->rows < REBUILD_ROWS ||
+	    run->dst->conn->statement_timeout_ns)
 		return ZTOQ_OK;
 	code = ztoq_session_query(run->dst, run->dst_d->copy_rebuild_sql, &name, 1,
 				  add_rebuild, r);

@@ -273,9 +273,12 @@ const ztoq__dialect ztoq__dialect_sqlite = {
 	.copy_sequence = NULL, /* an INTEGER PRIMARY KEY goes on from the largest rowid */
 	/* the declared indexes (an index backing a constraint has no SQL); SQLite's
 	 * foreign keys are part of the table's own definition: kept */
-	.copy_rebuild_sql = "SELECT 'DROP INDEX \"' || replace(name, '\"', '\"\"') || '\"', sql "
-			    "FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
-			    "AND sql IS NOT NULL ORDER BY name",
+	/* not a UNIQUE index: it may be a foreign key's parent key, without which SQLite
+	 * refuses to prepare an INSERT into the table ("foreign key mismatch") */
+	.copy_rebuild_sql = "SELECT 'DROP INDEX \"' || replace(m.name, '\"', '\"\"') || '\"', "
+			    "m.sql FROM sqlite_master m JOIN pragma_index_list(m.tbl_name) l "
+			    "ON l.name = m.name WHERE m.type = 'index' AND m.tbl_name = ? "
+			    "AND m.sql IS NOT NULL AND l.\"unique\" = 0 ORDER BY m.name",
 	.copy_write_on = copy_write_on,
 	.copy_write_off = copy_write_off,
 };

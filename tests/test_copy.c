@@ -522,6 +522,26 @@ static void assert_catalog(ztoq_db *dst, const char *fresh, const char *when)
 	free(now);
 }
 
+/* Makes test_steps and test_cases of `src` past the threshold (LARGE_STEPS rows more
+ * each). test_cases is there for its unique key, a foreign key's parent key, which a
+ * SQLite target must keep while the rows go in ("foreign key mismatch" otherwise). */
+static void add_large_tables(ztoq_db *src)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof(sql),
+		 "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < %d) "
+		 "INSERT INTO test_steps (id, \"index\", description, test_case_id) SELECT "
+		 "'L' || i, i %% 10, 'step', (SELECT MIN(id) FROM test_cases) FROM n",
+		 LARGE_STEPS - 1);
+	exec_on(src, sql);
+	snprintf(sql, sizeof(sql),
+		 "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < %d) "
+		 "INSERT INTO test_cases (id, key, name, project_key) SELECT 'LC' || i, "
+		 "'LK-' || i, 'case', (SELECT MIN(key) FROM projects) FROM n", LARGE_STEPS - 1);
+	exec_on(src, sql);
+}
+
 /* A copy of a source whose test_steps is past the threshold: the target's catalog
  * has exactly the constraints and indexes of a freshly migrated schema (test_steps'
  * re-created: their ids changed), and on PostgreSQL (where it was dropped) the foreign
@@ -532,15 +552,10 @@ COPY_BOTH(large_table_keeps_its_constraints)
 {
 	ztoq_db *src, *dst;
 	ztoq_session *s;
-	char *fresh, *fresh_ids, *ids, sql[512];
+	char *fresh, *fresh_ids, *ids;
 
 	pair(from, &src, &dst, 1);
-	snprintf(sql, sizeof(sql),
-		 "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < %d) "
-		 "INSERT INTO test_steps (id, \"index\", description, test_case_id) SELECT "
-		 "'L' || i, i %% 10, 'step', (SELECT MIN(id) FROM test_cases) FROM n",
-		 LARGE_STEPS - 1);
-	exec_on(src, sql);
+	add_large_tables(src);
 	test_ok(ztoq_migrate_upgrade(dst, NULL, NULL)); /* an empty target at head */
 	fresh = catalog_of(dst, 0);
 	fresh_ids = catalog_of(dst, 1);
@@ -563,6 +578,33 @@ COPY_BOTH(large_table_keeps_its_constraints)
 	free(fresh);
 	free(fresh_ids);
 	free(ids);
+}
+
+/* With a statement timeout on the target, which bounds each statement, a large table
+ * is loaded with its indexes in place (an index build over the whole table is one
+ * statement): they are the migrations' own afterwards, not re-created. */
+COPY_BOTH(large_table_under_a_statement_timeout_keeps_its_indexes)
+{
+	ztoq_db *src, *dst;
+	ztoq_config *cfg;
+	char *ids, *fresh_ids;
+
+	pair(from, &src, &dst, 1);
+	add_large_tables(src);
+	test_ok(ztoq_config_dup(&cfg, ztoq_db_config(dst)));
+	test_ok(ztoq_config_set(cfg, "statement_timeout_ms", "60000"));
+	ztoq_db_close(dst);
+	test_ok(ztoq_db_open(&dst, cfg));
+	ztoq_config_free(cfg);
+	test_ok(ztoq_migrate_upgrade(dst, NULL, NULL));
+	fresh_ids = catalog_of(dst, 1);
+	test_ok(ztoq_copy(NULL, src, dst, NULL));
+	assert_same(src, dst);
+	ids = catalog_of(dst, 1);
+	cr_assert_str_eq(ids, fresh_ids, "indexes were re-created under a statement timeout");
+	free(ids);
+	free(fresh_ids);
+	close_pair(src, dst);
 }
 
 /* A SQLite source whose large test_steps has a step of no test case (written with the

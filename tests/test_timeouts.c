@@ -888,9 +888,11 @@ static int thread_count(void)
 	return n;
 }
 
-/* Runs a query and a batch stream on `db` (SQLite), both of which must succeed. */
+/* Runs a query, a batch stream and a read-only transaction on `db` (SQLite), all of
+ * which must succeed. */
 static void query_and_stream(ztoq_db *db)
 {
+	ztoq_tx_options ro = ZTOQ_TX_OPTIONS_INIT;
 	ztoq_session *s;
 	size_t rows = 0;
 
@@ -899,6 +901,9 @@ static void query_and_stream(ztoq_db *db)
 	test_ok(ztoq_batch_stream(NULL, s, "SELECT 'a' UNION ALL SELECT 'b'", NULL, 0,
 				  count_batch, &rows, NULL));
 	cr_assert_eq(rows, 2);
+	ro.read_only = 1;
+	test_ok(ztoq_tx_begin(s, &ro));
+	test_ok(ztoq_tx_commit(s));
 	ztoq_session_close(s);
 }
 
