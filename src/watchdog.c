@@ -2,10 +2,10 @@
  * watchdog.c - a thread per manager that makes overrun driver calls return.
  *
  * The thread starts with the first watched call, not with the manager: a process that
- * never bounds a call (SQLite without a statement timeout) stays single-threaded, and
- * glibc then takes its mutexes without atomic instructions. The driver manager and the
- * SQLite driver take about 20 of them per fetched row, so a second thread, even idle,
- * costs a row-at-a-time read about 9 % of its CPU time (docs/performance.md).
+ * never bounds a call (SQLite without a statement timeout) stays single-threaded, where
+ * glibc's mutexes are cheaper. The driver manager and the SQLite driver take about 20
+ * of them per fetched row, so a second thread, even idle, costs a row-at-a-time read
+ * about 9 % of its CPU time (measured: docs/performance.md).
  *
  * Only the list of watched connections is guarded, by the watchdog's own mutex; a
  * watched call itself runs without it, and so does the watchdog's action on an overrun
