@@ -23,6 +23,7 @@
 #include "buf.h"
 #include "bulk.h"
 #include "clock.h"
+#include "column.h"
 #include "dialect.h"
 #include "error.h"
 #include "session.h"
@@ -254,12 +255,23 @@ static int canonical_ts(const char *s, size_t len, char out[TS_LEN])
 	return 0;
 }
 
+/* An unreadable source value of `table`.`col`: ZTOQ_ERROR (the data's, not a usage
+ * error) quoting the value's start. */
+static int bad_value(const char *table, const struct column *col, const ztoq_value *v,
+		     const char *what)
+{
+	const char *text = v->type == ZTOQ_TYPE_TEXT ? v->v.bytes.ptr : "";
+
+	return ztoq__error_set(ZTOQ_ERROR, "table %s, column %s: \"%.40s\" is not %s", table,
+			       col->name, text, what);
+}
+
 /* Reads value (r, c) of `b` in column `col`'s canonical form into *v (a timestamp's
- * text goes to `ts`), and feeds it to the row hash *h. */
+ * text goes to `ts`), and feeds it to the row hash *h. Each cell is read once: the
+ * conversions start from the value ztoq_batch_get_value gave. */
 static int read_value(const ztoq_batch *b, size_t r, unsigned c, const struct column *col,
 		      const char *table, ztoq_value *v, char *ts, uint64_t *h, uint64_t *bytes)
 {
-	const char *text;
 	size_t len;
 	char *end;
 	double real;
@@ -278,19 +290,18 @@ static int read_value(const ztoq_batch *b, size_t r, unsigned c, const struct co
 	switch (col->kind) {
 	case ZTOQ__COPY_INT:
 	case ZTOQ__COPY_BOOL:
-		if ((code = ztoq_batch_get_int64(b, r, c, &i64, NULL)) < 0)
-			return code;
+		if (ztoq__column_number(v, 1, &i64, &real) < 0)
+			return bad_value(table, col, v, "a whole number");
 		*v = ZTOQ_INT64(i64);
 		*h = fnv(*h, &i64, sizeof(i64));
 		*bytes += sizeof(i64);
 		return ZTOQ_OK;
-	case ZTOQ__COPY_DOUBLE:
-		if ((code = ztoq_batch_get_text(b, r, c, &text, &len, NULL)) < 0)
-			return code;
-		real = strtod(text, &end);
-		if (end == text || *end)
-			return ztoq__error_set(ZTOQ_EINVALID, "table %s, column %s: \"%.40s\" is not a "
-							      "number", table, col->name, text);
+	case ZTOQ__COPY_DOUBLE: /* read as text, the lossless form (select_sql) */
+		if (v->type != ZTOQ_TYPE_TEXT)
+			return bad_value(table, col, v, "a number's text");
+		real = strtod(v->v.bytes.ptr, &end);
+		if (end == (const char *)v->v.bytes.ptr || *end)
+			return bad_value(table, col, v, "a number");
 		*v = ZTOQ_DOUBLE(real);
 		if (real == 0)
 			real = 0; /* SQLite has no negative zero: zeros compare equal */
@@ -298,20 +309,15 @@ static int read_value(const ztoq_batch *b, size_t r, unsigned c, const struct co
 		*bytes += sizeof(real);
 		return ZTOQ_OK;
 	case ZTOQ__COPY_TS:
-		if ((code = ztoq_batch_get_text(b, r, c, &text, &len, NULL)) < 0)
-			return code;
-		if (canonical_ts(text, len, ts) < 0)
-			return ztoq__error_set(ZTOQ_EINVALID, "table %s, column %s: \"%.40s\" is not a "
-							      "timestamp", table, col->name, text);
+		if (v->type != ZTOQ_TYPE_TEXT ||
+		    canonical_ts(v->v.bytes.ptr, v->v.bytes.len, ts) < 0)
+			return bad_value(table, col, v, "a timestamp");
 		*v = ZTOQ_TEXTN(ts, TS_LEN - 1);
 		break;
 	case ZTOQ__COPY_TEXT:
 	case ZTOQ__COPY_BLOB:
-		if (v->type != ZTOQ_TYPE_TEXT && v->type != ZTOQ_TYPE_BLOB) {
-			if ((code = ztoq_batch_get_text(b, r, c, &text, &len, NULL)) < 0)
-				return code;
-			*v = ZTOQ_TEXTN(text, len);
-		}
+		if (v->type != ZTOQ_TYPE_TEXT && v->type != ZTOQ_TYPE_BLOB)
+			return bad_value(table, col, v, "text");
 		v->type = col->kind == ZTOQ__COPY_BLOB ? ZTOQ_TYPE_BLOB : ZTOQ_TYPE_TEXT;
 		break;
 	}
@@ -322,11 +328,14 @@ static int read_value(const ztoq_batch *b, size_t r, unsigned c, const struct co
 	return ZTOQ_OK;
 }
 
-static void emit(const struct table_stream *ts, ztoq_copy_event_kind kind, int verified)
+/* Reports `kind` for table `t` (its digest so far `d`, begun at `start_ns`) to the
+ * caller's progress callback, if any. */
+static void emit(const struct copy_run *run, const struct table *t, const struct digest *d,
+		 uint64_t start_ns, ztoq_copy_event_kind kind, int verified)
 {
-	const ztoq_copy_options *o = ts->run->opts;
-	ztoq_copy_event ev = {kind, ts->t->name, ts->d.rows, ts->t->rows, ts->d.bytes,
-			      (int64_t)((ztoq__now_ns() - ts->start_ns) / 1000000), verified};
+	const ztoq_copy_options *o = run->opts;
+	ztoq_copy_event ev = {kind, t->name, d->rows, t->rows, d->bytes,
+			      (int64_t)((ztoq__now_ns() - start_ns) / 1000000), verified};
 
 	if (o->progress)
 		o->progress(&ev, o->payload);
@@ -381,7 +390,7 @@ static int on_batch(const ztoq_batch *b, void *payload)
 		return ZTOQ_OK;
 	if ((code = ztoq__bulk_write(ts->writer, ts->values, n)) < 0)
 		return name_table(code, t, "writing", "to the target");
-	emit(ts, ZTOQ_COPY_PROGRESS, 0);
+	emit(ts->run, t, &ts->d, ts->start_ns, ZTOQ_COPY_PROGRESS, 0);
 	return ZTOQ_OK;
 }
 
@@ -541,13 +550,6 @@ static int match_target(struct copy_run *run)
 	return code;
 }
 
-static int count_row(ztoq_stmt *row, void *payload)
-{
-	(void)row;
-	++*(int *)payload;
-	return 0;
-}
-
 /* *marked: the database of `s` carries the mark of a copy in progress (MARK_TABLE). */
 static int is_marked(ztoq_session *s, int *marked)
 {
@@ -658,7 +660,8 @@ static int copied(const struct copy_run *run, const char *name)
 static int advance_sequences(struct copy_run *run)
 {
 	struct column_list l = {NULL, 0};
-	int rows = 0, code = ZTOQ_OK;
+	int64_t value;
+	int code = ZTOQ_OK;
 
 	if (!run->dst_d->copy_serials_sql)
 		return ZTOQ_OK;
@@ -671,7 +674,7 @@ static int advance_sequences(struct copy_run *run)
 			continue;
 		run->dst_d->copy_sequence(&sql, l.cols[i].name, l.cols[i].sql_type);
 		if ((code = ztoq__buf_detach(&sql, &text)) == ZTOQ_OK)
-			code = ztoq_session_query(run->dst, text, NULL, 0, count_row, &rows);
+			code = ztoq_session_scalar(run->dst, text, NULL, 0, &value, NULL);
 		ztoq__free(text);
 	}
 	ztoq__free(l.cols);
@@ -696,15 +699,14 @@ static int compare(const struct table *t, const struct digest *a, const struct d
 /* Verifies table `t` of the target against the source's digest `src`. */
 static int verify_table(struct copy_run *run, const struct table *t, const struct digest *src)
 {
+	uint64_t start = ztoq__now_ns();
 	struct digest d;
 	int code = stream_table(run, t, run->dst, NULL, &d);
-	struct table_stream ts = {run, t, NULL, {0}, NULL, NULL, d, ztoq__now_ns(),
-				  NULL, {0}};
 
 	if (code == ZTOQ_OK)
 		code = compare(t, src, &d);
 	if (code < 0)
-		emit(&ts, ZTOQ_COPY_MISMATCH, 0);
+		emit(run, t, &d, start, ZTOQ_COPY_MISMATCH, 0);
 	return code;
 }
 
@@ -809,12 +811,7 @@ static int copy_table(struct copy_run *run, const struct table *t)
 	run->out->bytes += d.bytes;
 	if (!run->opts->no_verify && (code = verify_table(run, t, &d)) < 0)
 		return code;
-	{
-		struct table_stream ts = {run, t, NULL, {0}, NULL, NULL, d, start, NULL,
-					  {0}};
-
-		emit(&ts, ZTOQ_COPY_TABLE_DONE, !run->opts->no_verify);
-	}
+	emit(run, t, &d, start, ZTOQ_COPY_TABLE_DONE, !run->opts->no_verify);
 	return ZTOQ_OK;
 }
 
@@ -1012,12 +1009,10 @@ static int with_source(ztoq_copy_result *out, ztoq_db *source, ztoq_db *target,
 	ro.read_only = 1;
 	if (code == ZTOQ_OK && (code = on_side(ztoq_tx_begin(run.src, &ro), "source")) == ZTOQ_OK) {
 		if ((code = on_side(plan_tables(&run), "source")) == ZTOQ_OK) {
-			struct table_stream ts = {&run, NULL, NULL, {0}, NULL, NULL, {0},
-						  start, NULL, {0}};
+			const struct digest none = {0};
 
 			for (size_t i = 0; i < run.ntables; i++) {
-				ts.t = &run.tables[i];
-				emit(&ts, ZTOQ_COPY_PLAN, 0);
+				emit(&run, &run.tables[i], &none, start, ZTOQ_COPY_PLAN, 0);
 				out->tables++;
 				if (opts->dry_run)
 					out->rows += run.tables[i].rows;
