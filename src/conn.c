@@ -572,7 +572,7 @@ int ztoq__conn_begin(ztoq__conn *c, int read_only, const char *begin)
 	code = begin ? ztoq__conn_exec(c, begin) : set_autocommit(c, 0);
 
 	if (code == ZTOQ_OK)
-		c->in_tx = 1;
+		c->in_tx = read_only ? ZTOQ__TX_READ_ONLY : ZTOQ__TX_READ_WRITE;
 	return code;
 }
 
@@ -583,17 +583,23 @@ int ztoq__conn_begin(ztoq__conn *c, int read_only, const char *begin)
 #define ENDED_BEFORE_COMMIT "25P03"
 
 /*
- * Turns the last error, a broken connection's during COMMIT, into ZTOQ_ECOMMITUNKNOWN,
- * unless the server said it had ended the transaction first: that is a certain
- * rollback, and stays the disconnect (ztoq_db_transaction runs it again). Any other
- * reason stays unknown: a backend ended during a synchronous-replication wait (57P01)
- * has committed locally.
+ * Turns the last error, a broken connection's during the COMMIT of a transaction that
+ * was `in_tx` (ZTOQ__TX_*), into ZTOQ_ECOMMITUNKNOWN, unless its outcome is certain:
+ * the server said it had ended the transaction first (a rollback), or the transaction
+ * was read-only (it wrote nothing). Those stay the disconnect, which
+ * ztoq_db_transaction runs again. Any other reason stays unknown: a backend ended
+ * during a synchronous-replication wait (57P01) has committed locally.
  */
-static int commit_unknown(void)
+static int commit_unknown(int in_tx)
 {
 	if (strcmp(ztoq_error_last()->sqlstate, ENDED_BEFORE_COMMIT) == 0) {
 		ztoq__error_append(" (the server had ended the transaction before the COMMIT: "
 				   "nothing was committed)");
+		return ztoq__error_reclassify(ZTOQ_EDISCONNECTED);
+	}
+	if (in_tx == ZTOQ__TX_READ_ONLY) {
+		ztoq__error_append(" (the connection broke during the COMMIT of a read-only "
+				   "transaction: nothing was written)");
 		return ztoq__error_reclassify(ZTOQ_EDISCONNECTED);
 	}
 	ztoq__error_append(" (the connection broke during COMMIT: the transaction may or "
@@ -603,18 +609,18 @@ static int commit_unknown(void)
 
 int ztoq__conn_end(ztoq__conn *c, int commit)
 {
-	int code = ZTOQ_OK;
+	int code = ZTOQ_OK, in_tx = c->in_tx;
 
 	if (c->dialect->begin_write)
 		code = ztoq__conn_exec(c, commit ? "COMMIT" : "ROLLBACK");
 	else if (!SQL_SUCCEEDED(end_tran(c, commit)))
 		code = ztoq__conn_error(c, SQL_HANDLE_DBC, c->dbc, "%s failed",
 					commit ? "commit" : "rollback");
-	c->in_tx = 0;
+	c->in_tx = ZTOQ__TX_NONE;
 	/* the COMMIT was sent, or was being sent, when the connection broke: whether the
 	 * server committed is not known (include/ztoq/error.h) */
 	if (code < 0 && commit && c->broken)
-		code = commit_unknown();
+		code = commit_unknown(in_tx);
 	/* After a failure the rest is cleanup: the failure's own error stays the last one. */
 	if (code < 0)
 		ztoq__error_hold();

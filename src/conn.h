@@ -21,6 +21,13 @@ enum {
 	ZTOQ__NOT_WATCHED = 3          /* the watchdog could not start: the call was not made */
 };
 
+/* The transaction open on a connection (ztoq__conn.in_tx). */
+enum {
+	ZTOQ__TX_NONE = 0,
+	ZTOQ__TX_READ_WRITE = 1,
+	ZTOQ__TX_READ_ONLY = 2 /* a COMMIT that breaks lost nothing: not unknown */
+};
+
 /* Where and how a manager's connections are opened (owned by the manager). */
 typedef struct {
 	SQLHENV env;
@@ -46,7 +53,7 @@ typedef struct ztoq__conn {
 	SQLULEN default_isolation; /* what the driver started with: the pool default */
 	int read_only;             /* SQL_ATTR_ACCESS_MODE and the server-side setting are on */
 	int autocommit;            /* SQL_ATTR_AUTOCOMMIT is on */
-	int in_tx;                 /* a transaction begun by ztoq__conn_begin is open */
+	int in_tx;                 /* ZTOQ__TX_*: a transaction begun by ztoq__conn_begin */
 	int broken;                /* saw a disconnect error: never reuse */
 	uint64_t created_ns;       /* when it was opened (its pool's age clock, pool.c) */
 	uint64_t released_ns;      /* when it last went back to the pool (same clock) */

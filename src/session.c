@@ -223,12 +223,6 @@ static int end_outer(ztoq_session *s, int commit)
 {
 	int code = ztoq__conn_end(s->conn, commit), reset;
 
-	/* a read-only transaction wrote nothing: a COMMIT that broke lost nothing, so it
-	 * is a plain disconnect, which ztoq_db_transaction runs again */
-	if (code == ZTOQ_ECOMMITUNKNOWN && s->read_only) {
-		ztoq__error_append(" (read-only: nothing was written)");
-		code = ztoq__error_reclassify(ZTOQ_EDISCONNECTED);
-	}
 	if (code < 0)
 		ztoq__error_hold(); /* the end's own error stays the last one */
 	reset = ztoq__conn_set_read_only(s->conn, 0);

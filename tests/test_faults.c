@@ -440,5 +440,13 @@ TEST_BOTH(faults, disconnect_during_a_read_only_commit_is_retried)
 	test_ok(ztoq_db_transaction(db, &opts, read_then_break_commit, &w));
 	cr_assert_eq(attempts, 2);
 	cr_assert_eq(w.runs, 2);
+	/* not run again: the disconnect says what it is, and only that */
+	w.runs = 0;
+	opts.max_retries = 0;
+	cr_assert_eq(ztoq_db_transaction(db, &opts, read_then_break_commit, &w),
+		     ZTOQ_EDISCONNECTED, "%s", ztoq_error_last()->message);
+	cr_assert(strstr(ztoq_error_last()->message, "nothing was written") &&
+		  !strstr(ztoq_error_last()->message, "may not have committed"),
+		  "%s", ztoq_error_last()->message);
 	ztoq_db_close(db);
 }
