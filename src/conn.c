@@ -363,7 +363,6 @@ int ztoq__conn_open(ztoq__conn **out, const ztoq__conn_target *t)
 	if (!SQL_SUCCEEDED(SQLGetConnectAttr(dbc, SQL_ATTR_TXN_ISOLATION, &c->isolation, 0, NULL)))
 		c->isolation = 0;
 	c->default_isolation = c->isolation;
-	c->created_ns = c->released_ns = ztoq__now_coarse_ns();
 	if ((dialect->stop == ZTOQ__STOP_CANCEL &&
 	     (code = ztoq__conn_alloc_stmt(c, &c->cancel_handle)) < 0) ||
 	    (dialect->stop == ZTOQ__STOP_SOCKET && (code = confirm_socket(c)) < 0)) {

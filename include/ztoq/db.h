@@ -94,8 +94,9 @@ typedef struct {
 /**
  * Asks every host `db` knows what it is now: the primary first (through its pool; or,
  * when host names several servers, each of them in order through a connection of its
- * own, all feeding the primary pool), then each replica of replica_hosts (through its own pool, waiting at most 100 ms
- * for a free connection; a connect is bounded by connect_timeout_s). A host that
+ * own, all feeding the primary pool), then each replica of replica_hosts (through its
+ * own pool, waiting at most 100 ms for a free connection; a replica's connect is bounded
+ * by the shorter of connect_timeout_s and 2 s). A host that
  * cannot be reached is ZTOQ_HOST_DOWN, not an error. Fills *out with *count entries,
  * which the caller frees with ztoq_free(). Thread-safe.
  */
