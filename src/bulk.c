@@ -342,7 +342,7 @@ static int setup(bulk *b)
 }
 
 /* Checks the session, the table and the options of a bulk write. */
-static int check_call(ztoq_session *s, const ztoq_bulk_table *table, const ztoq_bulk_options *opts)
+int ztoq__bulk_check(ztoq_session *s, const ztoq_bulk_table *table, const ztoq_bulk_options *opts)
 {
 	static const ztoq_bulk_options defaults = ZTOQ_BULK_OPTIONS_INIT;
 
@@ -359,8 +359,6 @@ int ztoq__bulk_open(ztoq__bulk_writer **out, ztoq_session *s, const ztoq_bulk_ta
 	int code;
 
 	*out = NULL;
-	if ((code = check_call(s, table, opts)) < 0)
-		return code;
 	if (!(b = ztoq__calloc(1, sizeof(*b))))
 		return ztoq__error_nomem();
 	b->s = s;
@@ -418,7 +416,7 @@ ZTOQ_EXTERN(int) ztoq_bulk_insert(ztoq_bulk_result *out, ztoq_session *s,
 
 	if (out)
 		*out = res;
-	if ((code = check_call(s, table, opts)) < 0)
+	if ((code = ztoq__bulk_check(s, table, opts)) < 0)
 		return code;
 	if (nrows && !rows)
 		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_bulk_insert: table, columns, types "
@@ -496,7 +494,7 @@ ZTOQ_EXTERN(int) ztoq_bulk_insert_stream(ztoq_bulk_result *out, ztoq_session *s,
 
 	if (out)
 		*out = res;
-	if ((code = check_call(s, table, opts)) < 0)
+	if ((code = ztoq__bulk_check(s, table, opts)) < 0)
 		return code;
 	if (!source || (unsigned)commit > ZTOQ_BULK_COMMIT_EACH_CHUNK)
 		return ztoq__error_set(ZTOQ_EINVALID, "ztoq_bulk_insert_stream: no source, or an "

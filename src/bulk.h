@@ -16,10 +16,15 @@
 
 typedef struct ztoq__bulk_writer ztoq__bulk_writer;
 
-/* Checks `table` and `opts` (NULL: ZTOQ_BULK_OPTIONS_INIT) as a bulk write of the
- * public API does, and prepares the statements on `s`, in the transaction the caller
- * has open. `res` (the caller's, kept until the writer closes) counts what the writes
- * do. *out is the caller's, freed with ztoq__bulk_close(). */
+/* Checks a bulk write's session, `table` and `opts` (NULL: ZTOQ_BULK_OPTIONS_INIT) as
+ * the public API does: ZTOQ_EINVALID (recorded) naming what is wrong. */
+int ztoq__bulk_check(ztoq_session *s, const ztoq_bulk_table *table,
+		     const ztoq_bulk_options *opts);
+
+/* Prepares the statements of a bulk write of `table` (checked by ztoq__bulk_check) on
+ * `s`, in the transaction the caller has open. `res` (the caller's, kept until the
+ * writer closes) counts what the writes do. *out is the caller's, freed with
+ * ztoq__bulk_close(). */
 int ztoq__bulk_open(ztoq__bulk_writer **out, ztoq_session *s, const ztoq_bulk_table *table,
 		    const ztoq_bulk_options *opts, ztoq_bulk_result *res);
 

@@ -438,7 +438,7 @@ static int stream_table(struct copy_run *run, const struct table *t, ztoq_sessio
 	bo.text_width = 256;
 	if (code == ZTOQ_OK)
 		code = select_sql(&sql, s->conn->dialect, t);
-	if (code == ZTOQ_OK && write)
+	if (code == ZTOQ_OK && write && (code = ztoq__bulk_check(write, &ts.bulk, NULL)) == ZTOQ_OK)
 		code = ztoq__bulk_open(&ts.writer, write, &ts.bulk, NULL, &ts.written);
 	if (code == ZTOQ_OK)
 		code = ztoq_batch_stream(NULL, s, sql, NULL, 0, on_batch, &ts, &bo);
