@@ -102,6 +102,18 @@ static int record_recovery(ztoq_session *s, void *payload)
 	return 0;
 }
 
+/* Starts the test's replica and opens a session of a manager routed to it, with
+ * `settings` (NULL-terminated key, value pairs, or NULL) on top. */
+static ztoq_session *routed_session(ztoq_db **db, const char *const *settings)
+{
+	ztoq_session *s;
+
+	start_replica();
+	*db = open_routed(settings);
+	test_ok(ztoq_session_open(&s, *db));
+	return s;
+}
+
 Test(replica, reads_go_to_the_replica_and_writes_to_the_primary)
 {
 	ztoq_tx_options write = ZTOQ_TX_OPTIONS_INIT;
@@ -111,10 +123,8 @@ Test(replica, reads_go_to_the_replica_and_writes_to_the_primary)
 	ztoq_db *db;
 	int64_t where = -1;
 
-	start_replica();
-	db = open_routed(NULL);
+	s = routed_session(&db, NULL);
 	cr_assert_eq(ztoq_db_replica_count(db), 1);
-	test_ok(ztoq_session_open(&s, db));
 	cr_assert_eq(in_recovery(s), 0, "outside a transaction: the primary");
 	cr_assert_eq(read_lands(s), 1, "a read-only transaction runs on the replica");
 	cr_assert_eq(in_recovery(s), 0, "and the session is back on the primary after it");
@@ -146,9 +156,7 @@ Test(replica, read_your_writes_keeps_reads_on_the_primary)
 	ztoq_db *db;
 	int64_t where = -1;
 
-	start_replica();
-	db = open_routed(on);
-	test_ok(ztoq_session_open(&s, db));
+	s = routed_session(&db, on);
 	cr_assert_eq(read_lands(s), 0, "the option is the sessions' default");
 	test_ok(ztoq_session_set_read_your_writes(s, 0));
 	cr_assert_eq(read_lands(s), 1);
@@ -172,16 +180,6 @@ static void expect_estate(int code, const char *what)
 	cr_assert(strstr(ztoq_error_last()->message, what), "%s", ztoq_error_last()->message);
 }
 
-/* Starts the test's replica and opens a session of a manager routed to it. */
-static ztoq_session *routed_session(ztoq_db **db)
-{
-	ztoq_session *s;
-
-	start_replica();
-	*db = open_routed(NULL);
-	test_ok(ztoq_session_open(&s, *db));
-	return s;
-}
 
 /* Replica pool 0's connections in use. */
 static size_t replica_in_use(ztoq_db *db)
@@ -195,7 +193,7 @@ static size_t replica_in_use(ztoq_db *db)
 Test(replica, a_session_with_a_live_statement_is_not_routed)
 {
 	ztoq_db *db;
-	ztoq_session *s = routed_session(&db);
+	ztoq_session *s = routed_session(&db, NULL);
 	ztoq_stmt *st;
 
 	test_ok(ztoq_stmt_prepare(&st, s, "SELECT 1"));
@@ -224,7 +222,7 @@ Test(replica, a_statement_of_an_ended_routed_transaction_is_refused)
 {
 	ztoq_tx_options write = ZTOQ_TX_OPTIONS_INIT;
 	ztoq_db *db;
-	ztoq_session *s = routed_session(&db);
+	ztoq_session *s = routed_session(&db, NULL);
 	ztoq_stmt *st;
 
 	test_ok(ztoq_tx_begin(s, &read_only));
@@ -290,9 +288,7 @@ static void reads_survive_a_stopped_replica(const char *validate_after_ms)
 	ztoq_db *db;
 	int64_t where = -1;
 
-	start_replica();
-	db = open_routed(settings);
-	test_ok(ztoq_session_open(&s, db));
+	s = routed_session(&db, settings);
 	cr_assert_eq(read_lands(s), 1);
 	stop_replica();
 	test_sleep_ms(100);
@@ -339,9 +335,7 @@ Test(replica, a_fallback_gives_the_replica_connection_back_before_waiting)
 	ztoq_session *s;
 	pthread_t t;
 
-	start_replica();
-	a.db = open_routed(settings);
-	test_ok(ztoq_session_open(&s, a.db)); /* the primary's only connection */
+	s = routed_session(&a.db, settings); /* the primary's only connection */
 	cr_assert_eq(read_lands(s), 1);       /* a replica connection, pooled */
 	stop_replica();
 	cr_assert_eq(pthread_create(&t, NULL, read_once, &a), 0);
@@ -409,9 +403,7 @@ Test(replica, eight_threads_route_then_fall_back_with_no_error)
 	ztoq_session *s, *warm[8];
 	ztoq_db *db;
 
-	start_replica();
-	db = open_routed(NULL);
-	test_ok(ztoq_session_open(&s, db));
+	s = routed_session(&db, NULL);
 	test_exec(s, "DROP TABLE IF EXISTS route_count");
 	test_exec(s, "CREATE TABLE route_count (n INTEGER)");
 	test_exec(s, "INSERT INTO route_count VALUES (0)");
@@ -469,9 +461,7 @@ Test(replica, a_lagging_replica_is_skipped_until_it_catches_up)
 	size_t n;
 	int i;
 
-	start_replica();
-	db = open_routed(settings);
-	test_ok(ztoq_session_open(&s, db));
+	s = routed_session(&db, settings);
 	/* a transaction replayed first: the lag counts from its commit. Until the replica
 	 * has replayed it, its WAL received but not replayed may read as a lag over the
 	 * limit (the primary's idle time): poll until it runs there and sees the table */
@@ -797,9 +787,7 @@ Test(replica, maintain_closes_idle_replica_connections)
 	ztoq_session *s;
 	ztoq_db *db;
 
-	start_replica();
-	db = open_routed(settings);
-	test_ok(ztoq_session_open(&s, db));
+	s = routed_session(&db, settings);
 	cr_assert_eq(read_lands(s), 1);
 	test_close(NULL, s);
 	test_ok(ztoq_pool_stats_get_replica(db, 0, &ps));
