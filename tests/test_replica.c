@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "stall_proxy.h"
 #include "support.h"
 
 #ifndef ZTOQ_CLI
@@ -685,6 +686,47 @@ Test(replica, a_replica_stopped_inside_the_callback_is_retried_on_the_primary)
 	cr_assert_eq(rs.routed, 1);
 	cr_assert_eq(replica_in_use(db), 0);
 	ztoq_db_close(db);
+}
+
+/* Reads where the attempt runs into the struct stop_inside `payload`, counting runs. */
+static int count_then_read(ztoq_session *s, void *payload)
+{
+	struct stop_inside *p = payload;
+
+	p->runs++;
+	return ztoq_session_scalar(s, "SELECT CASE WHEN pg_is_in_recovery() THEN 1 ELSE 0 END",
+				   NULL, 0, &p->where, NULL);
+}
+
+/* A replica connection that breaks during the COMMIT (a proxy on 127.0.0.1 in front of
+ * the replica closes every connection as a COMMIT goes through): a read-only
+ * transaction wrote nothing, so the attempt is a plain ZTOQ_EDISCONNECTED, never an
+ * unknown outcome, and ztoq_db_transaction runs it again, on the primary (the broken
+ * connection marked its replica down; docs/scaling.md "Which replica"). */
+Test(replica, a_replica_broken_during_the_commit_is_retried_on_the_primary)
+{
+	ztoq_tx_options ro = read_only;
+	struct stop_inside p = {0, -1};
+	unsigned attempts = 0;
+	ztoq_route_stats rs;
+	stall_proxy *proxy;
+	ztoq_db *db;
+
+	ro.max_retries = 3;
+	ro.attempts = &attempts;
+	start_replica();
+	proxy = stall_proxy_start(atoi(replica_port));
+	snprintf(replica_port, sizeof(replica_port), "%s", stall_proxy_port(proxy));
+	db = open_routed(NULL);
+	stall_proxy_drop_on(proxy, "COMMIT");
+	test_ok(ztoq_db_transaction(db, &ro, count_then_read, &p));
+	cr_assert_eq(p.runs, 2);
+	cr_assert_eq(attempts, 2);
+	cr_assert_eq(p.where, 0, "the second run was on the primary");
+	test_ok(ztoq_route_stats_get(db, &rs));
+	cr_assert_eq(rs.routed, 1, "the first attempt ran on the replica");
+	ztoq_db_close(db);
+	stall_proxy_stop(proxy);
 }
 
 /* Milliseconds on the monotonic clock. */
