@@ -165,6 +165,14 @@ void test_sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
+long test_now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
 int test_closed_port(void)
 {
 	struct sockaddr_in addr = {.sin_family = AF_INET};

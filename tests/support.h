@@ -72,6 +72,9 @@ void test_fixture(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Sleeps `ms` milliseconds. */
 void test_sleep_ms(int ms);
 
+/* Milliseconds on the monotonic clock, for a test's timings. */
+long test_now_ms(void);
+
 /* Asserts success, printing the last error when not. */
 #define test_ok(expr) \
 	do { \

@@ -29,11 +29,6 @@ TestSuite(copy_fault, .timeout = 90);
 #define FAULT_ROW 10
 #define BATCH 5
 
-static uint64_t now_ms(void)
-{
-	return ztoq__now_ns() / 1000000u;
-}
-
 /* A proxy to the fixture's PostgreSQL (skips, loudly, without a server). */
 static stall_proxy *start_proxy(void)
 {
@@ -89,7 +84,7 @@ static void fault_on_progress(const ztoq_copy_event *ev, void *payload)
 	    ev->rows_done < FAULT_ROW)
 		return;
 	f->fired = 1;
-	f->at_ms = now_ms();
+	f->at_ms = test_now_ms();
 	if (f->kind == LOST)
 		stall_proxy_drop(f->proxy);
 	else if (f->kind == SILENT)
@@ -139,11 +134,11 @@ static void close_within_bound(ztoq_db *src, ztoq_db *dst, ztoq_config **src_cfg
 
 	test_ok(ztoq_config_dup(src_cfg, ztoq_db_config(src)));
 	test_ok(ztoq_config_dup(dst_cfg, ztoq_db_config(dst)));
-	t0 = now_ms();
+	t0 = test_now_ms();
 	close_pair(src, dst);
-	cr_assert(now_ms() - t0 < WITHIN_MS, "closing the managers took %llu ms",
-		  (unsigned long long)(now_ms() - t0));
-	cr_log_info("the managers closed in %llu ms", (unsigned long long)(now_ms() - t0));
+	cr_assert(test_now_ms() - t0 < WITHIN_MS, "closing the managers took %llu ms",
+		  (unsigned long long)(test_now_ms() - t0));
+	cr_log_info("the managers closed in %llu ms", (unsigned long long)(test_now_ms() - t0));
 }
 
 /*
@@ -181,10 +176,10 @@ static void fault_mid_table(ztoq_db_type from, enum fault_kind kind, int expecte
 	cr_assert(strstr(ztoq_error_last()->message, from == ZTOQ_DB_SQLITE
 			 ? "table " FAULT_TABLE " to the target" : "table " FAULT_TABLE " from the source"),
 		  "%s", ztoq_error_last()->message);
-	cr_assert(now_ms() - f.at_ms < WITHIN_MS, "the copy ended %llu ms after the fault",
-		  (unsigned long long)(now_ms() - f.at_ms));
+	cr_assert(test_now_ms() - f.at_ms < WITHIN_MS, "the copy ended %llu ms after the fault",
+		  (unsigned long long)(test_now_ms() - f.at_ms));
 	cr_log_info("%s %llu ms after the fault", ztoq_error_name(rc),
-		    (unsigned long long)(now_ms() - f.at_ms));
+		    (unsigned long long)(test_now_ms() - f.at_ms));
 	assert_pool_idle(src);
 	assert_pool_idle(dst);
 	close_within_bound(src, dst, &src_cfg, &dst_cfg);
@@ -251,11 +246,11 @@ static void cli_fault(int silent)
 	snprintf(args, sizeof(args), "copy --db-type sqlite --db-path %s", path);
 	(silent ? stall_proxy_stall_on : stall_proxy_drop_on)(proxy,
 							      "INSERT INTO \"" FAULT_TABLE "\"");
-	t0 = now_ms();
+	t0 = test_now_ms();
 	cr_assert_eq(run_cli(args, out, sizeof(out)), 1, "%s", out);
 	/* the tables before the fault, the fault's bound, then the managers' close */
-	cr_assert(now_ms() - t0 < 2 * WITHIN_MS, "took %llu ms", (unsigned long long)(now_ms() - t0));
-	cr_log_info("ztoq db copy exited 1 after %llu ms", (unsigned long long)(now_ms() - t0));
+	cr_assert(test_now_ms() - t0 < 2 * WITHIN_MS, "took %llu ms", (unsigned long long)(test_now_ms() - t0));
+	cr_log_info("ztoq db copy exited 1 after %llu ms", (unsigned long long)(test_now_ms() - t0));
 	cr_assert(strstr(out, "ztoq db copy: "), "%s", out);
 	cr_assert(strstr(out, "(writing table " FAULT_TABLE " to the target)"), "%s", out);
 	cr_assert(strstr(out, silent ? "timed out" : "connection"), "%s", out);
@@ -299,22 +294,22 @@ static void silent_from_the_start(ztoq_db_type from)
 
 	generate(from == ZTOQ_DB_SQLITE ? sqlite : postgres, 1);
 	stall_proxy_stall(proxy);
-	t0 = now_ms();
+	t0 = test_now_ms();
 	rc = from == ZTOQ_DB_SQLITE ? ztoq_copy(NULL, sqlite, postgres, NULL)
 				    : ztoq_copy(NULL, postgres, sqlite, NULL);
 	cr_log_info("%s after %llu ms: %s", ztoq_error_name(rc),
-		    (unsigned long long)(now_ms() - t0), ztoq_error_last()->message);
+		    (unsigned long long)(test_now_ms() - t0), ztoq_error_last()->message);
 	cr_assert_eq(rc, ZTOQ_ETIMEOUT, "got %s: %s", ztoq_error_name(rc),
 		     ztoq_error_last()->message);
 	cr_assert(strstr(ztoq_error_last()->message, from == ZTOQ_DB_SQLITE ? "(on the target)"
 									 : "(on the source)"),
 		  "%s", ztoq_error_last()->message);
-	cr_assert(now_ms() - t0 < WITHIN_MS, "took %llu ms", (unsigned long long)(now_ms() - t0));
+	cr_assert(test_now_ms() - t0 < WITHIN_MS, "took %llu ms", (unsigned long long)(test_now_ms() - t0));
 	assert_pool_idle(sqlite);
-	t0 = now_ms();
+	t0 = test_now_ms();
 	ztoq_db_close(postgres);
-	cr_assert(now_ms() - t0 < WITHIN_MS, "closing took %llu ms",
-		  (unsigned long long)(now_ms() - t0));
+	cr_assert(test_now_ms() - t0 < WITHIN_MS, "closing took %llu ms",
+		  (unsigned long long)(test_now_ms() - t0));
 	ztoq_db_close(sqlite);
 	ztoq_config_free(pg);
 	stall_proxy_stop(proxy);

@@ -729,15 +729,6 @@ Test(replica, a_replica_broken_during_the_commit_is_retried_on_the_primary)
 	stall_proxy_stop(proxy);
 }
 
-/* Milliseconds on the monotonic clock. */
-static long now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /* Names a listener on 127.0.0.1 that accepts TCP and never answers as the replica;
  * returns its socket. */
 static int silent_replica(void)
@@ -765,14 +756,14 @@ struct silent_reader {
 static void *read_for_3s(void *p)
 {
 	struct silent_reader *r = p;
-	long until = now_ms() + 3000;
+	long until = test_now_ms() + 3000;
 
-	while (now_ms() < until) {
-		long t0 = now_ms(), took;
+	while (test_now_ms() < until) {
+		long t0 = test_now_ms(), took;
 		int64_t where;
 
 		r->failed |= ztoq_db_transaction(r->db, &read_only, record_recovery, &where) != 0;
-		took = now_ms() - t0;
+		took = test_now_ms() - t0;
 		if (took > 1000) {
 			r->slow++;
 			r->slow_ms += took;
@@ -801,9 +792,9 @@ Test(replica, a_silent_replica_stalls_neither_reads_nor_primary_connects, .timeo
 	test_sleep_ms(200); /* a replica connect is under way */
 	cfg = test_config(ZTOQ_DB_POSTGRESQL);
 	test_ok(ztoq_config_set(cfg, "connect_timeout_s", "5"));
-	t0 = now_ms();
+	t0 = test_now_ms();
 	test_ok(ztoq_db_open(&other, cfg)); /* a primary connect */
-	open_ms = now_ms() - t0;
+	open_ms = test_now_ms() - t0;
 	ztoq_config_free(cfg);
 	ztoq_db_close(other);
 	for (int i = 0; i < 8; i++) {

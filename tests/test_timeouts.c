@@ -34,11 +34,6 @@ TestSuite(timeouts, .timeout = 30);
 	"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000000) " \
 	"SELECT count(*) FROM c"
 
-static uint64_t now_ms(void)
-{
-	return ztoq__now_ns() / 1000000u;
-}
-
 /* One row at once, then a count that runs for minutes: the wait is in a fetch. */
 #define SLOW_SECOND_ROW_SQL \
 	"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000000) " \
@@ -47,7 +42,7 @@ static uint64_t now_ms(void)
 /* `rc` is ZTOQ_ETIMEOUT, returned less than `within_ms` after `t0`. */
 static void expect_timeout(int rc, uint64_t t0, uint64_t within_ms)
 {
-	uint64_t took = now_ms() - t0;
+	uint64_t took = test_now_ms() - t0;
 
 	cr_assert_eq(rc, ZTOQ_ETIMEOUT, "got %s: %s", ztoq_error_name(rc),
 		     ztoq_error_last()->message);
@@ -61,7 +56,7 @@ static void expect_timeout(int rc, uint64_t t0, uint64_t within_ms)
  */
 static void expect_commit_unknown(int rc, uint64_t t0, uint64_t within_ms)
 {
-	uint64_t took = now_ms() - t0;
+	uint64_t took = test_now_ms() - t0;
 
 	cr_assert_eq(rc, ZTOQ_ECOMMITUNKNOWN, "got %s: %s", ztoq_error_name(rc),
 		     ztoq_error_last()->message);
@@ -162,7 +157,7 @@ static void resume_and_finish(stall_proxy *proxy, ztoq_db *db)
 static uint64_t stall_now(stall_proxy *proxy)
 {
 	stall_proxy_stall(proxy);
-	return now_ms();
+	return test_now_ms();
 }
 
 /* A manager (one connection at most) through `proxy`, with `key` set to `value`. */
@@ -199,7 +194,7 @@ static void expect_cancelled(ztoq_db_type backend, int (*slow)(ztoq_session *s))
 	test_exec(s, "DELETE FROM t_timeout");
 	test_ok(ztoq_tx_begin(s, NULL));
 	test_exec(s, "INSERT INTO t_timeout VALUES (1)");
-	t0 = now_ms();
+	t0 = test_now_ms();
 	rc = slow(s);
 	expect_timeout(rc, t0, 3000);
 	cr_assert_eq(ztoq_tx_commit(s), ZTOQ_ETXFAILED);
@@ -338,15 +333,15 @@ static void stalled_connect_blocks_nothing(stall_proxy *proxy, ztoq_config *stal
 	stall_proxy_stall(proxy);
 	cr_assert_eq(pthread_create(&thread, NULL, open_through_stall, &o), 0);
 	test_sleep_ms(300); /* the connect is under way */
-	t0 = now_ms();
+	t0 = test_now_ms();
 	db = open_cfg(mem);
 	test_ok(ztoq_session_open(&s, db));
 	test_exec(s, "CREATE TABLE m (x INTEGER)");
 	test_exec(s, "INSERT INTO m VALUES (1)");
 	cr_assert_eq(test_scalar(s, "SELECT COUNT(*) FROM m"), 1);
 	test_close(db, s);
-	cr_assert(now_ms() - t0 < 1500, "SQLite waited %llu ms for the PostgreSQL connect",
-		  (unsigned long long)(now_ms() - t0));
+	cr_assert(test_now_ms() - t0 < 1500, "SQLite waited %llu ms for the PostgreSQL connect",
+		  (unsigned long long)(test_now_ms() - t0));
 	cr_assert(!o.done, "the stalled connect ended too early");
 	pthread_join(thread, NULL);
 	cr_assert(o.rc < 0, "a connect through a silent network succeeded");
@@ -388,11 +383,11 @@ Test(timeouts, sqlite_cancels_while_fetching_do_not_crash, .timeout = 30)
 {
 	ztoq_db *db = open_cfg(config_with_timeout(ZTOQ_DB_SQLITE, "1"));
 	ztoq_session *s;
-	uint64_t t0 = now_ms();
+	uint64_t t0 = test_now_ms();
 	int timeouts = 0, runs = 0;
 
 	test_ok(ztoq_session_open(&s, db));
-	while (now_ms() - t0 < 4000) {
+	while (test_now_ms() - t0 < 4000) {
 		ztoq_stmt *st;
 		int rc;
 
@@ -448,10 +443,10 @@ Test(timeouts, sqlite_lock_wait_within_statement_timeout_stays_busy, .timeout = 
 	test_ok(ztoq_tx_begin(holder, NULL));
 	test_exec(holder, "INSERT INTO t_busy VALUES (1)");
 	test_ok(ztoq_session_open(&s, db));
-	t0 = now_ms();
+	t0 = test_now_ms();
 	rc = ztoq_tx_begin(s, NULL);
 	cr_assert_eq(rc, ZTOQ_EBUSY, "got %s: %s", ztoq_error_name(rc), ztoq_error_last()->message);
-	cr_assert(now_ms() - t0 < 4000, "waited %llu ms", (unsigned long long)(now_ms() - t0));
+	cr_assert(test_now_ms() - t0 < 4000, "waited %llu ms", (unsigned long long)(test_now_ms() - t0));
 	test_ok(ztoq_session_close(s));
 	test_ok(ztoq_tx_rollback(holder));
 	test_close(db, holder);
@@ -660,7 +655,7 @@ Test(timeouts, migration_lock_wait_is_bounded, .timeout = 30)
 	test_ok(ztoq_session_open(&holder, db));
 	cr_assert_eq(test_scalar(holder, "SELECT COUNT(*) FROM "
 					 "(SELECT pg_advisory_lock(8823800102648637799)) l"), 1);
-	t0 = now_ms();
+	t0 = test_now_ms();
 	rc = ztoq_migrate_upgrade(db, "head", NULL);
 	expect_timeout(rc, t0, 5000);
 	cr_assert(strstr(ztoq_error_last()->message, "migration lock"), "%s",
@@ -763,7 +758,7 @@ static void bulk_through_stall(const char *statement, int commit)
 	test_exec(s, "DROP TABLE IF EXISTS t_bulk_stall");
 	test_exec(s, "CREATE TABLE t_bulk_stall (id BIGINT)");
 	stall_proxy_stall_on(proxy, statement);
-	t0 = now_ms();
+	t0 = test_now_ms();
 	(commit ? expect_commit_unknown : expect_timeout)(
 		ztoq_bulk_insert(NULL, s, &table, rows, 3, NULL), t0, 5000);
 	cr_assert_eq(ztoq_tx_depth(s), 0, "the bulk write's transaction is still open");
@@ -798,7 +793,7 @@ Test(timeouts, silent_network_migration_returns, .timeout = 30)
 	test_pg_reset();
 	db = open_proxied(proxy, "statement_timeout_ms", "1000");
 	stall_proxy_stall_on(proxy, "CREATE TYPE entitytype");
-	t0 = now_ms();
+	t0 = test_now_ms();
 	expect_timeout(ztoq_migrate_upgrade(db, "head", NULL), t0, 5000);
 	cr_assert(strstr(ztoq_error_last()->message, "migration 1"), "%s",
 		  ztoq_error_last()->message);
@@ -825,7 +820,7 @@ Test(timeouts, silent_network_health_count_returns, .timeout = 30)
 	test_exec(s, "CREATE TABLE t_health_stall (id INTEGER)");
 	test_ok(ztoq_session_close(s));
 	stall_proxy_stall_on(proxy, "SELECT COUNT(*) FROM");
-	t0 = now_ms();
+	t0 = test_now_ms();
 	expect_timeout(ztoq_health_tables(&list, db, 1), t0, 5000);
 	cr_assert_null(list);
 	cr_assert_eq(ztoq_error_last()->code, ZTOQ_ETIMEOUT, "%s", ztoq_error_last()->message);
@@ -851,7 +846,7 @@ Test(timeouts, silent_network_isolation_returns, .timeout = 30)
 	serializable.isolation = ZTOQ_ISOLATION_SERIALIZABLE;
 	test_ok(ztoq_session_open(&s, db));
 	stall_proxy_stall_on(proxy, "ISOLATION");
-	t0 = now_ms();
+	t0 = test_now_ms();
 	expect_timeout(ztoq_tx_begin(s, &serializable), t0, 5000);
 	cr_assert_eq(ztoq_tx_depth(s), 0);
 	ztoq_session_close(s);
