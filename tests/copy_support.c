@@ -387,20 +387,3 @@ void export_config(const ztoq_config *cfg, const char *prefix)
 		setenv(name, ztoq_config_get(cfg, opt[i].key), 1);
 	}
 }
-
-/* Runs `ztoq db ARGS` (stderr into stdout) into out; returns the exit status. */
-int run_cli(const char *args, char *out, size_t size)
-{
-	char cmd[2048];
-	FILE *p;
-	size_t n;
-	int status;
-
-	snprintf(cmd, sizeof(cmd), "%s db %s 2>&1", ZTOQ_CLI, args);
-	p = popen(cmd, "r");
-	cr_assert_not_null(p);
-	n = fread(out, 1, size - 1, p);
-	out[n] = '\0';
-	status = pclose(p);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}

@@ -41,9 +41,6 @@ void pair(ztoq_db_type from, ztoq_db **src, ztoq_db **dst, int size);
 /* Sets ZTOQ_TO_... (or ZTOQ_..., prefix "ZTOQ_") from every explicit value of `cfg`. */
 void export_config(const ztoq_config *cfg, const char *prefix);
 
-/* Runs `ztoq db ARGS` (stderr into stdout) into out; returns the exit status. */
-int run_cli(const char *args, char *out, size_t size);
-
 /* `call` failed with `code` and a message containing `needle`. */
 #define expect_error(call, code, needle) \
 	do { \

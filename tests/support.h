@@ -72,6 +72,10 @@ void test_fixture(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Sleeps `ms` milliseconds. */
 void test_sleep_ms(int ms);
 
+/* Runs `CLI db ARGS` (stderr into stdout) into `out` (its first size - 1 bytes);
+ * returns the exit status (-1: no normal exit). */
+int test_run_cli(const char *cli, const char *args, char *out, size_t size);
+
 /* Milliseconds on the monotonic clock, for a test's timings. */
 long test_now_ms(void);
 

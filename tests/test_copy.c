@@ -267,16 +267,16 @@ Test(copy, cli_sqlite_to_postgresql, .timeout = 120)
 	test_pg_reset();
 	export_config(pg, "ZTOQ_TO_");
 	snprintf(args, sizeof(args), "copy --db-type sqlite --db-path %s", path);
-	cr_assert_eq(run_cli(args, out, sizeof(out)), 0, "%s", out);
+	cr_assert_eq(test_run_cli(ZTOQ_CLI, args, out, sizeof(out)), 0, "%s", out);
 	cr_assert(strstr(out, "test_steps "), "%s", out);
 	cr_assert(strstr(out, "18/18 rows"), "%s", out);
 	cr_assert(strstr(out, "verification: passed"), "%s", out);
-	cr_assert_eq(run_cli(args, out, sizeof(out)), 1, "%s", out);
+	cr_assert_eq(test_run_cli(ZTOQ_CLI, args, out, sizeof(out)), 1, "%s", out);
 	cr_assert(strstr(out, "ztoq db copy: the target is not empty: it holds 2 rows in table "
 			      "projects (replace it with --replace)"), "%s", out);
 	snprintf(args, sizeof(args), "copy --json --replace --tables projects,folders "
 		 "--db-type sqlite --db-path %s", path);
-	cr_assert_eq(run_cli(args, out, sizeof(out)), 0, "%s", out);
+	cr_assert_eq(test_run_cli(ZTOQ_CLI, args, out, sizeof(out)), 0, "%s", out);
 	cr_assert(strstr(out, "{\"event\":\"table\",\"table\":\"folders\",\"rows_done\":12,"),
 		  "%s", out);
 	cr_assert(!strstr(out, "test_cases"), "%s", out);
@@ -291,7 +291,7 @@ Test(copy, cli_sqlite_to_postgresql, .timeout = 120)
 		test_ok(ztoq_session_close(s));
 		ztoq_db_close(dst);
 	}
-	cr_assert_eq(run_cli("status", out, sizeof(out)), 0, "%s", out);
+	cr_assert_eq(test_run_cli(ZTOQ_CLI, "status", out, sizeof(out)), 0, "%s", out);
 	cr_assert(strstr(out, "copy incomplete"), "%s", out);
 	ztoq_db_close(src);
 	ztoq_config_free(pg);
@@ -308,25 +308,25 @@ Test(copy, cli_dry_run_creates_no_file, .timeout = 120)
 	generate(src, 1);
 	snprintf(args, sizeof(args), "copy --dry-run --db-path %s --to-db-type sqlite "
 		 "--to-db-path %s", path, target);
-	cr_assert_eq(run_cli(args, out, sizeof(out)), 0, "%s", out);
+	cr_assert_eq(test_run_cli(ZTOQ_CLI, args, out, sizeof(out)), 0, "%s", out);
 	cr_assert(strstr(out, "plan projects"), "%s", out);
 	cr_assert(strstr(out, "target: not there (the copy creates it)"), "%s", out);
 	cr_assert_eq(access(target, F_OK), -1, "%s was created", target);
 	snprintf(args, sizeof(args), "copy --db-path %s --to-db-type sqlite --to-port x "
 		 "--to-db-path %s", path, target);
-	cr_assert_eq(run_cli(args, out, sizeof(out)), 2, "%s", out);
+	cr_assert_eq(test_run_cli(ZTOQ_CLI, args, out, sizeof(out)), 2, "%s", out);
 	cr_assert(strstr(out, "ztoq db copy: the target's option --port: \"x\" is not a whole number"),
 		  "%s", out);
 	snprintf(args, sizeof(args), "copy --dry-run --tables projects,nosuch --db-path %s "
 		 "--to-db-path %s", path, target);
-	cr_assert_eq(run_cli(args, out, sizeof(out)), 2, "%s", out);
+	cr_assert_eq(test_run_cli(ZTOQ_CLI, args, out, sizeof(out)), 2, "%s", out);
 	cr_assert(strstr(out, "ztoq db copy: no table \"nosuch\" in ZTOQ's schema"), "%s", out);
 	snprintf(args, sizeof(args), "copy --db-path %s --to-db-path %s", path, path);
-	cr_assert_eq(run_cli(args, out, sizeof(out)), 2, "%s", out);
+	cr_assert_eq(test_run_cli(ZTOQ_CLI, args, out, sizeof(out)), 2, "%s", out);
 	cr_assert(strstr(out, "the target is the source itself"), "%s", out);
 	/* --json: a failed run still ends with its summary event */
 	snprintf(args, sizeof(args), "copy --json --db-path %s --to-db-path %s", path, path);
-	cr_assert_eq(run_cli(args, out, sizeof(out)), 2, "%s", out);
+	cr_assert_eq(test_run_cli(ZTOQ_CLI, args, out, sizeof(out)), 2, "%s", out);
 	cr_assert(strstr(out, "{\"event\":\"summary\",\"ok\":false"), "%s", out);
 	ztoq_db_close(src);
 }

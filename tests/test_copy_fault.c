@@ -247,7 +247,7 @@ static void cli_fault(int silent)
 	(silent ? stall_proxy_stall_on : stall_proxy_drop_on)(proxy,
 							      "INSERT INTO \"" FAULT_TABLE "\"");
 	t0 = test_now_ms();
-	cr_assert_eq(run_cli(args, out, sizeof(out)), 1, "%s", out);
+	cr_assert_eq(test_run_cli(ZTOQ_CLI, args, out, sizeof(out)), 1, "%s", out);
 	/* the tables before the fault, the fault's bound, then the managers' close */
 	cr_assert(test_now_ms() - t0 < 2 * WITHIN_MS, "took %llu ms", (unsigned long long)(test_now_ms() - t0));
 	cr_log_info("ztoq db copy exited 1 after %llu ms", (unsigned long long)(test_now_ms() - t0));
@@ -257,9 +257,9 @@ static void cli_fault(int silent)
 	cr_assert(!password || !strstr(out, password), "the password is in: %s", out);
 	stall_proxy_resume(proxy);
 	export_config(pg, "ZTOQ_");
-	cr_assert_eq(run_cli("status", out, sizeof(out)), 0, "%s", out);
+	cr_assert_eq(test_run_cli(ZTOQ_CLI, "status", out, sizeof(out)), 0, "%s", out);
 	cr_assert(strstr(out, "copy incomplete"), "%s", out);
-	cr_assert_eq(run_cli(args, out, sizeof(out)), 0, "%s", out);
+	cr_assert_eq(test_run_cli(ZTOQ_CLI, args, out, sizeof(out)), 0, "%s", out);
 	cr_assert(strstr(out, "verification: passed"), "%s", out);
 	dst = open_config(pg);
 	assert_same(src, dst);

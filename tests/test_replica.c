@@ -543,25 +543,17 @@ Test(replica, hosts_show_roles_lag_and_pools)
  * replica_hosts `replicas` when not NULL: its output. */
 static void run_cli(const char *command, const char *replicas, char *out, size_t size)
 {
-	char cmd[1024], mine[64];
-	size_t len = 0;
-	FILE *f;
-	int status;
+	char args[1024], mine[64];
 
 	snprintf(mine, sizeof(mine), "127.0.0.1:%s", replica_port);
 	setenv("ZTOQ_PG_PASSWORD", getenv("ZTOQ_TEST_PG_PASSWORD"), 1);
-	snprintf(cmd, sizeof(cmd),
-		 "'%s' db %s --db-type postgresql --host %s --port %s --database %s "
-		 "--username %s --replica-hosts '%s' 2>&1",
-		 ZTOQ_CLI, command, getenv("ZTOQ_TEST_PG_HOST"), getenv("ZTOQ_TEST_PG_PORT"),
+	snprintf(args, sizeof(args),
+		 "%s --db-type postgresql --host %s --port %s --database %s --username %s "
+		 "--replica-hosts '%s'",
+		 command, getenv("ZTOQ_TEST_PG_HOST"), getenv("ZTOQ_TEST_PG_PORT"),
 		 getenv("ZTOQ_TEST_PG_DATABASE"), getenv("ZTOQ_TEST_PG_USER"),
 		 replicas ? replicas : mine);
-	cr_assert_not_null(f = popen(cmd, "r"));
-	*out = '\0';
-	while (len < size - 1 && fgets(out + len, (int)(size - len), f))
-		len = strlen(out);
-	status = pclose(f);
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s:\n%s", cmd, out);
+	cr_assert_eq(test_run_cli(ZTOQ_CLI, args, out, size), 0, "db %s:\n%s", args, out);
 }
 
 Test(replica, db_check_lists_both_hosts_and_migrate_runs_on_the_primary)
