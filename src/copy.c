@@ -488,11 +488,30 @@ static int check_names(const ztoq_copy_options *o)
 	return ZTOQ_OK;
 }
 
+/* The rows of table `name` on `s`, counted. */
+static int count_rows(ztoq_session *s, const char *name, int64_t *rows)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM \"%s\"", name);
+	return ztoq_session_scalar(s, sql, NULL, 0, rows, NULL);
+}
+
+/* *exists: table `name` is in the database of `s` (the dialect's table_exists_sql). */
+static int table_exists(ztoq_session *s, const char *name, int *exists)
+{
+	ztoq_value param = ZTOQ_TEXT(name);
+	int64_t n = 0;
+	int code = ztoq_session_scalar(s, s->conn->dialect->table_exists_sql, &param, 1, &n, NULL);
+
+	*exists = code == ZTOQ_OK && n > 0;
+	return code;
+}
+
 /* The source's tables (those its schema has, that the caller wants) with their
  * columns and row counts, read in the source's transaction. */
 static int plan_tables(struct copy_run *run)
 {
-	char sql[128];
 	int code;
 
 	for (size_t i = 0; i < NTABLES; i++) {
@@ -513,8 +532,7 @@ static int plan_tables(struct copy_run *run)
 			l.cols[c].unhashed = !strcmp(t->name, CHECKSUMMED) &&
 					     !strcmp(l.cols[c].name, "checksum");
 		}
-		snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM \"%s\"", t->name);
-		if ((code = ztoq_session_scalar(run->src, sql, NULL, 0, &rows, NULL)) < 0)
+		if ((code = count_rows(run->src, t->name, &rows)) < 0)
 			return code;
 		t->rows = (uint64_t)rows;
 	}
@@ -550,17 +568,6 @@ static int match_target(struct copy_run *run)
 	return code;
 }
 
-/* *marked: the database of `s` carries the mark of a copy in progress (MARK_TABLE). */
-static int is_marked(ztoq_session *s, int *marked)
-{
-	struct column_list l;
-	int code = read_columns(s, MARK_TABLE, &l);
-
-	ztoq__free(l.cols);
-	*marked = code == ZTOQ_OK && l.n > 0;
-	return code;
-}
-
 ZTOQ_EXTERN(int) ztoq_copy_incomplete(ztoq_db *db, int *out)
 {
 	ztoq_session *s;
@@ -569,7 +576,7 @@ ZTOQ_EXTERN(int) ztoq_copy_incomplete(ztoq_db *db, int *out)
 	*out = 0;
 	if ((code = ztoq_session_open(&s, db)) < 0)
 		return code;
-	code = is_marked(s, out);
+	code = table_exists(s, MARK_TABLE, out);
 	ztoq__error_hold();
 	ztoq_session_close(s);
 	ztoq__error_release();
@@ -586,11 +593,10 @@ static int target_state(struct copy_run *run, int version, char *state, size_t s
 			int *ready, int *marked)
 {
 	ztoq_migration_status *st = NULL;
-	char sql[128];
 	int code;
 
 	*ready = 0;
-	if ((code = is_marked(run->dst, marked)) < 0) /* on the session already open */
+	if ((code = table_exists(run->dst, MARK_TABLE, marked)) < 0) /* on the session already open */
 		return code;
 	if (*marked) {
 		snprintf(state, size, "an interrupted copy (table %s): started over", MARK_TABLE);
@@ -606,16 +612,14 @@ static int target_state(struct copy_run *run, int version, char *state, size_t s
 	}
 	ztoq_migrate_status_free(st);
 	for (size_t i = 0; i < FIRST_TRACKING; i++) {
-		struct column_list l;
 		int64_t rows = 0;
+		int exists;
 
-		if ((code = read_columns(run->dst, table_names[i], &l)) < 0)
+		if ((code = table_exists(run->dst, table_names[i], &exists)) < 0)
 			return code;
-		ztoq__free(l.cols);
-		if (!l.n)
+		if (!exists)
 			continue;
-		snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM \"%s\"", table_names[i]);
-		if ((code = ztoq_session_scalar(run->dst, sql, NULL, 0, &rows, NULL)) < 0)
+		if ((code = count_rows(run->dst, table_names[i], &rows)) < 0)
 			return code;
 		if (rows) {
 			snprintf(state, size, "%lld rows in table %s", (long long)rows,
