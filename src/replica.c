@@ -341,7 +341,8 @@ static size_t primary_hosts(ztoq_db *db, ztoq_host_status *hosts)
 		name_host(&hosts[0], &db->hosts.hosts[0]); /* parsed at open; "name:port": its port */
 	} else {
 		snprintf(hosts[0].host, sizeof(hosts[0].host), "%s",
-			 set->dsn ? ztoq_db_target(db)
+			 /* ztoq_db_target()'s load: db.c calls this module, not the reverse */
+			 set->dsn ? __atomic_load_n(&db->redacted, __ATOMIC_ACQUIRE)
 			 : set->db_path);
 		hosts[0].port = 0;
 	}
